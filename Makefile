@@ -1,0 +1,83 @@
+# mod_sticky_route - build, install, test, run, benchmark.
+APXS        ?= $(shell command -v apxs 2>/dev/null || command -v apxs2 2>/dev/null || echo apxs)
+CC          ?= gcc
+WARN        = -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE
+APR_CFLAGS  = $(shell pkg-config --cflags apr-1 apr-util-1 2>/dev/null)
+APR_LIBS    = $(shell pkg-config --libs apr-1 apr-util-1 2>/dev/null)
+CORE_SRC    = sr_core.c
+CORE_HDR    = sr_core.h
+MODULE_SRC  = mod_sticky_route.c $(CORE_SRC)
+PYTEST      = /usr/bin/python3 -m pytest
+
+.PHONY: all deps install test unit unit-asan unit-valgrind itest stack-test browser-test \
+        test-compose run bench fuzz clean
+
+all: .libs/mod_sticky_route.so
+
+.libs/mod_sticky_route.so: $(MODULE_SRC) mod_sticky_route.h $(CORE_HDR)
+	$(APXS) -c -Wc,"$(WARN)" -o mod_sticky_route.la $(MODULE_SRC) -laprutil-1
+
+deps:
+	bash scripts/install-deps.sh
+
+install: all
+	$(APXS) -i -n sticky_route mod_sticky_route.la
+	install -m 0644 debian/sticky_route.load $(DESTDIR)/etc/apache2/mods-available/sticky_route.load
+
+# Unit tests of the httpd-free core, with check.
+tests/unit/sr_unit: tests/unit/test_sr_core.c $(CORE_SRC) $(CORE_HDR)
+	$(CC) $(WARN) -O1 -g $(APR_CFLAGS) -I. -o $@ tests/unit/test_sr_core.c $(CORE_SRC) \
+	    $(APR_LIBS) $(shell pkg-config --libs check)
+
+unit: tests/unit/sr_unit
+	./tests/unit/sr_unit
+
+unit-asan:
+	clang $(WARN) -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all \
+	    -fno-omit-frame-pointer $(APR_CFLAGS) -I. -o tests/unit/sr_unit_asan \
+	    tests/unit/test_sr_core.c $(CORE_SRC) $(APR_LIBS) $(shell pkg-config --libs check)
+	CK_FORK=no ./tests/unit/sr_unit_asan
+
+unit-valgrind: tests/unit/sr_unit
+	CK_FORK=no valgrind -q --leak-check=full --errors-for-leak-kinds=definite \
+	    --error-exitcode=1 ./tests/unit/sr_unit
+
+itest: all
+	$(PYTEST) -q tests/integration
+
+stack-test: all
+	$(PYTEST) -q tests/stack
+
+browser-test: all
+	node tests/browser/page.test.js
+
+# make test: everything a fresh Debian machine (as root) needs, then every suite.
+test: deps
+	$(MAKE) all
+	$(MAKE) unit
+	$(MAKE) unit-asan
+	$(MAKE) unit-valgrind
+	$(MAKE) itest
+	$(MAKE) stack-test
+	$(MAKE) browser-test
+
+test-compose: deps
+	bash tests/compose/run.sh
+
+run: deps
+	$(MAKE) all
+	bash scripts/run-stack.sh
+
+bench: deps
+	$(MAKE) all
+	bash bench/run.sh
+
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	clang -g -O1 -fsanitize=fuzzer,address,undefined $(APR_CFLAGS) -I. -o fuzz/sr_fuzz \
+	    fuzz/fuzz_cookie.c $(CORE_SRC) $(APR_LIBS)
+	mkdir -p fuzz/corpus-work
+	./fuzz/sr_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=9000 fuzz/corpus-work fuzz/seeds
+
+clean:
+	rm -rf .libs *.la *.lo *.slo *.o tests/unit/sr_unit tests/unit/sr_unit_asan fuzz/sr_fuzz fuzz/corpus-work

@@ -1,0 +1,28 @@
+#!/bin/bash
+# Installs, on a Debian 12 machine as root, every package the build, the
+# tests, `make run` and the benchmarks need. Idempotent: does nothing when all
+# of them are already present.
+set -euo pipefail
+PKGS=(apache2 apache2-dev apache2-utils libapr1-dev libaprutil1-dev check pkg-config
+      build-essential curl python3-pytest python3-requests
+      nodejs node-express node-chance npm chromium
+      wrk haproxy gnuplot-nox valgrind clang libclang-rt-14-dev
+      podman runc docker-compose debootstrap iproute2 procps psmisc)
+missing=()
+for p in "${PKGS[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" != 0 ]; then
+        echo "install-deps: missing packages: ${missing[*]} (run as root to install)" >&2
+        exit 1
+    fi
+    echo "install-deps: installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q
+    apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+# playwright-core for the browser test (npm registry; no browser download).
+if [ -f tests/browser/package.json ] && [ ! -d tests/browser/node_modules/playwright-core ]; then
+    (cd tests/browser && npm install --no-audit --no-fund --silent)
+fi
