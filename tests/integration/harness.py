@@ -1,0 +1,584 @@
+"""Integration harness: real Debian apache2 instances on 127.0.0.1.
+
+Backends are apache2 (event MPM) serving static files that name them
+(`X-Served-By` header and body).  The proxy is apache2 (event MPM, two child
+processes) with mod_proxy_balancer and mod_sticky_route.  Every instance
+lives in its own directory (ServerRoot, PidFile, ErrorLog, Mutex,
+DefaultRuntimeDir) and is stopped with `-k stop` at teardown.
+"""
+
+import http.client
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import string
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+TEMPLATES = HERE / "templates"
+MODULE_SO = Path(os.environ.get("SR_MODULE", REPO / ".libs" / "mod_sticky_route.so"))
+APACHE2 = os.environ.get("SR_APACHE2", "/usr/sbin/apache2")
+MODULES_DIR = "/usr/lib/apache2/modules"
+
+PORT_MIN, PORT_MAX = 20000, 20999   # this suite's port range, nothing else
+
+# The cookie exactly as the contract says it is issued over plain HTTP.
+SET_COOKIE_RE = re.compile(r"^ROUTEID=([A-Za-z0-9._-]+); Path=/; HttpOnly; SameSite=Lax$")
+DERIVED_ROUTE_RE = re.compile(r"^r[A-Za-z0-9_-]{11}$")
+TAG_RE = r"[A-Za-z0-9_-]{11}"
+
+HTTP_TIMEOUT = 10
+
+
+# --------------------------------------------------------------------------
+# small utilities
+
+def wait_until(pred, timeout, interval=0.05, what="condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = pred()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError("timed out after %.1fs waiting for %s" % (timeout, what))
+        time.sleep(interval)
+
+
+_ports_lock = threading.Lock()
+_ports_taken = set()
+
+
+def _port_is_free(port):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.bind(("127.0.0.1", port))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def _port_is_quiet(port):
+    """Nothing accepts connections on the port (it is a usable dead port)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.settimeout(1)
+    try:
+        s.connect(("127.0.0.1", port))
+        return False
+    except OSError:
+        return True
+    finally:
+        s.close()
+
+
+def free_port():
+    """A port in 20000-20999 that is free now and not handed out before in
+    this run.  Also used for 'dead' members: a port nobody listens on."""
+    with _ports_lock:
+        candidates = list(range(PORT_MIN, PORT_MAX + 1))
+        random.shuffle(candidates)
+        for port in candidates:
+            if port in _ports_taken:
+                continue
+            if _port_is_free(port) and _port_is_quiet(port):
+                _ports_taken.add(port)
+                return port
+    raise RuntimeError("no free port in %d-%d" % (PORT_MIN, PORT_MAX))
+
+
+def children_of(pid):
+    """PIDs whose parent is pid (from /proc)."""
+    kids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % entry) as f:
+                stat = f.read()
+        except OSError:
+            continue
+        # pid (comm) state ppid ...  -- comm may contain spaces/parens
+        rest = stat[stat.rfind(")") + 2:].split()
+        if len(rest) > 1 and int(rest[1]) == pid:
+            kids.append(int(entry))
+    return kids
+
+
+def _reap(pid):
+    """Collect the exit status of pid if it is our (possibly adopted) child."""
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def reap_all():
+    """Collect every exited child (call only when no subprocess.run is busy)."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def become_subreaper():
+    """Orphaned apache2 processes (e.g. the children of a SIGKILLed parent)
+    are reparented to us instead of to a pid 1 that may never reap them."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        PR_SET_CHILD_SUBREAPER = 36
+        libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    except Exception:
+        pass
+
+
+def pid_alive(pid):
+    _reap(pid)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            stat = f.read()
+        state = stat[stat.rfind(")") + 2:].split()[0]
+        if state != "Z":
+            return True
+        # A zombie thread-group leader whose other threads are still exiting
+        # still holds the process's sockets.
+        return len(os.listdir("/proc/%d/task" % pid)) > 1
+    except OSError:
+        return False
+
+
+def user_lines():
+    if os.geteuid() == 0:
+        return "User www-data\nGroup www-data"
+    return ""
+
+
+# --------------------------------------------------------------------------
+# httpd instances
+
+class Httpd:
+    """One apache2 instance with its own directory."""
+
+    kind = "httpd"
+    registry = []          # every instance started during the current test
+
+    def __init__(self, base_dir, name, port=None):
+        self.name = name
+        self.port = port or free_port()
+        self.root = Path(base_dir) / ("%s-%s-%d" % (self.kind, name, self.port))
+        self.root.mkdir(parents=True)
+        for sub in ("htdocs", "run", "mutex"):
+            (self.root / sub).mkdir()
+        os.chmod(self.root, 0o755)
+        os.chmod(self.root / "htdocs", 0o755)
+        os.chmod(self.root / "run", 0o777)
+        os.chmod(self.root / "mutex", 0o777)
+        self.conf = self.root / "httpd.conf"
+        self.pid = None
+        self.proc = None
+        self.expected_children = 1
+        Httpd.registry.append(self)
+
+    # -- configuration --------------------------------------------------
+    def render(self, template, **values):
+        text = (TEMPLATES / template).read_text()
+        values.setdefault("root", str(self.root))
+        values.setdefault("port", str(self.port))
+        values.setdefault("user_lines", user_lines())
+        return string.Template(text).substitute(values)
+
+    def write_conf(self, text):
+        self.conf.write_text(text)
+
+    # -- lifecycle ------------------------------------------------------
+    @property
+    def url(self):
+        return "http://127.0.0.1:%d" % self.port
+
+    @property
+    def error_log(self):
+        p = self.root / "error.log"
+        return p.read_text(errors="replace") if p.exists() else ""
+
+    @property
+    def access_log(self):
+        p = self.root / "access.log"
+        return p.read_text(errors="replace") if p.exists() else ""
+
+    def _read_pid(self):
+        try:
+            return int((self.root / "httpd.pid").read_text().strip())
+        except (OSError, ValueError):
+            return None
+
+    def start(self, timeout=15):
+        """`apache2 -f conf -k start`; NO_DETACH keeps the parent our child so
+        that it is reaped (it still gets its own session/process group)."""
+        out = self.root / "start.out"
+        with open(out, "wb") as f:
+            self.proc = subprocess.Popen(
+                [APACHE2, "-f", str(self.conf), "-k", "start", "-D", "NO_DETACH"],
+                stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT)
+
+        def started():
+            if self.proc.poll() is not None:
+                raise RuntimeError("%s %s failed to start (rc=%d):\n%s\n%s" % (
+                    self.kind, self.name, self.proc.returncode,
+                    out.read_text(errors="replace"), self.error_log[-3000:]))
+            return self._read_pid()
+        try:
+            self.pid = wait_until(started, timeout, what="%s pid file" % self.name)
+            wait_until(lambda: not _port_is_quiet(self.port), timeout,
+                       what="%s listening on %d" % (self.name, self.port))
+            wait_until(lambda: len(children_of(self.pid)) >= self.expected_children, timeout,
+                       what="%s: %d child processes" % (self.name, self.expected_children))
+        except TimeoutError as e:
+            self.stop()
+            raise RuntimeError("%s: %s\nstart output: %s\nerror_log:\n%s" % (
+                self.name, e, out.read_text(errors="replace"), self.error_log[-3000:]))
+        return self
+
+    def child_pids(self):
+        return children_of(self.pid) if self.pid else []
+
+    def all_pids(self):
+        if not self.pid:
+            return []
+        return [self.pid] + self.child_pids()
+
+    def running(self):
+        return bool(self.pid) and pid_alive(self.pid)
+
+    def stop(self, timeout=15):
+        """`-k stop`, then wait until the parent and its children are gone;
+        SIGKILL whatever is left after the timeout."""
+        pid = self.pid or self._read_pid()
+        if not pid:
+            return
+        pids = [pid] + children_of(pid)
+        if pid_alive(pid):
+            subprocess.run([APACHE2, "-f", str(self.conf), "-k", "stop"],
+                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, timeout=timeout)
+        try:
+            wait_until(lambda: not any(pid_alive(p) for p in pids), timeout,
+                       what="%s to stop" % self.name)
+        except TimeoutError:
+            self.kill()
+        self._wait_proc()
+        self.pid = None
+
+    def _wait_proc(self):
+        if self.proc is not None:
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+
+    def kill(self):
+        """SIGKILL the parent and every child at once."""
+        pid = self.pid or self._read_pid()
+        if not pid:
+            return
+        pids = [pid] + children_of(pid)
+        try:
+            pgid = os.getpgid(pid)
+        except ProcessLookupError:
+            pgid = None
+        if pgid == pid:           # apache2 -k start detaches: own process group
+            try:
+                os.killpg(pgid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        for p in pids:
+            try:
+                os.kill(p, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        wait_until(lambda: not any(pid_alive(p) for p in pids), 10,
+                   what="%s to die" % self.name)
+        wait_until(lambda: _port_is_quiet(self.port), 10,
+                   what="%s port %d to close" % (self.name, self.port))
+        self._wait_proc()
+        self.pid = None
+
+
+class Backend(Httpd):
+    kind = "backend"
+
+    def __init__(self, base_dir, name, port=None):
+        super().__init__(base_dir, name, port)
+        self.expected_children = 4
+        docs = self.root / "htdocs"
+        (docs / "index.html").write_text(
+            "<!doctype html><title>%s</title><h1>served by %s</h1>\n" % (name, name))
+        (docs / "app.js").write_text("window.servedBy = %r;\n" % name)
+        (docs / "style.css").write_text("/* served by %s */ body { color: #333; }\n" % name)
+        (docs / "logo.svg").write_text(
+            '<svg xmlns="http://www.w3.org/2000/svg"><text>%s</text></svg>\n' % name)
+        for f in docs.iterdir():
+            os.chmod(f, 0o644)
+        self.write_conf(self.render("backend.conf.tmpl", name=name))
+
+
+class Proxy(Httpd):
+    kind = "proxy"
+
+    def __init__(self, base_dir, name, body, port=None, load_module=True,
+                 extra_modules=(), start_servers=2, server_limit=2,
+                 threads_per_child=25, log_level="warn"):
+        super().__init__(base_dir, name, port)
+        self.expected_children = start_servers
+        lines = []
+        for mod in extra_modules:
+            lines.append("LoadModule %s_module %s/mod_%s.so" % (mod, MODULES_DIR, mod))
+        if load_module:
+            lines.append("LoadModule sticky_route_module %s" % MODULE_SO)
+        self.write_conf(self.render(
+            "proxy.conf.tmpl",
+            module_lines="\n".join(lines),
+            start_servers=start_servers, server_limit=server_limit,
+            threads_per_child=threads_per_child,
+            max_request_workers=server_limit * threads_per_child,
+            max_spare_threads=(server_limit + 1) * threads_per_child,
+            log_level=log_level,
+            body=body.replace("@ROOT@", str(self.root))))
+
+
+def member_line(target, route=None, params=""):
+    """A BalancerMember line. target: a Backend, a port number (dead port) or
+    a URL.  A short pool ttl keeps idle pooled connections younger than the
+    backends' KeepAliveTimeout."""
+    if isinstance(target, Httpd):
+        url = target.url
+    elif isinstance(target, int):
+        url = "http://127.0.0.1:%d" % target
+    else:
+        url = target
+    parts = ["BalancerMember", '"%s"' % url]
+    if route is not None:
+        parts.append("route=%s" % route)
+    if "ttl=" not in params:
+        parts.append("ttl=5")
+    if params:
+        parts.append(params)
+    return "    " + " ".join(parts)
+
+
+def balancer(name, members, proxyset="lbmethod=sticky", inner="", mount="/"):
+    """A <Proxy balancer://name> block plus its ProxyPass.
+    members: list of (target, route, params) tuples."""
+    lines = ['<Proxy "balancer://%s">' % name]
+    for m in members:
+        target, route, params = (tuple(m) + (None, ""))[:3]
+        lines.append(member_line(target, route, params or ""))
+    if proxyset:
+        lines.append("    ProxySet %s" % proxyset)
+    if inner:
+        lines.append("    " + inner.strip().replace("\n", "\n    "))
+    lines.append("</Proxy>")
+    if mount:
+        lines.append('ProxyPass "/__local/" "!"')
+        lines.append('ProxyPass "%s" "balancer://%s/"' % (mount, name))
+        lines.append('ProxyPassReverse "%s" "balancer://%s/"' % (mount, name))
+    return "\n".join(lines) + "\n"
+
+
+def configtest(base_dir, name, body, load_module=True, extra_modules=()):
+    """Write a proxy config and run `apache2 -t -f` on it.
+    Returns (returncode, combined stdout+stderr)."""
+    p = Proxy(base_dir, name, body, load_module=load_module, extra_modules=extra_modules)
+    Httpd.registry.remove(p)
+    res = subprocess.run([APACHE2, "-t", "-f", str(p.conf)], stdin=subprocess.DEVNULL,
+                         capture_output=True, timeout=30)
+    return res.returncode, (res.stdout + res.stderr).decode(errors="replace")
+
+
+# --------------------------------------------------------------------------
+# HTTP clients
+
+class Response:
+    def __init__(self, status, reason, headers, body):
+        self.status = status
+        self.reason = reason
+        self.headers = headers          # list of (name, value), duplicates kept
+        self.body = body
+
+    def all(self, name):
+        n = name.lower()
+        return [v for k, v in self.headers if k.lower() == n]
+
+    def get(self, name):
+        vals = self.all(name)
+        return vals[0] if vals else None
+
+    @property
+    def served_by(self):
+        return self.get("X-Served-By")
+
+    @property
+    def sticky_status(self):
+        return self.get("X-Sticky-Status")
+
+    @property
+    def sticky_route(self):
+        return self.get("X-Sticky-Route")
+
+    @property
+    def route_changed(self):
+        return self.get("X-Route-Changed")
+
+    @property
+    def set_cookies(self):
+        return self.all("Set-Cookie")
+
+    def cookie_value(self, name="ROUTEID"):
+        """Value of the single Set-Cookie for `name`, or None."""
+        vals = [sc for sc in self.set_cookies if sc.startswith(name + "=")]
+        assert len(vals) <= 1, "more than one Set-Cookie for %s: %r" % (name, vals)
+        if not vals:
+            return None
+        return vals[0].split(";", 1)[0].split("=", 1)[1]
+
+    def __repr__(self):
+        return "<Response %d served_by=%r status=%r route=%r set_cookie=%r>" % (
+            self.status, self.served_by, self.sticky_status, self.sticky_route, self.set_cookies)
+
+
+def _from_httpclient(resp):
+    body = resp.read()
+    return Response(resp.status, resp.reason, resp.getheaders(), body)
+
+
+def get(port, path="/", cookie=None, headers=None, host=None, timeout=HTTP_TIMEOUT):
+    """One GET on a fresh connection (http.client keeps duplicate headers)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        h = dict(headers or {})
+        if cookie is not None:
+            h["Cookie"] = cookie
+        if host is not None:
+            h["Host"] = host
+        conn.request("GET", path, headers=h)
+        return _from_httpclient(conn.getresponse())
+    finally:
+        conn.close()
+
+
+def get_https(port, path="/", cookie=None, timeout=HTTP_TIMEOUT):
+    import ssl
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=timeout, context=ctx)
+    try:
+        h = {}
+        if cookie is not None:
+            h["Cookie"] = cookie
+        conn.request("GET", path, headers=h)
+        return _from_httpclient(conn.getresponse())
+    finally:
+        conn.close()
+
+
+class KeepAliveClient:
+    """A browser-like client: one keep-alive connection, one ROUTEID cookie
+    that it replaces whenever the server sets a new one."""
+
+    def __init__(self, port, cookie_name="ROUTEID", timeout=HTTP_TIMEOUT):
+        self.port = port
+        self.cookie_name = cookie_name
+        self.timeout = timeout
+        self.cookie = None        # value only
+        self.conn = None
+
+    def request(self, path="/"):
+        if self.conn is None:
+            self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.timeout)
+        headers = {}
+        if self.cookie is not None:
+            headers["Cookie"] = "%s=%s" % (self.cookie_name, self.cookie)
+        try:
+            self.conn.request("GET", path, headers=headers)
+            r = _from_httpclient(self.conn.getresponse())
+        except Exception:
+            self.close()
+            raise
+        v = r.cookie_value(self.cookie_name)
+        if v is not None:
+            self.cookie = v
+        if r.get("Connection", ) and r.get("Connection").lower() == "close":
+            self.close()
+        return r
+
+    def close(self):
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+
+def raw_request(port, data, timeout=HTTP_TIMEOUT):
+    """Send raw bytes, read until the server closes (send Connection: close).
+    Returns a Response, or None if the server closed without answering."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    try:
+        s.sendall(data)
+        chunks = []
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                chunk = s.recv(65536)
+            except ConnectionResetError:
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        s.close()
+    raw = b"".join(chunks)
+    if not raw:
+        return None
+    head, _, body = raw.partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    m = re.match(rb"HTTP/1\.\d (\d{3}) ?(.*)", lines[0])
+    assert m, "not an HTTP response: %r" % raw[:200]
+    headers = []
+    for line in lines[1:]:
+        k, _, v = line.partition(b":")
+        headers.append((k.decode("latin-1").strip(), v.decode("latin-1").strip()))
+    return Response(int(m.group(1)), m.group(2).decode("latin-1"), headers, body)
+
+
+def raw_get(port, cookie_header_bytes=None, path=b"/", extra=b""):
+    """GET with an arbitrary (raw bytes) Cookie header line."""
+    req = b"GET " + path + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+    if cookie_header_bytes is not None:
+        req += b"Cookie: " + cookie_header_bytes + b"\r\n"
+    req += extra + b"\r\n"
+    return raw_request(port, req)
+
+
+def access_log_pids(proxy):
+    return set(re.findall(r" pid=(\d+) ", proxy.access_log))
+
+
+def cleanup_dir(path):
+    shutil.rmtree(path, ignore_errors=True)
