@@ -1,0 +1,464 @@
+#!/bin/bash
+# Renders the reference stack's reverse proxy configuration from the
+# environment (templates/proxy-vhost.conf.tmpl, optionally
+# templates/proxy-main.conf.tmpl). bash + coreutils + awk only: it also runs
+# as the entrypoint step of a debian:bookworm-slim container.
+#
+# Usage: render-proxy-conf.sh [options] OUTPUT_FILE
+#
+#   OUTPUT_FILE          the vhost file to write (e.g. Debian's
+#                        /etc/apache2/sites-enabled/000-default.conf)
+#   --main-conf FILE     also write a standalone main httpd config that loads
+#                        the modules and includes OUTPUT_FILE (for `make run`)
+#   --module PATH        mod_sticky_route.so for --main-conf
+#                        (default /usr/lib/apache2/modules/mod_sticky_route.so)
+#   --run-dir DIR        pid file, mutexes, shared memory for --main-conf
+#                        (default: the directory of OUTPUT_FILE)
+#   --log-dir DIR        write the proxy's error and access logs in DIR (the
+#                        vhost gets its own ErrorLog/CustomLog; without it the
+#                        vhost uses the server's logs)
+#   --listen-address IP  address of the Listen line of --main-conf
+#                        (default 127.0.0.1)
+#   --ports-conf FILE    also write FILE with "Listen LISTEN_PORT" (e.g.
+#                        Debian's /etc/apache2/ports.conf in a container)
+#
+# Environment (see docs/STACK.md for the table):
+#   STATIC_APP, DYNAMIC_APP   comma-separated host:port[=route] lists;
+#                             STATIC_APP_1..N / DYNAMIC_APP_1..N accepted too
+#   LISTEN_PORT (80)  SERVER_NAME (localhost)  API_PREFIX (/api/)
+#   ADMIN_ALLOW (127.0.0.1)   comma-separated IPs or CIDRs for the admin pages
+#   STICKY_ROUTE_SECRET or STICKY_ROUTE_SECRET_FILE (optional, not both)
+#
+# A bad value: exit 2 with a message naming the variable and its value (never
+# the secret), nothing written. A good one: every file is written to a
+# temporary file in its target directory and renamed into place.
+set -euo pipefail
+export LC_ALL=C
+
+PROG=render-proxy-conf
+TEMPLATE_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
+VHOST_TEMPLATE=$TEMPLATE_DIR/proxy-vhost.conf.tmpl
+MAIN_TEMPLATE=$TEMPLATE_DIR/proxy-main.conf.tmpl
+
+MPM_THREADS=64          # ThreadsPerChild of the proxy
+MEMBER_PARAMS='keepalive=On ttl=60 connectiontimeout=3 retry=5'
+ROUTE_MAX=63            # mod_proxy's limit on route= (64 bytes with the NUL)
+
+errors=()
+err() { local IFS=' '; errors+=("$*"); }
+# A value quoted for a message: control characters made visible.
+show() { printf '%q' "$1"; }
+die_usage() {
+    echo "$PROG: $*" >&2
+    echo "usage: $PROG [--main-conf FILE] [--module PATH] [--run-dir DIR] [--log-dir DIR]" \
+         "[--listen-address IP] [--ports-conf FILE] OUTPUT_FILE" >&2
+    exit 2
+}
+
+# ---- command line ---------------------------------------------------------
+main_conf='' module='/usr/lib/apache2/modules/mod_sticky_route.so' run_dir='' log_dir=''
+listen_address='127.0.0.1' ports_conf='' output=''
+while [ $# -gt 0 ]; do
+    case $1 in
+        --main-conf|--module|--run-dir|--log-dir|--listen-address|--ports-conf)
+            [ $# -ge 2 ] || die_usage "$1 needs a value"
+            case $1 in
+                --main-conf) main_conf=$2 ;;
+                --module) module=$2 ;;
+                --run-dir) run_dir=$2 ;;
+                --log-dir) log_dir=$2 ;;
+                --listen-address) listen_address=$2 ;;
+                --ports-conf) ports_conf=$2 ;;
+            esac
+            shift 2 ;;
+        -h|--help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+        --) shift; break ;;
+        -*) die_usage "unknown option $(show "$1")" ;;
+        *) [ -z "$output" ] || die_usage "more than one OUTPUT_FILE"; output=$1; shift ;;
+    esac
+done
+if [ $# -gt 0 ]; then
+    [ -z "$output" ] && [ $# -eq 1 ] || die_usage "more than one OUTPUT_FILE"
+    output=$1
+fi
+[ -n "$output" ] || die_usage "OUTPUT_FILE missing"
+for t in "$VHOST_TEMPLATE" "$MAIN_TEMPLATE"; do
+    [ -r "$t" ] || { echo "$PROG: template $t not readable" >&2; exit 2; }
+done
+
+# ---- value checks (each returns 0 when the value is good) ----------------
+SAFE_PATH_RE='^/[A-Za-z0-9._/+-]*$'
+LABEL_RE='[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?'
+
+is_ipv4() {
+    local IFS=. octets o
+    [[ $1 =~ ^[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}$ ]] || return 1
+    read -r -a octets <<< "$1"
+    for o in "${octets[@]}"; do
+        [[ $o =~ ^(0|[1-9][0-9]*)$ ]] && [ "$o" -le 255 ] || return 1
+    done
+}
+is_ipv6() {
+    [[ $1 =~ ^[0-9A-Fa-f:.]+$ ]] && [[ $1 == *:*:* ]] && [ ${#1} -le 45 ] || return 1
+    [[ $1 != *:::* ]] || return 1
+    local doubles=${1//[^:]/}
+    local without=${1//::/}
+    # at most one "::"
+    [ $(( (${#1} - ${#without}) / 2 )) -le 1 ] && [ ${#doubles} -le 7 ]
+}
+is_hostname() {
+    [ ${#1} -le 253 ] && [[ $1 =~ ^$LABEL_RE(\.$LABEL_RE)*$ ]] || return 1
+    # all-numeric dotted names must be IPv4 addresses
+    if [[ $1 =~ ^[0-9.]+$ ]]; then is_ipv4 "$1"; fi
+}
+is_port() { [[ $1 =~ ^[1-9][0-9]{0,4}$ ]] && [ "$1" -le 65535 ]; }
+
+# Members of one pool into the array named by $1 as "host:port route" lines.
+# $2: variable name (for messages), $3: its value.
+parse_members() {
+    local -n into=$1
+    local var=$2 value=$3 item host port route rest
+    if [ -z "$value" ]; then
+        err "$var=$(show "$value"): empty member list (expected host:port[=route],...)"
+        return
+    fi
+    if [[ $value == ,* || $value == *, || $value == *,,* ]]; then
+        err "$var=$(show "$value"): empty member in the list (stray comma)"
+        return
+    fi
+    local IFS=,
+    local -a items
+    read -r -d '' -a items < <(printf '%s\0' "$value") || true
+    for item in "${items[@]}"; do
+        route='' rest=$item
+        if [[ $rest == *=* ]]; then
+            route=${rest#*=}
+            rest=${rest%%=*}
+            if ! [[ $route =~ ^[A-Za-z0-9_-]+$ ]] || [ ${#route} -gt $ROUTE_MAX ]; then
+                err "$var=$(show "$value"): bad route $(show "$route") in member $(show "$item")" \
+                    "(1-$ROUTE_MAX characters of A-Z a-z 0-9 _ -)"
+                continue
+            fi
+        fi
+        if [[ $rest =~ ^\[([^]]*)\]:([^:]*)$ ]]; then
+            host=${BASH_REMATCH[1]} port=${BASH_REMATCH[2]}
+            if ! is_ipv6 "$host"; then
+                err "$var=$(show "$value"): malformed IPv6 address $(show "$host") in member $(show "$item")"
+                continue
+            fi
+            host="[$host]"
+        elif [[ $rest =~ ^([^:]*):([^:]*)$ ]]; then
+            host=${BASH_REMATCH[1]} port=${BASH_REMATCH[2]}
+            if ! is_hostname "$host"; then
+                err "$var=$(show "$value"): malformed host $(show "$host") in member $(show "$item")" \
+                    "(expected a host name or an IPv4 address; IPv6 as [addr]:port)"
+                continue
+            fi
+        else
+            err "$var=$(show "$value"): malformed member $(show "$item") (expected host:port[=route])"
+            continue
+        fi
+        if ! is_port "$port"; then
+            err "$var=$(show "$value"): port $(show "$port") of member $(show "$item") out of range" \
+                "(expected 1-65535)"
+            continue
+        fi
+        into+=("$host:$port ${route:--}")
+    done
+}
+
+# One pool: $1 = prefix (STATIC_APP or DYNAMIC_APP), $2 = array name.
+collect_pool() {
+    local prefix=$1 arr=$2 name n found=0
+    local -n members=$arr
+    if [ -n "${!prefix+set}" ]; then
+        found=1
+        parse_members "$arr" "$prefix" "${!prefix}"
+    fi
+    local -a numbered=()
+    for name in $(compgen -e); do
+        if [[ $name =~ ^${prefix}_([0-9]+)$ ]]; then
+            n=${BASH_REMATCH[1]}
+            if ! [[ $n =~ ^[1-9][0-9]{0,5}$ ]]; then
+                err "$name=$(show "${!name}"): numbered members start at ${prefix}_1, without leading zeros"
+                continue
+            fi
+            numbered+=("$n")
+        fi
+    done
+    for n in $(printf '%s\n' "${numbered[@]}" | sort -n); do
+        found=1
+        name=${prefix}_$n
+        parse_members "$arr" "$name" "${!name}"
+    done
+    if [ $found = 0 ]; then
+        err "$prefix is not set (and no ${prefix}_1..N): at least one host:port is needed"
+        return
+    fi
+    # No member (host:port) and no route twice in one pool.
+    local -A seen_addr=() seen_route=()
+    local m addr route
+    for m in "${members[@]}"; do
+        addr=${m% *} route=${m#* }
+        if [ -n "${seen_addr[$addr]+x}" ]; then
+            err "$prefix: member $(show "$addr") listed twice"
+        fi
+        seen_addr[$addr]=1
+        if [ "$route" != - ]; then
+            if [ -n "${seen_route[$route]+x}" ]; then
+                err "$prefix: route $(show "$route") given to two members"
+            fi
+            seen_route[$route]=1
+        fi
+    done
+}
+
+# "        BalancerMember ..." lines of a pool.
+member_lines() {
+    local -n list=$1
+    local m addr route out=''
+    for m in "${list[@]}"; do
+        addr=${m% *} route=${m#* }
+        out+="        BalancerMember \"http://$addr\""
+        [ "$route" = - ] || out+=" route=$route"
+        out+=" $MEMBER_PARAMS"$'\n'
+    done
+    printf '%s' "${out%$'\n'}"
+}
+
+# ---- read and check the environment ----------------------------------------
+static_members=()
+dynamic_members=()
+collect_pool STATIC_APP static_members
+collect_pool DYNAMIC_APP dynamic_members
+
+LISTEN_PORT=${LISTEN_PORT-80}
+is_port "$LISTEN_PORT" || err "LISTEN_PORT=$(show "$LISTEN_PORT"): expected an integer 1-65535"
+
+SERVER_NAME=${SERVER_NAME-localhost}
+is_hostname "$SERVER_NAME" || is_ipv4 "$SERVER_NAME" ||
+    err "SERVER_NAME=$(show "$SERVER_NAME"): expected a host name (letters, digits, dots, hyphens)"
+
+API_PREFIX=${API_PREFIX-/api/}
+if ! [[ $API_PREFIX =~ ^/([A-Za-z0-9._~-]+/)+$ ]] || [[ $API_PREFIX =~ (^|/)\.\.?/ ]]; then
+    err "API_PREFIX=$(show "$API_PREFIX"): expected a URL path like /api/ (starts and ends with /," \
+        "segments of A-Z a-z 0-9 . _ ~ -, no . or .. segment)"
+elif [[ $API_PREFIX == /balancer-manager/* || $API_PREFIX == /sticky-route-status/* ]]; then
+    err "API_PREFIX=$(show "$API_PREFIX"): collides with an admin endpoint"
+fi
+
+ADMIN_ALLOW=${ADMIN_ALLOW-127.0.0.1}
+admin_list=()
+if [ -z "$ADMIN_ALLOW" ] || [[ $ADMIN_ALLOW == ,* || $ADMIN_ALLOW == *, || $ADMIN_ALLOW == *,,* ]]; then
+    err "ADMIN_ALLOW=$(show "$ADMIN_ALLOW"): expected a comma-separated list of IP addresses or CIDRs"
+else
+    IFS=, read -r -d '' -a admin_items < <(printf '%s\0' "$ADMIN_ALLOW") || true
+    for a in "${admin_items[@]}"; do
+        addr=${a%/*} bits=''
+        [[ $a == */* ]] && bits=${a#*/}
+        if is_ipv4 "$addr"; then max=32
+        elif is_ipv6 "$addr"; then max=128
+        else
+            err "ADMIN_ALLOW=$(show "$ADMIN_ALLOW"): $(show "$a") is not an IP address or CIDR"
+            continue
+        fi
+        if [[ $a == */* ]] && ! { [[ $bits =~ ^(0|[1-9][0-9]{0,2})$ ]] && [ "$bits" -le $max ]; }; then
+            err "ADMIN_ALLOW=$(show "$ADMIN_ALLOW"): prefix length of $(show "$a") must be 0-$max"
+            continue
+        fi
+        admin_list+=("$a")
+    done
+fi
+
+secret_mode=none
+if [ -n "${STICKY_ROUTE_SECRET+set}" ] && [ -n "${STICKY_ROUTE_SECRET_FILE+set}" ]; then
+    err "STICKY_ROUTE_SECRET and STICKY_ROUTE_SECRET_FILE are both set: use one"
+elif [ -n "${STICKY_ROUTE_SECRET+set}" ]; then
+    # Never shown: only its length and what is wrong with it.
+    if [ ${#STICKY_ROUTE_SECRET} -lt 16 ]; then
+        err "STICKY_ROUTE_SECRET (value not shown): ${#STICKY_ROUTE_SECRET} bytes, at least 16 needed"
+    elif [[ $STICKY_ROUTE_SECRET =~ [[:cntrl:]] ]]; then
+        err "STICKY_ROUTE_SECRET (value not shown): contains a control character (newline, tab, ...)"
+    else
+        secret_mode=value
+    fi
+elif [ -n "${STICKY_ROUTE_SECRET_FILE+set}" ]; then
+    if ! [[ $STICKY_ROUTE_SECRET_FILE =~ $SAFE_PATH_RE ]]; then
+        err "STICKY_ROUTE_SECRET_FILE=$(show "$STICKY_ROUTE_SECRET_FILE"): expected an absolute path" \
+            "of A-Z a-z 0-9 . _ / + -"
+    elif ! [ -f "$STICKY_ROUTE_SECRET_FILE" ] || ! [ -r "$STICKY_ROUTE_SECRET_FILE" ]; then
+        err "STICKY_ROUTE_SECRET_FILE=$(show "$STICKY_ROUTE_SECRET_FILE"): not a readable file"
+    else
+        secret_mode=file
+    fi
+fi
+
+# Paths that end up in the configuration. Each check stores the absolute
+# path in the variable named by $1 (left empty on error).
+check_output_path() {   # $1 = result variable, $2 = what, $3 = path
+    local -n result=$1
+    local what=$2 path=$3 dir base
+    result=''
+    dir=$(dirname -- "$path") base=$(basename -- "$path")
+    if ! [ -d "$dir" ]; then
+        err "$what $(show "$path"): directory $(show "$dir") does not exist"
+        return
+    fi
+    dir=$(cd "$dir" && pwd -P)
+    if ! [[ $dir/$base =~ $SAFE_PATH_RE ]] || [[ $base == . || $base == .. ]]; then
+        err "$what $(show "$path"): path must be made of A-Z a-z 0-9 . _ / + -"
+    elif [ -d "$dir/$base" ]; then
+        err "$what $(show "$path"): is a directory"
+    else
+        result=$dir/$base
+    fi
+}
+check_dir() {   # $1 = result variable, $2 = what, $3 = directory
+    local -n result=$1
+    result=''
+    if ! [ -d "$3" ]; then
+        err "$2 $(show "$3"): no such directory"
+    elif ! [[ $(cd "$3" && pwd -P) =~ $SAFE_PATH_RE ]]; then
+        err "$2 $(show "$3"): path must be made of A-Z a-z 0-9 . _ / + -"
+    else
+        result=$(cd "$3" && pwd -P)
+    fi
+}
+
+output_abs='' main_abs='' ports_abs='' log_abs='' run_abs=''
+check_output_path output_abs OUTPUT_FILE "$output"
+[ -z "$main_conf" ] || check_output_path main_abs --main-conf "$main_conf"
+[ -z "$ports_conf" ] || check_output_path ports_abs --ports-conf "$ports_conf"
+[ -z "$log_dir" ] || check_dir log_abs --log-dir "$log_dir"
+if [ -n "$main_conf" ]; then
+    check_dir run_abs --run-dir "${run_dir:-$(dirname -- "$output")}"
+    [ -n "$log_dir" ] || err "--main-conf needs --log-dir"
+    if ! [[ $module =~ $SAFE_PATH_RE ]]; then
+        err "--module $(show "$module"): expected an absolute path of A-Z a-z 0-9 . _ / + -"
+    elif ! [ -f "$module" ]; then
+        err "--module $(show "$module"): no such file (build the module with make)"
+    fi
+    if ! is_ipv4 "$listen_address" &&
+       ! { [[ $listen_address =~ ^\[(.*)\]$ ]] && is_ipv6 "${BASH_REMATCH[1]}"; }; then
+        err "--listen-address $(show "$listen_address"): expected an IPv4 address or [IPv6]"
+    fi
+fi
+
+if [ ${#errors[@]} -gt 0 ]; then
+    for e in "${errors[@]}"; do echo "$PROG: $e" >&2; done
+    echo "$PROG: nothing written" >&2
+    exit 2
+fi
+
+# ---- render ------------------------------------------------------------------
+cpus=$(nproc 2>/dev/null || echo 2)
+[[ $cpus =~ ^[1-9][0-9]*$ ]] || cpus=2
+servers=$(( cpus < 2 ? 2 : cpus ))
+
+secret_path=$output_abs.secret
+case $secret_mode in
+    value) secret_line="    StickyRouteSecret \"file:$secret_path\"" ;;
+    file)  secret_line="    StickyRouteSecret \"file:$STICKY_ROUTE_SECRET_FILE\"" ;;
+    none)  secret_line="    # No StickyRouteSecret: cookies carry the plain route." ;;
+esac
+log_lines="    # Logs: the server's."
+if [ -n "$log_abs" ]; then
+    log_lines="    ErrorLog \"$log_abs/proxy-error.log\""$'\n'
+    log_lines+="    CustomLog \"$log_abs/proxy-access.log\" sticky_route"
+fi
+
+export TPL_RENDERED_AT TPL_CPU_COUNT TPL_MPM_SERVERS TPL_MPM_SERVER_LIMIT TPL_MPM_THREADS \
+       TPL_MPM_MAX_WORKERS TPL_LISTEN_PORT TPL_SERVER_NAME TPL_LOG_LINES TPL_SECRET_LINE \
+       TPL_STATIC_MEMBERS TPL_DYNAMIC_MEMBERS TPL_API_PREFIX TPL_ADMIN_ALLOW \
+       TPL_LISTEN_ADDRESS TPL_RUN_DIR TPL_LOG_DIR TPL_MODULE TPL_VHOST_FILE
+TPL_RENDERED_AT=$(date -u '+%Y-%m-%dT%H:%M:%SZ')
+TPL_CPU_COUNT=$cpus
+TPL_MPM_SERVERS=$servers
+TPL_MPM_SERVER_LIMIT=$(( 2 * servers ))
+TPL_MPM_THREADS=$MPM_THREADS
+TPL_MPM_MAX_WORKERS=$(( servers * MPM_THREADS ))
+TPL_LISTEN_PORT=$LISTEN_PORT
+TPL_SERVER_NAME=$SERVER_NAME
+TPL_LOG_LINES=$log_lines
+TPL_SECRET_LINE=$secret_line
+TPL_STATIC_MEMBERS=$(member_lines static_members)
+TPL_DYNAMIC_MEMBERS=$(member_lines dynamic_members)
+TPL_API_PREFIX=$API_PREFIX
+TPL_ADMIN_ALLOW="${admin_list[*]}"
+TPL_LISTEN_ADDRESS=$listen_address
+TPL_RUN_DIR=$run_abs
+TPL_LOG_DIR=$log_abs
+TPL_MODULE=$module
+TPL_VHOST_FILE=$output_abs
+
+# Replaces every @@NAME@@ by $TPL_NAME; an unknown placeholder is an error.
+fill() {
+    awk '
+    {
+        line = $0; out = ""
+        while (match(line, /@@[A-Z_]+@@/)) {
+            key = "TPL_" substr(line, RSTART + 2, RLENGTH - 4)
+            if (!(key in ENVIRON)) {
+                printf "render-proxy-conf: %s: unknown placeholder %s\n", FILENAME,
+                       substr(line, RSTART, RLENGTH) > "/dev/stderr"
+                failed = 1
+                exit 1
+            }
+            out = out substr(line, 1, RSTART - 1) ENVIRON[key]
+            line = substr(line, RSTART + RLENGTH)
+        }
+        print out line
+    }' "$1"
+}
+
+# Temporary files next to their targets (hidden, not *.conf: an Include of
+# *.conf never sees them), renamed into place once all are complete.
+tmp_files=()
+cleanup() { [ ${#tmp_files[@]} -eq 0 ] || rm -f -- "${tmp_files[@]}"; }
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+make_tmp() {   # $1 = result variable, $2 = target path
+    local -n result=$1
+    result=$(mktemp "$(dirname -- "$2")/.$(basename -- "$2").XXXXXX")
+    tmp_files+=("$result")
+}
+
+targets=() temps=()
+make_tmp vhost_tmp "$output_abs"
+fill "$VHOST_TEMPLATE" > "$vhost_tmp"
+chmod 0644 "$vhost_tmp"
+targets+=("$output_abs") temps+=("$vhost_tmp")
+if [ -n "$main_abs" ]; then
+    make_tmp main_tmp "$main_abs"
+    fill "$MAIN_TEMPLATE" > "$main_tmp"
+    chmod 0644 "$main_tmp"
+    targets+=("$main_abs") temps+=("$main_tmp")
+fi
+if [ -n "$ports_abs" ]; then
+    make_tmp ports_tmp "$ports_abs"
+    printf '# Written by render-proxy-conf.sh: the proxy listens on LISTEN_PORT.\nListen %s\n' \
+        "$LISTEN_PORT" > "$ports_tmp"
+    chmod 0644 "$ports_tmp"
+    targets+=("$ports_abs") temps+=("$ports_tmp")
+fi
+if [ $secret_mode = value ]; then
+    make_tmp secret_tmp "$secret_path"     # mktemp creates it 0600
+    printf '%s' "$STICKY_ROUTE_SECRET" > "$secret_tmp"
+    targets+=("$secret_path") temps+=("$secret_tmp")
+fi
+
+# The secret first, the vhost that points at it afterwards.
+for (( i = ${#temps[@]} - 1; i >= 0; i-- )); do
+    mv -f -- "${temps[$i]}" "${targets[$i]}"
+done
+tmp_files=()
+if [ $secret_mode != value ] && [ -f "$secret_path" ]; then
+    rm -f -- "$secret_path"    # a secret of an earlier rendering, no longer used
+fi
+for t in "${targets[@]}"; do
+    if [ "$t" = "$secret_path" ]; then
+        echo "$PROG: wrote $t (the secret, mode 0600)"
+    else
+        echo "$PROG: wrote $t"
+    fi
+done
