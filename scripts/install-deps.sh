@@ -5,13 +5,17 @@
 set -euo pipefail
 PKGS=(apache2 apache2-dev apache2-utils libapr1-dev libaprutil1-dev check pkg-config
       build-essential curl python3-pytest python3-requests
-      nodejs node-express node-chance npm chromium
+      node-express node-chance chromium
       wrk haproxy gnuplot-nox valgrind clang libclang-rt-14-dev
       podman runc docker-compose debootstrap iproute2 procps psmisc)
 missing=()
 for p in "${PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# Node.js: the machine's own (e.g. NodeSource, which bundles npm) when there
+# is one, else Debian's nodejs and npm.
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" != 0 ]; then
         echo "install-deps: missing packages: ${missing[*]} (run as root to install)" >&2
