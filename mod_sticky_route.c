@@ -43,6 +43,7 @@ static const proxy_balancer_method sr_roundrobin_method;
 
 #define SR_SCAN_INTERVAL apr_time_from_sec(1)
 #define SR_SHM_USERDATA  "mod_sticky_route_shm"
+#define SR_TRIED_MAX     16
 
 /* ====================================================================
  * Configuration
@@ -454,37 +455,6 @@ static int sr_takes_new(const proxy_worker *w)
     return PROXY_WORKER_IS_USABLE(w) && !PROXY_WORKER_IS_DRAINING(w);
 }
 
-/* O(1): one atomic ticket, one table lookup. A rescan happens only when the
- * scheduled member is no longer usable (then the same ticket is mapped onto
- * the new schedule). Returns the member number or -1. */
-static int sr_elect(sr_balancer_state_t *st, request_rec *r,
-                    const sr_key_t *route_key)
-{
-    proxy_worker **workers = (proxy_worker **)st->balancer->workers->elts;
-    apr_uint64_t ticket;
-    int attempt;
-
-    sr_scan_if_due(st, r, route_key);
-    if (st->schedule.len == 0) {
-        return -1;
-    }
-    ticket = st->shared ? apr_atomic_add64(&st->shared->ticket, 1)
-                        : st->local_ticket++;
-    for (attempt = 0; attempt < 2; attempt++) {
-        int m;
-        if (st->schedule.len == 0) {
-            return -1;
-        }
-        m = sr_schedule_at(&st->schedule, ticket);
-        if (m < st->balancer->workers->nelts && sr_takes_new(workers[m])) {
-            return m;
-        }
-        sr_scan(st, r->server, route_key);
-        st->next_scan = r->request_time + SR_SCAN_INTERVAL;
-    }
-    return -1;
-}
-
 /* ====================================================================
  * Per-request decision
  * ==================================================================== */
@@ -502,7 +472,24 @@ typedef struct {
     const char *set_cookie;
     int filter_added;
     int error_response;             /* httpd answers with its own error */
+    int ntried;                     /* members elected so far */
+    proxy_worker *tried[SR_TRIED_MAX];
 } sr_req_t;
+
+/* A member elected earlier in this request failed (mod_proxy calls the
+ * finder again only then): never hand it out twice in one request, even
+ * when retry=0 would clear its error state at once. */
+static int sr_tried(const sr_req_t *rq, const proxy_worker *w)
+{
+    int i;
+
+    for (i = 0; i < rq->ntried; i++) {
+        if (rq->tried[i] == w) {
+            return 1;
+        }
+    }
+    return 0;
+}
 
 static sr_req_t *sr_req(request_rec *r, proxy_balancer *b)
 {
@@ -589,6 +576,45 @@ static void sr_read_cookie(sr_balancer_state_t *st, request_rec *r,
     apr_table_do(sr_scan_cookie_header, &ctx, r->headers_in, "Cookie", NULL);
 }
 
+/* O(1): one atomic ticket, one table lookup. A rescan happens only when the
+ * scheduled member is no longer usable (then the same ticket is mapped onto
+ * the new schedule); a member that already failed in this request costs
+ * another ticket. Returns the member number or -1. */
+static int sr_elect(sr_balancer_state_t *st, request_rec *r, sr_req_t *rq,
+                    const sr_key_t *route_key)
+{
+    proxy_worker **workers = (proxy_worker **)st->balancer->workers->elts;
+    apr_uint64_t ticket = 0;
+    int attempt, fresh = 1;
+
+    sr_scan_if_due(st, r, route_key);
+    for (attempt = 0; attempt < 2 * SR_TRIED_MAX; attempt++) {
+        int m;
+        if (st->schedule.len == 0) {
+            return -1;
+        }
+        if (fresh) {
+            ticket = st->shared ? apr_atomic_add64(&st->shared->ticket, 1)
+                                : st->local_ticket++;
+        }
+        m = sr_schedule_at(&st->schedule, ticket);
+        if (m < st->balancer->workers->nelts && sr_takes_new(workers[m])) {
+            if (!sr_tried(rq, workers[m])) {
+                return m;
+            }
+            fresh = 1;
+            if (rq->ntried >= (int)st->schedule.len) {
+                return -1;      /* every scheduled member failed already */
+            }
+            continue;
+        }
+        sr_scan(st, r->server, route_key);
+        st->next_scan = r->request_time + SR_SCAN_INTERVAL;
+        fresh = 0;
+    }
+    return -1;
+}
+
 /* Records the decision: environment, counters, and the Set-Cookie that the
  * output filter adds once the response is known to come from a member. */
 static void sr_decide(request_rec *r, sr_balancer_state_t *st, sr_req_t *rq,
@@ -599,6 +625,9 @@ static void sr_decide(request_rec *r, sr_balancer_state_t *st, sr_req_t *rq,
     const char *route = apr_pstrdup(r->pool, st->routes[m]);
 
     rq->worker = w;
+    if (!sr_tried(rq, w) && rq->ntried < SR_TRIED_MAX) {
+        rq->tried[rq->ntried++] = w;
+    }
     rq->status = status;
     rq->counter = st->counters[m];
     rq->issue = issue;
@@ -674,10 +703,12 @@ static proxy_worker *sr_find_sticky(proxy_balancer *b, request_rec *r)
     if (m >= 0 && m < b->workers->nelts) {
         proxy_worker *w = workers[m];
 
-        if (!PROXY_WORKER_IS_USABLE(w) && sr_retry_worker) {
+        int failed_here = sr_tried(rq, w);
+
+        if (!failed_here && !PROXY_WORKER_IS_USABLE(w) && sr_retry_worker) {
             sr_retry_worker("BALANCER", w, r->server);
         }
-        if (PROXY_WORKER_IS_USABLE(w)) {
+        if (!failed_here && PROXY_WORKER_IS_USABLE(w)) {
             if (!PROXY_WORKER_IS_STANDBY(w) || st->from_standby) {
                 sr_decide(r, st, rq, m, SR_STATUS_HIT, rq->cookie_legacy,
                           &eff);
@@ -688,12 +719,14 @@ static proxy_worker *sr_find_sticky(proxy_balancer *b, request_rec *r)
             int32_t rm = sr_index_find(&st->index, st->routes, w->s->redirect,
                                        strlen(w->s->redirect));
             if (rm >= 0 && rm < b->workers->nelts
-                && PROXY_WORKER_IS_USABLE(workers[rm])) {
+                && PROXY_WORKER_IS_USABLE(workers[rm])
+                && !sr_tried(rq, workers[rm])) {
                 sr_decide(r, st, rq, rm, SR_STATUS_FAILOVER, 1, &eff);
                 return workers[rm];
             }
         }
-        if (!PROXY_WORKER_IS_USABLE(w) && b->s->sticky_force) {
+        if ((failed_here || !PROXY_WORKER_IS_USABLE(w))
+            && b->s->sticky_force) {
             ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
                           "%s: member %s of route %s is unusable and "
                           "nofailover is on: 503", b->s->name,
@@ -708,7 +741,7 @@ static proxy_worker *sr_find_sticky(proxy_balancer *b, request_rec *r)
     else {
         status = rq->cookie_status;
     }
-    m = sr_elect(st, r, eff.route_key);
+    m = sr_elect(st, r, rq, eff.route_key);
     if (m < 0) {
         sr_undecided(r, rq);
         return NULL;
@@ -741,7 +774,7 @@ static proxy_worker *sr_find_roundrobin(proxy_balancer *b, request_rec *r)
     }
     sr_effective(r->server, b, &eff);
     rq = sr_req(r, b);
-    m = sr_elect(st, r, eff.route_key);
+    m = sr_elect(st, r, rq, eff.route_key);
     if (m < 0) {
         sr_undecided(r, rq);
         return NULL;
