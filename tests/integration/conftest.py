@@ -90,16 +90,27 @@ def _per_test_servers():
     """Stops every server a test started, also when the test fails."""
     Httpd.registry.clear()
     yield
+    crashed = [srv for srv in Httpd.registry if srv.kind == "proxy" and harness.crash_lines(srv)]
     for srv in reversed(list(Httpd.registry)):
         try:
             srv.stop()
         except Exception as e:   # keep stopping the others
             sys.stderr.write("stopping %s %s failed: %s\n" % (srv.kind, srv.name, e))
+    if crashed:
+        pytest.fail("proxy child process crashed:\n" + "\n".join(
+            "%s: %s" % (srv.name, "\n".join(harness.crash_lines(srv))) for srv in crashed),
+            pytrace=False)
+
+
+_test_counter = {"n": 0}
 
 
 @pytest.fixture
 def test_dir(run_dir, request):
-    d = run_dir / request.node.name.replace("/", "_")[:80]
+    # Named after the test function only (never its parameters, which may
+    # contain directive names that error-message assertions look for).
+    _test_counter["n"] += 1
+    d = run_dir / ("%03d-%s" % (_test_counter["n"], request.node.originalname[:60]))
     d.mkdir(parents=True, exist_ok=True)
     return d
 

@@ -360,7 +360,7 @@ class Proxy(Httpd):
             max_request_workers=server_limit * threads_per_child,
             max_spare_threads=(server_limit + 1) * threads_per_child,
             log_level=log_level,
-            body=body.replace("@ROOT@", str(self.root))))
+            body=body.replace("@ROOT@", str(self.root)).replace("@PORT@", str(self.port))))
 
 
 def member_line(target, route=None, params=""):
@@ -574,6 +574,12 @@ def raw_get(port, cookie_header_bytes=None, path=b"/", extra=b""):
         req += b"Cookie: " + cookie_header_bytes + b"\r\n"
     req += extra + b"\r\n"
     return raw_request(port, req)
+
+
+def crash_lines(server):
+    """error_log lines that report a child killed by a signal (segfault...)."""
+    return [l for l in server.error_log.splitlines()
+            if "exit signal" in l]
 
 
 def access_log_pids(proxy):
