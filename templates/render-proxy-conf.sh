@@ -277,6 +277,8 @@ elif [ -n "${STICKY_ROUTE_SECRET+set}" ]; then
     # Never shown: only its length and what is wrong with it.
     if [ ${#STICKY_ROUTE_SECRET} -lt 16 ]; then
         err "STICKY_ROUTE_SECRET (value not shown): ${#STICKY_ROUTE_SECRET} bytes, at least 16 needed"
+    elif [ ${#STICKY_ROUTE_SECRET} -gt 4096 ]; then
+        err "STICKY_ROUTE_SECRET (value not shown): ${#STICKY_ROUTE_SECRET} bytes, at most 4096 allowed"
     elif [[ $STICKY_ROUTE_SECRET =~ [[:cntrl:]] ]]; then
         err "STICKY_ROUTE_SECRET (value not shown): contains a control character (newline, tab, ...)"
     else
