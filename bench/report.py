@@ -89,6 +89,21 @@ with open(os.path.join(RAW, "index.tsv")) as f:
         res = parse_wrk(os.path.join(RAW, row["rawfile"]))
         res.update(row)
         res["round"] = int(row["round"])
+        # CPU accounting (ticks over the measured run; see run.sh).
+        try:
+            clk, secs, ncpu = float(row["clk_tck"]), float(row["seconds"]), int(row["ncpu"])
+            cp, cb, cw, cm = (float(row[k]) for k in ("cpu_proxy", "cpu_backend", "cpu_wrk", "cpu_machine"))
+            n = res["requests"] or 0
+            res["us_proxy"] = cp / clk / n * 1e6 if n else None
+            res["us_backend"] = cb / clk / n * 1e6 if n else None
+            res["us_wrk"] = cw / clk / n * 1e6 if n else None
+            cap = ncpu * secs * clk
+            res["busy_pct"] = 100.0 * cm / cap
+            res["other_pct"] = 100.0 * max(0.0, cm - cp - cb - cw) / cap
+            res["proxy_cores"] = cp / clk / secs
+        except (KeyError, ValueError, TypeError):
+            for k in ("us_proxy", "us_backend", "us_wrk", "busy_pct", "other_pct", "proxy_cores"):
+                res[k] = None
         res["ok"] = not res["problems"]
         runs.append(res)
         by_name[row["case"]]["runs"].append(res)
@@ -118,6 +133,9 @@ for c in cases:
         c["p99"] = statistics.median(r["p99"] for r in clean)
     else:
         c["rps"] = c["rps_min"] = c["rps_max"] = c["p50"] = c["p99"] = None
+    for k in ("us_proxy", "us_backend", "us_wrk", "busy_pct", "other_pct", "proxy_cores"):
+        vals = [r[k] for r in clean if r.get(k) is not None]
+        c[k] = statistics.median(vals) if vals else None
     c["non2xx"] = sum(r["non2xx"] for r in c["runs"])
     c["sockerr"] = sum(r["sockerr"] for r in c["runs"])
 
@@ -182,11 +200,13 @@ with open(os.path.join(OUT, "results.csv"), "w", newline="") as f:
     w = csv.writer(f)
     w.writerow(["stamp", "round", "case", "started_utc", "rps", "p50_ms", "p75_ms", "p90_ms", "p99_ms",
                 "requests", "non2xx", "sock_connect", "sock_read", "sock_write", "sock_timeout",
-                "loadavg_before", "loadavg_after", "status"])
+                "loadavg_before", "loadavg_after", "proxy_cpu_us_per_req", "backend_cpu_us_per_req",
+                "wrk_cpu_us_per_req", "machine_busy_pct", "other_cpu_pct", "status"])
     for r in runs:
         w.writerow([meta.get("stamp"), r["round"], r["case"], r["started"], r["rps"], r["p50"], r["p75"],
                     r["p90"], r["p99"], r["requests"], r["non2xx"], r["sock_connect"], r["sock_read"],
                     r["sock_write"], r["sock_timeout"], r["loadavg_before"], r["loadavg_after"],
+                    r["us_proxy"], r["us_backend"], r["us_wrk"], r["busy_pct"], r["other_pct"],
                     "ok" if r["ok"] else "FAILED: " + "; ".join(r["problems"])])
 
 # ---- chart -----------------------------------------------------------------------------
@@ -272,6 +292,31 @@ L.append("")
 L.append("Per-round range: the same ratio computed within each round (both runs minutes apart "
          "at most), min and max over rounds: how much of the difference is noise.")
 L.append("")
+L.append("## Where the CPU went (median of clean runs)")
+L.append("")
+L.append("CPU time (user+system, from /proc) spent per request by the proxy's processes, the "
+         "backends and wrk during the measured run; `proxy cores` = CPU the proxy used (1.0 = one "
+         "full core of %s); `machine busy` = all CPUs (100%% = all %s cores busy); `other` = busy "
+         "time not in those processes: other work on the machine plus kernel softirq (loopback "
+         "TCP) time not charged to a process. A large `other` means the run was disturbed." % (
+             meta.get("host_cores"), meta.get("host_cores")))
+L.append("")
+L.append("| case | req/s | proxy CPU us/req | proxy cores | backend CPU us/req | wrk CPU us/req | machine busy % | other % |")
+L.append("|---|---:|---:|---:|---:|---:|---:|---:|")
+
+
+def f1(v, fmt="%.1f"):
+    return "-" if v is None else fmt % v
+
+
+for c in cases:
+    if c["rps"] is None:
+        continue
+    L.append("| `%s` | %s | %s | %s | %s | %s | %s | %s |" % (
+        c["name"], fmt_rps(c["rps"]), f1(c["us_proxy"]) if c["name"] != "direct" else "(none)",
+        f1(c["proxy_cores"], "%.2f") if c["name"] != "direct" else "-",
+        f1(c["us_backend"]), f1(c["us_wrk"]), f1(c["busy_pct"], "%.0f"), f1(c["other_pct"], "%.0f")))
+L.append("")
 L.append("## Machine, versions, settings")
 L.append("")
 L.append("| item | value |")
@@ -299,12 +344,12 @@ L.append("Backends: 2 Debian apache2 (event MPM, 4 processes x 32 threads, KeepA
 L.append("")
 L.append("## Every run")
 L.append("")
-L.append("| round | case | start (UTC) | req/s | p50 ms | p99 ms | non-2xx | socket errors | load avg before | status |")
-L.append("|---:|---|---|---:|---:|---:|---:|---:|---|---|")
+L.append("| round | case | start (UTC) | req/s | p50 ms | p99 ms | non-2xx | socket errors | proxy CPU us/req | other % | load avg before | status |")
+L.append("|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|")
 for r in sorted(runs, key=lambda r: (r["round"], r["started"])):
-    L.append("| %d | `%s` | %s | %s | %s | %s | %d | %d | %s | %s |" % (
+    L.append("| %d | `%s` | %s | %s | %s | %s | %d | %d | %s | %s | %s | %s |" % (
         r["round"], r["case"], r["started"], fmt_rps(r["rps"]), fmt_ms(r["p50"]), fmt_ms(r["p99"]),
-        r["non2xx"], r["sockerr"], r["loadavg_before"], "ok" if r["ok"] else "**FAILED**: " + "; ".join(r["problems"])))
+        r["non2xx"], r["sockerr"], f1(r["us_proxy"]), f1(r["other_pct"], "%.0f"), r["loadavg_before"], "ok" if r["ok"] else "**FAILED**: " + "; ".join(r["problems"])))
 L.append("")
 failed = [r for r in runs if not r["ok"]]
 not_run = [c for c in cases if c["broken"]]

@@ -24,7 +24,7 @@ TIMEOUT="${BENCH_TIMEOUT:-5}"             # wrk --timeout (seconds)
 PORT_BASE="${BENCH_PORT_BASE:-22800}"     # ports PORT_BASE+1 .. PORT_BASE+60 are used
 TTL="${BENCH_TTL:-60}"                    # proxy pool ttl= (< backend KeepAliveTimeout 75)
 PROXY_PROCS="${BENCH_PROXY_PROCS:-2}"     # httpd proxy: processes
-PROXY_THREADS="${BENCH_PROXY_THREADS:-32}" # httpd proxy: ThreadsPerChild
+PROXY_THREADS="${BENCH_PROXY_THREADS:-64}" # httpd proxy: ThreadsPerChild (>= BENCH_CONNS: see README)
 HAPROXY_THREADS="${BENCH_HAPROXY_THREADS:-2}"
 MUTEX="${BENCH_MUTEX:-file}"              # httpd Mutex mechanism ("file" = file:RUNDIR, Debian's choice)
 MODULE="${BENCH_MODULE:-$REPO/.libs/mod_sticky_route.so}"
@@ -224,6 +224,8 @@ need sbyreq && { start_httpd proxy-sbyreq "$P_SBYREQ" "$TS_PROXY" "$COMMON" "$BE
 if [ ! -f "$MODULE" ]; then
     for k in sticky rr srr; do DOWN[$k]="module not built ($MODULE)"; done
 else
+    # Run a private copy: the shared tree's .so may be rebuilt during the run.
+    cp "$MODULE" "$RUN/mod_sticky_route.so"; MODULE_SRC_PATH="$MODULE"; MODULE="$RUN/mod_sticky_route.so"
     need sticky && { start_httpd proxy-sticky "$P_STICKY" "$TS_PROXY" "$COMMON" "$BENCH/conf/proxy-sticky.conf.in"     || DOWN[sticky]="$(why proxy-sticky)"; }
     M1=d1 M2=d2 M1_PORT=$D1_PORT M2_PORT=$D2_PORT
     need rr     && { start_httpd proxy-rr     "$P_RR"     "$TS_PROXY" "$COMMON" "$BENCH/conf/proxy-roundrobin.conf.in" || DOWN[rr]="$(why proxy-rr)"; }
@@ -268,9 +270,48 @@ for row in "${SELECTED[@]}"; do
     if [ -n "${BROKEN[$n]:-}" ]; then log "case $n: NOT RUN - ${BROKEN[$n]}"; fi
 done
 
+# ---- CPU accounting: where the machine's CPU time went during each run ---------------
+# utime+stime (clock ticks) of a process set, read from /proc before and after a run.
+# The proxy under test, all backends, wrk (the shell's reaped children) and the whole
+# machine (/proc/stat): "other" = busy time of processes that are not part of the
+# bench (other work on the machine: noise).
+CLK_TCK="$(getconf CLK_TCK)"
+proxy_pids() {  # proxy_pids SERVERKEY -> pids of the proxy processes of a case
+    local inst pf p
+    case "$1" in
+        direct) return 0 ;;
+        haproxy) cat "$RUN/haproxy.pid" 2>/dev/null; return 0 ;;
+        plain) inst=proxy-plain ;; stock) inst=proxy-stock ;; sticky) inst=proxy-sticky ;;
+        byreq) inst=proxy-byreq ;; rr) inst=proxy-rr ;; sbyreq) inst=proxy-sbyreq ;; srr) inst=proxy-srr ;;
+        *) return 0 ;;
+    esac
+    pf="$RUN/$inst.pid"; [ -s "$pf" ] || return 0
+    p="$(cat "$pf")"; echo "$p"; pgrep -P "$p" || true
+}
+backend_pids() {
+    local n p
+    for n in s1 s2 d1 d2; do
+        [ -s "$RUN/$n.pid" ] || continue
+        p="$(cat "$RUN/$n.pid")"; echo "$p"; pgrep -P "$p" || true
+    done
+    for p in "${PIDS[@]}"; do echo "$p"; done
+}
+ticks_of() {  # ticks_of PID... -> utime+stime summed (ticks)
+    local p
+    for p in "$@"; do cat "/proc/$p/stat" 2>/dev/null || true; done \
+        | awk '{sub(/^.*\) /, ""); s += $12 + $13} END {print s + 0}'
+}
+machine_busy() { awk '/^cpu /{print $2+$3+$4+$7+$8+$9; exit}' /proc/stat; }   # user nice system irq softirq steal
+wrk_ticks() {  # CPU of the reaped children of this shell (wrk), in ticks. `times`
+    # must run in this shell itself (a $(...) subshell has its own, empty, counters).
+    times > "$RUN/times.txt"
+    WRK_TICKS="$(tail -n 1 "$RUN/times.txt" | awk -v t="$CLK_TCK" \
+        '{ for (i = 1; i <= 2; i++) { split($i, a, /m|s/); s += a[1] * 60 + a[2] } } END {printf "%d", s * t + 0.5}')"
+}
+
 # ---- the runs: interleaved, rotating the order every round -------------------------
 INDEX="$RUN/raw/index.tsv"
-printf 'round\tcase\turl\tcookie\tstarted\tloadavg_before\tloadavg_after\trawfile\n' > "$INDEX"
+printf 'round\tcase\turl\tcookie\tstarted\tloadavg_before\tloadavg_after\trawfile\tclk_tck\tseconds\tcpu_proxy\tcpu_backend\tcpu_wrk\tcpu_machine\tncpu\n' > "$INDEX"
 ncase=${#SELECTED[@]}
 for round in $(seq 1 "$ROUNDS"); do
     for k in $(seq 0 $((ncase - 1))); do
@@ -284,12 +325,19 @@ for round in $(seq 1 "$ROUNDS"); do
         fi
         raw="r${round}-${name}.txt"
         la0="$(cut -d' ' -f1-3 /proc/loadavg)"; started="$(date -u +%H:%M:%S)"
+        mapfile -t ppids < <(proxy_pids "$key"); mapfile -t bpids < <(backend_pids)
+        cp0="$(ticks_of "${ppids[@]}")"; cb0="$(ticks_of "${bpids[@]}")"; wrk_ticks; cw0="$WRK_TICKS"
+        cm0="$(machine_busy)"; t0="$(date +%s.%N)"
         if ! BENCH_COOKIE="$cookie" maybe_taskset "$TS_WRK" wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" \
                 --timeout "${TIMEOUT}s" --latency -s "$BENCH/lua/cookie.lua" "$url" >"$RUN/raw/$raw" 2>&1; then
             echo "WRK_EXIT_NONZERO" >> "$RUN/raw/$raw"
         fi
+        t1="$(date +%s.%N)"; cm1="$(machine_busy)"; wrk_ticks; cw1="$WRK_TICKS"
+        cp1="$(ticks_of "${ppids[@]}")"; cb1="$(ticks_of "${bpids[@]}")"
         la1="$(cut -d' ' -f1-3 /proc/loadavg)"
-        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$name" "$url" "$cookie" "$started" "$la0" "$la1" "$raw" >> "$INDEX"
+        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$name" "$url" "$cookie" \
+            "$started" "$la0" "$la1" "$raw" "$CLK_TCK" "$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.3f", b - a}')" \
+            $((cp1 - cp0)) $((cb1 - cb0)) $((cw1 - cw0)) $((cm1 - cm0)) "$(nproc)" >> "$INDEX"
         log "round $round/$ROUNDS $name: $(grep -E '^Requests/sec' "$RUN/raw/$raw" | tr -s ' ' || echo 'no result')$(grep -E 'Non-2xx|Socket errors' "$RUN/raw/$raw" | tr -s ' ' | tr '\n' ' ' | sed 's/^/ ERRORS: /' || true)"
     done
 done
@@ -307,7 +355,7 @@ done
     echo "wrk=$(wrk -v 2>&1 | head -1 | awk '{print $1, $2}')"
     echo "node=$( [ "$DYNAMIC" = node ] && node -v || echo 'not used')"
     echo "gnuplot=$(gnuplot --version)"
-    echo "module=$MODULE"
+    echo "module=${MODULE_SRC_PATH:-$MODULE}"
     echo "module_sha256=$( [ -f "$MODULE" ] && sha256sum "$MODULE" | cut -c1-16 || echo missing)"
     echo "git_commit=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)"
     echo "git_dirty=$(git -C "$REPO" status --porcelain -- mod_sticky_route.c sr_core.c sr_core.h mod_sticky_route.h 2>/dev/null | wc -l)"
