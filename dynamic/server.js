@@ -19,8 +19,14 @@
 // Runs with Debian's packages: NODE_PATH=/usr/share/nodejs node server.js
 
 const http = require('http');
-const express = require('express');
-const Chance = require('chance');
+// express and chance are loaded once the environment is known to be good
+// (bad settings fail fast, before the slower module loading).
+let express = null;
+let Chance = null;
+function loadModules() {
+    express = express || require('express');
+    Chance = Chance || require('chance');
+}
 
 const NAME_RE = /^[A-Za-z0-9._-]{1,64}$/;
 const KEEPALIVE_TIMEOUT_MS = 75000;   // longer than the proxy pool's ttl=60
@@ -85,6 +91,7 @@ function parseQuery(query) {
 }
 
 function makeRecords(count, seed) {
+    loadModules();
     const chance = seed === null ? new Chance() : new Chance(seed);
     const records = [];
     for (let i = 0; i < count; i++) {
@@ -101,6 +108,7 @@ function makeRecords(count, seed) {
 }
 
 function createApp(name, state) {
+    loadModules();
     const app = express();
     app.disable('x-powered-by');
     app.set('etag', false);

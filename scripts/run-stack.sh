@@ -31,7 +31,7 @@ die() { echo "$PROG: $*" >&2; exit 1; }
 # ---- settings --------------------------------------------------------------
 PORT=${PORT:-8080}
 if ! [[ $PORT =~ ^[1-9][0-9]{0,4}$ ]] || [ "$PORT" -gt 65531 ]; then
-    die "PORT=$(printf '%q' "$PORT") is invalid: expected an integer 1-65531 (the stack uses PORT..PORT+4)"
+    die "PORT='$PORT' is invalid: expected an integer 1-65531 (the stack uses PORT..PORT+4)"
 fi
 declare -A port=(
     [proxy]=$PORT [static-1]=$((PORT + 1)) [static-2]=$((PORT + 2))

@@ -46,8 +46,15 @@ ROUTE_MAX=63            # mod_proxy's limit on route= (64 bytes with the NUL)
 
 errors=()
 err() { local IFS=' '; errors+=("$*"); }
-# A value quoted for a message: control characters made visible.
-show() { printf '%q' "$1"; }
+# A value quoted for a message: 'as is', or $'...' with control characters
+# (newlines...) and quotes made visible.
+show() {
+    if [[ $1 =~ [[:cntrl:]] || $1 == *\'* ]]; then
+        printf '%q' "$1"
+    else
+        printf "'%s'" "$1"
+    fi
+}
 die_usage() {
     echo "$PROG: $*" >&2
     echo "usage: $PROG [--main-conf FILE] [--module PATH] [--run-dir DIR] [--log-dir DIR]" \
@@ -159,8 +166,13 @@ parse_members() {
             continue
         fi
         if ! is_port "$port"; then
-            err "$var=$(show "$value"): port $(show "$port") of member $(show "$item") out of range" \
-                "(expected 1-65535)"
+            if [[ $port =~ ^[0-9]+$ ]]; then
+                err "$var=$(show "$value"): port $(show "$port") of member $(show "$item")" \
+                    "out of range (expected 1-65535)"
+            else
+                err "$var=$(show "$value"): port $(show "$port") of member $(show "$item")" \
+                    "is not a number (expected 1-65535)"
+            fi
             continue
         fi
         into+=("$host:$port ${route:--}")

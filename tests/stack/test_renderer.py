@@ -1,0 +1,270 @@
+"""templates/render-proxy-conf.sh: good values render a config apache2 accepts,
+bad ones are refused by name, nothing is ever half written."""
+import os
+import re
+import stat
+import subprocess
+import time
+
+import pytest
+import requests
+
+from conftest import APACHE2, PORT_BASE, RENDERER, listening, wait_until
+
+GOOD = {
+    "STATIC_APP": "127.0.0.1:8081=s1,127.0.0.1:8082=s2",
+    "DYNAMIC_APP": "127.0.0.1:8083,127.0.0.1:8084",
+}
+SECRET = "correct-horse-battery-staple-42"
+
+
+def render(tmp_path, env, *options, output="vhost.conf"):
+    """Runs the renderer with exactly `env` (plus PATH) into tmp_path/output."""
+    full_env = {"PATH": os.environ["PATH"], **env}
+    return subprocess.run([str(RENDERER), *options, str(tmp_path / output)], env=full_env,
+                          capture_output=True, text=True, timeout=30)
+
+
+def render_main(tmp_path, env, module, *extra):
+    logs = tmp_path / "logs"
+    logs.mkdir(exist_ok=True)
+    return render(tmp_path, env, "--main-conf", str(tmp_path / "httpd.conf"),
+                  "--module", str(module), "--run-dir", str(tmp_path), "--log-dir", str(logs),
+                  *extra)
+
+
+def configtest(tmp_path):
+    return subprocess.run([APACHE2, "-t", "-f", str(tmp_path / "httpd.conf")],
+                          capture_output=True, text=True, timeout=30)
+
+
+def proxy_block(conf, name):
+    m = re.search(rf'<Proxy "balancer://{name}">(.*?)</Proxy>', conf, re.S)
+    assert m, conf
+    return m.group(1)
+
+
+def test_good_values_render_a_config_that_passes_apache_configtest(tmp_path, module_so):
+    r = render_main(tmp_path, {**GOOD, "LISTEN_PORT": "8080"}, module_so)
+    assert r.returncode == 0, r.stderr
+    t = configtest(tmp_path)
+    assert t.returncode == 0, t.stderr
+    assert "Syntax OK" in t.stderr
+    conf = (tmp_path / "vhost.conf").read_text()
+    static = proxy_block(conf, "static")
+    dynamic = proxy_block(conf, "dynamic")
+    assert "ProxySet lbmethod=sticky" in static
+    assert "ProxySet lbmethod=roundrobin" in dynamic
+    assert 'BalancerMember "http://127.0.0.1:8081" route=s1 keepalive=On ttl=60' in static
+    assert 'BalancerMember "http://127.0.0.1:8084" keepalive=On ttl=60' in dynamic
+    assert "<VirtualHost *:8080>" in conf
+    main = (tmp_path / "httpd.conf").read_text()
+    assert f'LoadModule sticky_route_module   "{module_so}"' in main
+    assert "Listen 127.0.0.1:8080" in main
+    # No needless modules: no filters, no lbmethod_*, no mod_headers.
+    loaded = re.findall(r"^LoadModule (\S+)", main, re.M)
+    assert sorted(loaded) == sorted([
+        "mpm_event_module", "authz_core_module", "authz_host_module", "proxy_module",
+        "proxy_http_module", "slotmem_shm_module", "proxy_balancer_module",
+        "sticky_route_module"])
+
+
+def test_defaults_and_routing_order(tmp_path):
+    r = render(tmp_path, GOOD)
+    assert r.returncode == 0, r.stderr
+    conf = (tmp_path / "vhost.conf").read_text()
+    assert "<VirtualHost *:80>" in conf
+    assert "ServerName localhost" in conf
+    passes = re.findall(r'^\s*ProxyPass\s+"([^"]+)"\s+"([^"]+)"', conf, re.M)
+    assert passes == [("/balancer-manager", "!"), ("/sticky-route-status", "!"),
+                      ("/api/", "balancer://dynamic/"), ("/", "balancer://static/")]
+    for location, handler in (("/balancer-manager", "balancer-manager"),
+                              ("/sticky-route-status", "sticky-route-status")):
+        block = re.search(rf'<Location "{location}">(.*?)</Location>', conf, re.S).group(1)
+        assert f"SetHandler {handler}" in block
+        assert "Require ip 127.0.0.1" in block
+    assert "StickyRouteSecret" not in conf.replace("# No StickyRouteSecret", "")
+
+
+def test_event_mpm_is_sized_for_the_machine(tmp_path):
+    r = render(tmp_path, GOOD)
+    assert r.returncode == 0, r.stderr
+    conf = (tmp_path / "vhost.conf").read_text()
+    servers = max(2, os.cpu_count())
+    assert re.search(rf"^\s*StartServers\s+{servers}$", conf, re.M)
+    assert re.search(rf"^\s*MaxRequestWorkers\s+{servers * 64}$", conf, re.M)
+    assert re.search(rf"^\s*MaxSpareThreads\s+{servers * 64}$", conf, re.M)
+
+
+def test_every_option_is_applied(tmp_path, module_so):
+    env = {"STATIC_APP_1": "static-a.example:80=a", "STATIC_APP_2": "[::1]:8082",
+           "DYNAMIC_APP_1": "10.0.0.7:3000", "DYNAMIC_APP_2": "10.0.0.8:3000",
+           "DYNAMIC_APP_10": "10.0.0.9:3000",
+           "LISTEN_PORT": "8443", "SERVER_NAME": "www.example.org", "API_PREFIX": "/v1/data/",
+           "ADMIN_ALLOW": "127.0.0.1,10.1.0.0/16,::1"}
+    r = render_main(tmp_path, env, module_so, "--ports-conf", str(tmp_path / "ports.conf"))
+    assert r.returncode == 0, r.stderr
+    t = configtest(tmp_path)
+    assert t.returncode == 0, t.stderr
+    conf = (tmp_path / "vhost.conf").read_text()
+    assert re.findall(r'BalancerMember "http://([^"]+)"', proxy_block(conf, "static")) == [
+        "static-a.example:80", "[::1]:8082"]
+    # Numbered members in numeric order (2 before 10).
+    assert re.findall(r'BalancerMember "http://([^"]+)"', proxy_block(conf, "dynamic")) == [
+        "10.0.0.7:3000", "10.0.0.8:3000", "10.0.0.9:3000"]
+    assert "route=a " in proxy_block(conf, "static")
+    assert "<VirtualHost *:8443>" in conf and "ServerName www.example.org" in conf
+    assert 'ProxyPass        "/v1/data/" "balancer://dynamic/"' in conf
+    assert conf.count("Require ip 127.0.0.1 10.1.0.0/16 ::1") == 2
+    assert (tmp_path / "ports.conf").read_text().splitlines()[-1] == "Listen 8443"
+
+
+BAD = [
+    # (test id, environment, variable the message names, what of the value it shows)
+    ("static-unset", {"STATIC_APP": None}, "STATIC_APP", "not set"),
+    ("empty-list", {"STATIC_APP": ""}, "STATIC_APP", "empty"),
+    ("stray-comma", {"DYNAMIC_APP": "127.0.0.1:8083,"}, "DYNAMIC_APP", "127.0.0.1:8083,"),
+    ("malformed-host", {"STATIC_APP": "bad_host!:8081"}, "STATIC_APP", "bad_host!"),
+    ("host-bad-ipv4", {"STATIC_APP": "300.1.1.1:8081"}, "STATIC_APP", "300.1.1.1"),
+    ("missing-port", {"STATIC_APP": "127.0.0.1"}, "STATIC_APP", "127.0.0.1"),
+    ("port-out-of-range", {"STATIC_APP": "127.0.0.1:70000"}, "STATIC_APP", "70000"),
+    ("port-zero", {"DYNAMIC_APP": "127.0.0.1:0"}, "DYNAMIC_APP", "127.0.0.1:0"),
+    ("space", {"STATIC_APP": "127.0.0.1:8081, 127.0.0.1:8082"}, "STATIC_APP", "8082"),
+    ("quote", {"STATIC_APP": '127.0.0.1:8081"'}, "STATIC_APP", "'127.0.0.1:8081\"'"),
+    ("newline-injection", {"STATIC_APP": "127.0.0.1:8081\nInclude /etc/shadow"},
+     "STATIC_APP", "Include"),
+    ("route-injection", {"STATIC_APP": "127.0.0.1:8081=s1 status=+D"}, "STATIC_APP", "status=+D"),
+    ("angle-bracket", {"DYNAMIC_APP": "127.0.0.1:8083=</Proxy>"}, "DYNAMIC_APP", "/Proxy"),
+    ("duplicate-member", {"STATIC_APP": "127.0.0.1:8081,127.0.0.1:8081"}, "STATIC_APP",
+     "127.0.0.1:8081"),
+    ("duplicate-route", {"STATIC_APP": "127.0.0.1:8081=s1,127.0.0.1:8082=s1"}, "STATIC_APP", "s1"),
+    ("numbered-malformed", {"STATIC_APP": None, "STATIC_APP_1": "127.0.0.1:8081",
+                            "STATIC_APP_2": "127.0.0.1:80;x"}, "STATIC_APP_2", "80;x"),
+    ("listen-port", {"LISTEN_PORT": "80 80"}, "LISTEN_PORT", "'80 80'"),
+    ("listen-port-range", {"LISTEN_PORT": "65536"}, "LISTEN_PORT", "65536"),
+    ("server-name", {"SERVER_NAME": 'example.org"\nProxyRequests On'}, "SERVER_NAME",
+     "ProxyRequests"),
+    ("api-prefix-no-slash", {"API_PREFIX": "api"}, "API_PREFIX", "api"),
+    ("api-prefix-root", {"API_PREFIX": "/"}, "API_PREFIX", "/"),
+    ("api-prefix-quote", {"API_PREFIX": '/api"/'}, "API_PREFIX", "api"),
+    ("api-prefix-dotdot", {"API_PREFIX": "/a/../"}, "API_PREFIX", "/a/../"),
+    ("admin-allow", {"ADMIN_ALLOW": "127.0.0.1 all"}, "ADMIN_ALLOW", "all"),
+    ("admin-allow-cidr", {"ADMIN_ALLOW": "10.0.0.0/33"}, "ADMIN_ALLOW", "10.0.0.0/33"),
+    ("admin-allow-empty", {"ADMIN_ALLOW": ""}, "ADMIN_ALLOW", "ADMIN_ALLOW="),
+    ("secret-file-missing", {"STICKY_ROUTE_SECRET_FILE": "/nonexistent/secret"},
+     "STICKY_ROUTE_SECRET_FILE", "/nonexistent/secret"),
+    ("secret-file-relative", {"STICKY_ROUTE_SECRET_FILE": "secret.txt"},
+     "STICKY_ROUTE_SECRET_FILE", "secret.txt"),
+    ("secret-and-file", {"STICKY_ROUTE_SECRET": SECRET, "STICKY_ROUTE_SECRET_FILE": "/etc/hostname"},
+     "STICKY_ROUTE_SECRET_FILE", "both"),
+]
+
+
+@pytest.mark.parametrize("env,variable,shown", [b[1:] for b in BAD], ids=[b[0] for b in BAD])
+def test_bad_value_is_refused_by_name_and_nothing_is_written(tmp_path, env, variable, shown):
+    full = {**GOOD, **env}
+    full = {k: v for k, v in full.items() if v is not None}
+    r = render(tmp_path, full)
+    assert r.returncode != 0
+    assert variable in r.stderr, r.stderr
+    assert shown in r.stderr, r.stderr
+    assert "nothing written" in r.stderr
+    assert r.stdout == ""
+    assert list(tmp_path.iterdir()) == [], "the renderer wrote something"
+
+
+@pytest.mark.parametrize("secret", ["short-secret", "sixteen-bytes-ok\nLogLevel debug"],
+                         ids=["too-short", "newline"])
+def test_bad_secret_is_refused_without_showing_it(tmp_path, secret):
+    r = render(tmp_path, {**GOOD, "STICKY_ROUTE_SECRET": secret})
+    assert r.returncode != 0
+    assert "STICKY_ROUTE_SECRET" in r.stderr
+    assert "value not shown" in r.stderr
+    assert secret.split("\n")[0] not in r.stderr + r.stdout
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_secret_goes_to_a_private_file_next_to_the_config(tmp_path, module_so):
+    r = render_main(tmp_path, {**GOOD, "STICKY_ROUTE_SECRET": SECRET}, module_so)
+    assert r.returncode == 0, r.stderr
+    assert SECRET not in r.stdout + r.stderr
+    secret_file = tmp_path / "vhost.conf.secret"
+    assert secret_file.read_text() == SECRET
+    assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600
+    conf = (tmp_path / "vhost.conf").read_text()
+    assert SECRET not in conf
+    assert f'StickyRouteSecret "file:{secret_file}"' in conf
+    t = configtest(tmp_path)
+    assert t.returncode == 0, t.stderr
+    assert SECRET not in t.stdout + t.stderr
+    # Rendered again without a secret: the old secret file goes away.
+    r = render_main(tmp_path, GOOD, module_so)
+    assert r.returncode == 0, r.stderr
+    assert not secret_file.exists()
+
+
+def test_secret_file_is_referenced_not_copied(tmp_path, module_so):
+    given = tmp_path / "given.secret"
+    given.write_text(SECRET + "\n")
+    given.chmod(0o600)
+    r = render_main(tmp_path, {**GOOD, "STICKY_ROUTE_SECRET_FILE": str(given)}, module_so)
+    assert r.returncode == 0, r.stderr
+    conf = (tmp_path / "vhost.conf").read_text()
+    assert f'StickyRouteSecret "file:{given}"' in conf
+    assert not (tmp_path / "vhost.conf.secret").exists()
+    t = configtest(tmp_path)
+    assert t.returncode == 0, t.stderr
+
+
+def test_failure_leaves_an_existing_config_intact(tmp_path):
+    target = tmp_path / "vhost.conf"
+    target.write_text("# the config that runs now\n")
+    before = target.stat()
+    r = render(tmp_path, {**GOOD, "STATIC_APP": "127.0.0.1:99999"})
+    assert r.returncode != 0
+    assert target.read_text() == "# the config that runs now\n"
+    assert target.stat().st_ino == before.st_ino
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["vhost.conf"]
+
+
+def test_success_replaces_the_config_by_rename(tmp_path):
+    target = tmp_path / "vhost.conf"
+    target.write_text("# old\n")
+    old_inode = target.stat().st_ino
+    keep_open = target.open()          # a reader of the old file keeps the old content
+    try:
+        r = render(tmp_path, GOOD)
+        assert r.returncode == 0, r.stderr
+        assert target.stat().st_ino != old_inode, "written in place, not renamed"
+        assert keep_open.read() == "# old\n"
+    finally:
+        keep_open.close()
+    assert "balancer://static" in target.read_text()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["vhost.conf"], "temporary file left"
+
+
+def test_missing_output_directory_is_an_error(tmp_path):
+    r = render(tmp_path, GOOD, output="no-such-dir/vhost.conf")
+    assert r.returncode != 0
+    assert "no-such-dir" in r.stderr and "does not exist" in r.stderr
+
+
+def test_admin_allow_restricts_the_admin_endpoints(tmp_path, module_so):
+    """A proxy alone (no backends needed): admin pages from 127.0.0.1 only when allowed."""
+    port = PORT_BASE + 30
+    assert not listening(port), f"port {port} busy"
+    for allow, expected in (("192.0.2.1", 403), ("127.0.0.1", 200)):
+        r = render_main(tmp_path, {**GOOD, "LISTEN_PORT": str(port), "ADMIN_ALLOW": allow},
+                        module_so)
+        assert r.returncode == 0, r.stderr
+        proc = subprocess.Popen([APACHE2, "-f", str(tmp_path / "httpd.conf"), "-D", "FOREGROUND"])
+        try:
+            assert wait_until(lambda: listening(port), 10), "proxy did not start"
+            for path in ("balancer-manager", "sticky-route-status"):
+                got = requests.get(f"http://127.0.0.1:{port}/{path}", timeout=5)
+                assert got.status_code == expected, (allow, path, got.status_code)
+        finally:
+            proc.terminate()
+            proc.wait(15)
+        assert wait_until(lambda: not listening(port), 10)
+        time.sleep(0.1)
