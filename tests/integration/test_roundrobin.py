@@ -11,7 +11,7 @@ from collections import Counter
 
 import pytest
 
-from harness import HTTP_TIMEOUT, balancer
+from harness import HTTP_TIMEOUT, balancer, wait_until
 
 TOTAL = 6000
 CONCURRENCY = 64
@@ -70,8 +70,11 @@ def run_load(port, total, concurrency, time_limit):
 @pytest.mark.parametrize("n_backends", [3, 4])
 def test_roundrobin_splits_6000_concurrent_requests_exactly(backends, make_proxy, n_backends):
     names = ["alpha", "bravo", "charlie", "delta"][:n_backends]
+    # 64 threads per process: a process that accepted most of the 64 client
+    # connections must not run out of workers (event MPM then closes idle
+    # keep-alive connections, which clients see as RemoteDisconnected).
     p = make_proxy(balancer("rr", [(backends[n], None) for n in names],
-                            proxyset="lbmethod=roundrobin"))
+                            proxyset="lbmethod=roundrobin"), threads_per_child=CONCURRENCY)
     assert len(p.child_pids()) >= 2
     served, statuses, errors = run_load(p.port, TOTAL, CONCURRENCY, TIME_LIMIT)
     assert errors == [], "errors: %s" % errors[:10]
@@ -92,8 +95,9 @@ def probe_pid(conn, proxy):
     tag = uuid.uuid4().hex
     conn.request("GET", "/__local/probe-" + tag)
     conn.getresponse().read()
-    m = re.search(r'"GET /__local/probe-%s HTTP/1.1" \d+ pid=(\d+) ' % tag, proxy.access_log)
-    assert m, "probe not logged"
+    # the access log line is written just after the response is sent
+    m = wait_until(lambda: re.search(r'"GET /__local/probe-%s HTTP/1.1" \d+ pid=(\d+) ' % tag,
+                                     proxy.access_log), 5, what="probe in the access log")
     return m.group(1)
 
 

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from harness import SET_COOKIE_RE, KeepAliveClient, balancer, free_port, get
+from harness import SET_COOKIE_RE, KeepAliveClient, balancer, free_port, get, wait_until
 
 ROUTES = {"s1": "alpha", "s2": "bravo", "s3": "charlie"}
 
@@ -53,7 +53,10 @@ def test_request_without_cookie_is_new_and_gets_cookie_naming_the_member_that_se
         assert r.set_cookies[0] == "ROUTEID=%s; Path=/; HttpOnly; SameSite=Lax" % route
         served.add(r.served_by)
     # logged too: every one of these requests says changed=1 and status=new
-    lines = [l for l in proxy.access_log.splitlines() if '"GET / ' in l]
+    def logged():
+        lines = [l for l in proxy.access_log.splitlines() if '"GET / ' in l]
+        return lines if len(lines) >= 30 else None
+    lines = wait_until(logged, 5, what="30 access log lines")
     assert len(lines) == 30
     assert all(" status=new " in l and " changed=1 " in l for l in lines), lines[:3]
 
