@@ -71,6 +71,7 @@ run: deps
 bench: deps
 	$(MAKE) all
 	bash bench/run.sh
+	bash bench/micro/run.sh
 
 FUZZ_SECONDS ?= 60
 fuzz: deps

@@ -43,7 +43,7 @@ static const proxy_balancer_method sr_roundrobin_method;
 
 #define SR_SCAN_INTERVAL apr_time_from_sec(1)
 #define SR_SHM_USERDATA  "mod_sticky_route_shm"
-#define SR_TRIED_MAX     16
+#define SR_TRIED_MAX     8
 
 /* ====================================================================
  * Configuration
@@ -472,6 +472,7 @@ typedef struct {
     const char *set_cookie;
     int filter_added;
     int error_response;             /* httpd answers with its own error */
+    int decisions;                  /* finder calls that chose a member */
     int ntried;                     /* members elected so far */
     proxy_worker *tried[SR_TRIED_MAX];
 } sr_req_t;
@@ -515,14 +516,13 @@ typedef struct {
 } sr_cookie_ctx_t;
 
 /* One Cookie header: the first value that verifies and names a member
- * wins; otherwise the strongest complaint (forged over unknown) stays. */
-static int sr_scan_cookie_header(void *data, const char *key, const char *val)
+ * wins; otherwise the strongest complaint (forged over unknown) stays.
+ * Returns 1 when a member was found. */
+static int sr_scan_cookie_header(sr_cookie_ctx_t *ctx, const char *val)
 {
-    sr_cookie_ctx_t *ctx = data;
     sr_span_t spans[SR_COOKIES_MAX];
     size_t n, i;
 
-    (void)key;
     n = sr_cookie_find(val, ctx->eff->cookie->name, spans, SR_COOKIES_MAX);
     for (i = 0; i < n && ctx->seen < SR_COOKIES_MAX; i++) {
         sr_value_t v;
@@ -554,15 +554,19 @@ static int sr_scan_cookie_header(void *data, const char *key, const char *val)
         }
         ctx->rq->cookie_member = m;
         ctx->rq->cookie_legacy = (v.kind == SR_VALUE_LEGACY);
-        return 0;   /* stop: found */
+        return 1;
     }
-    return 1;
+    return 0;
 }
 
+/* Every Cookie header counts (HTTP/1.1 clients may send several). */
 static void sr_read_cookie(sr_balancer_state_t *st, request_rec *r,
                            const sr_effective_t *eff, sr_req_t *rq)
 {
+    const apr_array_header_t *h = apr_table_elts(r->headers_in);
+    const apr_table_entry_t *e = (const apr_table_entry_t *)h->elts;
     sr_cookie_ctx_t ctx;
+    int i;
 
     rq->parsed = 1;
     rq->cookie_member = -1;
@@ -573,7 +577,13 @@ static void sr_read_cookie(sr_balancer_state_t *st, request_rec *r,
     ctx.balancer_name = st->balancer->s->name;
     ctx.rq = rq;
     ctx.seen = 0;
-    apr_table_do(sr_scan_cookie_header, &ctx, r->headers_in, "Cookie", NULL);
+    for (i = 0; i < h->nelts; i++) {
+        if (e[i].key && (e[i].key[0] == 'C' || e[i].key[0] == 'c')
+            && !strcasecmp(e[i].key, "Cookie") && e[i].val
+            && sr_scan_cookie_header(&ctx, e[i].val)) {
+            return;
+        }
+    }
 }
 
 /* O(1): one atomic ticket, one table lookup. A rescan happens only when the
@@ -622,7 +632,9 @@ static void sr_decide(request_rec *r, sr_balancer_state_t *st, sr_req_t *rq,
                       const sr_effective_t *eff)
 {
     proxy_worker *w = ((proxy_worker **)st->balancer->workers->elts)[m];
-    const char *route = apr_pstrdup(r->pool, st->routes[m]);
+    /* routes_buf slots are never freed and always end in NUL (the last
+     * byte is never written), so the environment can point at them. */
+    const char *route = st->routes[m];
 
     rq->worker = w;
     if (!sr_tried(rq, w) && rq->ntried < SR_TRIED_MAX) {
@@ -630,9 +642,15 @@ static void sr_decide(request_rec *r, sr_balancer_state_t *st, sr_req_t *rq,
     }
     rq->status = status;
     rq->counter = st->counters[m];
-    rq->issue = issue;
-    apr_table_setn(r->subprocess_env, SR_ENV_ROUTE, route);
-    apr_table_setn(r->subprocess_env, SR_ENV_STATUS, sr_status_name(status));
+    if (rq->decisions++ == 0) {
+        /* first decision of the request: nothing to replace */
+        apr_table_addn(r->subprocess_env, SR_ENV_ROUTE, route);
+        apr_table_addn(r->subprocess_env, SR_ENV_STATUS, sr_status_name(status));
+    }
+    else {
+        apr_table_setn(r->subprocess_env, SR_ENV_ROUTE, route);
+        apr_table_setn(r->subprocess_env, SR_ENV_STATUS, sr_status_name(status));
+    }
     if (issue) {
         const char *value = sr_value_format(r->pool, route, eff->tag_key,
                                             st->balancer->s->name);
@@ -645,10 +663,11 @@ static void sr_decide(request_rec *r, sr_balancer_state_t *st, sr_req_t *rq,
             rq->filter_added = 1;
         }
     }
-    else {
+    else if (rq->issue) {
         rq->set_cookie = NULL;
         apr_table_unset(r->subprocess_env, "BALANCER_ROUTE_CHANGED");
     }
+    rq->issue = issue;
 }
 
 static void sr_undecided(request_rec *r, sr_req_t *rq)
@@ -780,7 +799,6 @@ static proxy_worker *sr_find_roundrobin(proxy_balancer *b, request_rec *r)
         return NULL;
     }
     sr_decide(r, st, rq, m, SR_STATUS_ROUNDROBIN, 0, &eff);
-    apr_table_unset(r->subprocess_env, "BALANCER_ROUTE_CHANGED");
     return ((proxy_worker **)b->workers->elts)[m];
 }
 

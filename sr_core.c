@@ -247,11 +247,11 @@ size_t sr_cookie_find(const char *header, const char *name, sr_span_t *out,
     size_t nlen = strlen(name);
     const char *p = header;
 
-    if (header == NULL || max == 0) {
+    if (header == NULL || max == 0 || nlen == 0) {
         return 0;
     }
     while (*p && found < max) {
-        const char *n0, *n1, *v0, *v1;
+        const char *q;
 
         while (*p == ';' || *p == ',' || is_blank(*p)) {
             p++;
@@ -259,38 +259,35 @@ size_t sr_cookie_find(const char *header, const char *name, sr_span_t *out,
         if (!*p) {
             break;
         }
-        n0 = p;
-        while (*p && *p != '=' && *p != ';' && *p != ',') {
-            p++;
-        }
-        if (*p != '=') {
-            continue;   /* a bare word: no value, skip it */
-        }
-        n1 = p;
-        while (n1 > n0 && is_blank(n1[-1])) {
-            n1--;
-        }
-        p++;
-        while (is_blank(*p)) {
-            p++;
-        }
-        v0 = p;
-        while (*p && *p != ';' && *p != ',') {
-            p++;
-        }
-        v1 = p;
-        while (v1 > v0 && is_blank(v1[-1])) {
-            v1--;
-        }
-        if ((size_t)(n1 - n0) == nlen && memcmp(n0, name, nlen) == 0) {
-            if (v1 - v0 >= 2 && v0[0] == '"' && v1[-1] == '"') {
-                v0++;
-                v1--;
+        /* Compare the name in place; a pair that is not ours is skipped
+         * with one strcspn to the next separator. */
+        if (strncmp(p, name, nlen) == 0) {
+            q = p + nlen;
+            while (is_blank(*q)) {
+                q++;
             }
-            out[found].ptr = v0;
-            out[found].len = (size_t)(v1 - v0);
-            found++;
+            if (*q == '=') {
+                const char *v0 = q + 1, *v1;
+
+                while (is_blank(*v0)) {
+                    v0++;
+                }
+                v1 = v0 + strcspn(v0, ";,");
+                p = v1;
+                while (v1 > v0 && is_blank(v1[-1])) {
+                    v1--;
+                }
+                if (v1 - v0 >= 2 && v0[0] == '"' && v1[-1] == '"') {
+                    v0++;
+                    v1--;
+                }
+                out[found].ptr = v0;
+                out[found].len = (size_t)(v1 - v0);
+                found++;
+                continue;
+            }
         }
+        p += strcspn(p, ";,");
     }
     return found;
 }
@@ -303,8 +300,10 @@ sr_value_kind_t sr_value_parse(const char *v, size_t len, int signed_format,
     const char *dot;
     size_t i;
 
-    memset(out, 0, sizeof(*out));
     out->kind = SR_VALUE_MALFORMED;
+    out->route_len = 0;
+    out->route[0] = '\0';
+    out->tag[0] = '\0';
     if (v == NULL || len == 0 || len > SR_VALUE_MAX) {
         return out->kind;
     }
@@ -319,6 +318,7 @@ sr_value_kind_t sr_value_parse(const char *v, size_t len, int signed_format,
             return out->kind;
         }
         memcpy(out->route, v, len);
+        out->route[len] = '\0';
         out->route_len = len;
         return out->kind = SR_VALUE_PLAIN;
     }
@@ -333,8 +333,10 @@ sr_value_kind_t sr_value_parse(const char *v, size_t len, int signed_format,
                 ;
             if (i == tail) {
                 memcpy(out->route, v, head);
+                out->route[head] = '\0';
                 out->route_len = head;
                 memcpy(out->tag, t, SR_TAG_LEN);
+                out->tag[SR_TAG_LEN] = '\0';
                 return out->kind = SR_VALUE_SIGNED;
             }
         }
@@ -343,6 +345,7 @@ sr_value_kind_t sr_value_parse(const char *v, size_t len, int signed_format,
             return out->kind;
         }
         memcpy(out->route, t, tail);
+        out->route[tail] = '\0';
         out->route_len = tail;
         return out->kind = SR_VALUE_LEGACY;
     }
