@@ -98,6 +98,34 @@ def test_two_sticky_balancers_with_different_cookies_in_one_vhost_are_fine(confi
     assert rc == 0, out
 
 
+def test_two_sticky_balancers_with_same_cookie_in_one_virtual_host_section_is_an_error(
+        configtest, test_dir):
+    body = ("<VirtualHost 127.0.0.1:@PORT@>\n    ServerName shop.test\n"
+            + sticky("shopfront", mount=None) + sticky("checkout", mount=None)
+            + 'ProxyPass "/shop/" "balancer://shopfront/"\n'
+            'ProxyPass "/pay/" "balancer://checkout/"\n</VirtualHost>\n')
+    assert_rejected(configtest, test_dir, body, "shopfront", "checkout")
+
+
+def test_same_cookie_in_different_virtual_hosts_is_fine(configtest, test_dir):
+    body = ("<VirtualHost 127.0.0.1:@PORT@>\n    ServerName shop.test\n"
+            + sticky("shopfront") + "</VirtualHost>\n"
+            "<VirtualHost 127.0.0.1:@PORT@>\n    ServerName pay.test\n"
+            + sticky("checkout") + "</VirtualHost>\n")
+    rc, out = configtest(body)
+    assert rc == 0, out
+
+
+def test_two_sticky_balancers_with_different_cookie_paths_in_one_vhost_are_fine(
+        configtest, test_dir):
+    body = (sticky("shopfront", mount=None, inner="StickyRouteCookie ROUTEID Path=/shop/") +
+            sticky("checkout", mount=None, inner="StickyRouteCookie ROUTEID Path=/pay/") +
+            'ProxyPass "/shop/" "balancer://shopfront/"\n'
+            'ProxyPass "/pay/" "balancer://checkout/"\n')
+    rc, out = configtest(body)
+    assert rc == 0, out
+
+
 def test_stickysession_on_a_sticky_balancer_warns_but_is_accepted(configtest, test_dir):
     rc, out = configtest(sticky(proxyset="lbmethod=sticky stickysession=ROUTEID"))
     assert rc == 0, out

@@ -27,6 +27,8 @@ def scoped_proxy(backends, make_proxy):
         + vhost("e.test", "StickyRouteCookie VH\n" + balancer(
             "e", members,
             inner="StickyRouteCookie SHOP Path=/shop Max-Age=60 HttpOnly SameSite=Strict"))
+        + vhost("f.test", "StickyRouteCookie SHOPV Path=/shop Domain=example.test Max-Age=60 "
+                "HttpOnly Secure SameSite=None\n" + balancer("f", members))
     )
     return make_proxy(body)
 
@@ -62,11 +64,17 @@ def test_innermost_sticky_route_cookie_names_the_cookie(scoped_proxy, host, name
     assert issued(r3).startswith(name + "="), r3
 
 
-def test_cookie_attributes_come_from_the_directive(scoped_proxy):
-    r = get(scoped_proxy.port, host="e.test")
+@pytest.mark.parametrize("host,name,attrs", [
+    ("f.test", "SHOPV",     # attributes given in the virtual host
+     ["Path=/shop", "Domain=example.test", "Max-Age=60", "HttpOnly", "Secure", "SameSite=None"]),
+    ("e.test", "SHOP",      # attributes given in <Proxy>
+     ["Path=/shop", "Max-Age=60", "HttpOnly", "SameSite=Strict"]),
+], ids=["vhost", "proxy-section"])
+def test_cookie_attributes_come_from_the_directive(scoped_proxy, host, name, attrs):
+    r = get(scoped_proxy.port, host=host)
     sc = issued(r)
     parts = [p.strip() for p in sc.split(";")]
-    assert parts[0] == "SHOP=%s" % r.sticky_route, sc
-    attrs = [p for p in parts[1:] if not p.lower().startswith("expires=")]
-    assert sorted(attrs) == sorted(["Path=/shop", "Max-Age=60", "HttpOnly", "SameSite=Strict"]), sc
-    assert "secure" not in sc.lower()
+    assert parts[0] == "%s=%s" % (name, r.sticky_route), sc
+    # Expires may accompany Max-Age; nothing else may be added or left out
+    got = [p for p in parts[1:] if not p.lower().startswith("expires=")]
+    assert sorted(got) == sorted(attrs), sc

@@ -120,5 +120,8 @@ def test_member_killed_mid_run_costs_no_request_and_moves_its_clients_once(make_
         else:
             for phase, r in rest:
                 assert (r.served_by, r.sticky_status, r.set_cookies) == (home, "hit", []), (i, phase, r)
-    # nothing was served by the victim after its death
+    # nothing was served by the victim after its death ...
     assert all(r.served_by != victim for lg in logs for phase, r in lg if phase == "after")
+    # ... yet it was tried (connect refused) and the request moved on in-request
+    assert "Connection refused" in p.error_log and ":%d" % bk[victim].port in p.error_log, \
+        p.error_log[-2000:]
