@@ -100,3 +100,17 @@ def test_bad_port_value_is_refused():
                        env=dict(os.environ, PORT="80a"), timeout=30)
     assert r.returncode != 0
     assert "PORT='80a' is invalid" in r.stderr, r.stderr
+
+
+def test_a_service_that_dies_takes_the_stack_down_cleanly(module_so):
+    s = Stack(LIFECYCLE_PORT)
+    try:
+        s.wait_ready()
+        pids = pids_of_run(s)
+        os.kill(pids["dynamic-1.pid"], signal.SIGKILL)
+        rc = s.proc.wait(30)
+    finally:
+        s.stop()
+    assert rc == 1, s.output
+    assert f"dynamic-1 (pid {pids['dynamic-1.pid']}) exited on its own" in s.output
+    assert_nothing_left(s, pids)
