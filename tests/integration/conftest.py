@@ -19,7 +19,7 @@ from harness import Backend, Httpd, Proxy  # noqa: E402
 
 harness.become_subreaper()
 
-_RUN = {"dir": None, "failed": False}
+_RUN = {"dir": None}
 
 
 def _run_dir():

@@ -525,7 +525,7 @@ class KeepAliveClient:
         v = r.cookie_value(self.cookie_name)
         if v is not None:
             self.cookie = v
-        if r.get("Connection", ) and r.get("Connection").lower() == "close":
+        if (r.get("Connection") or "").lower() == "close":
             self.close()
         return r
 
