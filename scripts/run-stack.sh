@@ -96,7 +96,8 @@ if [ -e "$RUN_DIR" ] || [ -L "$RUN_DIR" ]; then
             die "a stack from $RUN_DIR still runs (pid $pid in $f): stop it first"
         fi
     done
-    rm -rf -- "${RUN_DIR:?}"/*
+    # Only what an earlier run wrote (STACK_RUN_DIR may hold other files).
+    rm -rf -- "${RUN_DIR:?}"/{logs,proxy,static-1,static-2,site} "$RUN_DIR"/dynamic-[12].pid
 else
     mkdir -p -m 0755 -- "$RUN_DIR"
 fi
