@@ -361,6 +361,84 @@ if failed or not_run:
     for c in not_run:
         L.append("- `%s` not run: %s" % (c["name"], c["broken"]))
     L.append("")
+# ---- profiles (BENCH_PROFILE) ------------------------------------------------------------
+def parse_stat(path):
+    out = {}
+    try:
+        for line in open(path):
+            m = re.match(r"\s*([0-9.,]+)\s+(?:msec\s+)?([a-z-]+)", line)
+            if m:
+                out[m.group(2)] = float(m.group(1).replace(",", ""))
+    except OSError:
+        pass
+    return out
+
+
+def load_json(path):
+    import json
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def pct(n, total):
+    return "-" if not total else "%.1f%%" % (100.0 * n / total)
+
+
+profiled = [c for c in cases if load_json(os.path.join(RAW, "profile-%s.json" % c["name"]))]
+if profiled:
+    L.append("## Profiles (perf; separate runs after the measured rounds)")
+    L.append("")
+    L.append("For each profiled case: %s s of the same wrk load while `perf record -a -g -e cpu-clock -F 999` "
+             "samples the whole machine (hardware counters are not available in this VM) and `perf stat` "
+             "counts the proxy processes' CPU time and context switches. Samples are split by thread: the "
+             "proxy's threads, the backends' threads, wrk, idle, and `other` (processes that are not part "
+             "of the bench: other work on the machine). Kernel samples of the proxy are attributed to the "
+             "system call that was running (by the user-space function that made it). Debian's binaries "
+             "carry no debug symbols: static functions of apache2 and of modules show as `[unknown]`." %
+             meta.get("profile_seconds"))
+    L.append("")
+    L.append("| case | req/s under perf | proxy CPU us/req | context switches/req | machine: proxy / backends / wrk / other / idle | proxy in kernel | proxy user space by object |")
+    L.append("|---|---:|---:|---:|---|---:|---|")
+    for c in profiled:
+        w = parse_wrk(os.path.join(RAW, "profile-%s-wrk.txt" % c["name"]))
+        st = parse_stat(os.path.join(RAW, "profile-%s-stat.txt" % c["name"]))
+        pj = load_json(os.path.join(RAW, "profile-%s.json" % c["name"]))
+        n = w["requests"] or 0
+        us = st["task-clock"] * 1000.0 / n if n and "task-clock" in st else None
+        cs = st["context-switches"] / n if n and "context-switches" in st else None
+        roles = dict(pj["roles"])
+        tot = pj["samples"]
+        ptot = pj["proxy_samples"]
+        dso = dict(pj["proxy_dso"])
+        user = [(d, k) for d, k in pj["proxy_dso"] if d != "kernel"][:6]
+        L.append("| `%s` | %s | %s | %s | %s / %s / %s / %s / %s | %s | %s |" % (
+            c["name"], fmt_rps(w["rps"]), f1(us), f1(cs, "%.2f"),
+            pct(roles.get("proxy", 0), tot), pct(roles.get("backend", 0), tot), pct(roles.get("wrk", 0), tot),
+            pct(roles.get("other", 0), tot), pct(roles.get("idle", 0), tot),
+            pct(dso.get("kernel", 0), ptot), ", ".join("%s %s" % (d, pct(k, ptot)) for d, k in user)))
+    L.append("")
+    for c in profiled:
+        pj = load_json(os.path.join(RAW, "profile-%s.json" % c["name"]))
+        ptot = pj["proxy_samples"]
+        L.append("<details><summary><code>%s</code>: proxy kernel time by system call, top symbols "
+                 "(%d proxy samples)</summary>" % (c["name"], ptot))
+        L.append("")
+        L.append("| % of proxy samples | kernel time entered through |")
+        L.append("|---:|---|")
+        for k, v in pj["proxy_kernel_by_entry"][:12]:
+            L.append("| %s | %s |" % (pct(v, ptot), k))
+        L.append("")
+        L.append("| % of proxy samples | symbol |")
+        L.append("|---:|---|")
+        for k, v in pj["proxy_symbols"][:25]:
+            L.append("| %s | `%s` |" % (pct(v, ptot), k.replace("|", "/")))
+        L.append("")
+        L.append("</details>")
+        L.append("")
+
 L.append("Raw wrk outputs, the run index (with load averages) and the rendered configs: `raw/latest/`. "
          "All runs as CSV: [results.csv](results.csv).")
 L.append("")

@@ -35,8 +35,10 @@ TS_WRK="${BENCH_TASKSET_WRK:-}"           # CPU lists for taskset -c; empty = no
 TS_PROXY="${BENCH_TASKSET_PROXY:-}"
 TS_BACKEND="${BENCH_TASKSET_BACKEND:-}"
 KEEP="${BENCH_KEEP:-0}"                   # 1: leave servers running after the run (debug)
+PROFILE="${BENCH_PROFILE:-}"              # comma list of cases to profile with perf after the rounds
+PROFILE_SECONDS="${BENCH_PROFILE_SECONDS:-10}"
 
-for v in DURATION ROUNDS WARMUP THREADS CONNS TIMEOUT PORT_BASE TTL PROXY_PROCS PROXY_THREADS HAPROXY_THREADS; do
+for v in DURATION ROUNDS WARMUP THREADS CONNS TIMEOUT PORT_BASE TTL PROXY_PROCS PROXY_THREADS HAPROXY_THREADS PROFILE_SECONDS; do
     [[ "${!v}" =~ ^[0-9]+$ ]] || { echo "bench: $v must be a number, got '${!v}'" >&2; exit 2; }
 done
 (( PORT_BASE >= 22000 && PORT_BASE + 60 <= 22999 )) || { echo "bench: BENCH_PORT_BASE must keep ports in 22000-22999" >&2; exit 2; }
@@ -84,6 +86,7 @@ cleanup() {
     fi
     for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
     wait 2>/dev/null || true
+    if [ "$rc" = 0 ]; then rm -rf "$RUN"; else log "exit $rc: run dir (logs, configs) kept in $RUN"; fi
     return $rc
 }
 trap cleanup EXIT
@@ -342,6 +345,46 @@ for round in $(seq 1 "$ROUNDS"); do
     done
 done
 
+# ---- optional: perf profiles of the proxy processes (BENCH_PROFILE=case,case) ------------
+# Not part of the measured runs (perf itself costs CPU). cpu-clock sampling works in VMs
+# without hardware counters; `perf stat` adds context switches and migrations.
+if [ -n "$PROFILE" ]; then
+    if ! command -v perf >/dev/null || ! perf record -e cpu-clock -o "$RUN/perf-probe.data" -- true >/dev/null 2>&1; then
+        log "BENCH_PROFILE: perf is missing or cannot record here; no profiles"
+    else
+        for row in "${SELECTED[@]}"; do
+            IFS='|' read -r name hp cookie served setc key desc <<<"$row"
+            [[ ",$PROFILE," == *",$name,"* ]] || continue
+            [ -n "${BROKEN[$name]:-}" ] && continue
+            mapfile -t ppids < <(proxy_pids "$key")
+            [ ${#ppids[@]} -gt 0 ] || { log "profile $name: no proxy process to profile"; continue; }
+            plist="$(IFS=,; echo "${ppids[*]}")"
+            pdata="$RUN/perf-$name.data"
+            log "profile $name: perf record/stat on pids $plist for ${PROFILE_SECONDS}s"
+            BENCH_COOKIE="$cookie" maybe_taskset "$TS_WRK" wrk -t"$THREADS" -c"$CONNS" -d"${WARMUP}s" \
+                -s "$BENCH/lua/cookie.lua" "http://127.0.0.1:$hp" >/dev/null 2>&1 || true
+            # System-wide sampling (per-CPU events: robust, and shows the whole machine);
+            # the proxy's own profile is then the samples of its pids.
+            perf record -a -e cpu-clock -F 999 -g -o "$pdata" -- sleep "$PROFILE_SECONDS" >/dev/null 2>"$RUN/perf-$name.log" &
+            perf_pid=$!
+            perf stat -e task-clock,context-switches,cpu-migrations,page-faults -p "$plist" \
+                -o "$RUN/raw/profile-$name-stat.txt" -- sleep "$PROFILE_SECONDS" >/dev/null 2>&1 &
+            stat_pid=$!
+            BENCH_COOKIE="$cookie" maybe_taskset "$TS_WRK" wrk -t"$THREADS" -c"$CONNS" -d"${PROFILE_SECONDS}s" \
+                --latency -s "$BENCH/lua/cookie.lua" "http://127.0.0.1:$hp" >"$RUN/raw/profile-$name-wrk.txt" 2>&1 || true
+            wait "$perf_pid" "$stat_pid" || true
+            {
+                for p in "${ppids[@]}"; do ls "/proc/$p/task" 2>/dev/null | sed 's/^/proxy /'; done
+                for p in $(backend_pids); do ls "/proc/$p/task" 2>/dev/null | sed 's/^/backend /'; done
+            } > "$RUN/perf-$name.tids"
+            perf script -i "$pdata" -F comm,tid,ip,sym,dso 2>/dev/null \
+                | /usr/bin/python3 "$BENCH/perfsum.py" "$RUN/perf-$name.tids" > "$RUN/raw/profile-$name.json" \
+                || log "profile $name: perf script/perfsum failed"
+            rm -f "$pdata"
+        done
+    fi
+fi
+
 # ---- what this run was -----------------------------------------------------------------
 {
     echo "stamp=$STAMP"
@@ -364,6 +407,7 @@ done
     echo "ttl=$TTL"; echo "proxy_procs=$PROXY_PROCS"; echo "proxy_threads=$PROXY_THREADS"
     echo "haproxy_threads=$HAPROXY_THREADS"; echo "mutex=$MUTEX"; echo "dynamic=$DYNAMIC"
     echo "taskset_wrk=${TS_WRK:-none}"; echo "taskset_proxy=${TS_PROXY:-none}"; echo "taskset_backend=${TS_BACKEND:-none}"
+    echo "profile=${PROFILE:-none}"; echo "profile_seconds=$PROFILE_SECONDS"
     echo "cases=$(for r in "${SELECTED[@]}"; do printf '%s,' "${r%%|*}"; done | sed 's/,$//')"
     echo "command=BENCH_DURATION=$DURATION BENCH_ROUNDS=$ROUNDS BENCH_WARMUP=$WARMUP BENCH_THREADS=$THREADS BENCH_CONNS=$CONNS make bench"
 } > "$RUN/raw/meta.txt"

@@ -31,6 +31,7 @@
 #include "http_protocol.h"
 #include "ap_provider.h"
 #include "util_filter.h"
+#include "ap_regex.h"
 #include "apr_strings.h"
 #include "apr_optional.h"
 #include "apr_hooks.h"
@@ -123,6 +124,11 @@ AP_DECLARE(void) ap_log_rerror_(const char *file, int line, int mi, int level,
 { (void)file; (void)line; (void)mi; (void)level; (void)st; (void)r;
   fprintf(stderr, "log: %s\n", fmt); }
 
+AP_DECLARE(int) ap_regexec(const ap_regex_t *preg, const char *string,
+        apr_size_t nmatch, ap_regmatch_t *pmatch, int eflags)
+{ (void)preg; (void)string; (void)nmatch; (void)pmatch; (void)eflags;
+  return AP_REG_NOMATCH; }
+
 static int ap_proxy_retry_worker(const char *fn, proxy_worker *w, server_rec *s)
 { (void)fn; (void)w; (void)s; return DECLINED; }
 
@@ -186,6 +192,7 @@ static void bed_init(bed_t *bed, apr_pool_t *pglobal)
     pc = apr_pcalloc(bed->pconf, sizeof(*pc));
     vec[1] = pc;
     pc->balancers = apr_array_make(bed->pconf, 2 * NSIZES, sizeof(proxy_balancer));
+    pc->sec_proxy = apr_array_make(bed->pconf, NSIZES, sizeof(ap_conf_vector_t *));
 
     sticky_route_module.register_hooks(bed->pconf);
     apr_hook_global_pool = pglobal;
@@ -201,11 +208,14 @@ static void bed_init(bed_t *bed, apr_pool_t *pglobal)
             sr_cookie_spec_t *spec = apr_pcalloc(bed->pconf, sizeof(*spec));
             char *cargv[1];
             void **dvec = apr_pcalloc(bed->pconf, 2 * sizeof(void *));
+            proxy_dir_conf *pd = apr_pcalloc(bed->pconf, sizeof(*pd));
             cargv[0] = apr_psprintf(bed->pconf, "ROUTE%d", sizes[i]);
             sr_cookie_spec_parse(bed->pconf, 1, cargv, spec);
             dc->cookie = spec;
+            pd->p = b->s->name;
             dvec[0] = dc;
-            b->section_config = (ap_conf_vector_t *)dvec;
+            dvec[1] = pd;
+            APR_ARRAY_PUSH(pc->sec_proxy, ap_conf_vector_t *) = (ap_conf_vector_t *)dvec;
         }
         b = apr_array_push(pc->balancers);
         make_balancer(bed->pconf, b, apr_psprintf(bed->pconf,
