@@ -21,6 +21,7 @@
 #include "apr_strings.h"
 #include "apr_hash.h"
 #include "apr_optional.h"
+#include "apr_fnmatch.h"
 
 #include "mod_proxy.h"
 #include "mod_sticky_route.h"
@@ -171,12 +172,60 @@ static const command_rec sr_cmds[] = {
     { NULL }
 };
 
-/* Resolves the settings for balancer b in server s: the balancer's
- * <Proxy> section, then the (virtual) server, then the defaults. */
-static void sr_effective(server_rec *s, proxy_balancer *b, sr_effective_t *e)
+/* The settings given in the <Proxy>/<ProxyMatch> sections that match the
+ * balancer's name, merged in configuration order. mod_proxy links a
+ * section to its balancer (section_config) only when the <Proxy> line
+ * carries parameters, so the sections are matched here by name, the way
+ * mod_proxy matches them against URLs: regex, wildcard, or the name. */
+static const sr_conf_t *sr_section_conf(apr_pool_t *p, server_rec *s,
+                                        proxy_balancer *b)
 {
-    const sr_conf_t *dir = b->section_config
-        ? ap_get_module_config(b->section_config, &sticky_route_module) : NULL;
+    proxy_server_conf *pc = ap_get_module_config(s->module_config,
+                                                 &proxy_module);
+    const char *name = b->s->name;
+    const sr_conf_t *merged = NULL;
+    ap_conf_vector_t **secs;
+    int i;
+
+    if (!pc || !pc->sec_proxy) {
+        return NULL;
+    }
+    secs = (ap_conf_vector_t **)pc->sec_proxy->elts;
+    for (i = 0; i < pc->sec_proxy->nelts; i++) {
+        proxy_dir_conf *pd = ap_get_module_config(secs[i], &proxy_module);
+        const sr_conf_t *sc = ap_get_module_config(secs[i],
+                                                   &sticky_route_module);
+        int match;
+        size_t plen;
+
+        if (!pd || !pd->p || !sc) {
+            continue;
+        }
+        plen = strlen(pd->p);
+        if (pd->r) {
+            match = !ap_regexec(pd->r, name, 0, NULL, 0);
+        }
+        else if (pd->p_is_fnmatch) {
+            match = apr_fnmatch(pd->p, name, APR_FNM_CASE_BLIND) == APR_SUCCESS;
+        }
+        else {
+            match = !strcasecmp(pd->p, name)
+                || (plen > 1 && pd->p[plen - 1] == '/'
+                    && strlen(name) == plen - 1
+                    && !strncasecmp(pd->p, name, plen - 1));
+        }
+        if (match) {
+            merged = merged ? sr_merge_conf(p, (void *)merged, (void *)sc) : sc;
+        }
+    }
+    return merged;
+}
+
+/* Resolves the settings for balancer b in server s: the balancer's
+ * <Proxy> sections, then the (virtual) server, then the defaults. */
+static void sr_effective(server_rec *s, const sr_conf_t *dir,
+                         sr_effective_t *e)
+{
     const sr_conf_t *srv = ap_get_module_config(s->module_config,
                                                 &sticky_route_module);
 
@@ -270,7 +319,8 @@ static sr_shm_member_t *sr_shm_member(const char *balancer, const char *route,
  * Per-process balancer state: routes, route index, schedule
  * ==================================================================== */
 
-static sr_balancer_state_t *sr_state_create(apr_pool_t *p, proxy_balancer *b)
+static sr_balancer_state_t *sr_state_create(apr_pool_t *p, server_rec *s,
+                                            proxy_balancer *b)
 {
     sr_balancer_state_t *st = apr_pcalloc(p, sizeof(*st));
     uint32_t max = (uint32_t)b->max_workers;
@@ -285,6 +335,7 @@ static sr_balancer_state_t *sr_state_create(apr_pool_t *p, proxy_balancer *b)
         max = 65535;
     }
     st->balancer = b;
+    st->dirconf = sr_section_conf(p, s, b);
     st->max = max;
     st->nworkers = -1;
     st->routes_buf = apr_pcalloc(p, (apr_size_t)max * PROXY_WORKER_MAX_ROUTE_SIZE);
@@ -298,7 +349,7 @@ static sr_balancer_state_t *sr_state_create(apr_pool_t *p, proxy_balancer *b)
     return st;
 }
 
-static sr_balancer_state_t *sr_state(proxy_balancer *b)
+static sr_balancer_state_t *sr_state(proxy_balancer *b, server_rec *s)
 {
     sr_balancer_state_t *st = b->context;
 
@@ -312,7 +363,7 @@ static sr_balancer_state_t *sr_state(proxy_balancer *b)
     }
 #endif
     if (!b->context && sr_child_pool) {
-        b->context = sr_state_create(sr_child_pool, b);
+        b->context = sr_state_create(sr_child_pool, s, b);
     }
 #if APR_HAS_THREADS
     if (sr_child_mutex) {
@@ -702,7 +753,7 @@ static void sr_undecided(request_rec *r, sr_req_t *rq)
  */
 static proxy_worker *sr_find_sticky(proxy_balancer *b, request_rec *r)
 {
-    sr_balancer_state_t *st = sr_state(b);
+    sr_balancer_state_t *st = sr_state(b, r->server);
     proxy_worker **workers = (proxy_worker **)b->workers->elts;
     sr_effective_t eff;
     sr_req_t *rq;
@@ -712,7 +763,7 @@ static proxy_worker *sr_find_sticky(proxy_balancer *b, request_rec *r)
     if (!st) {
         return NULL;
     }
-    sr_effective(r->server, b, &eff);
+    sr_effective(r->server, st->dirconf, &eff);
     rq = sr_req(r, b);
     sr_scan_if_due(st, r, eff.route_key);
     if (!rq->parsed) {
@@ -783,7 +834,7 @@ static proxy_worker *sr_find_sticky(proxy_balancer *b, request_rec *r)
  */
 static proxy_worker *sr_find_roundrobin(proxy_balancer *b, request_rec *r)
 {
-    sr_balancer_state_t *st = sr_state(b);
+    sr_balancer_state_t *st = sr_state(b, r->server);
     sr_effective_t eff;
     sr_req_t *rq;
     int m;
@@ -791,7 +842,7 @@ static proxy_worker *sr_find_roundrobin(proxy_balancer *b, request_rec *r)
     if (!st) {
         return NULL;
     }
-    sr_effective(r->server, b, &eff);
+    sr_effective(r->server, st->dirconf, &eff);
     rq = sr_req(r, b);
     m = sr_elect(st, r, rq, eff.route_key);
     if (m < 0) {
@@ -903,7 +954,7 @@ static int sr_check_config(apr_pool_t *pconf, apr_pool_t *plog,
             if (!sr_is_ours(b)) {
                 continue;
             }
-            sr_effective(s, b, &eff);
+            sr_effective(s, sr_section_conf(ptemp, s, b), &eff);
             for (j = 0; j < b->workers->nelts; j++) {
                 if (!w[j]->s->route[0]) {
                     char derived[SR_DERIVED_ROUTE_LEN + 1];
@@ -1085,7 +1136,7 @@ static void sr_child_init(apr_pool_t *pchild, server_rec *main_s)
         bal = (proxy_balancer *)pc->balancers->elts;
         for (i = 0; i < pc->balancers->nelts; i++) {
             if (!bal[i].context) {
-                bal[i].context = sr_state_create(pchild, &bal[i]);
+                bal[i].context = sr_state_create(pchild, s, &bal[i]);
             }
         }
     }

@@ -83,6 +83,7 @@ typedef struct {
  * process touches it; other processes share only the sr_shm_t entries. */
 typedef struct {
     proxy_balancer *balancer;
+    const sr_conf_t *dirconf;       /* from the matching <Proxy> sections */
     uint32_t max;                   /* capacity in members */
     int nworkers;                   /* balancer->workers->nelts at scan */
     apr_time_t next_scan;           /* periodic rescan (recoveries, edits) */
