@@ -9,7 +9,7 @@ CORE_HDR    = sr_core.h
 MODULE_SRC  = mod_sticky_route.c $(CORE_SRC)
 PYTEST      = /usr/bin/python3 -m pytest
 
-.PHONY: all deps install test unit unit-asan unit-valgrind itest stack-test browser-test \
+.PHONY: all deps install test unit unit-asan unit-valgrind itest stack-test browser-test screenshot \
         test-compose run bench fuzz clean
 
 all: .libs/mod_sticky_route.so
@@ -48,8 +48,13 @@ itest: all
 stack-test: all
 	$(PYTEST) -q tests/stack
 
+# The browser test saves its screenshot under /tmp; `make screenshot` runs it
+# to refresh the one the README shows (docs/screenshot.png).
 browser-test: all
-	node tests/browser/page.test.js
+	SCREENSHOT=$${SCREENSHOT:-/tmp/sticky-route-screenshot.png} node tests/browser/page.test.js
+
+screenshot: all
+	SCREENSHOT=$(CURDIR)/docs/screenshot.png node tests/browser/page.test.js
 
 # make test: everything a fresh Debian machine (as root) needs, then every suite.
 test: deps
