@@ -17,7 +17,7 @@ BENCH="$REPO/bench"
 # ---- settings (all overridable from the environment) ------------------------
 DURATION="${BENCH_DURATION:-10}"          # seconds per measured run
 ROUNDS="${BENCH_ROUNDS:-3}"               # rounds; each case runs once per round
-WARMUP="${BENCH_WARMUP:-2}"               # seconds of unmeasured wrk before each run
+WARMUP="${BENCH_WARMUP:-$( [ "$DURATION" -ge 10 ] 2>/dev/null && echo 2 || echo 1)}"  # unmeasured wrk seconds before each run
 THREADS="${BENCH_THREADS:-2}"             # wrk -t
 CONNS="${BENCH_CONNS:-32}"                # wrk -c
 TIMEOUT="${BENCH_TIMEOUT:-5}"             # wrk --timeout (seconds)
@@ -35,8 +35,10 @@ TS_WRK="${BENCH_TASKSET_WRK:-}"           # CPU lists for taskset -c; empty = no
 TS_PROXY="${BENCH_TASKSET_PROXY:-}"
 TS_BACKEND="${BENCH_TASKSET_BACKEND:-}"
 KEEP="${BENCH_KEEP:-0}"                   # 1: leave servers running after the run (debug)
-PROFILE="${BENCH_PROFILE:-}"              # comma list of cases to profile with perf after the rounds
-PROFILE_SECONDS="${BENCH_PROFILE_SECONDS:-10}"
+# Cases profiled with perf after the rounds (comma list; "none" for no profiles).
+PROFILE="${BENCH_PROFILE:-proxypass,stock-cookie,sticky-cookie,static-roundrobin,haproxy-cookie}"
+[ "$PROFILE" = none ] && PROFILE=""
+PROFILE_SECONDS="${BENCH_PROFILE_SECONDS:-$DURATION}"
 
 for v in DURATION ROUNDS WARMUP THREADS CONNS TIMEOUT PORT_BASE TTL PROXY_PROCS PROXY_THREADS HAPROXY_THREADS PROFILE_SECONDS; do
     [[ "${!v}" =~ ^[0-9]+$ ]] || { echo "bench: $v must be a number, got '${!v}'" >&2; exit 2; }
