@@ -174,8 +174,10 @@ def ratio_rows():
         if not a or not b:
             continue
         if a["rps"] is None or b["rps"] is None:
-            rows.append((num, den, what, None, None, target, "NOT MEASURED"))
+            rows.append((num, den, what, None, None, None, target, "NOT MEASURED"))
             continue
+        cpu = (a["us_proxy"] / b["us_proxy"]) if a.get("us_proxy") and b.get("us_proxy") \
+            and num != "direct" and den != "direct" else None
         ratio = a["rps"] / b["rps"]
         # Paired per-round ratios (both clean in the same round): shows the spread.
         pa = {r["round"]: r["rps"] for r in a["clean"]}
@@ -188,7 +190,7 @@ def ratio_rows():
             verdict = "info"
         else:
             verdict = "meets" if ratio >= target else "MISSES"
-        rows.append((num, den, what, ratio, spread, target, verdict))
+        rows.append((num, den, what, ratio, spread, cpu, target, verdict))
     return rows
 
 
@@ -281,16 +283,18 @@ for c in cases:
 L.append("")
 L.append("## Ratios (throughput, medians of this run)")
 L.append("")
-L.append("| ratio | what | value | per-round range | target | verdict |")
-L.append("|---|---|---:|---:|---:|---|")
-for num, den, what, ratio, spread, target, verdict in ratios:
-    L.append("| `%s` / `%s` | %s | %s | %s | %s | %s |" % (
+L.append("| ratio | what | throughput ratio | per-round range | proxy CPU/req ratio | target (throughput) | verdict |")
+L.append("|---|---|---:|---:|---:|---:|---|")
+for num, den, what, ratio, spread, cpu, target, verdict in ratios:
+    L.append("| `%s` / `%s` | %s | %s | %s | %s | %s | %s |" % (
         num, den, what, "-" if ratio is None else "%.3fx" % ratio,
-        "-" if not spread else "%.3f - %.3f" % spread,
+        "-" if not spread else "%.3f - %.3f" % spread, "-" if cpu is None else "%.2f" % cpu,
         "-" if target is None else ">= %.2fx" % target, verdict))
 L.append("")
 L.append("Per-round range: the same ratio computed within each round (both runs minutes apart "
-         "at most), min and max over rounds: how much of the difference is noise.")
+         "at most), min and max over rounds: how much of the difference is noise. Proxy CPU/req "
+         "ratio: CPU time per request of the numerator's proxy over the denominator's (lower is "
+         "cheaper; less sensitive to other load on the machine than requests/s).")
 L.append("")
 L.append("## Where the CPU went (median of clean runs)")
 L.append("")
@@ -337,8 +341,22 @@ for k, label in [("host_cpu", "CPU"), ("host_cores", "cores"), ("host_mem", "mem
                  ("taskset_backend", "CPU pinning: backends"), ("command", "command")]:
     L.append("| %s | %s |" % (label, ("`%s`" % meta.get(k, "")) if k == "command" else meta.get(k, "")))
 L.append("")
-L.append("Backends: 2 Debian apache2 (event MPM, 4 processes x 32 threads, KeepAliveTimeout 75, "
-         "MaxKeepAliveRequests 0) serving a 1 KiB static file with `X-Served-By`. Every contender "
+def conf_value(path, key):
+    try:
+        for line in open(path):
+            parts = line.split()
+            if len(parts) >= 2 and parts[0] == key:
+                return parts[1]
+    except OSError:
+        pass
+    return "?"
+
+
+s1conf = os.path.join(RAW, "s1.conf")
+L.append("Backends: 2 Debian apache2 (event MPM, %s processes x %s threads, KeepAliveTimeout %s, "
+         "MaxKeepAliveRequests %s) serving a 1 KiB static file with `X-Served-By`. Every contender "
+         % (conf_value(s1conf, "StartServers"), conf_value(s1conf, "ThreadsPerChild"),
+            conf_value(s1conf, "KeepAliveTimeout"), conf_value(s1conf, "MaxKeepAliveRequests")) +
          "that sends a cookie names backend `s1`, so cases 1-4 and 6 put the same work on the same "
          "backend. Proxy and backend configs as run: `raw/latest/*.conf`, `raw/latest/haproxy.cfg`.")
 L.append("")
@@ -387,6 +405,8 @@ def pct(n, total):
     return "-" if not total else "%.1f%%" % (100.0 * n / total)
 
 
+BALANCER_OBJECTS = ("mod_sticky_route.so", "mod_proxy_balancer.so", "mod_lbmethod_byrequests.so",
+                    "mod_headers.so", "mod_slotmem_shm.so")
 profiled = [c for c in cases if load_json(os.path.join(RAW, "profile-%s.json" % c["name"]))]
 if profiled:
     L.append("## Profiles (perf; separate runs after the measured rounds)")
@@ -414,6 +434,10 @@ if profiled:
         ptot = pj["proxy_samples"]
         dso = dict(pj["proxy_dso"])
         user = [(d, k) for d, k in pj["proxy_dso"] if d != "kernel"][:6]
+        # The objects a balancer comparison is about, wherever they rank.
+        for d, k in pj["proxy_dso"]:
+            if d in BALANCER_OBJECTS and (d, k) not in user:
+                user.append((d, k))
         L.append("| `%s` | %s | %s | %s | %s / %s / %s / %s / %s | %s | %s |" % (
             c["name"], fmt_rps(w["rps"]), f1(us), f1(cs, "%.2f"),
             pct(roles.get("proxy", 0), tot), pct(roles.get("backend", 0), tot), pct(roles.get("wrk", 0), tot),
