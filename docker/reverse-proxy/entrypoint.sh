@@ -1,0 +1,140 @@
+#!/bin/bash
+# Entry point of the reverse-proxy image.
+#
+#   sticky-route-entrypoint apache2-foreground   (the default CMD)
+#       expands scaled member names, renders the configuration with
+#       templates/render-proxy-conf.sh (the renderer of `make run`), and on
+#       success execs httpd in the foreground as PID 1. A bad variable: the
+#       renderer's message on stderr and a non-zero exit, before httpd starts.
+#   sticky-route-entrypoint reload   (also installed as `sticky-route-reload`)
+#       renders again (e.g. after `docker compose up --scale dynamic1=3`),
+#       checks the result with `apache2 -t` and asks PID 1 for a graceful
+#       restart. A bad result leaves the running configuration untouched.
+#   sticky-route-entrypoint ANYTHING ELSE: exec'd as is (debugging).
+#
+# Member expansion: STATIC_APP / DYNAMIC_APP are comma-separated
+# host:port[=route] lists. A host NAME that resolves to several addresses (a
+# scaled compose service, a Swarm service with endpoint_mode dnsrr, or
+# tasks.NAME) becomes one member per address, sorted, so that each address
+# keeps the same route whatever the order of the DNS answer:
+#   name:port        -> ADDR:port ...   (the module derives the route from the
+#                                         member URL, i.e. from the address)
+#   name:port=ROUTE  -> ADDR:port=ROUTE-ADDR ...  (dots and colons as dashes)
+# A name with one address, an IP literal and anything malformed are passed
+# through unchanged: the renderer judges them and names the bad variable.
+set -euo pipefail
+
+PROG=sticky-route-entrypoint
+RENDERER=${STICKY_ROUTE_RENDERER:-/opt/sticky-route/templates/render-proxy-conf.sh}
+SITE_CONF=/etc/apache2/sites-available/sticky-route.conf
+PORTS_CONF=/etc/apache2/ports.conf
+# proxy-error.log and proxy-access.log there are links to stderr and stdout.
+LOG_DIR=/var/log/apache2/sticky-route
+
+log() { echo "$PROG: $*" >&2; }
+
+# Addresses of a name, one per line, sorted; nothing when it does not resolve.
+resolve() {
+    local name=$1 addrs
+    addrs=$(getent ahostsv4 "$name" 2>/dev/null | awk '{print $1}' | sort -u -V) || true
+    if [ -z "$addrs" ]; then
+        addrs=$(getent ahostsv6 "$name" 2>/dev/null | awk '{print $1}' | sort -u) || true
+    fi
+    printf '%s' "$addrs"
+}
+
+# Expands one comma-separated list (the value of variable $1); prints it.
+expand_list() {
+    local var=$1 value=${!1} item name port route addr m suffix out='' n
+    local -a items addrs
+    IFS=, read -r -d '' -a items < <(printf '%s\0' "$value") || true
+    # Stray commas, empty lists: the renderer's business.
+    if [ -z "$value" ] || [[ $value == ,* || $value == *, || $value == *,,* ]]; then
+        printf '%s' "$value"; return
+    fi
+    for item in "${items[@]}"; do
+        if [[ $item =~ ^([A-Za-z][A-Za-z0-9.-]*):([0-9]{1,5})(=([A-Za-z0-9_-]+))?$ ]]; then
+            name=${BASH_REMATCH[1]} port=${BASH_REMATCH[2]} route=${BASH_REMATCH[4]:-}
+            mapfile -t addrs < <(resolve "$name")
+            n=${#addrs[@]}
+            if [ "$n" -gt 1 ]; then
+                log "$var: $name resolves to $n addresses: ${addrs[*]}"
+                for addr in "${addrs[@]}"; do
+                    if [[ $addr == *:* ]]; then m="[$addr]:$port"; else m="$addr:$port"; fi
+                    if [ -n "$route" ]; then
+                        suffix=${addr//[.:]/-}
+                        m+="=$route-$suffix"
+                    fi
+                    out+="${out:+,}$m"
+                done
+                continue
+            elif [ "$n" = 0 ]; then
+                log "warning: $var: $name does not resolve (yet); kept as a name"
+            fi
+        fi
+        out+="${out:+,}$item"
+    done
+    printf '%s' "$out"
+}
+
+render() {   # $1: vhost file to write
+    local var expanded
+    for var in STATIC_APP DYNAMIC_APP; do
+        if [ -n "${!var+set}" ]; then
+            if ! expanded=$(expand_list "$var"); then
+                log "$var: member expansion failed"
+                return 1
+            fi
+            printf -v "$var" '%s' "$expanded"
+            export "${var?}"
+            log "$var=${!var}"
+        fi
+    done
+    # The healthcheck asks /sticky-route-status from inside the container:
+    # its own loopback is always allowed (nothing outside the container can
+    # use that address).
+    if [ -n "${ADMIN_ALLOW:-}" ] && ! [[ ,$ADMIN_ALLOW, == *,127.0.0.1,* ]]; then
+        export ADMIN_ALLOW="$ADMIN_ALLOW,127.0.0.1"
+    fi
+    "$RENDERER" --ports-conf "$PORTS_CONF" --log-dir "$LOG_DIR" "$1"
+}
+
+# Called as sticky-route-reload: the reload mode.
+if [ "$(basename -- "$0")" = sticky-route-reload ]; then
+    set -- reload "$@"
+fi
+
+case "${1:-}" in
+    apache2-foreground)
+        if ! render "$SITE_CONF"; then
+            log "configuration not rendered (see the message above); not starting httpd"
+            exit 2
+        fi
+        exec "$@"
+        ;;
+    reload)
+        [ "$$" != 1 ] || { log "reload: run it with docker exec"; exit 2; }
+        tmp=$(mktemp /etc/apache2/sites-available/.sticky-route.XXXXXX)
+        cp -p "$SITE_CONF" "$tmp.old"
+        cp -p "$PORTS_CONF" "$tmp.ports"
+        if ! render "$SITE_CONF"; then
+            rm -f "$tmp" "$tmp.old" "$tmp.ports"
+            log "reload: configuration not rendered; httpd keeps the running one"
+            exit 2
+        fi
+        # shellcheck disable=SC1091
+        set +u; . /etc/apache2/envvars; set -u
+        if ! /usr/sbin/apache2 -t >/dev/null 2>"$tmp"; then
+            cat "$tmp" >&2
+            mv -f "$tmp.old" "$SITE_CONF"; mv -f "$tmp.ports" "$PORTS_CONF"; rm -f "$tmp"
+            log "reload: apache2 -t failed; previous configuration restored"
+            exit 2
+        fi
+        rm -f "$tmp" "$tmp.old" "$tmp.ports"
+        kill -USR1 1
+        log "reload: graceful restart requested"
+        ;;
+    *)
+        exec "$@"
+        ;;
+esac
