@@ -98,8 +98,13 @@ def new_client_page(base):
     p.feed(r.text)
     expect(p.meta_served_by == server,
            f"GET /: page says served by {p.meta_served_by!r}, header {server!r}")
-    expect(len(p.assets) >= 3, f"GET /: only {len(p.assets)} assets referenced: {p.assets}")
-    return server, route, value, sorted(set(p.assets))
+    expect(f'id="page-server" class="server-name">{server}</strong>' in r.text,
+           f"GET /: the page does not name {server} as its server")
+    # Referenced by the page, plus the background image of the style sheet.
+    assets = sorted(set(p.assets) | {"/img/dots.png"})
+    expect({"/css/style.css", "/js/app.js", "/img/logo.svg"} <= set(assets),
+           f"GET /: assets referenced: {p.assets}")
+    return server, route, value, assets
 
 
 def cmd_basic(base):
@@ -156,6 +161,28 @@ def cmd_basic(base):
     expect(all(a != b for a, b in zip(served, served[1:])),
            f"/api/ does not alternate: {served}")
     say(f"API x10: {served}")
+
+    # API prefix maps to the dynamic servers' root; their errors pass through.
+    r, _ = get(base + "/api/healthz")
+    expect(r.status_code == 200 and r.json().get("status") == "ok" and
+           r.headers.get("X-Served-By") in DYNAMIC, f"/api/healthz: {r.status_code} {r.text[:200]}")
+    r, _ = get(base + "/api/?count=abc")
+    expect(r.status_code == 400 and "count" in r.json().get("error", "") and
+           r.headers.get("X-Served-By") in DYNAMIC, f"/api/?count=abc: {r.status_code} {r.text[:200]}")
+    # Static errors carry X-Served-By too.
+    r, _ = get(base + "/no-such-page.html", value)
+    expect(r.status_code == 404 and r.headers.get("X-Served-By") == server,
+           f"/no-such-page.html: {r.status_code} from {r.headers.get('X-Served-By')}")
+    say("/api/healthz 200, /api/?count=abc 400, static 404: all with X-Served-By")
+
+    # The admin endpoints are answered by the proxy, and only to ADMIN_ALLOW
+    # (127.0.0.1 inside the container): not to a client of the published port.
+    for path in ("/sticky-route-status", "/balancer-manager"):
+        r, _ = get(base + path)
+        expect(r.status_code == 403 and "X-Served-By" not in r.headers,
+               f"{path} from outside the container: {r.status_code} "
+               f"(X-Served-By {r.headers.get('X-Served-By')}), expected 403 from the proxy")
+    say("/sticky-route-status and /balancer-manager from the published port: 403")
 
     # 5. X-Served-By names compose services, nothing else.
     expect(names <= set(SERVICES), f"X-Served-By values {names} not all compose services")

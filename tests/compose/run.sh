@@ -90,12 +90,19 @@ diagnostics() {
     timeout 60 docker-compose logs --no-color --tail=40 2>&1 | tail -n 200 || true
 }
 cleanup() {
-    local rc=$?
+    local rc=$? ids n
     trap - EXIT INT TERM
     set +e
     if [ $rc != 0 ] && [ -S "$SOCK" ]; then diagnostics; fi
     if [ -S "$SOCK" ] && ! { [ $rc = 0 ] && [ "${COMPOSE_TEST_KEEP:-0}" = 1 ]; }; then
         timeout 180 docker-compose down --volumes --remove-orphans >/dev/null 2>&1
+        # Whatever down could not remove (e.g. a container podman was
+        # restarting): this project's only, by label and name.
+        ids=$(podman ps -aq --filter "label=com.docker.compose.project=$PROJECT" 2>/dev/null)
+        [ -z "$ids" ] || podman rm -f $ids >/dev/null 2>&1
+        for n in $(podman network ls --format '{{.Name}}' | grep "^${PROJECT}_"); do
+            podman network rm -f "$n" >/dev/null 2>&1
+        done
     fi
     [ -z "$DRIVER_PID" ] || kill "$DRIVER_PID" 2>/dev/null
     if [ -n "$SERVICE_PID" ]; then
@@ -362,6 +369,14 @@ bad_var() {   # NAME VALUE EXPECTED-TEXT
     grep -q 'AH00094\|resuming normal operations' <<< "$out" && fail "$1=$2: httpd started anyway: $out"
     curl -s -o /dev/null --max-time 3 "$BASE/" && fail "$1=$2: the proxy answers anyway"
     say "  $1=$2 -> exit ${st%% *} (restarts so far: ${st#* }): $(grep -m1 -F "render-proxy-conf: $3" <<< "$out")"
+    # The restart policy keeps restarting it: stop and remove it before the
+    # next one (recreating a container podman is restarting races for the port).
+    end=$((SECONDS + 30))
+    while [ -n "$(container_of reverse-proxy)" ]; do
+        podman rm -f "$(container_of reverse-proxy)" >/dev/null 2>&1 || true
+        [ $SECONDS -lt $end ] || fail "could not remove the failing proxy container"
+        sleep 0.5
+    done
 }
 bad_var STATIC_APP 'static1:80"' 'STATIC_APP='
 bad_var DYNAMIC_APP 'dynamic1:99999' 'DYNAMIC_APP='
