@@ -174,10 +174,17 @@ def ratio_rows():
         if not a or not b:
             continue
         if a["rps"] is None or b["rps"] is None:
-            rows.append((num, den, what, None, None, None, target, "NOT MEASURED"))
+            rows.append((num, den, what, None, None, None, None, target, "NOT MEASURED"))
             continue
         cpu = (a["us_proxy"] / b["us_proxy"]) if a.get("us_proxy") and b.get("us_proxy") \
             and num != "direct" and den != "direct" else None
+        # What the CPU cost alone predicts on a saturated machine: throughput ~ 1 / (CPU per
+        # request of proxy + backends + wrk). Insensitive to how much CPU other work took.
+        def total(c):
+            parts = [c.get("us_proxy") or 0.0, c.get("us_backend"), c.get("us_wrk")]
+            return None if None in parts else sum(parts)
+        ta, tb = total(a), total(b)
+        pred = tb / ta if ta and tb else None
         ratio = a["rps"] / b["rps"]
         # Paired per-round ratios (both clean in the same round): shows the spread.
         pa = {r["round"]: r["rps"] for r in a["clean"]}
@@ -190,7 +197,9 @@ def ratio_rows():
             verdict = "info"
         else:
             verdict = "meets" if ratio >= target else "MISSES"
-        rows.append((num, den, what, ratio, spread, cpu, target, verdict))
+            if spread and spread[0] < target <= spread[1]:
+                verdict += " (inconclusive: the rounds fall on both sides of the target)"
+        rows.append((num, den, what, ratio, spread, cpu, pred, target, verdict))
     return rows
 
 
@@ -229,15 +238,17 @@ def color(name):
 
 chart_dat = os.path.join(RAW, "chart.dat")
 with open(chart_dat, "w") as f:
-    f.write("# idx label rps_median rps_min rps_max p50_ms p99_ms color bartext\n")
+    f.write("# idx label rps_median rps_min rps_max p50_ms p99_ms color bartext proxy_us_per_req\n")
     for i, c in enumerate(cases):
         label = c["name"] + ("" if c["status"] == "ok" else " (FAILED)" if c["runs"] else " (NOT RUN)")
         if c["rps"] is None:
-            f.write('%d "%s" 0 0 0 NaN NaN %d "%s"\n' % (i, label, color(c["name"]),
-                                                        "FAILED" if c["runs"] else "not run"))
+            f.write('%d "%s" 0 0 0 NaN NaN %d "%s" NaN\n' % (i, label, color(c["name"]),
+                                                            "FAILED" if c["runs"] else "not run"))
             continue
-        f.write('%d "%s" %.1f %.1f %.1f %.4f %.4f %d "%.0f"\n' % (
-            i, label, c["rps"], c["rps_min"], c["rps_max"], c["p50"], c["p99"], color(c["name"]), c["rps"]))
+        us = c.get("us_proxy") if c["name"] != "direct" else None
+        f.write('%d "%s" %.1f %.1f %.1f %.4f %.4f %d "%.0f" %s\n' % (
+            i, label, c["rps"], c["rps_min"], c["rps_max"], c["p50"], c["p99"], color(c["name"]), c["rps"],
+            "NaN" if us is None else "%.2f" % us))
 png = os.path.join(OUT, "throughput.png")
 title = "mod_sticky_route bench %s: wrk -t%s -c%s, %ss x %s rounds (median, min-max bars), %s" % (
     meta.get("stamp"), meta.get("threads"), meta.get("conns"), meta.get("duration"), meta.get("rounds"),
@@ -283,18 +294,23 @@ for c in cases:
 L.append("")
 L.append("## Ratios (throughput, medians of this run)")
 L.append("")
-L.append("| ratio | what | throughput ratio | per-round range | proxy CPU/req ratio | target (throughput) | verdict |")
-L.append("|---|---|---:|---:|---:|---:|---|")
-for num, den, what, ratio, spread, cpu, target, verdict in ratios:
-    L.append("| `%s` / `%s` | %s | %s | %s | %s | %s | %s |" % (
+L.append("| ratio | what | throughput ratio | per-round range | proxy CPU/req ratio | throughput predicted from CPU/req | target (throughput) | verdict |")
+L.append("|---|---|---:|---:|---:|---:|---:|---|")
+for num, den, what, ratio, spread, cpu, pred, target, verdict in ratios:
+    L.append("| `%s` / `%s` | %s | %s | %s | %s | %s | %s | %s |" % (
         num, den, what, "-" if ratio is None else "%.3fx" % ratio,
         "-" if not spread else "%.3f - %.3f" % spread, "-" if cpu is None else "%.2f" % cpu,
+        "-" if pred is None else "%.3fx" % pred,
         "-" if target is None else ">= %.2fx" % target, verdict))
 L.append("")
 L.append("Per-round range: the same ratio computed within each round (both runs minutes apart "
          "at most), min and max over rounds: how much of the difference is noise. Proxy CPU/req "
          "ratio: CPU time per request of the numerator's proxy over the denominator's (lower is "
-         "cheaper; less sensitive to other load on the machine than requests/s).")
+         "cheaper; less sensitive to other load on the machine than requests/s). Throughput "
+         "predicted from CPU/req: the inverse ratio of the CPU per request of everything in the bed "
+         "(proxy + backends + wrk), what the throughput ratio would be on a machine saturated by "
+         "the bench alone (kernel softirq time not charged to a process is left out). The verdict "
+         "is on the measured throughput ratio.")
 L.append("")
 L.append("## Where the CPU went (median of clean runs)")
 L.append("")
@@ -334,8 +350,9 @@ for k, label in [("host_cpu", "CPU"), ("host_cores", "cores"), ("host_mem", "mem
                  ("duration", "seconds per run"), ("warmup", "warm-up seconds before each run (discarded)"),
                  ("rounds", "rounds (interleaved, order rotated each round)"),
                  ("threads", "wrk threads"), ("conns", "wrk connections"), ("timeout", "wrk timeout (s)"),
-                 ("proxy_procs", "httpd proxy processes (event MPM)"),
-                 ("proxy_threads", "httpd proxy ThreadsPerChild"), ("ttl", "proxy pool ttl= (s)"),
+                 ("proxy_procs", "httpd proxy processes"),
+                 ("proxy_threads", "httpd proxy ThreadsPerChild"), ("proxy_mpm", "httpd proxy MPM"),
+                 ("ttl", "proxy pool ttl= (s)"),
                  ("mutex", "httpd Mutex mechanism"), ("haproxy_threads", "HAProxy nbthread"),
                  ("taskset_wrk", "CPU pinning: wrk"), ("taskset_proxy", "CPU pinning: proxies"),
                  ("taskset_backend", "CPU pinning: backends"), ("command", "command")]:

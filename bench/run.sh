@@ -25,6 +25,7 @@ PORT_BASE="${BENCH_PORT_BASE:-22800}"     # ports PORT_BASE+1 .. PORT_BASE+60 ar
 TTL="${BENCH_TTL:-60}"                    # proxy pool ttl= (< backend KeepAliveTimeout 75)
 PROXY_PROCS="${BENCH_PROXY_PROCS:-2}"     # httpd proxy: processes
 PROXY_THREADS="${BENCH_PROXY_THREADS:-64}" # httpd proxy: ThreadsPerChild (>= BENCH_CONNS: see README)
+PROXY_MPM="${BENCH_PROXY_MPM:-event}"     # httpd proxy MPM: event (default) or worker
 HAPROXY_THREADS="${BENCH_HAPROXY_THREADS:-2}"
 MUTEX="${BENCH_MUTEX:-file}"              # httpd Mutex mechanism ("file" = file:RUNDIR, Debian's choice)
 MODULE="${BENCH_MODULE:-$REPO/.libs/mod_sticky_route.so}"
@@ -44,6 +45,7 @@ for v in DURATION ROUNDS WARMUP THREADS CONNS TIMEOUT PORT_BASE TTL PROXY_PROCS 
     [[ "${!v}" =~ ^[0-9]+$ ]] || { echo "bench: $v must be a number, got '${!v}'" >&2; exit 2; }
 done
 (( PORT_BASE >= 22000 && PORT_BASE + 60 <= 22999 )) || { echo "bench: BENCH_PORT_BASE must keep ports in 22000-22999" >&2; exit 2; }
+[[ "$PROXY_MPM" =~ ^(event|worker)$ ]] || { echo "bench: BENCH_PROXY_MPM must be event or worker" >&2; exit 2; }
 (( ROUNDS >= 1 && DURATION >= 1 )) || { echo "bench: need BENCH_ROUNDS >= 1 and BENCH_DURATION >= 1" >&2; exit 2; }
 
 for tool in apache2 haproxy wrk curl gnuplot /usr/bin/python3; do
@@ -105,7 +107,7 @@ render() {  # render OUT TEMPLATE... : concatenate templates, substitute @VARS@
         -e "s|@RUNTIME@|$RUN/rt-$R_NAME|g" -e "s|@RUN@|$RUN|g" -e "s|@DOCROOT@|$RUN/htdocs|g" -e "s|@MODULE@|$MODULE|g" \
         -e "s|@TTL@|$TTL|g" -e "s|@S1_PORT@|$S1_PORT|g" -e "s|@S2_PORT@|$S2_PORT|g" \
         -e "s|@D1_PORT@|$D1_PORT|g" -e "s|@D2_PORT@|$D2_PORT|g" \
-        -e "s|@PROXY_PROCS@|$PROXY_PROCS|g" -e "s|@PROXY_THREADS@|$PROXY_THREADS|g" \
+        -e "s|@PROXY_PROCS@|$PROXY_PROCS|g" -e "s|@PROXY_THREADS@|$PROXY_THREADS|g" -e "s|@PROXY_MPM@|$PROXY_MPM|g" \
         -e "s|@PROXY_MAXWORKERS@|$((PROXY_PROCS * PROXY_THREADS))|g" \
         -e "s|@HAPROXY_THREADS@|$HAPROXY_THREADS|g" \
         -e "s|@HAPROXY_STATIC_PORT@|$HAPROXY_STATIC_PORT|g" \
@@ -406,12 +408,24 @@ fi
     echo "git_dirty=$(git -C "$REPO" status --porcelain -- mod_sticky_route.c sr_core.c sr_core.h mod_sticky_route.h 2>/dev/null | wc -l)"
     echo "duration=$DURATION"; echo "rounds=$ROUNDS"; echo "warmup=$WARMUP"
     echo "threads=$THREADS"; echo "conns=$CONNS"; echo "timeout=$TIMEOUT"
-    echo "ttl=$TTL"; echo "proxy_procs=$PROXY_PROCS"; echo "proxy_threads=$PROXY_THREADS"
+    echo "ttl=$TTL"; echo "proxy_procs=$PROXY_PROCS"; echo "proxy_threads=$PROXY_THREADS"; echo "proxy_mpm=$PROXY_MPM"
     echo "haproxy_threads=$HAPROXY_THREADS"; echo "mutex=$MUTEX"; echo "dynamic=$DYNAMIC"
     echo "taskset_wrk=${TS_WRK:-none}"; echo "taskset_proxy=${TS_PROXY:-none}"; echo "taskset_backend=${TS_BACKEND:-none}"
     echo "profile=${PROFILE:-none}"; echo "profile_seconds=$PROFILE_SECONDS"
     echo "cases=$(for r in "${SELECTED[@]}"; do printf '%s,' "${r%%|*}"; done | sed 's/,$//')"
-    echo "command=BENCH_DURATION=$DURATION BENCH_ROUNDS=$ROUNDS BENCH_WARMUP=$WARMUP BENCH_THREADS=$THREADS BENCH_CONNS=$CONNS make bench"
+    # The settings that differ from the defaults, as the command that repeats this run.
+    cmd=""
+    for kv in "BENCH_DURATION=$DURATION:10" "BENCH_ROUNDS=$ROUNDS:3" "BENCH_THREADS=$THREADS:2" "BENCH_CONNS=$CONNS:32" \
+              "BENCH_PROXY_MPM=$PROXY_MPM:event" "BENCH_PROXY_PROCS=$PROXY_PROCS:2" "BENCH_PROXY_THREADS=$PROXY_THREADS:64" \
+              "BENCH_TTL=$TTL:60" "BENCH_HAPROXY_THREADS=$HAPROXY_THREADS:2" "BENCH_MUTEX=$MUTEX:file" \
+              "BENCH_CASES=$CASES:all" "BENCH_TASKSET_WRK=$TS_WRK:" "BENCH_TASKSET_PROXY=$TS_PROXY:" \
+              "BENCH_TASKSET_BACKEND=$TS_BACKEND:" "BENCH_DYNAMIC=${BENCH_DYNAMIC:-auto}:auto"; do
+        [ "${kv%:*}" = "${kv%%=*}=${kv##*:}" ] || cmd+="${kv%:*} "
+    done
+    [ -n "${BENCH_WARMUP:-}" ] && cmd+="BENCH_WARMUP=$WARMUP "
+    [ -n "${BENCH_PROFILE:-}" ] && cmd+="BENCH_PROFILE=${BENCH_PROFILE} "
+    [ -n "${BENCH_OUT:-}" ] && cmd+="BENCH_OUT=$OUT "
+    echo "command=${cmd}make bench"
 } > "$RUN/raw/meta.txt"
 {
     for row in "${SELECTED[@]}"; do
