@@ -67,6 +67,9 @@ ALL_PORTS=($S1_PORT $S2_PORT $D1_PORT $D2_PORT $P_PLAIN $P_STOCK $P_STICKY $P_BY
 
 RUN="$(mktemp -d /tmp/sr-bench.XXXXXX)"
 mkdir -p "$RUN/logs" "$RUN/conf" "$RUN/htdocs" "$RUN/raw"
+# httpd children run as www-data (Debian's apache2 user): they must reach the document root.
+if id www-data >/dev/null 2>&1; then HTTPD_USER=www-data HTTPD_GROUP=www-data; else HTTPD_USER="#$(id -u)" HTTPD_GROUP="#$(id -g)"; fi
+chmod 755 "$RUN" "$RUN/htdocs"
 STAMP="$(date -u +%Y%m%dT%H%M%SZ)"
 
 log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -116,7 +119,7 @@ render() {  # render OUT TEMPLATE... : concatenate templates, substitute @VARS@
         -e "s|@M1_PORT@|${M1_PORT:-}|g" -e "s|@M2_PORT@|${M2_PORT:-}|g" \
         -e "s|@M1@|${M1:-}|g" -e "s|@M2@|${M2:-}|g" \
         -e "s|@MUTEX@|$MUTEX_LINE|g" -e "s|@NAME@|$R_NAME|g" -e "s|@ROUTE@|$R_NAME|g" \
-        -e "s|@PORT@|$R_PORT|g" > "$out"
+        -e "s|@PORT@|$R_PORT|g" -e "s|@USER@|$HTTPD_USER|g" -e "s|@GROUP@|$HTTPD_GROUP|g" > "$out"
     if grep -q '@[A-Z0-9_]*@' "$out"; then
         echo "bench: unrendered placeholder in $out:" >&2; grep -n '@[A-Z0-9_]*@' "$out" >&2; exit 2
     fi
@@ -182,6 +185,7 @@ start_httpd() {  # start_httpd NAME PORT CPULIST TEMPLATE...
     R_NAME="$name"; R_PORT="$port"
     if [ "$MUTEX" = file ]; then MUTEX_LINE="file:$RUN/rt-$name default"; else MUTEX_LINE="$MUTEX default"; fi
     mkdir -p "$RUN/rt-$name"
+    chown "$HTTPD_USER:$HTTPD_GROUP" "$RUN/rt-$name" 2>/dev/null || true
     local conf="$RUN/conf/$name.conf"
     render "$conf" "$@"
     if ! apache2 -t -f "$conf" >"$RUN/logs/$name.configtest" 2>&1; then
