@@ -60,6 +60,12 @@ done
 /usr/bin/python3 -c 'import requests, docker' 2>/dev/null || missing+=("python3-requests/python3-docker")
 [ ${#missing[@]} -eq 0 ] || fail "missing: ${missing[*]} (make deps installs them)"
 [ "$(id -u)" = 0 ] || fail "needs root (podman with runc, rootful networks)"
+# Service names resolve between containers only with netavark + aardvark-dns
+# (podman's CNI backend has no DNS here); port forwarding needs iptables.
+[ "$(podman info --format '{{.Host.NetworkBackend}}' 2>/dev/null)" = netavark ] ||
+    fail "podman's network backend is not netavark (install netavark aardvark-dns iptables)"
+[ -x /usr/lib/podman/aardvark-dns ] || fail "aardvark-dns missing (install aardvark-dns)"
+command -v iptables >/dev/null || fail "iptables missing (install iptables)"
 
 # ---- port -----------------------------------------------------------------------
 port_free() { [ -z "$(ss -Hltn "sport = :$1" 2>/dev/null)" ]; }
