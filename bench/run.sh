@@ -76,7 +76,7 @@ log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
 # ---- process bookkeeping: only what this script started, by pid ---------------
 PIDS=()            # node pids
-HTTPD_CONFS=()     # httpd configs started (stopped with -k stop + pidfile wait)
+HTTPD_CONFS=()     # httpd configs started (stopped by SIGTERM to the pid in their PidFile)
 cleanup() {
     local rc=$?
     if [ "$KEEP" = 1 ]; then log "BENCH_KEEP=1: servers left running, run dir $RUN"; return $rc; fi
@@ -93,7 +93,8 @@ cleanup() {
     fi
     for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
     wait 2>/dev/null || true
-    if [ "$rc" = 0 ]; then rm -rf "$RUN"; else log "exit $rc: run dir (logs, configs) kept in $RUN"; fi
+    if [ "$rc" = 0 ] || [ -z "$(ls -A "$RUN/logs" 2>/dev/null)" ]; then rm -rf "$RUN"
+    else log "exit $rc: run dir (logs, configs) kept in $RUN"; fi
     return $rc
 }
 trap cleanup EXIT
