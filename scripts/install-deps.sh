@@ -6,7 +6,7 @@ set -euo pipefail
 PKGS=(apache2 apache2-dev apache2-utils libapr1-dev libaprutil1-dev check pkg-config
       build-essential curl python3-pytest python3-requests
       node-express node-chance chromium
-      wrk haproxy gnuplot-nox valgrind clang libclang-rt-14-dev
+      wrk haproxy gnuplot-nox valgrind clang libclang-rt-14-dev linux-perf
       podman runc docker-compose debootstrap iproute2 procps psmisc)
 missing=()
 for p in "${PKGS[@]}"; do
