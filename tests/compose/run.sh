@@ -105,6 +105,7 @@ cleanup() {
         # Whatever down could not remove (e.g. a container podman was
         # restarting): this project's only, by label and name.
         ids=$(podman ps -aq --filter "label=com.docker.compose.project=$PROJECT" 2>/dev/null)
+        # shellcheck disable=SC2086  # one id per word
         [ -z "$ids" ] || podman rm -f $ids >/dev/null 2>&1
         for n in $(podman network ls --format '{{.Name}}' | grep "^${PROJECT}_"); do
             podman network rm -f "$n" >/dev/null 2>&1
@@ -203,7 +204,8 @@ image_of() { dc config | awk -v s="/$1:" '$1=="image:" && index($2, s) && !found
 for s in reverse-proxy static dynamic; do
     img=$(image_of "$s")
     podman image exists "$img" || fail "image $img not built"
-    [ -n "$(podman image inspect "$img" --format '{{.Config.Healthcheck}}' | grep -v '^<nil>$')" ] ||
+    hc=$(podman image inspect "$img" --format '{{.Config.Healthcheck}}')
+    grep -q -v -e '^<nil>$' -e '^$' <<< "$hc" ||
         fail "image $img has no HEALTHCHECK"
 done
 [ "$(podman image inspect "$(image_of reverse-proxy)" --format '{{.Config.StopSignal}}')" = SIGWINCH ] ||
@@ -347,7 +349,8 @@ wait "$slow" || true
 [ "$(cat "$WORK/slow.code")" = 200 ] || fail "the request in flight got $(cat "$WORK/slow.code") during docker stop"
 [ "$(podman inspect --format '{{.State.ExitCode}}' "$PROXY")" = 0 ] ||
     fail "proxy exit code $(podman inspect --format '{{.State.ExitCode}}' "$PROXY") after docker stop"
-podman logs "$PROXY" 2>&1 | grep -q 'caught SIGWINCH, shutting down gracefully' || fail "no graceful stop in the proxy log"
+proxy_log=$(podman logs "$PROXY" 2>&1)
+grep -q 'caught SIGWINCH, shutting down gracefully' <<< "$proxy_log" || fail "no graceful stop in the proxy log"
 say "  in-flight request answered 200, graceful stop in $((SECONDS - t))s, exit code 0"
 dc start reverse-proxy 2>&1 | sed 's/^/  /'
 wait_healthy reverse-proxy
