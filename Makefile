@@ -9,10 +9,16 @@ CORE_HDR    = sr_core.h
 MODULE_SRC  = mod_sticky_route.c $(CORE_SRC)
 PYTEST      = /usr/bin/python3 -m pytest
 
-.PHONY: all deps install test unit unit-asan unit-valgrind itest stack-test browser-test screenshot \
+.PHONY: all secret deps install test unit unit-asan unit-valgrind itest stack-test browser-test screenshot \
         test-compose run bench fuzz clean
 
-all: .libs/mod_sticky_route.so
+all: .libs/mod_sticky_route.so secrets/sticky_route_secret
+
+# Cookie-signing secret of the compose stack (docker-compose.yml mounts it as a
+# file-based compose secret). Git-ignored by secrets/.gitignore; never committed.
+secret: secrets/sticky_route_secret
+secrets/sticky_route_secret:
+	umask 077; head -c 32 /dev/urandom | base64 > $@
 
 .libs/mod_sticky_route.so: $(MODULE_SRC) mod_sticky_route.h $(CORE_HDR)
 	$(APXS) -c -Wc,"$(WARN)" -o mod_sticky_route.la $(MODULE_SRC) -laprutil-1
