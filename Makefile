@@ -9,7 +9,7 @@ CORE_HDR    = sr_core.h
 MODULE_SRC  = mod_sticky_route.c $(CORE_SRC)
 PYTEST      = /usr/bin/python3 -m pytest
 
-.PHONY: all secret deps install test unit unit-asan unit-valgrind itest stack-test browser-test screenshot \
+.PHONY: all secret deps install test unit unit-asan unit-valgrind itest stack-test fault-test browser-test screenshot \
         test-compose run bench fuzz clean
 
 all: .libs/mod_sticky_route.so secrets/sticky_route_secret
@@ -54,6 +54,10 @@ itest: all
 stack-test: all
 	$(PYTEST) -q tests/stack
 
+# Load with faults (issue: operate it) and the admin allow-list.
+fault-test: all
+	$(PYTEST) -q tests/faults
+
 # The browser test saves its screenshot under /tmp; `make screenshot` runs it
 # to refresh the one the README shows (docs/screenshot.png).
 browser-test: all
@@ -70,6 +74,7 @@ test: deps
 	$(MAKE) unit-valgrind
 	$(MAKE) itest
 	$(MAKE) stack-test
+	$(MAKE) fault-test
 	$(MAKE) browser-test
 
 test-compose: deps

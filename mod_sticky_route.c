@@ -22,6 +22,7 @@
 #include "apr_hash.h"
 #include "apr_optional.h"
 #include "apr_fnmatch.h"
+#include "apr_optional_hooks.h"
 
 #include "mod_proxy.h"
 #include "mod_sticky_route.h"
@@ -524,6 +525,8 @@ typedef struct {
     int filter_added;
     int error_response;             /* httpd answers with its own error */
     int decisions;                  /* finder calls that chose a member */
+    int retry_issued;               /* sr_request_status redirected it */
+    int is_retry;                   /* this request is that retry */
     int ntried;                     /* members elected so far */
     proxy_worker *tried[SR_TRIED_MAX];
 } sr_req_t;
@@ -548,8 +551,18 @@ static sr_req_t *sr_req(request_rec *r, proxy_balancer *b)
     sr_req_t *rq = ap_get_module_config(r->request_config, &sticky_route_module);
 
     if (!rq) {
+        const sr_req_t *prev = r->prev
+            ? ap_get_module_config(r->prev->request_config, &sticky_route_module)
+            : NULL;
         rq = apr_pcalloc(r->pool, sizeof(*rq));
         ap_set_module_config(r->request_config, &sticky_route_module, rq);
+        if (prev && prev->retry_issued) {
+            /* sr_request_status retries here: the members that failed in
+             * the first attempt are not elected again */
+            memcpy(rq->tried, prev->tried, sizeof(rq->tried));
+            rq->ntried = prev->ntried;
+            rq->is_retry = 1;
+        }
     }
     if (rq->balancer != b) {
         rq->balancer = b;
@@ -904,13 +917,59 @@ static void sr_insert_error_filter(request_rec *r)
 
 static int sr_log_transaction(request_rec *r)
 {
-    sr_req_t *rq = ap_get_module_config(r->request_config, &sticky_route_module);
+    sr_req_t *rq;
 
+    while (r->next) {
+        r = r->next;    /* the request that produced the response */
+    }
+    rq = ap_get_module_config(r->request_config, &sticky_route_module);
+
+    /* sent_bodyct: a response left. mod_proxy_http closes the client
+     * connection without one when a pooled backend connection breaks under
+     * a request on a reused client connection (the client retries). */
     if (rq && rq->worker && rq->counter && !rq->error_response
-        && (unsigned)rq->status < SR_STATUS_COUNT) {
+        && r->sent_bodyct && (unsigned)rq->status < SR_STATUS_COUNT) {
         apr_atomic_add64(&rq->counter->count[rq->status], 1);
     }
     return DECLINED;
+}
+
+
+/*
+ * A pooled backend connection can break under a request before any byte of
+ * the response comes back: the member is restarting or stopping and closed
+ * it, or reset a connection still in its accept queue. mod_proxy then
+ * answers 502 (or, on a reused client connection, closes the client
+ * connection so that the client retries). For a request that is safe to
+ * repeat - GET or HEAD without a body, nothing sent yet, not a retry itself
+ * - the module retries it once, as an internal redirect that avoids the
+ * members that failed, like nginx's proxy_next_upstream for idempotent
+ * requests. The retry's decision (and Set-Cookie) is the response's.
+ */
+static int sr_request_status(int *status, request_rec *r)
+{
+    sr_req_t *rq = ap_get_module_config(r->request_config, &sticky_route_module);
+
+    if (*status != HTTP_BAD_GATEWAY || !rq || !rq->worker || rq->is_retry
+        || rq->retry_issued || r->prev || r->main
+        || r->sent_bodyct || r->connection->aborted
+        || (r->method_number != M_GET)
+        || apr_table_get(r->headers_in, "Transfer-Encoding")
+        || (apr_table_get(r->headers_in, "Content-Length")
+            && strcmp(apr_table_get(r->headers_in, "Content-Length"), "0"))) {
+        return DECLINED;
+    }
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
+                  "%s: no response from %s (route %s); retrying the %s "
+                  "request once on another member", rq->balancer->s->name,
+                  rq->worker->s->name_ex,
+                  apr_table_get(r->subprocess_env, SR_ENV_ROUTE),
+                  r->method);
+    rq->retry_issued = 1;
+    rq->issue = 0;              /* the retry issues its own cookie */
+    ap_internal_redirect(r->unparsed_uri, r);
+    *status = OK;
+    return OK;
 }
 
 /* ====================================================================
@@ -1312,6 +1371,8 @@ static void sr_register_hooks(apr_pool_t *p)
     ap_hook_insert_error_filter(sr_insert_error_filter, NULL, NULL,
                                 APR_HOOK_MIDDLE);
     ap_hook_log_transaction(sr_log_transaction, NULL, NULL, APR_HOOK_MIDDLE);
+    APR_OPTIONAL_HOOK(proxy, request_status, sr_request_status, NULL, NULL,
+                      APR_HOOK_MIDDLE);
     ap_hook_handler(sr_status_handler, NULL, NULL, APR_HOOK_MIDDLE);
     sr_cookie_filter_handle = ap_register_output_filter(
         "STICKY_ROUTE_COOKIE", sr_cookie_filter, NULL, AP_FTYPE_CONTENT_SET);

@@ -59,9 +59,21 @@ STOP_WAIT_S = 3             # time given to static-2 to exit after phase 4 (repo
 COOKIE_RE = re.compile(r"^ROUTEID=([A-Za-z0-9._~-]+); Path=/; HttpOnly; SameSite=Lax$")
 
 
+# RFC 9112 section 9.3.1: a client MAY retry an idempotent request sent on a
+# reused connection that the server closed before any byte of a response
+# (the server cannot have acted on it). Browsers, curl and urllib3 do, once.
+# httpd relies on it: a graceful restart closes idle client keep-alive
+# connections, and mod_proxy_http closes the client connection (instead of
+# answering 502) when a pooled backend connection breaks under a request on a
+# reused client connection. The clients below retry exactly that case, once,
+# on a new connection; each retry is counted and reported per phase, and a
+# second failure is a failure.
+RETRYABLE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
+
+
 class Rec:
     __slots__ = ("kind", "tid", "t0", "t1", "status", "served", "sent_cookie",
-                 "set_cookies", "err", "reused", "stale", "phase")
+                 "set_cookies", "err", "reused", "stale", "phase", "retried")
 
     def __init__(self, **kw):
         for k in self.__slots__:
@@ -95,6 +107,7 @@ class Client(threading.Thread):
             for _ in range(tid % len(STATIC_PATHS)):
                 next(self.paths)
         self.crash = None
+        self.retries = []       # (t0, error) of requests retried once, RFC 9112 9.3.1
 
     def run(self):
         try:
@@ -106,8 +119,11 @@ class Client(threading.Thread):
 
     def _loop(self):
         conn = None
+        retry_path = None
         while not self.stop.is_set() and time.monotonic() < self.deadline:
-            path = next(self.paths)
+            retrying = retry_path is not None
+            path = retry_path if retrying else next(self.paths)
+            retry_path = None
             stale = False
             if conn is not None and fs.connection_dropped(conn):
                 # The server closed the idle connection (graceful restart,
@@ -129,11 +145,16 @@ class Client(threading.Thread):
                 resp = conn.getresponse()
                 resp.read()
             except Exception as e:      # noqa: BLE001 - every failure counts
-                self.recs.append(Rec(kind=self.kind, tid=self.tid, t0=t0, t1=time.monotonic(),
-                                     err="%s: %s" % (type(e).__name__, e), sent_cookie=sent,
-                                     set_cookies=[], reused=reused, stale=stale))
                 conn.close()
                 conn = None
+                if reused and not retrying and isinstance(e, RETRYABLE):
+                    self.retries.append((t0, "%s: %s" % (type(e).__name__, e)))
+                    retry_path = path
+                    continue
+                self.recs.append(Rec(kind=self.kind, tid=self.tid, t0=t0, t1=time.monotonic(),
+                                     err="%s: %s" % (type(e).__name__, e), sent_cookie=sent,
+                                     set_cookies=[], reused=reused, stale=stale,
+                                     retried=retrying))
                 self.first_done.set()
                 time.sleep(0.01)
                 continue
@@ -141,7 +162,8 @@ class Client(threading.Thread):
             set_cookies = [v for k, v in resp.getheaders() if k.lower() == "set-cookie"]
             self.recs.append(Rec(kind=self.kind, tid=self.tid, t0=t0, t1=t1, status=resp.status,
                                  served=resp.getheader("X-Served-By"), sent_cookie=sent,
-                                 set_cookies=set_cookies, reused=reused, stale=stale))
+                                 set_cookies=set_cookies, reused=reused, stale=stale,
+                                 retried=retrying))
             if self.kind == "sticky":
                 for sc in set_cookies:
                     m = COOKIE_RE.match(sc)
@@ -324,6 +346,11 @@ def test_load_with_faults(stack, report):
         # the phase in which the answer (or the error) came: a request sent
         # just before a fault and answered after it belongs to the fault
         r.phase = phase_of(r.t1, starts)
+    retried = collections.Counter(phase_of(t0, starts) for cl in clients for t0, _ in cl.retries)
+    notes.append("client retries (RFC 9112 9.3.1: reused connection closed before any response "
+                 "byte, retried once on a new one; not failures): "
+                 + (", ".join("%s %d" % (name, retried[name]) for name, _ in starts if retried[name])
+                    or "none"))
     static_ok = [r for r in all_recs if r.kind != "api" and r.ok]
     expected = collections.Counter()
     for r in static_ok:

@@ -61,12 +61,14 @@ def test_good_values_render_a_config_that_passes_apache_configtest(tmp_path, mod
     main = (tmp_path / "httpd.conf").read_text()
     assert f'LoadModule sticky_route_module   "{module_so}"' in main
     assert "Listen 127.0.0.1:8080" in main
-    # No needless modules: no filters, no lbmethod_*, no mod_headers.
+    # No needless modules: no filters, no lbmethod_*, no mod_headers
+    # (mod_env only for proxy-initial-not-pooled).
     loaded = re.findall(r"^LoadModule (\S+)", main, re.M)
     assert sorted(loaded) == sorted([
-        "mpm_event_module", "authz_core_module", "authz_host_module", "proxy_module",
-        "proxy_http_module", "slotmem_shm_module", "proxy_balancer_module",
+        "mpm_event_module", "authz_core_module", "authz_host_module", "env_module",
+        "proxy_module", "proxy_http_module", "slotmem_shm_module", "proxy_balancer_module",
         "sticky_route_module"])
+    assert "SetEnv proxy-initial-not-pooled 1" in conf
 
 
 def test_defaults_and_routing_order(tmp_path):
