@@ -1,0 +1,79 @@
+"""A member that accepts the connection and closes it without answering (a
+backend stopping, or resetting connections still in its accept queue).
+mod_proxy answers 502 for that; the module retries a GET or HEAD once, as an
+internal redirect that avoids the member that failed. Exactly one
+Set-Cookie, naming the member that answered; a POST is not retried."""
+
+import socket
+import threading
+
+from harness import balancer, get, raw_request
+
+
+class SilentBackend:
+    """Accepts connections, reads a little, closes without a byte."""
+
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.accepted = 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while not self.stop.is_set():
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                continue
+            self.accepted += 1
+            try:
+                c.settimeout(1)
+                c.recv(65536)
+            except OSError:
+                pass
+            c.close()
+
+    def close(self):
+        self.stop.set()
+        self.thread.join(2)
+        self.sock.close()
+
+
+def test_get_on_a_member_that_closes_without_answer_is_retried_with_one_cookie(backends, make_proxy):
+    silent = SilentBackend()
+    try:
+        p = make_proxy(balancer("app", [(silent.port, "s1", "retry=0"), (backends["bravo"], "s2")]))
+        for i in range(30):
+            r = get(p.port)
+            assert r.status == 200, (i, r)
+            assert r.served_by == "bravo", (i, r)
+            assert r.set_cookies == ["ROUTEID=s2; Path=/; HttpOnly; SameSite=Lax"], (i, r.headers)
+        for i in range(10):
+            r = get(p.port, cookie="ROUTEID=s1")
+            assert r.status == 200 and r.served_by == "bravo", (i, r)
+            assert r.set_cookies == ["ROUTEID=s2; Path=/; HttpOnly; SameSite=Lax"], (i, r.headers)
+            assert r.sticky_status == "failover", (i, r)
+        assert silent.accepted >= 10, "the silent member was never tried"
+    finally:
+        silent.close()
+
+
+def test_post_on_a_member_that_closes_without_answer_is_not_retried(backends, make_proxy):
+    silent = SilentBackend()
+    try:
+        p = make_proxy(balancer("app", [(silent.port, "s1"), (backends["bravo"], "s2")]))
+        r = raw_request(
+            p.port,
+            b"POST / HTTP/1.1\r\nHost: x\r\nCookie: ROUTEID=s1\r\nContent-Length: 3\r\n"
+            b"Connection: close\r\n\r\nabc")
+        assert r is not None and r.status == 502, r
+        assert r.set_cookies == [], r.headers   # httpd's own error: no cookie
+        assert silent.accepted >= 1
+    finally:
+        silent.close()
