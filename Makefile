@@ -45,7 +45,7 @@ unit-asan:
 	CK_FORK=no ./tests/unit/sr_unit_asan
 
 unit-valgrind: tests/unit/sr_unit
-	CK_FORK=no valgrind -q --leak-check=full --errors-for-leak-kinds=definite \
+	CK_FORK=no valgrind -q --leak-check=full \
 	    --error-exitcode=1 ./tests/unit/sr_unit
 
 itest: all
