@@ -91,7 +91,7 @@ bench: deps
 
 FUZZ_SECONDS ?= 60
 fuzz: deps
-	clang -g -O1 -fsanitize=fuzzer,address,undefined $(APR_CFLAGS) -I. -o fuzz/sr_fuzz \
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all $(APR_CFLAGS) -I. -o fuzz/sr_fuzz \
 	    fuzz/fuzz_cookie.c $(CORE_SRC) $(APR_LIBS)
 	mkdir -p fuzz/corpus-work
 	./fuzz/sr_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=9000 fuzz/corpus-work fuzz/seeds
