@@ -56,6 +56,7 @@ static void *sr_create_conf(apr_pool_t *p, char *dummy)
     sr_conf_t *c = apr_pcalloc(p, sizeof(*c));
     (void)dummy;
     c->legacy = -1;
+    c->retry = -1;
     return c;
 }
 
@@ -74,6 +75,7 @@ static void *sr_merge_conf(apr_pool_t *p, void *basev, void *addv)
     c->tag_key = add->tag_key ? add->tag_key : base->tag_key;
     c->route_key = add->route_key ? add->route_key : base->route_key;
     c->legacy = add->legacy >= 0 ? add->legacy : base->legacy;
+    c->retry = add->retry >= 0 ? add->retry : base->retry;
     return c;
 }
 
@@ -159,6 +161,18 @@ static const char *sr_cmd_legacy(cmd_parms *cmd, void *mconfig, int flag)
     return NULL;
 }
 
+static const char *sr_cmd_retry(cmd_parms *cmd, void *mconfig, int flag)
+{
+    sr_conf_t *c;
+    const char *err = sr_conf_for_cmd(cmd, mconfig, &c);
+
+    if (err) {
+        return err;
+    }
+    c->retry = flag ? 1 : 0;
+    return NULL;
+}
+
 static const command_rec sr_cmds[] = {
     AP_INIT_TAKE_ARGV("StickyRouteCookie", sr_cmd_cookie, NULL,
         RSRC_CONF | ACCESS_CONF,
@@ -170,6 +184,10 @@ static const command_rec sr_cmds[] = {
     AP_INIT_FLAG("StickyRouteLegacyCookie", sr_cmd_legacy, NULL,
         RSRC_CONF | ACCESS_CONF,
         "On|Off - honour stock recipe cookies (.route) when a secret is set"),
+    AP_INIT_FLAG("StickyRouteRetry", sr_cmd_retry, NULL,
+        RSRC_CONF | ACCESS_CONF,
+        "On|Off - retry a GET/HEAD once on another member when a member "
+        "breaks before answering (default On)"),
     { NULL }
 };
 
@@ -238,6 +256,8 @@ static void sr_effective(server_rec *s, const sr_conf_t *dir,
                  : (srv && srv->route_key) ? srv->route_key : NULL;
     e->legacy = (dir && dir->legacy >= 0) ? dir->legacy
               : (srv && srv->legacy >= 0) ? srv->legacy : -1;
+    e->retry = (dir && dir->retry >= 0) ? dir->retry
+             : (srv && srv->retry >= 0) ? srv->retry : 1;
     if (e->legacy < 0) {
         /* Default: honour the stock recipe's unsigned cookies only when
          * cookies are not signed; with a secret they would be forgeable. */
@@ -958,6 +978,14 @@ static int sr_request_status(int *status, request_rec *r)
         || (apr_table_get(r->headers_in, "Content-Length")
             && strcmp(apr_table_get(r->headers_in, "Content-Length"), "0"))) {
         return DECLINED;
+    }
+    {
+        sr_balancer_state_t *st = rq->balancer->context;
+        sr_effective_t eff;
+        sr_effective(r->server, st ? st->dirconf : NULL, &eff);
+        if (!eff.retry) {
+            return DECLINED;
+        }
     }
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
                   "%s: no response from %s (route %s); retrying the %s "

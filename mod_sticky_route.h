@@ -67,6 +67,7 @@ typedef struct {
     const sr_key_t *tag_key;         /* NULL: no secret set here */
     const sr_key_t *route_key;
     int legacy;                      /* -1: not set here */
+    int retry;                       /* -1: not set here */
 } sr_conf_t;
 
 /* What applies to one balancer in one server (innermost wins). */
@@ -75,6 +76,7 @@ typedef struct {
     const sr_key_t *tag_key;         /* NULL: cookies are not signed */
     const sr_key_t *route_key;       /* key for derived routes */
     int legacy;                      /* accept stock ".route" cookies */
+    int retry;                       /* retry GET/HEAD on a broken member */
 } sr_effective_t;
 
 /* ---- per-process balancer state -------------------------------------

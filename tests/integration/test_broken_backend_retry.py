@@ -77,3 +77,16 @@ def test_post_on_a_member_that_closes_without_answer_is_not_retried(backends, ma
         assert silent.accepted >= 1
     finally:
         silent.close()
+
+
+def test_retry_can_be_turned_off(backends, make_proxy):
+    silent = SilentBackend()
+    try:
+        p = make_proxy(balancer("app", [(silent.port, "s1"), (backends["bravo"], "s2")],
+                                inner="StickyRouteRetry Off"))
+        r = get(p.port, cookie="ROUTEID=s1")
+        assert r.status == 502, r
+        assert r.set_cookies == [], r.headers
+        assert silent.accepted >= 1
+    finally:
+        silent.close()
