@@ -29,6 +29,7 @@
 #include "http_core.h"
 #include "http_log.h"
 #include "http_protocol.h"
+#include "http_request.h"
 #include "ap_provider.h"
 #include "util_filter.h"
 #include "ap_regex.h"
@@ -129,6 +130,9 @@ AP_DECLARE(int) ap_regexec(const ap_regex_t *preg, const char *string,
 { (void)preg; (void)string; (void)nmatch; (void)pmatch; (void)eflags;
   return AP_REG_NOMATCH; }
 
+AP_DECLARE(void) ap_internal_redirect(const char *uri, request_rec *r)
+{ (void)uri; (void)r; }
+
 static int ap_proxy_retry_worker(const char *fn, proxy_worker *w, server_rec *s)
 { (void)fn; (void)w; (void)s; return DECLINED; }
 
@@ -194,8 +198,8 @@ static void bed_init(bed_t *bed, apr_pool_t *pglobal)
     pc->balancers = apr_array_make(bed->pconf, 2 * NSIZES, sizeof(proxy_balancer));
     pc->sec_proxy = apr_array_make(bed->pconf, NSIZES, sizeof(ap_conf_vector_t *));
 
+    apr_hook_global_pool = pglobal;     /* optional hooks and functions */
     sticky_route_module.register_hooks(bed->pconf);
-    apr_hook_global_pool = pglobal;
     APR_REGISTER_OPTIONAL_FN(ap_proxy_retry_worker);
     for (i = 0; i < NSIZES; i++) {
         proxy_balancer *b = apr_array_push(pc->balancers);
