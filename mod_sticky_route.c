@@ -973,6 +973,8 @@ static int sr_request_status(int *status, request_rec *r)
     if (*status != HTTP_BAD_GATEWAY || !rq || !rq->worker || rq->is_retry
         || rq->retry_issued || r->prev || r->main
         || r->sent_bodyct || r->connection->aborted
+        /* with ProxyErrorOverride, a 502 may be the member's own answer */
+        || apr_table_get(r->notes, "proxy-error-override")
         || (r->method_number != M_GET)
         || apr_table_get(r->headers_in, "Transfer-Encoding")
         || (apr_table_get(r->headers_in, "Content-Length")

@@ -90,3 +90,53 @@ def test_retry_can_be_turned_off(backends, make_proxy):
         assert silent.accepted >= 1
     finally:
         silent.close()
+
+
+class Answers502:
+    """A member that answers every request with its own 502."""
+
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.answered = 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while not self.stop.is_set():
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                continue
+            try:
+                c.settimeout(1)
+                c.recv(65536)
+                c.sendall(b"HTTP/1.1 502 Bad Gateway\r\nX-Served-By: answers502\r\n"
+                          b"Content-Length: 0\r\nConnection: close\r\n\r\n")
+                self.answered += 1
+            except OSError:
+                pass
+            c.close()
+
+    def close(self):
+        self.stop.set()
+        self.thread.join(2)
+        self.sock.close()
+
+
+def test_a_members_own_502_is_not_retried_even_with_proxy_error_override(backends, make_proxy):
+    bad = Answers502()
+    try:
+        p = make_proxy("ProxyErrorOverride On\n" +
+                       balancer("app", [(bad.port, "s1"), (backends["bravo"], "s2")]))
+        r = get(p.port, cookie="ROUTEID=s1")
+        assert r.status == 502, r
+        assert r.served_by != "bravo", r
+        assert bad.answered == 1, bad.answered
+    finally:
+        bad.close()
