@@ -10,8 +10,8 @@ import threading
 from harness import balancer, get, raw_request
 
 
-class SilentBackend:
-    """Accepts connections, reads a little, closes without a byte."""
+class FakeMember:
+    """A loopback listener whose `serve(conn)` decides what a connection gets."""
 
     def __init__(self):
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -35,14 +35,25 @@ class SilentBackend:
             try:
                 c.settimeout(1)
                 c.recv(65536)
+                self.serve(c)
             except OSError:
                 pass
             c.close()
+
+    def serve(self, conn):
+        raise NotImplementedError
 
     def close(self):
         self.stop.set()
         self.thread.join(2)
         self.sock.close()
+
+
+class SilentBackend(FakeMember):
+    """Accepts connections, reads the request, closes without a byte."""
+
+    def serve(self, conn):
+        pass
 
 
 def test_get_on_a_member_that_closes_without_answer_is_retried_with_one_cookie(backends, make_proxy):
@@ -92,41 +103,12 @@ def test_retry_can_be_turned_off(backends, make_proxy):
         silent.close()
 
 
-class Answers502:
+class Answers502(FakeMember):
     """A member that answers every request with its own 502."""
 
-    def __init__(self):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
-        self.answered = 0
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self):
-        while not self.stop.is_set():
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                continue
-            try:
-                c.settimeout(1)
-                c.recv(65536)
-                c.sendall(b"HTTP/1.1 502 Bad Gateway\r\nX-Served-By: answers502\r\n"
-                          b"Content-Length: 0\r\nConnection: close\r\n\r\n")
-                self.answered += 1
-            except OSError:
-                pass
-            c.close()
-
-    def close(self):
-        self.stop.set()
-        self.thread.join(2)
-        self.sock.close()
+    def serve(self, conn):
+        conn.sendall(b"HTTP/1.1 502 Bad Gateway\r\nX-Served-By: answers502\r\n"
+                     b"Content-Length: 0\r\nConnection: close\r\n\r\n")
 
 
 def test_a_members_own_502_is_not_retried_even_with_proxy_error_override(backends, make_proxy):
@@ -137,6 +119,6 @@ def test_a_members_own_502_is_not_retried_even_with_proxy_error_override(backend
         r = get(p.port, cookie="ROUTEID=s1")
         assert r.status == 502, r
         assert r.served_by != "bravo", r
-        assert bad.answered == 1, bad.answered
+        assert bad.accepted == 1, bad.accepted
     finally:
         bad.close()
