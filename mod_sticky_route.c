@@ -149,7 +149,8 @@ static const char *sr_cmd_secret(cmd_parms *cmd, void *mconfig,
     return NULL;
 }
 
-static const char *sr_cmd_legacy(cmd_parms *cmd, void *mconfig, int flag)
+/* On|Off directives: cmd->info is the offset of the int in sr_conf_t. */
+static const char *sr_cmd_flag(cmd_parms *cmd, void *mconfig, int flag)
 {
     sr_conf_t *c;
     const char *err = sr_conf_for_cmd(cmd, mconfig, &c);
@@ -157,19 +158,7 @@ static const char *sr_cmd_legacy(cmd_parms *cmd, void *mconfig, int flag)
     if (err) {
         return err;
     }
-    c->legacy = flag ? 1 : 0;
-    return NULL;
-}
-
-static const char *sr_cmd_retry(cmd_parms *cmd, void *mconfig, int flag)
-{
-    sr_conf_t *c;
-    const char *err = sr_conf_for_cmd(cmd, mconfig, &c);
-
-    if (err) {
-        return err;
-    }
-    c->retry = flag ? 1 : 0;
+    *(int *)((char *)c + (apr_size_t)cmd->info) = flag ? 1 : 0;
     return NULL;
 }
 
@@ -181,10 +170,12 @@ static const command_rec sr_cmds[] = {
     AP_INIT_TAKE1("StickyRouteSecret", sr_cmd_secret, NULL,
         RSRC_CONF | ACCESS_CONF,
         "a secret of at least 16 bytes, or file:/path - signs route cookies"),
-    AP_INIT_FLAG("StickyRouteLegacyCookie", sr_cmd_legacy, NULL,
+    AP_INIT_FLAG("StickyRouteLegacyCookie", sr_cmd_flag,
+        (void *)APR_OFFSETOF(sr_conf_t, legacy),
         RSRC_CONF | ACCESS_CONF,
         "On|Off - honour stock recipe cookies (.route) when a secret is set"),
-    AP_INIT_FLAG("StickyRouteRetry", sr_cmd_retry, NULL,
+    AP_INIT_FLAG("StickyRouteRetry", sr_cmd_flag,
+        (void *)APR_OFFSETOF(sr_conf_t, retry),
         RSRC_CONF | ACCESS_CONF,
         "On|Off - retry a GET/HEAD once on another member when a member "
         "breaks before answering (default On)"),
@@ -361,6 +352,9 @@ static sr_balancer_state_t *sr_state_create(apr_pool_t *p, server_rec *s,
     st->nworkers = -1;
     st->routes_buf = apr_pcalloc(p, (apr_size_t)max * PROXY_WORKER_MAX_ROUTE_SIZE);
     st->routes = apr_pcalloc(p, max * sizeof(char *));
+    st->values_buf = apr_pcalloc(p, (apr_size_t)max * SR_VALUE_BUF);
+    st->value_key = apr_pcalloc(p, max * sizeof(sr_key_t *));
+    st->value_ok = apr_pcalloc(p, max);
     st->counters = apr_pcalloc(p, max * sizeof(sr_shm_member_t *));
     st->cand = apr_pcalloc(p, max * sizeof(uint16_t));
     st->weights = apr_pcalloc(p, max * sizeof(uint32_t));
@@ -447,6 +441,7 @@ static void sr_scan(sr_balancer_state_t *st, server_rec *s,
 
         sr_member_route(slot, w, route_key);
         st->routes[i] = slot;
+        st->value_ok[i] = 0;        /* the route may have changed */
         sr_index_insert(&st->index, st->routes, i);
         if (!st->counters[i] || strcmp(st->counters[i]->route, slot)
             || strcmp(st->counters[i]->balancer, b->s->name)) {
@@ -670,7 +665,8 @@ static void sr_read_cookie(sr_balancer_state_t *st, request_rec *r,
     }
 }
 
-/* O(1): one atomic ticket, one table lookup. A rescan happens only when the
+/* O(1): one atomic ticket, one table lookup (the finder has already done
+ * sr_scan_if_due). A rescan happens only when the
  * scheduled member is no longer usable (then the same ticket is mapped onto
  * the new schedule); a member that already failed in this request costs
  * another ticket. Returns the member number or -1. */
@@ -681,7 +677,6 @@ static int sr_elect(sr_balancer_state_t *st, request_rec *r, sr_req_t *rq,
     apr_uint64_t ticket = 0;
     int attempt, fresh = 1;
 
-    sr_scan_if_due(st, r, route_key);
     for (attempt = 0; attempt < 2 * SR_TRIED_MAX; attempt++) {
         int m;
         if (st->schedule.len == 0) {
@@ -707,6 +702,22 @@ static int sr_elect(sr_balancer_state_t *st, request_rec *r, sr_req_t *rq,
         fresh = 0;
     }
     return -1;
+}
+
+/* The cookie value naming member m: the route, signed with key when there
+ * is one. Made once per member and key (and again after a scan), not per
+ * request; like the routes, the slots live as long as the state. */
+static const char *sr_member_value(sr_balancer_state_t *st, int m,
+                                   const sr_key_t *key)
+{
+    char *slot = st->values_buf + (apr_size_t)m * SR_VALUE_BUF;
+
+    if (!st->value_ok[m] || st->value_key[m] != key) {
+        sr_value_write(slot, st->routes[m], key, st->balancer->s->name);
+        st->value_key[m] = key;
+        st->value_ok[m] = 1;
+    }
+    return slot;
 }
 
 /* Records the decision: environment, counters, and the Set-Cookie that the
@@ -736,8 +747,7 @@ static void sr_decide(request_rec *r, sr_balancer_state_t *st, sr_req_t *rq,
         apr_table_setn(r->subprocess_env, SR_ENV_STATUS, sr_status_name(status));
     }
     if (issue) {
-        const char *value = sr_value_format(r->pool, route, eff->tag_key,
-                                            st->balancer->s->name);
+        const char *value = sr_member_value(st, m, eff->tag_key);
         int https = !strcmp(ap_http_scheme(r), "https");
         rq->set_cookie = sr_cookie_format(r->pool, eff->cookie, value, https);
         apr_table_setn(r->subprocess_env, "BALANCER_ROUTE_CHANGED", "1");
@@ -877,6 +887,7 @@ static proxy_worker *sr_find_roundrobin(proxy_balancer *b, request_rec *r)
     }
     sr_effective(r->server, st->dirconf, &eff);
     rq = sr_req(r, b);
+    sr_scan_if_due(st, r, eff.route_key);
     m = sr_elect(st, r, rq, eff.route_key);
     if (m < 0) {
         sr_undecided(r, rq);

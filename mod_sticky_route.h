@@ -93,6 +93,11 @@ typedef struct {
     int from_standby;               /* schedule made of hot standbys */
     char *routes_buf;               /* max * PROXY_WORKER_MAX_ROUTE_SIZE */
     const char **routes;            /* per member: route used in cookies */
+    char *values_buf;               /* max * SR_VALUE_BUF: cookie values */
+    const sr_key_t **value_key;     /* per member: key its value was made
+                                       with (NULL: unsigned); stale when
+                                       value_ok[i] is 0 */
+    unsigned char *value_ok;
     sr_route_index_t index;         /* route -> member */
     sr_schedule_t schedule;
     uint16_t *cand;                 /* scratch for scan */

@@ -58,11 +58,6 @@ void sr_key_derive(sr_key_t *out, const void *secret, size_t len,
     memset(buf, 0, sizeof(buf));
 }
 
-const sr_key_t *sr_key_public(void)
-{
-    return &public_route_key;
-}
-
 const char *sr_secret_load(apr_pool_t *p, const char *arg,
                            const char **out, size_t *out_len)
 {
@@ -294,6 +289,15 @@ size_t sr_cookie_find(const char *header, const char *name, sr_span_t *out,
 
 /* ---- cookie values ------------------------------------------------- */
 
+static sr_value_kind_t value_found(sr_value_t *out, sr_value_kind_t kind,
+                                   const char *route, size_t len)
+{
+    memcpy(out->route, route, len);
+    out->route[len] = '\0';
+    out->route_len = len;
+    return out->kind = kind;
+}
+
 sr_value_kind_t sr_value_parse(const char *v, size_t len, int signed_format,
                                sr_value_t *out)
 {
@@ -317,10 +321,7 @@ sr_value_kind_t sr_value_parse(const char *v, size_t len, int signed_format,
         if (!sr_route_is_valid(v, len)) {
             return out->kind;
         }
-        memcpy(out->route, v, len);
-        out->route[len] = '\0';
-        out->route_len = len;
-        return out->kind = SR_VALUE_PLAIN;
+        return value_found(out, SR_VALUE_PLAIN, v, len);
     }
     else {
         size_t head = (size_t)(dot - v);
@@ -332,22 +333,16 @@ sr_value_kind_t sr_value_parse(const char *v, size_t len, int signed_format,
             for (i = 0; i < tail && is_b64url_char((unsigned char)t[i]); i++)
                 ;
             if (i == tail) {
-                memcpy(out->route, v, head);
-                out->route[head] = '\0';
-                out->route_len = head;
                 memcpy(out->tag, t, SR_TAG_LEN);
                 out->tag[SR_TAG_LEN] = '\0';
-                return out->kind = SR_VALUE_SIGNED;
+                return value_found(out, SR_VALUE_SIGNED, v, head);
             }
         }
         /* The stock recipe: everything after the first '.' is the route. */
         if (!sr_route_is_valid(t, tail)) {
             return out->kind;
         }
-        memcpy(out->route, t, tail);
-        out->route[tail] = '\0';
-        out->route_len = tail;
-        return out->kind = SR_VALUE_LEGACY;
+        return value_found(out, SR_VALUE_LEGACY, t, tail);
     }
 }
 
@@ -373,16 +368,29 @@ sr_verdict_t sr_value_verdict(const sr_value_t *value, const sr_key_t *key,
     }
 }
 
+void sr_value_write(char *out, const char *route, const sr_key_t *key,
+                    const char *balancer)
+{
+    size_t len = strlen(route);
+
+    if (len > SR_ROUTE_MAX) {
+        len = SR_ROUTE_MAX;
+    }
+    memcpy(out, route, len);
+    out[len] = '\0';
+    if (key) {
+        out[len] = '.';
+        sr_tag_compute(out + len + 1, key, balancer, route, len);
+    }
+}
+
 char *sr_value_format(apr_pool_t *p, const char *route, const sr_key_t *key,
                       const char *balancer)
 {
-    char tag[SR_TAG_LEN + 1];
+    char buf[SR_VALUE_BUF];
 
-    if (!key) {
-        return apr_pstrdup(p, route);
-    }
-    sr_tag_compute(tag, key, balancer, route, strlen(route));
-    return apr_pstrcat(p, route, ".", tag, NULL);
+    sr_value_write(buf, route, key, balancer);
+    return apr_pstrdup(p, buf);
 }
 
 /* ---- StickyRouteCookie --------------------------------------------- */

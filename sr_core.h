@@ -52,9 +52,6 @@ typedef struct {
 void sr_key_derive(sr_key_t *out, const void *secret, size_t len,
                    const char *purpose);
 
-/* The public key used to derive routes when no secret is configured. */
-const sr_key_t *sr_key_public(void);
-
 /* Loads a secret: "file:/path" reads the file (trailing CR/LF removed),
  * anything else is the secret itself. Returns NULL and sets out and out_len,
  * or returns an error message (never containing the secret). */
@@ -124,7 +121,15 @@ typedef enum {
 sr_verdict_t sr_value_verdict(const sr_value_t *value, const sr_key_t *key,
                               int legacy_ok, const char *balancer);
 
-/* Formats the value we issue: "route" or "route.TAG". */
+/* Room for the value we issue: route, '.', tag, NUL. */
+#define SR_VALUE_BUF (SR_ROUTE_MAX + 1 + SR_TAG_LEN + 1)
+
+/* Writes the value we issue, "route" or "route.TAG", into out
+ * (SR_VALUE_BUF bytes). */
+void sr_value_write(char *out, const char *route, const sr_key_t *key,
+                    const char *balancer);
+
+/* The same, allocated from p. */
 char *sr_value_format(apr_pool_t *p, const char *route, const sr_key_t *key,
                       const char *balancer);
 
