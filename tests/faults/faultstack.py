@@ -20,7 +20,10 @@ import shutil
 import signal
 import socket
 import subprocess
-import time
+import sys
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+from proclib import proc_stats, wait_until  # noqa: E402,F401  (wait_until is re-exported)
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 RENDERER = REPO / "templates" / "render-proxy-conf.sh"
@@ -68,33 +71,10 @@ def listening(port):
     return bool(out.strip())
 
 
-def wait_until(pred, timeout, interval=0.05, what="condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise TimeoutError("timed out after %.1fs waiting for %s" % (timeout, what))
-        time.sleep(interval)
-
-
 def pids_in_group(pgid):
     """Live (non-zombie) processes whose process group is pgid."""
-    out = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % entry) as f:
-                stat = f.read()
-        except OSError:
-            continue
-        rest = stat[stat.rfind(")") + 2:].split()
-        # state ppid pgrp ...
-        if len(rest) > 2 and int(rest[2]) == pgid and rest[0] != "Z":
-            out.append(int(entry))
-    return out
+    return [p for p, rest in proc_stats()
+            if len(rest) > 2 and int(rest[2]) == pgid and rest[0] != "Z"]
 
 
 def http_get(port, path="/", headers=None, source=None, timeout=10):

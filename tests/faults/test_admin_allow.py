@@ -134,14 +134,18 @@ BAD_ADMIN_ALLOW = [
 ]
 
 
-@pytest.mark.parametrize("value", BAD_ADMIN_ALLOW)
-def test_renderer_refuses_a_bad_admin_allow(tmp_path, value):
-    out = tmp_path / "vhost.conf"
+def render_with_admin_allow(out, value):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("STATIC_APP", "DYNAMIC_APP"))}
     env.update(STATIC_APP="127.0.0.1:24001=s1", DYNAMIC_APP="127.0.0.1:24002=d1",
                ADMIN_ALLOW=value)
-    res = subprocess.run(["bash", str(fs.RENDERER), str(out)], env=env, capture_output=True,
-                         text=True, timeout=30)
+    return subprocess.run(["bash", str(fs.RENDERER), str(out)], env=env, capture_output=True,
+                          text=True, timeout=30)
+
+
+@pytest.mark.parametrize("value", BAD_ADMIN_ALLOW)
+def test_renderer_refuses_a_bad_admin_allow(tmp_path, value):
+    out = tmp_path / "vhost.conf"
+    res = render_with_admin_allow(out, value)
     assert res.returncode != 0, (value, res.stdout)
     assert "ADMIN_ALLOW" in res.stderr, res.stderr
     assert not out.exists()
@@ -153,10 +157,6 @@ def test_renderer_refuses_a_bad_admin_allow(tmp_path, value):
     ("fd00::/8", "fd00::/8"), ("0.0.0.0/0", "0.0.0.0/0")])
 def test_renderer_accepts_ips_and_cidrs(tmp_path, value, expected):
     out = tmp_path / "vhost.conf"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("STATIC_APP", "DYNAMIC_APP"))}
-    env.update(STATIC_APP="127.0.0.1:24001=s1", DYNAMIC_APP="127.0.0.1:24002=d1",
-               ADMIN_ALLOW=value)
-    res = subprocess.run(["bash", str(fs.RENDERER), str(out)], env=env, capture_output=True,
-                         text=True, timeout=30)
+    res = render_with_admin_allow(out, value)
     assert res.returncode == 0, res.stderr
     assert out.read_text().count("Require ip %s\n" % expected) == 2

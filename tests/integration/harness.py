@@ -16,12 +16,15 @@ import signal
 import socket
 import string
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
+sys.path.insert(0, str(HERE.parent))
+from proclib import proc_stats, wait_until  # noqa: E402,F401  (wait_until is re-exported)
 TEMPLATES = HERE / "templates"
 MODULE_SO = Path(os.environ.get("SR_MODULE", REPO / ".libs" / "mod_sticky_route.so"))
 APACHE2 = os.environ.get("SR_APACHE2", "/usr/sbin/apache2")
@@ -39,17 +42,6 @@ HTTP_TIMEOUT = 10
 
 # --------------------------------------------------------------------------
 # small utilities
-
-def wait_until(pred, timeout, interval=0.05, what="condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = pred()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError("timed out after %.1fs waiting for %s" % (timeout, what))
-        time.sleep(interval)
-
 
 _ports_lock = threading.Lock()
 _ports_taken = set()
@@ -96,20 +88,7 @@ def free_port():
 
 def children_of(pid):
     """PIDs whose parent is pid (from /proc)."""
-    kids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % entry) as f:
-                stat = f.read()
-        except OSError:
-            continue
-        # pid (comm) state ppid ...  -- comm may contain spaces/parens
-        rest = stat[stat.rfind(")") + 2:].split()
-        if len(rest) > 1 and int(rest[1]) == pid:
-            kids.append(int(entry))
-    return kids
+    return [p for p, rest in proc_stats() if len(rest) > 1 and int(rest[1]) == pid]
 
 
 def _reap(pid):
