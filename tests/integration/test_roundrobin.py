@@ -138,3 +138,25 @@ def test_loadfactor_5_1_1_gives_a_a_b_a_c_a_a_shared_across_processes(backends, 
     got = "".join(seen)
     assert got[:7] == "aabacaa", got
     assert got == "aabacaa" * 10, got
+
+
+def test_unusable_members_are_skipped_without_disturbing_the_others(backends, make_proxy):
+    """a b c d with b disabled: a c d a c d ..., the others in their order."""
+    p = make_proxy(balancer("rr", [(backends["alpha"], None, ""),
+                                   (backends["bravo"], None, "status=+D"),
+                                   (backends["charlie"], None, ""),
+                                   (backends["delta"], None, "")],
+                            proxyset="lbmethod=roundrobin"))
+    letter = {"alpha": "a", "bravo": "b", "charlie": "c", "delta": "d"}
+    conns = connections_on_two_processes(p)
+    seen = []
+    for i in range(30):
+        conn = conns[i % 2]
+        conn.request("GET", "/")
+        resp = conn.getresponse()
+        resp.read()
+        assert resp.status == 200, (i, resp.status)
+        seen.append(letter[resp.getheader("X-Served-By")])
+    for c in conns:
+        c.close()
+    assert "".join(seen) == "acd" * 10, "".join(seen)
