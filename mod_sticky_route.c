@@ -542,6 +542,7 @@ typedef struct {
     int decisions;                  /* finder calls that chose a member */
     int retry_issued;               /* sr_request_status redirected it */
     int is_retry;                   /* this request is that retry */
+    int broken;                     /* the response was cut off */
     int ntried;                     /* members elected so far */
     proxy_worker *tried[SR_TRIED_MAX];
 } sr_req_t;
@@ -955,11 +956,13 @@ static int sr_log_transaction(request_rec *r)
     }
     rq = ap_get_module_config(r->request_config, &sticky_route_module);
 
-    /* sent_bodyct: a response left. mod_proxy_http closes the client
+    /* sent_bodyct: a response left, and (broken) it was not cut off in the
+     * middle. mod_proxy_http closes the client
      * connection without one when a pooled backend connection breaks under
      * a request on a reused client connection (the client retries). */
     if (rq && rq->worker && rq->counter && !rq->error_response
-        && r->sent_bodyct && (unsigned)rq->status < SR_STATUS_COUNT) {
+        && !rq->broken && r->sent_bodyct
+        && (unsigned)rq->status < SR_STATUS_COUNT) {
         apr_atomic_add64(&rq->counter->count[rq->status], 1);
     }
     return DECLINED;
@@ -980,6 +983,13 @@ static int sr_log_transaction(request_rec *r)
 static int sr_request_status(int *status, request_rec *r)
 {
     sr_req_t *rq = ap_get_module_config(r->request_config, &sticky_route_module);
+
+    if (*status == DONE && rq) {
+        /* mod_proxy_http returns DONE when the member broke off in the middle
+         * of the response (or the client went away): not a served request */
+        rq->broken = 1;
+        return DECLINED;
+    }
 
     if (*status != HTTP_BAD_GATEWAY || !rq || !rq->worker || rq->is_retry
         || rq->retry_issued || r->prev || r->main

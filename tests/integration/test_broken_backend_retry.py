@@ -4,9 +4,12 @@ mod_proxy answers 502 for that; the module retries a GET or HEAD once, as an
 internal redirect that avoids the member that failed. Exactly one
 Set-Cookie, naming the member that answered; a POST is not retried."""
 
+import http.client
+import json
 import socket
 import threading
 
+import harness
 from harness import balancer, get, raw_request
 
 
@@ -120,5 +123,45 @@ def test_a_members_own_502_is_not_retried_even_with_proxy_error_override(backend
         assert r.status == 502, r
         assert r.served_by != "bravo", r
         assert bad.accepted == 1, bad.accepted
+    finally:
+        bad.close()
+
+
+class CutsOff(FakeMember):
+    """Starts a 200 response and closes after a few bytes of its body."""
+
+    def serve(self, conn):
+        conn.sendall(b"HTTP/1.1 200 OK\r\nX-Served-By: cutsoff\r\nContent-Length: 1000\r\n"
+                     b"\r\n0123456789")
+
+
+def test_a_response_cut_off_by_its_member_is_not_counted(backends, make_proxy):
+    bad = CutsOff()
+    try:
+        p = make_proxy('ProxyPass "/sticky-status" "!"\n'
+                       '<Location "/sticky-status">\n    SetHandler sticky-route-status\n'
+                       '</Location>\n'
+                       + balancer("app", [(bad.port, "s1"), (backends["bravo"], "s2")]))
+
+        def counted():
+            doc = json.loads(get(p.port, "/sticky-status?json").body.decode())
+            return {m["route"]: sum(m["requests"].values()) for m in doc["members"]}
+
+        for _ in range(3):
+            conn = http.client.HTTPConnection("127.0.0.1", p.port, timeout=10)
+            conn.request("GET", "/", headers={"Cookie": "ROUTEID=s1"})
+            resp = conn.getresponse()
+            assert resp.status == 200 and resp.getheader("X-Served-By") == "cutsoff"
+            try:
+                body = resp.read()
+            except http.client.IncompleteRead as e:
+                body = e.partial
+            assert len(body) < 1000, len(body)
+            conn.close()
+        assert get(p.port, cookie="ROUTEID=s2").status == 200
+        got = harness.wait_until(lambda: counted().get("s2") == 1 and counted(), 5,
+                                 what="the s2 request counted")
+        assert got.get("s1", 0) == 0, got
+        assert bad.accepted == 3
     finally:
         bad.close()
