@@ -4,7 +4,7 @@
 # of them are already present.
 set -euo pipefail
 PKGS=(apache2 apache2-dev apache2-utils libapr1-dev libaprutil1-dev check pkg-config
-      build-essential curl python3-pytest python3-requests
+      build-essential curl python3-pytest python3-requests prometheus python3-prometheus-client
       node-express node-chance chromium
       wrk haproxy gnuplot-nox valgrind clang libclang-rt-14-dev linux-perf
       podman runc docker-compose debootstrap netavark aardvark-dns iptables iproute2 procps psmisc)
