@@ -66,12 +66,33 @@ browser-test: all
 screenshot: all
 	SCREENSHOT=$(CURDIR)/docs/screenshot.png node tests/browser/page.test.js
 
+# ---- Debian package (debian/, issue 11) ------------------------------------
+# make deb: libapache2-mod-sticky-route_<version>_<arch>.deb, built with
+#   `dpkg-buildpackage -us -uc -b` in a copy of the tree (scripts/build-deb.sh);
+#   the .deb, its -dbgsym .deb, .buildinfo and .changes land in build/deb/
+#   (git-ignored). debian/rules builds the module with `make module`.
+# make deb-test: make deb, then tests/deb/run.sh: lintian, apt-get install,
+#   a2enmod state, apache2ctl -M, a sticky request through a throwaway httpd
+#   loading the installed module, apt-get purge; /etc/apache2 restored.
+DEB_DIR = build/deb
+.PHONY: module deb deb-test
+
+module: .libs/mod_sticky_route.so
+
+deb:
+	bash scripts/build-deb.sh $(DEB_DIR)
+
+deb-test: deb
+	bash tests/deb/run.sh $(DEB_DIR)
+# ---- end of the Debian package block ----------------------------------------
+
 # make test: everything a fresh Debian machine (as root) needs, then every suite.
 test: deps
 	$(MAKE) all
 	$(MAKE) unit
 	$(MAKE) unit-asan
 	$(MAKE) unit-valgrind
+	$(MAKE) deb-test
 	$(MAKE) itest
 	$(MAKE) stack-test
 	$(MAKE) fault-test
