@@ -7,6 +7,7 @@
 #include "apr_strings.h"
 #include "apr_file_io.h"
 #include "apr_siphash.h"
+#include "apr_crypto.h"
 
 #include "sr_core.h"
 
@@ -29,6 +30,11 @@ static const unsigned char kdf_key_b[16] = "sticky-route-kdB";
 static const sr_key_t public_route_key = { "sticky-route-pub" };
 
 #define SR_SECRET_FILE_MAX 4096
+
+void sr_memzero(void *buf, size_t len)
+{
+    apr_crypto_memzero(buf, len);
+}
 
 static void put_le64(unsigned char *out, uint64_t v)
 {
@@ -55,7 +61,7 @@ void sr_key_derive(sr_key_t *out, const void *secret, size_t len,
     memcpy(buf + plen + 1, secret, len);
     put_le64(out->bytes, apr_siphash24(buf, plen + 1 + len, kdf_key_a));
     put_le64(out->bytes + 8, apr_siphash24(buf, plen + 1 + len, kdf_key_b));
-    memset(buf, 0, sizeof(buf));
+    sr_memzero(buf, sizeof(buf));
 }
 
 const char *sr_secret_load(apr_pool_t *p, const char *arg,
@@ -305,6 +311,7 @@ sr_value_kind_t sr_value_parse(const char *v, size_t len, int signed_format,
     size_t i;
 
     out->kind = SR_VALUE_MALFORMED;
+    out->session_len = 0;
     out->route_len = 0;
     out->route[0] = '\0';
     out->tag[0] = '\0';
@@ -342,6 +349,7 @@ sr_value_kind_t sr_value_parse(const char *v, size_t len, int signed_format,
         if (!sr_route_is_valid(t, tail)) {
             return out->kind;
         }
+        out->session_len = head;
         return value_found(out, SR_VALUE_LEGACY, t, tail);
     }
 }
@@ -613,6 +621,8 @@ void sr_schedule_init(apr_pool_t *p, sr_schedule_t *s, uint32_t max_members)
     s->max_members = max_members;
     s->cap = SR_SCHEDULE_MAX + max_members;
     s->slots = apr_pcalloc(p, s->cap * sizeof(uint16_t));
+    s->members = apr_pcalloc(p, max_members * sizeof(uint16_t));
+    s->nmembers = 0;
     s->weight = apr_pcalloc(p, max_members * sizeof(uint32_t));
     s->score = apr_pcalloc(p, max_members * sizeof(int64_t));
     s->len = 0;
@@ -628,12 +638,15 @@ uint32_t sr_schedule_build(sr_schedule_t *s, const uint16_t *members,
     size_t i;
 
     s->len = 0;
+    s->nmembers = 0;
     if (n > s->max_members) {
         n = s->max_members;
     }
     if (n == 0) {
         return 0;
     }
+    memcpy(s->members, members, n * sizeof(uint16_t));
+    s->nmembers = (uint32_t)n;
     for (i = 0; i < n; i++) {
         w[i] = weights[i] ? weights[i] : 1;
         g = gcd32(g, w[i]);
@@ -742,4 +755,191 @@ int32_t sr_index_find(const sr_route_index_t *ix, const char *const *routes,
         h = (h + 1) & ix->mask;
     }
     return -1;
+}
+
+/* ---- Set-Cookie of a response --------------------------------------- */
+
+static int is_space(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+int sr_set_cookie_sets(const char *sc, const char *name, const char *path,
+                       const char *req_path)
+{
+    size_t nlen = strlen(name);
+    const char *a, *cpath = NULL;
+    size_t cplen = 0;
+
+    if (!sc) {
+        return 0;
+    }
+    while (is_space(*sc)) {
+        sc++;
+    }
+    if (strncmp(sc, name, nlen)) {
+        return 0;
+    }
+    a = sc + nlen;
+    while (is_space(*a)) {
+        a++;
+    }
+    if (*a != '=') {
+        return 0;
+    }
+    /* attributes: "; Path=/x" (the last Path wins, RFC 6265 5.3 step 7) */
+    for (a = strchr(a, ';'); a; a = strchr(a + 1, ';')) {
+        const char *k = a + 1, *v, *end;
+        while (is_space(*k)) {
+            k++;
+        }
+        if (strncasecmp(k, "path", 4)) {
+            continue;
+        }
+        v = k + 4;
+        while (is_space(*v)) {
+            v++;
+        }
+        if (*v != '=') {
+            continue;
+        }
+        v++;
+        while (is_space(*v)) {
+            v++;
+        }
+        end = strchr(v, ';');
+        if (!end) {
+            end = v + strlen(v);
+        }
+        while (end > v && is_space(end[-1])) {
+            end--;
+        }
+        if (end > v && *v == '/') {
+            cpath = v;
+            cplen = (size_t)(end - v);
+        }
+        else {
+            cpath = NULL;       /* an invalid Path means the default */
+            cplen = 0;
+        }
+    }
+    if (!cpath) {
+        /* default-path: the request path up to its last '/', or "/" */
+        const char *last = req_path && *req_path == '/'
+                           ? strrchr(req_path, '/') : NULL;
+        cpath = "/";
+        cplen = 1;
+        if (last && last != req_path) {
+            cpath = req_path;
+            cplen = (size_t)(last - req_path);
+        }
+    }
+    return strlen(path) == cplen && !strncmp(path, cpath, cplen);
+}
+
+/* ---- output escaping --------------------------------------------------- */
+
+/* Length of the UTF-8 sequence at s (1-4), or 0 when s does not start a
+ * valid one (overlong forms, surrogates and values past U+10FFFF are not
+ * valid). */
+static size_t utf8_len(const unsigned char *s)
+{
+    unsigned char c = s[0];
+
+    if (c < 0x80) {
+        return 1;
+    }
+    if (c >= 0xc2 && c <= 0xdf) {
+        return (s[1] & 0xc0) == 0x80 ? 2 : 0;
+    }
+    if (c >= 0xe0 && c <= 0xef) {
+        if ((s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80
+            || (c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] > 0x9f)) {
+            return 0;
+        }
+        return 3;
+    }
+    if (c >= 0xf0 && c <= 0xf4) {
+        if ((s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80
+            || (s[3] & 0xc0) != 0x80 || (c == 0xf0 && s[1] < 0x90)
+            || (c == 0xf4 && s[1] > 0x8f)) {
+            return 0;
+        }
+        return 4;
+    }
+    return 0;
+}
+
+typedef enum { ESC_JSON, ESC_LABEL } esc_kind_t;
+
+static const char *escape(apr_pool_t *p, const char *s, esc_kind_t kind)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *c;
+    char *out, *o;
+    int clean = 1;
+
+    for (c = (const unsigned char *)s; *c && clean; ) {
+        size_t n = utf8_len(c);
+        if (n == 0 || *c == '"' || *c == '\\' || *c == '\n'
+            || (*c < 0x20 && kind == ESC_JSON)) {
+            clean = 0;
+        }
+        c += n ? n : 1;
+    }
+    if (clean) {
+        return s;
+    }
+    /* worst case: 6 bytes per input byte (\u00XX, or \ufffd) */
+    out = o = apr_palloc(p, strlen(s) * 6 + 1);
+    for (c = (const unsigned char *)s; *c; ) {
+        size_t n = utf8_len(c);
+        if (n == 0) {
+            if (kind == ESC_JSON) {
+                memcpy(o, "\\ufffd", 6);
+                o += 6;
+            }
+            else {
+                memcpy(o, "\xef\xbf\xbd", 3);
+                o += 3;
+            }
+            c++;
+            continue;
+        }
+        if (*c == '"' || *c == '\\') {
+            *o++ = '\\';
+            *o++ = (char)*c++;
+        }
+        else if (*c == '\n') {
+            *o++ = '\\';
+            *o++ = 'n';
+            c++;
+        }
+        else if (*c < 0x20 && kind == ESC_JSON) {
+            *o++ = '\\';
+            *o++ = 'u';
+            *o++ = '0';
+            *o++ = '0';
+            *o++ = hex[*c >> 4];
+            *o++ = hex[*c & 0xf];
+            c++;
+        }
+        else {
+            memcpy(o, c, n);
+            o += n;
+            c += n;
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
+const char *sr_json_escape(apr_pool_t *p, const char *s)
+{
+    return escape(p, s, ESC_JSON);
+}
+
+const char *sr_label_escape(apr_pool_t *p, const char *s)
+{
+    return escape(p, s, ESC_LABEL);
 }

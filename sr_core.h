@@ -52,6 +52,10 @@ typedef struct {
 void sr_key_derive(sr_key_t *out, const void *secret, size_t len,
                    const char *purpose);
 
+/* Clears key material so that the compiler cannot drop the stores
+ * (apr-util's apr_crypto_memzero: APR 1.7 has no apr_memzero_explicit). */
+void sr_memzero(void *buf, size_t len);
+
 /* Loads a secret: "file:/path" reads the file (trailing CR/LF removed),
  * anything else is the secret itself. Returns NULL and sets out and out_len,
  * or returns an error message (never containing the secret). */
@@ -99,6 +103,8 @@ typedef enum {
 
 typedef struct {
     sr_value_kind_t kind;
+    size_t session_len;     /* LEGACY: bytes before the '.' (0: ".route",
+                               the stock recipe's own form) */
     size_t route_len;
     char route[SR_ROUTE_MAX + 1];
     char tag[SR_TAG_LEN + 1];
@@ -170,6 +176,27 @@ const char *sr_cookie_spec_parse(apr_pool_t *p, int argc,
 char *sr_cookie_format(apr_pool_t *p, const sr_cookie_spec_t *spec,
                        const char *value, int https);
 
+/* Does one Set-Cookie header of a response set the cookie `name` for
+ * `path`? The cookie's path is its Path attribute, or, without one, the
+ * default path of the request (RFC 6265 5.1.4) whose path is req_path.
+ * Names compare exactly, paths too (RFC 6265 cookies are distinct per
+ * name, domain and path). */
+int sr_set_cookie_sets(const char *set_cookie, const char *name,
+                       const char *path, const char *req_path);
+
+/* ---- output escaping ------------------------------------------------ */
+
+/* A JSON string body (RFC 8259) for any bytes: '"' and '\\' escaped,
+ * control characters as \u00XX, bytes that are not UTF-8 as \ufffd.
+ * Returns s itself when nothing needs escaping. */
+const char *sr_json_escape(apr_pool_t *p, const char *s);
+
+/* A Prometheus label value (text exposition format 0.0.4): '\\\\', '"' and
+ * newline escaped, every other character as it is (the format allows any
+ * UTF-8); bytes that are not UTF-8 become U+FFFD. Returns s itself when
+ * nothing needs changing. */
+const char *sr_label_escape(apr_pool_t *p, const char *s);
+
 /* ---- smooth weighted round robin ------------------------------------ */
 
 typedef struct {
@@ -177,6 +204,8 @@ typedef struct {
     uint32_t len;      /* schedule length (sum of reduced weights) */
     uint32_t cap;      /* allocated slots */
     uint32_t max_members;
+    uint16_t *members; /* the distinct members in it, nmembers entries */
+    uint32_t nmembers;
     uint32_t *weight;  /* scratch, max_members entries */
     int64_t *score;    /* scratch, max_members entries */
 } sr_schedule_t;

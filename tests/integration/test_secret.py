@@ -86,12 +86,19 @@ def test_wrong_tag_is_forged(signed_proxy):
     other_tag = values["s2"].split(".")[1]
     for bad in ["s1." + flipped,            # one character changed
                 "s1." + other_tag,          # s2's tag on route s1
-                "s1." + tag[:-1],           # truncated tag
-                "s1." + tag + "A",          # tag one char too long
                 "s1.AAAAAAAAAAA"]:          # well-formed, wrong
         if bad == values["s1"]:
             continue
         assert_forged(get(signed_proxy.port, cookie="ROUTEID=" + bad))
+    # A tag of the wrong length makes the value "session.route" in form:
+    # somebody else's session id to the module, refused but never rewritten.
+    for bad in ["s1." + tag[:-1],           # truncated tag
+                "s1." + tag + "A"]:         # tag one char too long
+        r = get(signed_proxy.port, cookie="ROUTEID=" + bad)
+        assert r.status == 200, r
+        assert r.sticky_status == "forged", r
+        assert r.served_by in ROUTES.values(), r
+        assert r.set_cookies == [], r
 
 
 def test_tag_from_another_balancer_name_is_forged(backends, make_proxy):

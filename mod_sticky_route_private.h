@@ -1,0 +1,179 @@
+/*
+ * Copyright 2026 The mod_sticky_route authors
+ * SPDX-License-Identifier: Apache-2.0
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License"); you may
+ * not use this file except in compliance with the License. You may obtain a
+ * copy of the License at http://www.apache.org/licenses/LICENSE-2.0
+ */
+
+/*
+ * mod_sticky_route_private.h - what the glue files share.
+ *
+ *   mod_sticky_route.c         module record, hooks, startup checks
+ *   mod_sticky_route_config.c  directives and the settings of a balancer
+ *   mod_sticky_route_shm.c     shared memory: tickets and counters
+ *   mod_sticky_route_proxy.c   the providers, the cookie filter, the retry
+ *   mod_sticky_route_status.c  the status handler
+ *
+ * The decisions themselves are in sr_policy.c, pure and unit-tested.
+ */
+#ifndef MOD_STICKY_ROUTE_PRIVATE_H
+#define MOD_STICKY_ROUTE_PRIVATE_H
+
+#include "httpd.h"
+#include "http_config.h"
+#include "http_log.h"
+#include "ap_mmn.h"
+#include "util_filter.h"
+#include "mod_proxy.h"
+
+#include "mod_sticky_route.h"
+#include "sr_core.h"
+#include "sr_policy.h"
+
+/* name_ex in proxy_worker_shared came with httpd 2.4.51. */
+#define SR_MMN_MAJOR 20120211
+#define SR_MMN_MINOR 124
+#if !AP_MODULE_MAGIC_AT_LEAST(SR_MMN_MAJOR, SR_MMN_MINOR)
+#error "mod_sticky_route needs httpd 2.4.51 or later (module magic 20120211.124)"
+#endif
+
+/* AP_DECLARE_MODULE in mod_sticky_route.c does what APLOG_USE_MODULE does */
+#ifndef SR_MODULE_RECORD
+APLOG_USE_MODULE(sticky_route);
+#endif
+extern module AP_MODULE_DECLARE_DATA sticky_route_module;
+
+/* ---- configuration (mod_sticky_route_config.c) ------------------------- */
+
+typedef struct {
+    const sr_cookie_spec_t *cookie;  /* NULL: not set here */
+    const sr_key_t *tag_key;         /* NULL: no secret set here */
+    const sr_key_t *route_key;
+    int legacy;                      /* -1: not set here */
+    int retry;                       /* -1: not set here */
+} sr_conf_t;
+
+/* What applies to one balancer in one server (innermost wins). */
+typedef struct {
+    const sr_cookie_spec_t *cookie;
+    const sr_key_t *tag_key;         /* NULL: cookies are not signed */
+    const sr_key_t *route_key;       /* key for derived routes */
+    int legacy;                      /* accept stock ".route" cookies */
+    int retry;                       /* retry GET/HEAD on a broken member */
+} sr_effective_t;
+
+extern const command_rec sr_cmds[];
+void *sr_create_dir_conf(apr_pool_t *p, char *dummy);
+void *sr_create_server_conf(apr_pool_t *p, server_rec *s);
+void *sr_merge_conf(apr_pool_t *p, void *basev, void *addv);
+void sr_config_init(apr_pool_t *pconf);
+const sr_conf_t *sr_section_conf(apr_pool_t *p, server_rec *s,
+                                 proxy_balancer *b);
+void sr_effective(server_rec *s, const sr_conf_t *dir, sr_effective_t *e);
+
+/* ---- balancers (mod_sticky_route.c) ------------------------------------- */
+
+int sr_is_ours(const proxy_balancer *b);
+
+/* Calls fn for every balancer of every server that uses lbmethod=sticky or
+ * lbmethod=roundrobin; stops when fn returns non-zero and returns that. */
+typedef int sr_balancer_fn(server_rec *s, proxy_balancer *b, void *baton);
+int sr_for_each_balancer(server_rec *main_s, sr_balancer_fn *fn, void *baton);
+
+extern server_rec *sr_main_server;
+
+/* ---- shared memory (mod_sticky_route_shm.c) ------------------------------
+ * One anonymous segment, created by the parent in the process pool, so it
+ * outlives graceful restarts when its recorded layout still matches (else
+ * it is made anew). A balancer's entry is keyed like mod_proxy_balancer
+ * keys its own slots: the server's proxy id (one per virtual host) and the
+ * balancer's name; a member's entry by its balancer entry and route.
+ * Entries are claimed in slot order with a compare-and-swap (free ->
+ * filling -> ready) and never freed, so two children claiming the same key
+ * at once end up with one entry. */
+#define SR_SHM_MAGIC       0x53524d32u  /* "SRM2" */
+#define SR_SHM_VERSION     2u
+#define SR_SHM_BALANCERS   512
+#define SR_SHM_MEMBERS     4096
+#define SR_SERVER_ID_SIZE  24
+
+enum { SR_SLOT_FREE = 0, SR_SLOT_FILLING = 1, SR_SLOT_READY = 2 };
+
+typedef struct {
+    volatile apr_uint32_t state;
+    volatile apr_uint32_t warned;       /* SR_WARNED_* bits */
+    volatile apr_uint64_t ticket;
+    char server_id[SR_SERVER_ID_SIZE];
+    char name[PROXY_BALANCER_MAX_NAME_SIZE];
+} sr_shm_balancer_t;
+
+/* warnings given once per balancer, across children and restarts */
+#define SR_WARNED_APP_COOKIE 0x1u
+
+typedef struct {
+    volatile apr_uint32_t state;
+    apr_uint32_t balancer;              /* index of its sr_shm_balancer_t */
+    volatile apr_uint64_t count[SR_STATUS_COUNT];
+    char route[PROXY_WORKER_MAX_ROUTE_SIZE];
+} sr_shm_member_t;
+
+apr_status_t sr_shm_setup(apr_pool_t *pglobal, apr_pool_t *pconf,
+                          server_rec *s);
+/* The entry of balancer b of server s (create: claim it when missing). */
+sr_shm_balancer_t *sr_shm_balancer(server_rec *s, const proxy_balancer *b,
+                                   int create);
+sr_shm_member_t *sr_shm_member(const sr_shm_balancer_t *sb, const char *route,
+                               int create);
+/* The proxy id of server s (mod_proxy_balancer's per-vhost identity). */
+const char *sr_server_id(server_rec *s);
+
+/* ---- per-process balancer state (mod_sticky_route_proxy.c) ----------------
+ * Lives in proxy_balancer->context of our balancers only. mod_proxy_balancer
+ * calls the finder with the balancer's thread mutex held, so one thread at a
+ * time per process touches it; processes share only the shm entries. */
+typedef struct {
+    proxy_balancer *balancer;
+    server_rec *server;
+    const sr_conf_t *dirconf;       /* from the matching <Proxy> sections */
+    uint32_t max;                   /* capacity in members */
+    int nworkers;                   /* balancer->workers->nelts at scan */
+    apr_time_t next_scan;           /* periodic rescan (recoveries, edits) */
+    uint64_t signature;             /* of the takers and their weights */
+    int from_standby;               /* takers are hot standbys */
+    sr_member_t *view;              /* per member: the policy's view */
+    char *routes_buf;               /* max * PROXY_WORKER_MAX_ROUTE_SIZE */
+    const char **routes;            /* per member: route used in cookies */
+    uint32_t *raw_sig;              /* per member: hash of its route= as last
+                                       seen (a change is logged once) */
+    char *values_buf;               /* max * SR_VALUE_BUF: cookie values */
+    const sr_key_t **value_key;     /* per member: key its value was made
+                                       with; stale when value_ok[i] is 0 */
+    unsigned char *value_ok;
+    sr_route_index_t index;         /* route -> member */
+    sr_schedule_t schedule;
+    uint16_t *cand;                 /* scratch for scan */
+    uint32_t *weights;              /* scratch for scan */
+    sr_shm_balancer_t *shared;      /* ticket; NULL: process-local */
+    apr_uint64_t local_ticket;
+    sr_shm_member_t **counters;     /* per member, may be NULL */
+} sr_balancer_state_t;
+
+extern const proxy_balancer_method sr_sticky_method;
+extern const proxy_balancer_method sr_roundrobin_method;
+
+void sr_proxy_register_hooks(apr_pool_t *p);
+void sr_proxy_post_config(void);
+void sr_proxy_child_init(apr_pool_t *pchild, server_rec *main_s);
+
+/* The route each member of b is known by, computed the way the finder
+ * does (sr_route_choose in member order), for the status handler. */
+const char **sr_balancer_routes(apr_pool_t *p, server_rec *s,
+                                proxy_balancer *b);
+
+/* ---- status (mod_sticky_route_status.c) ----------------------------------- */
+
+int sr_status_handler(request_rec *r);
+
+#endif /* MOD_STICKY_ROUTE_PRIVATE_H */

@@ -1,0 +1,955 @@
+/*
+ * Copyright 2026 The mod_sticky_route authors
+ * SPDX-License-Identifier: Apache-2.0
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License"); you may
+ * not use this file except in compliance with the License. You may obtain a
+ * copy of the License at http://www.apache.org/licenses/LICENSE-2.0
+ */
+
+/*
+ * mod_sticky_route_proxy.c - the two lbmethod providers, the Set-Cookie
+ * filter, the counters and the retry of a request a member broke.
+ *
+ * This file gathers inputs (the members' state, the Cookie headers, what
+ * happened to the backend connection) into the plain structures of
+ * sr_policy.h, asks the policy, and applies the answer (environment,
+ * counters, cookie, internal redirect). It decides nothing itself.
+ */
+#include <string.h>
+
+#include "http_core.h"
+#include "http_protocol.h"
+#include "http_request.h"
+#include "http_connection.h"
+#include "apr_atomic.h"
+#include "apr_strings.h"
+#include "apr_optional.h"
+#include "apr_optional_hooks.h"
+
+#include "mod_sticky_route_private.h"
+
+/* How often a process refreshes its view of a balancer's members (routes,
+ * recoveries, balancer-manager edits) when nothing forces it sooner. */
+#define SR_SCAN_INTERVAL apr_time_from_sec(1)
+/* Rebuilds of the schedule one election may ask for (a member changed
+ * state between the scan and the election). */
+#define SR_ELECT_RESCANS 2
+/* A hash of nothing: the route= of a member never seen before. */
+#define SR_RAW_SIG_NONE 0xffffffffu
+
+static APR_OPTIONAL_FN_TYPE(ap_proxy_retry_worker) *sr_retry_worker = NULL;
+static ap_filter_rec_t *sr_cookie_filter_handle = NULL;
+static apr_pool_t *sr_child_pool = NULL;
+#if APR_HAS_THREADS
+static apr_thread_mutex_t *sr_child_mutex = NULL;
+#endif
+
+/* ====================================================================
+ * Per-process balancer state: routes, route index, view, schedule
+ * ==================================================================== */
+
+static sr_balancer_state_t *sr_state_create(apr_pool_t *p, server_rec *s,
+                                            proxy_balancer *b)
+{
+    sr_balancer_state_t *st = apr_pcalloc(p, sizeof(*st));
+    uint32_t max = (uint32_t)b->max_workers, i;
+
+    if (max < (uint32_t)b->workers->nelts) {
+        max = (uint32_t)b->workers->nelts;
+    }
+    if (max < 1) {
+        max = 1;
+    }
+    if (max > UINT16_MAX) {
+        max = UINT16_MAX;
+    }
+    st->balancer = b;
+    st->server = s;
+    st->dirconf = sr_section_conf(p, s, b);
+    st->max = max;
+    st->nworkers = -1;
+    st->view = apr_pcalloc(p, max * sizeof(sr_member_t));
+    st->routes_buf = apr_pcalloc(p, (apr_size_t)max * PROXY_WORKER_MAX_ROUTE_SIZE);
+    st->routes = apr_pcalloc(p, max * sizeof(char *));
+    st->raw_sig = apr_palloc(p, max * sizeof(uint32_t));
+    for (i = 0; i < max; i++) {
+        st->raw_sig[i] = SR_RAW_SIG_NONE;
+    }
+    st->values_buf = apr_pcalloc(p, (apr_size_t)max * SR_VALUE_BUF);
+    st->value_key = apr_pcalloc(p, max * sizeof(sr_key_t *));
+    st->value_ok = apr_pcalloc(p, max);
+    st->counters = apr_pcalloc(p, max * sizeof(sr_shm_member_t *));
+    st->cand = apr_pcalloc(p, max * sizeof(uint16_t));
+    st->weights = apr_pcalloc(p, max * sizeof(uint32_t));
+    sr_index_init(p, &st->index, max);
+    sr_schedule_init(p, &st->schedule, max);
+    st->shared = sr_shm_balancer(s, b, 1);
+    return st;
+}
+
+static sr_balancer_state_t *sr_state(proxy_balancer *b, server_rec *s)
+{
+    sr_balancer_state_t *st = b->context;
+
+    if (st) {
+        return st;
+    }
+    /* A balancer child_init did not see (its lbmethod was switched to ours
+     * through balancer-manager): create it once, under a lock. */
+#if APR_HAS_THREADS
+    if (sr_child_mutex) {
+        apr_thread_mutex_lock(sr_child_mutex);
+    }
+#endif
+    if (!b->context && sr_child_pool) {
+        b->context = sr_state_create(sr_child_pool, s, b);
+    }
+#if APR_HAS_THREADS
+    if (sr_child_mutex) {
+        apr_thread_mutex_unlock(sr_child_mutex);
+    }
+#endif
+    return b->context;
+}
+
+static uint32_t sr_str_sig(const char *s)
+{
+    uint32_t h = 2166136261u;
+
+    while (*s) {
+        h = (h ^ (unsigned char)*s++) * 16777619u;
+    }
+    return h == SR_RAW_SIG_NONE ? 0 : h;
+}
+
+static const char *sr_worker_url(const proxy_worker *w)
+{
+    return w->s->name_ex[0] ? w->s->name_ex : w->s->name;
+}
+
+/* The member's state as the policy sees it (O(1); the route and redirect
+ * are set by the scan). */
+static void sr_view_refresh(sr_balancer_state_t *st, int i)
+{
+    proxy_worker *w = ((proxy_worker **)st->balancer->workers->elts)[i];
+    sr_member_t *m = &st->view[i];
+
+    m->usable = PROXY_WORKER_IS_USABLE(w) ? 1 : 0;
+    m->draining = PROXY_WORKER_IS_DRAINING(w) ? 1 : 0;
+    m->standby = PROXY_WORKER_IS_STANDBY(w) ? 1 : 0;
+    m->spare = PROXY_WORKER_IS_SPARE(w) ? 1 : 0;
+    m->lbset = w->s->lbset;
+    m->weight = (uint32_t)(w->s->lbfactor > 0 ? w->s->lbfactor : 1);
+}
+
+/* A member that is not usable gets its ap_proxy_retry_worker chance (as
+ * mod_proxy_balancer gives it), then its view is refreshed. */
+static void sr_view_member(sr_balancer_state_t *st, int i, server_rec *s)
+{
+    proxy_worker *w = ((proxy_worker **)st->balancer->workers->elts)[i];
+
+    if (!PROXY_WORKER_IS_USABLE(w) && sr_retry_worker) {
+        sr_retry_worker("BALANCER", w, s);
+    }
+    sr_view_refresh(st, i);
+}
+
+/* A route as given (any bytes) made fit for one log line: bytes outside
+ * printable ASCII, quotes and backslashes as \xHH. */
+#define SR_LOG_SAFE_SIZE (4 * PROXY_WORKER_MAX_ROUTE_SIZE + 1)
+static const char *sr_log_safe(char *out, const char *in)
+{
+    static const char hex[] = "0123456789abcdef";
+    char *o = out;
+
+    for (; *in && o + 4 < out + SR_LOG_SAFE_SIZE; in++) {
+        unsigned char c = (unsigned char)*in;
+        if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') {
+            *o++ = '\\';
+            *o++ = 'x';
+            *o++ = hex[c >> 4];
+            *o++ = hex[c & 0xf];
+        }
+        else {
+            *o++ = (char)c;
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
+static uint64_t sr_mix(uint64_t h, uint64_t v)
+{
+    h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
+    return h;
+}
+
+/*
+ * Scan: the O(n) part, done at most once a second per process, when the
+ * member list grows, or when a scheduled member turns out unusable.
+ * Refreshes the routes (sr_route_choose, in member order, so every process
+ * agrees), the route index, the view, and the schedule of the members
+ * that take new sessions (sr_policy_takers); the schedule is rebuilt only
+ * when that set or a weight changed. A route= the cookie cannot carry
+ * (balancer-manager edits are not checked like the configuration) is
+ * replaced by the derived route, and said once in the error log.
+ */
+static void sr_scan(sr_balancer_state_t *st, server_rec *s)
+{
+    proxy_balancer *b = st->balancer;
+    proxy_worker **workers = (proxy_worker **)b->workers->elts;
+    sr_effective_t eff;
+    int i, n = b->workers->nelts;
+    uint32_t ncand, k;
+    uint64_t sig = 1469598103934665603ull;
+
+    if ((uint32_t)n > st->max) {
+        n = (int)st->max;
+    }
+    sr_effective(st->server, st->dirconf, &eff);
+    sr_index_clear(&st->index);
+    for (i = 0; i < n; i++) {
+        proxy_worker *w = workers[i];
+        char *slot = st->routes_buf + (apr_size_t)i * PROXY_WORKER_MAX_ROUTE_SIZE;
+        char raw[PROXY_WORKER_MAX_ROUTE_SIZE];
+        char safe[SR_LOG_SAFE_SIZE];
+        sr_route_origin_t origin;
+        uint32_t raw_sig;
+
+        /* balancer-manager may write the route while we read it */
+        apr_cpystrn(raw, w->s->route, sizeof(raw));
+        origin = sr_route_choose(slot, raw, sr_worker_url(w), eff.route_key,
+                                 &st->index, st->routes);
+        st->routes[i] = slot;
+        sr_index_insert(&st->index, st->routes, i);
+        raw_sig = sr_str_sig(raw);
+        if (raw_sig != st->raw_sig[i]) {
+            if (origin == SR_ROUTE_DERIVED_INVALID
+                || origin == SR_ROUTE_DERIVED_DUPLICATE) {
+                ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
+                             "%s: BalancerMember %s has route \"%s\", which "
+                             "is not usable in a cookie: its route is %s, %s",
+                             b->s->name, sr_worker_url(w),
+                             sr_log_safe(safe, raw), slot,
+                             sr_route_origin_name(origin));
+            }
+            st->raw_sig[i] = raw_sig;
+        }
+        st->value_ok[i] = 0;        /* the route may have changed */
+        if (!st->counters[i] || strcmp(st->counters[i]->route, slot)) {
+            st->counters[i] = sr_shm_member(st->shared, slot, 1);
+        }
+        sr_view_member(st, i, s);
+        st->view[i].route = slot;
+    }
+    for (i = 0; i < n; i++) {
+        int32_t rm = -1;
+        if (workers[i]->s->redirect[0]) {
+            rm = sr_index_find(&st->index, st->routes, workers[i]->s->redirect,
+                               strlen(workers[i]->s->redirect));
+        }
+        st->view[i].redirect = rm;
+    }
+    ncand = sr_policy_takers(st->view, (uint32_t)n, st->cand, st->weights,
+                             &st->from_standby);
+    for (k = 0; k < ncand; k++) {
+        sig = sr_mix(sig, ((uint64_t)st->cand[k] << 32) | st->weights[k]);
+    }
+    sig = sr_mix(sig, (uint64_t)ncand);
+    if (sig != st->signature || st->schedule.len == 0) {
+        sr_schedule_build(&st->schedule, st->cand, st->weights, ncand);
+        st->signature = sig;
+    }
+    st->nworkers = b->workers->nelts;
+}
+
+static void sr_scan_if_due(sr_balancer_state_t *st, request_rec *r)
+{
+    if (st->nworkers != st->balancer->workers->nelts
+        || r->request_time >= st->next_scan) {
+        sr_scan(st, r->server);
+        st->next_scan = r->request_time + SR_SCAN_INTERVAL;
+    }
+}
+
+const char **sr_balancer_routes(apr_pool_t *p, server_rec *s,
+                                proxy_balancer *b)
+{
+    proxy_worker **w = (proxy_worker **)b->workers->elts;
+    int i, n = b->workers->nelts;
+    const char **routes = apr_pcalloc(p, (n ? n : 1) * sizeof(char *));
+    sr_route_index_t ix;
+    sr_effective_t eff;
+
+    sr_effective(s, sr_section_conf(p, s, b), &eff);
+    sr_index_init(p, &ix, (uint32_t)(n ? n : 1));
+    for (i = 0; i < n; i++) {
+        char raw[PROXY_WORKER_MAX_ROUTE_SIZE];
+        char *slot = apr_palloc(p, PROXY_WORKER_MAX_ROUTE_SIZE);
+
+        apr_cpystrn(raw, w[i]->s->route, sizeof(raw));
+        sr_route_choose(slot, raw, sr_worker_url(w[i]), eff.route_key, &ix,
+                        routes);
+        routes[i] = slot;
+        sr_index_insert(&ix, routes, i);
+    }
+    return routes;
+}
+
+/* ====================================================================
+ * Per-request state
+ * ==================================================================== */
+
+typedef struct sr_req_t sr_req_t;
+struct sr_req_t {
+    proxy_balancer *balancer;       /* the balancer the cookie was read for */
+    int parsed;
+    sr_cookie_read_t cookie;
+    const sr_cookie_spec_t *spec;   /* the cookie we would set */
+    sr_tried_t tried;               /* members that failed in this request */
+    int member;                     /* last decided, -1: none */
+    proxy_worker *worker;           /* its worker */
+    sr_shm_member_t *counter;
+    sr_status_t status;
+    int issue;                      /* a Set-Cookie goes out */
+    const char *set_cookie;
+    int filter_added;
+    int error_response;             /* httpd answers with its own error */
+    int decisions;                  /* finder calls that chose a member */
+    int retries;                    /* retries before this request */
+    int retry_issued;               /* sr_request_status redirected it */
+    int retry_same;                 /* the retry goes first to this member */
+    int last_same;                  /* this request is a retry on the member
+                                       that broke */
+    int broken;                     /* the response was cut off */
+    int fresh_conn;                 /* a new backend connection was made
+                                       since the last decision */
+};
+
+/* The request whose backend connection this thread is making: set by the
+ * finder, read by the pre_connection hook (mod_proxy runs pre_connection
+ * exactly when it opens a new connection to a member, in the thread that
+ * handles the request), cleared when the request is done with it. */
+static _Thread_local sr_req_t *sr_current;
+
+static apr_status_t sr_current_clear(void *data)
+{
+    if (sr_current == data) {
+        sr_current = NULL;
+    }
+    return APR_SUCCESS;
+}
+
+static sr_req_t *sr_req(request_rec *r, proxy_balancer *b,
+                        sr_balancer_state_t *st)
+{
+    sr_req_t *rq = ap_get_module_config(r->request_config, &sticky_route_module);
+
+    if (!rq) {
+        const sr_req_t *prev = r->prev
+            ? ap_get_module_config(r->prev->request_config, &sticky_route_module)
+            : NULL;
+        rq = apr_pcalloc(r->pool, sizeof(*rq));
+        rq->member = -1;
+        rq->retry_same = -1;
+        ap_set_module_config(r->request_config, &sticky_route_module, rq);
+        apr_pool_cleanup_register(r->pool, rq, sr_current_clear,
+                                  apr_pool_cleanup_null);
+        if (prev && prev->retry_issued && prev->balancer == b) {
+            /* sr_request_status retries here (same pool): the members
+             * that failed so far stay excluded */
+            rq->balancer = b;
+            rq->tried = prev->tried;
+            rq->retries = prev->retries + 1;
+            rq->retry_same = prev->retry_same;
+            rq->last_same = prev->retry_same >= 0;
+            rq->status = prev->status;
+            rq->issue = prev->issue;
+            /* a fresh connection to whichever member serves the retry:
+             * mod_proxy_http drops the pooled one it acquired */
+            apr_table_setn(r->subprocess_env, "proxy-initial-not-pooled", "1");
+        }
+    }
+    if (rq->balancer != b) {
+        rq->balancer = b;
+        rq->parsed = 0;
+        sr_tried_init(r->pool, &rq->tried, st->max);
+        rq->member = -1;
+    }
+    if (rq->member >= 0) {
+        /* mod_proxy calls the finder again in one request only when the
+         * member decided last could not be connected to */
+        sr_tried_add(&rq->tried, (uint32_t)rq->member);
+    }
+    return rq;
+}
+
+/* Reads every Cookie header (HTTP/1.1 clients may send several). */
+static void sr_read_cookie(sr_balancer_state_t *st, request_rec *r,
+                           const sr_effective_t *eff, sr_req_t *rq)
+{
+    const apr_array_header_t *h = apr_table_elts(r->headers_in);
+    const apr_table_entry_t *e = (const apr_table_entry_t *)h->elts;
+    sr_cookie_ctx_t ctx;
+    int i;
+
+    rq->parsed = 1;
+    sr_cookie_read_init(&rq->cookie);
+    ctx.name = eff->cookie->name;
+    ctx.tag_key = eff->tag_key;
+    ctx.legacy_ok = eff->legacy;
+    ctx.balancer = st->balancer->s->name;
+    ctx.index = &st->index;
+    ctx.routes = st->routes;
+    ctx.nmembers = st->balancer->workers->nelts < (int)st->max
+                   ? st->balancer->workers->nelts : (int)st->max;
+    for (i = 0; i < h->nelts; i++) {
+        if (e[i].key && (e[i].key[0] == 'C' || e[i].key[0] == 'c')
+            && !strcasecmp(e[i].key, "Cookie") && e[i].val
+            && sr_cookie_read_header(&rq->cookie, &ctx, e[i].val)) {
+            return;
+        }
+    }
+}
+
+/* Election: one atomic ticket, one table lookup, the policy's verdict
+ * (sr_elect_check). A stale schedule is rebuilt and the same ticket
+ * mapped onto the new one; a member that failed in this request costs
+ * another ticket, until every scheduled member was tried. Returns the
+ * member number or -1. */
+static int sr_elect(sr_balancer_state_t *st, request_rec *r, sr_req_t *rq)
+{
+    apr_uint64_t ticket = 0;
+    int rescans = 0, fresh = 1;
+    uint32_t tickets = 0;
+
+    for (;;) {
+        int32_t m;
+        sr_elect_t verdict;
+        uint32_t n = (uint32_t)st->balancer->workers->nelts;
+
+        if (n > st->max) {
+            n = st->max;
+        }
+        if (fresh) {
+            ticket = st->shared ? apr_atomic_add64(&st->shared->ticket, 1)
+                                : st->local_ticket++;
+            tickets++;
+        }
+        if (st->schedule.len) {
+            /* the slot's member as it is now, not as at the last scan */
+            uint16_t k = sr_schedule_at(&st->schedule, ticket);
+            if (k < n) {
+                sr_view_refresh(st, k);
+            }
+        }
+        verdict = sr_elect_check(&st->schedule, ticket, st->view, n,
+                                 &rq->tried, &m);
+        switch (verdict) {
+        case SR_ELECT_OK:
+            return m;
+        case SR_ELECT_TRIED:
+            fresh = 1;
+            if (tickets > st->schedule.len + 1) {
+                return -1;
+            }
+            continue;
+        case SR_ELECT_STALE:
+            if (rescans++ >= SR_ELECT_RESCANS) {
+                return -1;
+            }
+            sr_scan(st, r->server);
+            st->next_scan = r->request_time + SR_SCAN_INTERVAL;
+            fresh = 0;
+            continue;
+        case SR_ELECT_NONE:
+        default:
+            if (st->schedule.len == 0 && rescans++ < 1) {
+                /* nobody took new sessions at the last scan: look again */
+                sr_scan(st, r->server);
+                st->next_scan = r->request_time + SR_SCAN_INTERVAL;
+                fresh = 0;
+                continue;
+            }
+            return -1;
+        }
+    }
+}
+
+/* The cookie value naming member m: the route, signed with key when there
+ * is one. Made once per member and key (and again after a scan), not per
+ * request; like the routes, the slots live as long as the state. */
+static const char *sr_member_value(sr_balancer_state_t *st, int m,
+                                   const sr_key_t *key)
+{
+    char *slot = st->values_buf + (apr_size_t)m * SR_VALUE_BUF;
+
+    if (!st->value_ok[m] || st->value_key[m] != key) {
+        sr_value_write(slot, st->routes[m], key, st->balancer->s->name);
+        st->value_key[m] = key;
+        st->value_ok[m] = 1;
+    }
+    return slot;
+}
+
+/* Applies a decision: environment, counters, and the Set-Cookie that the
+ * output filter adds once the response is known to come from a member. */
+static void sr_apply(request_rec *r, sr_balancer_state_t *st, sr_req_t *rq,
+                     int m, sr_status_t status, int issue,
+                     const sr_effective_t *eff, const char *why)
+{
+    proxy_worker *w = ((proxy_worker **)st->balancer->workers->elts)[m];
+    /* routes_buf slots are never freed and always end in NUL (the last
+     * byte is never written), so the environment can point at them. */
+    const char *route = st->routes[m];
+
+    rq->member = m;
+    rq->worker = w;
+    rq->status = status;
+    rq->counter = st->counters[m];
+    rq->spec = eff->cookie;
+    rq->fresh_conn = 0;
+    sr_current = rq;
+    if (rq->decisions++ == 0) {
+        /* first decision of the request: nothing to replace */
+        apr_table_addn(r->subprocess_env, SR_ENV_ROUTE, route);
+        apr_table_addn(r->subprocess_env, SR_ENV_STATUS, sr_status_name(status));
+    }
+    else {
+        apr_table_setn(r->subprocess_env, SR_ENV_ROUTE, route);
+        apr_table_setn(r->subprocess_env, SR_ENV_STATUS, sr_status_name(status));
+    }
+    if (issue) {
+        const char *value = sr_member_value(st, m, eff->tag_key);
+        int https = !strcmp(ap_http_scheme(r), "https");
+        rq->set_cookie = sr_cookie_format(r->pool, eff->cookie, value, https);
+        apr_table_setn(r->subprocess_env, SR_ENV_ROUTE_CHANGED, "1");
+        if (!rq->filter_added) {
+            ap_add_output_filter_handle(sr_cookie_filter_handle, NULL, r,
+                                        r->connection);
+            rq->filter_added = 1;
+        }
+    }
+    else if (rq->set_cookie) {
+        rq->set_cookie = NULL;
+        apr_table_unset(r->subprocess_env, SR_ENV_ROUTE_CHANGED);
+    }
+    rq->issue = issue;
+    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
+                  "%s: route %s (%s) decision %s: %s",
+                  st->balancer->s->name, route, sr_worker_url(w),
+                  sr_status_name(status), why);
+}
+
+static void sr_unapplied(request_rec *r, sr_balancer_state_t *st,
+                         sr_req_t *rq, sr_status_t status, const char *why)
+{
+    rq->worker = NULL;
+    rq->counter = NULL;
+    rq->issue = 0;
+    rq->set_cookie = NULL;
+    rq->status = status;
+    apr_table_unset(r->subprocess_env, SR_ENV_ROUTE);
+    apr_table_unset(r->subprocess_env, SR_ENV_ROUTE_CHANGED);
+    apr_table_setn(r->subprocess_env, SR_ENV_STATUS, sr_status_name(status));
+    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
+                  "%s: no member (decision %s): %s", st->balancer->s->name,
+                  sr_status_name(status), why);
+}
+
+/* A retry after a member broke on a reused connection goes to that member
+ * again (sr_retry_member decided it); returns 1 when it does. */
+static int sr_retry_same(request_rec *r, sr_balancer_state_t *st,
+                         sr_req_t *rq, const sr_effective_t *eff)
+{
+    int m = rq->retry_same;
+
+    rq->retry_same = -1;
+    if (m < 0 || m >= st->balancer->workers->nelts || (uint32_t)m >= st->max) {
+        return 0;
+    }
+    sr_view_member(st, m, r->server);
+    if (!st->view[m].usable || sr_tried_has(&rq->tried, (uint32_t)m)) {
+        return 0;
+    }
+    sr_apply(r, st, rq, m, rq->status, rq->issue, eff,
+             "retry after a reused connection broke: the same member, on a "
+             "fresh connection");
+    return 1;
+}
+
+/* lbmethod=sticky: gathers the cookie and the named member's state, asks
+ * sr_decide_sticky (the table in sr_policy.h), applies the answer. */
+static proxy_worker *sr_find_sticky(proxy_balancer *b, request_rec *r)
+{
+    sr_balancer_state_t *st = sr_state(b, r->server);
+    proxy_worker **workers = (proxy_worker **)b->workers->elts;
+    sr_effective_t eff;
+    sr_decision_t d;
+    sr_req_t *rq;
+    uint32_t n;
+    int m;
+
+    if (!st) {
+        return NULL;
+    }
+    sr_effective(r->server, st->dirconf, &eff);
+    sr_scan_if_due(st, r);
+    rq = sr_req(r, b, st);
+    if (rq->retry_same >= 0 && sr_retry_same(r, st, rq, &eff)) {
+        return rq->worker;
+    }
+    if (!rq->parsed) {
+        sr_read_cookie(st, r, &eff, rq);
+    }
+    n = (uint32_t)b->workers->nelts < st->max ? (uint32_t)b->workers->nelts
+                                               : st->max;
+    if (rq->cookie.member >= 0 && (uint32_t)rq->cookie.member < n) {
+        int cm = rq->cookie.member;
+        if (!sr_tried_has(&rq->tried, (uint32_t)cm)) {
+            sr_view_member(st, cm, r->server);
+        }
+        if (st->view[cm].redirect >= 0 && (uint32_t)st->view[cm].redirect < n) {
+            sr_view_refresh(st, st->view[cm].redirect);
+        }
+    }
+    sr_decide_sticky(st->view, n, &rq->cookie, &rq->tried, st->from_standby,
+                     b->s->sticky_force, &d);
+    switch (d.action) {
+    case SR_ACT_SERVE:
+        sr_apply(r, st, rq, d.member, d.status, d.issue, &eff, d.why);
+        return workers[d.member];
+    case SR_ACT_REFUSE:
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
+                      "%s: member of route %s is unusable and nofailover is "
+                      "on: 503", b->s->name, st->routes[rq->cookie.member]);
+        sr_unapplied(r, st, rq, d.status, d.why);
+        return NULL;
+    case SR_ACT_ELECT:
+    default:
+        break;
+    }
+    m = sr_elect(st, r, rq);
+    if (m < 0) {
+        sr_unapplied(r, st, rq, d.status, "no member takes new sessions");
+        return NULL;
+    }
+    sr_apply(r, st, rq, m, d.status, d.issue, &eff, d.why);
+    return workers[m];
+}
+
+/*
+ * lbmethod=roundrobin: exact and shared.
+ *
+ * Every process holds the same schedule table (see sr_schedule_build in
+ * sr_core.c); a single 64-bit ticket in shared memory, taken with an atomic
+ * fetch-and-add, says which slot serves. With equal weights and k usable
+ * members, any N consecutive tickets give each member floor(N/k) or
+ * ceil(N/k) requests, whatever the number of processes and threads.
+ *
+ *   members a b c d, equal weights, b disabled:   a c d a c d a c d ...
+ *   loadfactor a=5 b=1 c=1:                       a a b a c a a ...
+ */
+static proxy_worker *sr_find_roundrobin(proxy_balancer *b, request_rec *r)
+{
+    sr_balancer_state_t *st = sr_state(b, r->server);
+    sr_effective_t eff;
+    sr_req_t *rq;
+    int m;
+
+    if (!st) {
+        return NULL;
+    }
+    sr_effective(r->server, st->dirconf, &eff);
+    sr_scan_if_due(st, r);
+    rq = sr_req(r, b, st);
+    if (rq->retry_same >= 0) {
+        rq->status = SR_STATUS_ROUNDROBIN;
+        rq->issue = 0;
+        if (sr_retry_same(r, st, rq, &eff)) {
+            return rq->worker;
+        }
+    }
+    m = sr_elect(st, r, rq);
+    if (m < 0) {
+        sr_unapplied(r, st, rq, SR_STATUS_ROUNDROBIN,
+                     "no member takes requests");
+        return NULL;
+    }
+    sr_apply(r, st, rq, m, SR_STATUS_ROUNDROBIN, 0, &eff,
+             "the round-robin schedule's turn");
+    return ((proxy_worker **)b->workers->elts)[m];
+}
+
+static apr_status_t sr_reset(proxy_balancer *b, server_rec *s)
+{
+    (void)b;
+    (void)s;
+    return APR_SUCCESS;
+}
+
+static apr_status_t sr_age(proxy_balancer *b, server_rec *s)
+{
+    (void)b;
+    (void)s;
+    return APR_SUCCESS;
+}
+
+const proxy_balancer_method sr_sticky_method = {
+    SR_LBMETHOD_STICKY, &sr_find_sticky, NULL, &sr_reset, &sr_age, NULL
+};
+
+const proxy_balancer_method sr_roundrobin_method = {
+    SR_LBMETHOD_ROUNDROBIN, &sr_find_roundrobin, NULL, &sr_reset, &sr_age, NULL
+};
+
+/* ====================================================================
+ * Response: the Set-Cookie, counters
+ * ==================================================================== */
+
+typedef struct {
+    const sr_cookie_spec_t *spec;
+    const char *req_path;
+    const char *found;
+} sr_app_cookie_t;
+
+static int sr_app_cookie_cb(void *baton, const char *key, const char *val)
+{
+    sr_app_cookie_t *ac = baton;
+
+    (void)key;
+    if (sr_set_cookie_sets(val, ac->spec->name, ac->spec->path,
+                           ac->req_path)) {
+        ac->found = val;
+        return 0;
+    }
+    return 1;
+}
+
+/* Adds the one Set-Cookie, naming the member elected last, when the
+ * response is on its way; skips errors httpd generates itself, and never
+ * replaces a cookie of the same name and path the member set itself. */
+static apr_status_t sr_cookie_filter(ap_filter_t *f, apr_bucket_brigade *bb)
+{
+    request_rec *r = f->r;
+    sr_req_t *rq = ap_get_module_config(r->request_config, &sticky_route_module);
+
+    if (rq && rq->issue && rq->set_cookie && rq->worker && !rq->error_response) {
+        sr_app_cookie_t ac;
+
+        ac.spec = rq->spec;
+        ac.req_path = r->parsed_uri.path ? r->parsed_uri.path : r->uri;
+        ac.found = NULL;
+        apr_table_do(sr_app_cookie_cb, &ac, r->headers_out, "Set-Cookie",
+                     NULL);
+        if (!ac.found) {
+            apr_table_do(sr_app_cookie_cb, &ac, r->err_headers_out,
+                         "Set-Cookie", NULL);
+        }
+        if (!ac.found) {
+            apr_table_addn(r->headers_out, "Set-Cookie", rq->set_cookie);
+        }
+        else {
+            sr_balancer_state_t *st = rq->balancer ? rq->balancer->context
+                                                   : NULL;
+            sr_shm_balancer_t *sb = st ? st->shared : NULL;
+            if (!sb || !(apr_atomic_read32(&sb->warned) & SR_WARNED_APP_COOKIE)) {
+                int first = 1;
+                if (sb) {
+                    apr_uint32_t was = apr_atomic_read32(&sb->warned);
+                    first = apr_atomic_cas32(&sb->warned,
+                                             was | SR_WARNED_APP_COOKIE, was)
+                            == was;
+                }
+                if (first) {
+                    ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
+                                  "%s: member %s sets the cookie %s (path %s) "
+                                  "itself; mod_sticky_route does not replace "
+                                  "an application's cookie, so its responses "
+                                  "pin nobody - give StickyRouteCookie another "
+                                  "name (said once)", rq->balancer->s->name,
+                                  sr_worker_url(rq->worker), rq->spec->name,
+                                  rq->spec->path);
+                }
+            }
+        }
+    }
+    ap_remove_output_filter(f);
+    return ap_pass_brigade(f->next, bb);
+}
+
+static void sr_insert_error_filter(request_rec *r)
+{
+    sr_req_t *rq = ap_get_module_config(r->request_config, &sticky_route_module);
+
+    if (rq) {
+        rq->error_response = 1;
+    }
+}
+
+static int sr_log_transaction(request_rec *r)
+{
+    sr_req_t *rq;
+
+    while (r->next) {
+        r = r->next;    /* the request that produced the response */
+    }
+    rq = ap_get_module_config(r->request_config, &sticky_route_module);
+
+    /* sent_bodyct: a response left, and (broken) it was not cut off in the
+     * middle. mod_proxy_http closes the client connection without one when
+     * a pooled backend connection breaks under a request on a reused client
+     * connection (the client retries). */
+    if (rq && rq->worker && rq->counter && !rq->error_response
+        && !rq->broken && r->sent_bodyct
+        && (unsigned)rq->status < SR_STATUS_COUNT) {
+        apr_atomic_add64(&rq->counter->count[rq->status], 1);
+    }
+    return DECLINED;
+}
+
+/* mod_proxy opens a new connection to a member: note it in the request
+ * this thread is deciding for (see sr_current). */
+static int sr_pre_connection(conn_rec *c, void *csd)
+{
+    (void)c;
+    (void)csd;
+    if (sr_current) {
+        sr_current->fresh_conn = 1;
+    }
+    return DECLINED;
+}
+
+/*
+ * A member broke under a request before any byte of its answer and
+ * mod_proxy answers 502 (on a reused client connection mod_proxy_http
+ * closes the connection instead, for the client to retry). When the
+ * policy allows it (sr_retry_allowed: GET or HEAD without a body, nothing
+ * sent yet), the request runs again as an internal redirect: first on the
+ * same member with a fresh connection when the broken one was a reused
+ * pooled connection (sr_retry_member), else on another member.
+ */
+static int sr_request_status(int *status, request_rec *r)
+{
+    sr_req_t *rq = ap_get_module_config(r->request_config, &sticky_route_module);
+    sr_balancer_state_t *st;
+    sr_effective_t eff;
+    sr_retry_in_t in;
+    const char *cl;
+    int fresh, timed_out, same;
+
+    if (rq && sr_current == rq) {
+        sr_current = NULL;
+    }
+    if (*status == DONE && rq) {
+        /* mod_proxy_http returns DONE when the member broke off in the middle
+         * of the response (or the client went away): not a served request */
+        rq->broken = 1;
+        return DECLINED;
+    }
+    if (*status != HTTP_BAD_GATEWAY || !rq || !rq->worker || rq->member < 0
+        || rq->retry_issued || r->main) {
+        return DECLINED;
+    }
+    st = rq->balancer ? rq->balancer->context : NULL;
+    if (!st) {
+        return DECLINED;
+    }
+    sr_effective(r->server, st->dirconf, &eff);
+    cl = apr_table_get(r->headers_in, "Content-Length");
+    in.enabled = eff.retry;
+    in.idempotent = r->method_number == M_GET;     /* HEAD is M_GET too */
+    in.has_body = apr_table_get(r->headers_in, "Transfer-Encoding") != NULL
+                  || (cl && strcmp(cl, "0"));
+    in.response_started = r->sent_bodyct || r->connection->aborted;
+    /* with ProxyErrorOverride, a 502 may be the member's own answer */
+    in.member_answered = apr_table_get(r->notes, "proxy-error-override") != NULL;
+    in.retries = rq->retries;
+    in.last_same = rq->last_same;
+    if (!sr_retry_allowed(&in)) {
+        return DECLINED;
+    }
+    fresh = rq->fresh_conn;
+    timed_out = apr_table_get(r->notes, "proxy_timedout") != NULL;
+    if ((uint32_t)rq->member < st->max
+        && rq->member < st->balancer->workers->nelts) {
+        sr_view_refresh(st, rq->member);
+    }
+    same = sr_retry_member(st->view, st->max < (uint32_t)st->balancer->workers->nelts
+                                     ? st->max
+                                     : (uint32_t)st->balancer->workers->nelts,
+                           rq->member, fresh, timed_out, rq->retries,
+                           &rq->tried);
+    if (same < 0) {
+        sr_tried_add(&rq->tried, (uint32_t)rq->member);
+    }
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
+                  "%s: no response from %s (route %s, %s connection%s); "
+                  "retrying the %s request %s", rq->balancer->s->name,
+                  sr_worker_url(rq->worker),
+                  apr_table_get(r->subprocess_env, SR_ENV_ROUTE),
+                  fresh ? "fresh" : "reused", timed_out ? ", timed out" : "",
+                  r->method,
+                  same >= 0 ? "on the same member with a fresh connection"
+                            : "on another member");
+    rq->retry_issued = 1;
+    rq->retry_same = same;
+    rq->member = -1;            /* not a connect failure: sr_req must not
+                                   add it to the tried set again */
+    ap_internal_redirect(r->unparsed_uri, r);
+    *status = OK;
+    return OK;
+}
+
+/* ==================================================================== */
+
+void sr_proxy_post_config(void)
+{
+    sr_retry_worker = APR_RETRIEVE_OPTIONAL_FN(ap_proxy_retry_worker);
+}
+
+static int sr_init_state(server_rec *s, proxy_balancer *b, void *baton)
+{
+    if (!b->context) {
+        b->context = sr_state_create(baton, s, b);
+    }
+    return 0;
+}
+
+void sr_proxy_child_init(apr_pool_t *pchild, server_rec *main_s)
+{
+    apr_status_t rv;
+
+    sr_child_pool = pchild;
+#if APR_HAS_THREADS
+    rv = apr_thread_mutex_create(&sr_child_mutex, APR_THREAD_MUTEX_DEFAULT,
+                                 pchild);
+    if (rv != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, rv, main_s,
+                     "mod_sticky_route: cannot create a thread mutex; "
+                     "balancer state is made at startup only");
+        sr_child_mutex = NULL;
+        sr_child_pool = NULL;
+    }
+#else
+    (void)rv;
+#endif
+    sr_for_each_balancer(main_s, sr_init_state, pchild);
+}
+
+void sr_proxy_register_hooks(apr_pool_t *p)
+{
+    ap_register_provider(p, PROXY_LBMETHOD, SR_LBMETHOD_STICKY, "0",
+                         &sr_sticky_method);
+    ap_register_provider(p, PROXY_LBMETHOD, SR_LBMETHOD_ROUNDROBIN, "0",
+                         &sr_roundrobin_method);
+    ap_hook_insert_error_filter(sr_insert_error_filter, NULL, NULL,
+                                APR_HOOK_MIDDLE);
+    ap_hook_log_transaction(sr_log_transaction, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_pre_connection(sr_pre_connection, NULL, NULL, APR_HOOK_MIDDLE);
+    APR_OPTIONAL_HOOK(proxy, request_status, sr_request_status, NULL, NULL,
+                      APR_HOOK_MIDDLE);
+    sr_cookie_filter_handle = ap_register_output_filter(
+        "STICKY_ROUTE_COOKIE", sr_cookie_filter, NULL, AP_FTYPE_CONTENT_SET);
+}

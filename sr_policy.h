@@ -1,0 +1,233 @@
+/*
+ * Copyright 2026 The mod_sticky_route authors
+ * SPDX-License-Identifier: Apache-2.0
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License"); you may
+ * not use this file except in compliance with the License. You may obtain a
+ * copy of the License at http://www.apache.org/licenses/LICENSE-2.0
+ */
+
+/*
+ * sr_policy.h - the decisions of mod_sticky_route as pure functions.
+ *
+ * The glue (mod_sticky_route_proxy.c) builds a plain view of a balancer's
+ * members - one sr_member_t per BalancerMember, filled from the worker's
+ * shared status - and asks these functions what to do. Nothing here needs
+ * an httpd header; everything is unit-tested with check (tests/unit).
+ *
+ *   sr_route_choose      the route a member is known by
+ *   sr_policy_takers     the members that take new sessions (and requests
+ *                        of lbmethod=roundrobin)
+ *   sr_cookie_read_*     what the request's cookies say
+ *   sr_decide_sticky     the sticky decision table
+ *   sr_elect_check       election: may the schedule's member serve?
+ */
+#ifndef SR_POLICY_H
+#define SR_POLICY_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "apr_pools.h"
+#include "sr_core.h"
+
+/* ---- the view of one member ------------------------------------------ */
+
+typedef struct {
+    const char *route;      /* the route the member is known by */
+    int32_t redirect;       /* member that redirect= names, -1: none */
+    int lbset;              /* lbset= */
+    uint32_t weight;        /* loadfactor=, at least 1 */
+    unsigned usable : 1;    /* up: not in error, not disabled, not stopped
+                               (after its ap_proxy_retry_worker chance) */
+    unsigned draining : 1;  /* status +N */
+    unsigned standby : 1;   /* hot standby, status +H */
+    unsigned spare : 1;     /* hot spare, status +R */
+} sr_member_t;
+
+/* A member that may take a new session: usable and not draining. */
+static inline int sr_member_takes_new(const sr_member_t *m)
+{
+    return m->usable && !m->draining;
+}
+
+/* ---- the members already tried in one request --------------------------
+ * A set of member numbers of any size (a bitmap), allocated once per
+ * request from its pool. Members that failed in this request are in it. */
+typedef struct {
+    uint32_t capacity;      /* member numbers 0 .. capacity-1 */
+    uint32_t count;         /* distinct members in the set */
+    unsigned char *bits;
+} sr_tried_t;
+
+void sr_tried_init(apr_pool_t *p, sr_tried_t *t, uint32_t capacity);
+int sr_tried_has(const sr_tried_t *t, uint32_t member);
+/* Adds member (ignored when out of range or already there). */
+void sr_tried_add(sr_tried_t *t, uint32_t member);
+
+/* ---- routes --------------------------------------------------------------- */
+
+typedef enum {
+    SR_ROUTE_CONFIGURED = 0,    /* route= as given */
+    SR_ROUTE_DERIVED,           /* no route=: derived from the member URL */
+    SR_ROUTE_DERIVED_INVALID,   /* route= a cookie cannot carry: derived */
+    SR_ROUTE_DERIVED_DUPLICATE  /* route= of an earlier member: derived */
+} sr_route_origin_t;
+
+const char *sr_route_origin_name(sr_route_origin_t origin);
+
+/* The route member `member` is known by, written to out (SR_ROUTE_MAX + 1
+ * bytes): its configured route when that is a valid cookie route that no
+ * earlier member (already in ix) uses, else the route derived from its URL
+ * with key (a derived route an earlier member uses is kept: the URLs
+ * differ, so only a hash collision could do it, and the index then finds
+ * the earlier member). The caller inserts the member into ix afterwards.
+ * The same members in the same order give the same routes in every
+ * process and on every proxy with the same key. */
+sr_route_origin_t sr_route_choose(char *out, const char *configured,
+                                  const char *member_url, const sr_key_t *key,
+                                  const sr_route_index_t *ix,
+                                  const char *const *routes);
+
+/* ---- who takes new sessions ------------------------------------------------
+ * mod_proxy_balancer's own rule (ap_proxy_balancer_get_best_worker): lbsets
+ * in ascending order; in the first lbset that yields anybody, its usable
+ * members that are neither hot spare nor hot standby nor draining, plus as
+ * many usable hot spares (in member order) as it has regular members that
+ * are unusable or draining; when that is nobody, its usable hot standbys.
+ * Writes member numbers and weights (capacity n each); *from_standby is
+ * set when the takers are hot standbys. Returns how many there are. */
+uint32_t sr_policy_takers(const sr_member_t *m, uint32_t n, uint16_t *out,
+                          uint32_t *weights, int *from_standby);
+
+/* ---- what the cookies say --------------------------------------------------- */
+
+typedef enum {
+    SR_FORM_NATIVE = 0,     /* "route" or "route.TAG": ours            */
+    SR_FORM_STOCK,          /* ".route": the stock recipe's, migrated   */
+    SR_FORM_FOREIGN         /* "session.route": somebody's session id   */
+} sr_cookie_form_t;
+
+typedef struct {
+    int32_t member;         /* the member named, -1: none */
+    sr_cookie_form_t form;  /* how the value naming it was written */
+    sr_status_t absent;     /* when member < 0: NEW, UNKNOWN or FORGED */
+    int foreign;            /* a "session.route" value was present: the
+                               cookie is not ours to (re)write */
+    int seen;               /* values of the name looked at */
+} sr_cookie_read_t;
+
+typedef struct {
+    const char *name;               /* cookie name */
+    const sr_key_t *tag_key;        /* NULL: unsigned cookies */
+    int legacy_ok;                  /* stock recipe values accepted */
+    const char *balancer;           /* full balancer name (tags cover it) */
+    const sr_route_index_t *index;  /* route -> member */
+    const char *const *routes;
+    int32_t nmembers;               /* members the index may return */
+} sr_cookie_ctx_t;
+
+void sr_cookie_read_init(sr_cookie_read_t *out);
+
+/* One Cookie header: the first value of the name that verifies and names
+ * a member wins; otherwise the strongest complaint stays (forged over
+ * unknown over new). At most SR_COOKIES_MAX values per request are looked
+ * at. Returns 1 once a member was found (later headers need not be read). */
+int sr_cookie_read_header(sr_cookie_read_t *out, const sr_cookie_ctx_t *ctx,
+                          const char *header);
+
+/* ---- the sticky decision ------------------------------------------------------ */
+
+typedef enum {
+    SR_ACT_SERVE = 0,       /* serve on decision->member */
+    SR_ACT_ELECT,           /* elect a member (sr_elect_check) */
+    SR_ACT_REFUSE           /* no member: 503 (nofailover) */
+} sr_action_t;
+
+typedef struct {
+    sr_action_t action;
+    int32_t member;         /* SR_ACT_SERVE: who serves */
+    sr_status_t status;     /* hit, new, failover, unknown, forged */
+    int issue;              /* a Set-Cookie names the member that serves */
+    const char *why;        /* one phrase for the debug log */
+} sr_decision_t;
+
+/* The decision table of lbmethod=sticky (README "What lbmethod=sticky
+ * decides"):
+ *
+ *   cookie names a usable member          serve there       hit
+ *     (a hot standby only while the takers are hot standbys; a stock
+ *      recipe ".route" value is re-issued in the native format)
+ *   it names a member that is unusable,
+ *   or that failed in this request        its redirect= member when that
+ *                                         is usable and untried: failover;
+ *                                         nofailover: refuse; else elect,
+ *                                         failover
+ *   it names a hot standby while regular
+ *   members take new sessions             elect             failover
+ *   it names no member / malformed        elect             unknown
+ *   tag missing or wrong (secret set)     elect             forged
+ *   no cookie                             elect             new
+ *
+ * A cookie is issued whenever the member that serves is not the one the
+ * cookie names (and for stock recipe values), never when the request
+ * carries a "session.route" value (somebody else's session id).
+ * m[c->member] must describe the member as it is now (the caller gives
+ * an unusable member its retry chance first). */
+void sr_decide_sticky(const sr_member_t *m, uint32_t n,
+                      const sr_cookie_read_t *c, const sr_tried_t *tried,
+                      int from_standby, int nofailover, sr_decision_t *d);
+
+/* ---- election ------------------------------------------------------------------ */
+
+typedef enum {
+    SR_ELECT_OK = 0,        /* the slot's member serves */
+    SR_ELECT_TRIED,         /* it failed in this request: next ticket */
+    SR_ELECT_STALE,         /* it no longer takes new sessions: the
+                               schedule is out of date, rebuild it */
+    SR_ELECT_NONE           /* every scheduled member failed already */
+} sr_elect_t;
+
+/* Election walks the shared ticket over the schedule (sr_schedule_t): the
+ * member at schedule[ticket % len] serves when it still takes new sessions
+ * and has not failed in this request. The retry bound counts distinct
+ * members: NONE once every member of the schedule was tried. */
+sr_elect_t sr_elect_check(const sr_schedule_t *s, uint64_t ticket,
+                          const sr_member_t *m, uint32_t n,
+                          const sr_tried_t *tried, int32_t *member);
+
+/* Has every member of the schedule been tried? */
+int sr_schedule_exhausted(const sr_schedule_t *s, const sr_tried_t *tried);
+
+/* ---- retrying a request a member broke ------------------------------------
+ * A member can break under a request before any byte of its answer: a
+ * pooled connection it closed as the request went out (its keep-alive
+ * timeout racing the proxy's reuse), a reset in the accept queue of a
+ * stopping member, a crash. mod_proxy then answers 502. */
+typedef struct {
+    int enabled;            /* StickyRouteRetry */
+    int idempotent;         /* GET or HEAD */
+    int has_body;           /* the request carries a body */
+    int response_started;   /* a byte went out, or the client went away */
+    int member_answered;    /* the 502 is the member's own answer
+                               (ProxyErrorOverride) */
+    int retries;            /* retries of this request so far */
+    int last_same;          /* the last one went to the same member */
+} sr_retry_in_t;
+
+/* May the request be sent again? Once; twice when the first retry went to
+ * the same member on a fresh connection (so that a member failing there
+ * too still leaves a retry on another one). */
+int sr_retry_allowed(const sr_retry_in_t *in);
+
+/* Where the retry goes first: the member that broke, on a fresh
+ * connection, when the failure came on a reused (pooled) connection - a
+ * keep-alive race, not a sign of a bad member (RFC 9112 9.3.1 is the rule
+ * browsers follow for the same case) - and it was not a timeout, the
+ * member is still usable and this is the first retry. Returns that member,
+ * or -1: the failure counts against the member (the caller adds it to the
+ * tried set) and the request is decided again without it. */
+int32_t sr_retry_member(const sr_member_t *m, uint32_t n, int32_t failed,
+                        int fresh_connection, int timed_out, int retries,
+                        const sr_tried_t *tried);
+
+#endif /* SR_POLICY_H */
