@@ -4,9 +4,12 @@ CC          ?= gcc
 WARN        = -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE
 APR_CFLAGS  = $(shell pkg-config --cflags apr-1 apr-util-1 2>/dev/null)
 APR_LIBS    = $(shell pkg-config --libs apr-1 apr-util-1 2>/dev/null)
-CORE_SRC    = sr_core.c
-CORE_HDR    = sr_core.h
-MODULE_SRC  = mod_sticky_route.c $(CORE_SRC)
+CORE_SRC    = sr_core.c sr_policy.c
+CORE_HDR    = sr_core.h sr_policy.h
+GLUE_SRC    = mod_sticky_route.c mod_sticky_route_config.c mod_sticky_route_shm.c \
+              mod_sticky_route_proxy.c mod_sticky_route_status.c
+GLUE_HDR    = mod_sticky_route.h mod_sticky_route_private.h
+MODULE_SRC  = $(GLUE_SRC) $(CORE_SRC)
 PYTEST      = /usr/bin/python3 -m pytest
 
 .PHONY: all secret deps install test unit unit-asan unit-valgrind itest stack-test fault-test browser-test screenshot \
@@ -20,7 +23,7 @@ secret: secrets/sticky_route_secret
 secrets/sticky_route_secret:
 	umask 077; head -c 32 /dev/urandom | base64 > $@
 
-.libs/mod_sticky_route.so: $(MODULE_SRC) mod_sticky_route.h $(CORE_HDR)
+.libs/mod_sticky_route.so: $(MODULE_SRC) $(GLUE_HDR) $(CORE_HDR)
 	$(APXS) -c -Wc,"$(WARN)" -o mod_sticky_route.la $(MODULE_SRC) -laprutil-1
 
 deps:
