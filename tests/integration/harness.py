@@ -318,14 +318,20 @@ class Backend(Httpd):
         self.write_conf(self.render("backend.conf.tmpl", name=name))
 
 
+# The modules every test proxy loads before mod_sticky_route, in this order.
+PROXY_MODULES = ("slotmem_shm", "proxy", "proxy_http", "proxy_balancer")
+
+
 class Proxy(Httpd):
     kind = "proxy"
 
     def __init__(self, base_dir, name, body, port=None, load_module=True,
                  extra_modules=(), start_servers=2, server_limit=2,
-                 threads_per_child=25, log_level="warn"):
+                 threads_per_child=25, log_level="warn", proxy_modules=PROXY_MODULES):
         super().__init__(base_dir, name, port)
         self.expected_children = start_servers
+        proxy_lines = ["LoadModule %s_module %s/mod_%s.so" % (mod, MODULES_DIR, mod)
+                       for mod in proxy_modules]
         lines = []
         for mod in extra_modules:
             lines.append("LoadModule %s_module %s/mod_%s.so" % (mod, MODULES_DIR, mod))
@@ -333,6 +339,7 @@ class Proxy(Httpd):
             lines.append("LoadModule sticky_route_module %s" % MODULE_SO)
         self.write_conf(self.render(
             "proxy.conf.tmpl",
+            proxy_module_lines="\n".join(proxy_lines),
             module_lines="\n".join(lines),
             start_servers=start_servers, server_limit=server_limit,
             threads_per_child=threads_per_child,
@@ -381,10 +388,11 @@ def balancer(name, members, proxyset="lbmethod=sticky", inner="", mount="/"):
     return "\n".join(lines) + "\n"
 
 
-def configtest(base_dir, name, body, load_module=True, extra_modules=()):
+def configtest(base_dir, name, body, load_module=True, extra_modules=(), **kw):
     """Write a proxy config and run `apache2 -t -f` on it.
-    Returns (returncode, combined stdout+stderr)."""
-    p = Proxy(base_dir, name, body, load_module=load_module, extra_modules=extra_modules)
+    Returns (returncode, combined stdout+stderr).  kw: more Proxy arguments
+    (e.g. proxy_modules)."""
+    p = Proxy(base_dir, name, body, load_module=load_module, extra_modules=extra_modules, **kw)
     Httpd.registry.remove(p)
     res = subprocess.run([APACHE2, "-t", "-f", str(p.conf)], stdin=subprocess.DEVNULL,
                          capture_output=True, timeout=30)
@@ -567,3 +575,268 @@ def access_log_pids(proxy):
 
 def cleanup_dir(path):
     shutil.rmtree(path, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------
+# Python backends: raw-socket HTTP/1.1 servers whose every connection is
+# handled by `respond` (stale keep-alive connections, members that close
+# without answering, ...).  Ports from this suite's range, 127.0.0.1 only,
+# one thread per connection, bounded.
+
+class PyBackend:
+    """A threaded raw-socket HTTP/1.1 server on 127.0.0.1.
+
+    `respond(conn_no, req_no, head)` gets the connection's number, the
+    request's number on that connection (1 for the first) and the request
+    head (bytes up to the blank line); it returns the bytes to send, or None
+    to close the connection without sending anything.  Registered in
+    Httpd.registry, so the per-test fixture stops it."""
+
+    kind = "pybackend"
+    MAX_CONNECTIONS = 256      # handler threads at once
+    IDLE_TIMEOUT = 20          # seconds an idle keep-alive connection is kept
+
+    def __init__(self, name, respond=None, port=None):
+        self.name = name
+        if respond is not None:
+            self.respond = respond
+        self.port = port or free_port()
+        self.lock = threading.Lock()
+        self.connections = 0            # accepted
+        self.requests = 0               # requests read
+        self.answered = 0               # responses sent
+        self.closed_unanswered = 0      # requests closed without a byte
+        self.closed_on_reuse = 0        # ... of which on a reused connection
+        self._open = set()
+        self._threads = []
+        self._slots = threading.BoundedSemaphore(self.MAX_CONNECTIONS)
+        self._stop = threading.Event()
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", self.port))
+        self.sock.listen(128)
+        self.sock.settimeout(0.2)
+        self._acceptor = threading.Thread(target=self._accept_loop, daemon=True)
+        self._acceptor.start()
+        Httpd.registry.append(self)
+
+    @property
+    def url(self):
+        return "http://127.0.0.1:%d" % self.port
+
+    error_log = ""
+    access_log = ""
+
+    def respond(self, conn_no, req_no, head):
+        raise NotImplementedError
+
+    def ok(self, body=None, extra_headers=()):
+        """A 200 keep-alive response naming this backend."""
+        body = body if body is not None else ("served by %s\n" % self.name).encode()
+        lines = ["HTTP/1.1 200 OK", "X-Served-By: %s" % self.name,
+                 "Content-Type: text/plain", "Content-Length: %d" % len(body),
+                 "Connection: keep-alive"] + list(extra_headers)
+        return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+    def _accept_loop(self):
+        while not self._stop.is_set():
+            if not self._slots.acquire(timeout=0.2):
+                continue
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                self._slots.release()
+                continue
+            with self.lock:
+                self.connections += 1
+                conn_no = self.connections
+                self._open.add(conn)
+            t = threading.Thread(target=self._serve, args=(conn, conn_no), daemon=True)
+            self._threads.append(t)
+            t.start()
+
+    def _read_head(self, conn, buf):
+        """Returns (head, rest) or (None, buf) when the peer closed/idle."""
+        deadline = time.monotonic() + self.IDLE_TIMEOUT
+        while b"\r\n\r\n" not in buf:
+            if self._stop.is_set() or time.monotonic() > deadline:
+                return None, buf
+            try:
+                chunk = conn.recv(65536)
+            except socket.timeout:
+                continue
+            except OSError:
+                return None, buf
+            if not chunk:
+                return None, buf
+            buf += chunk
+        head, _, rest = buf.partition(b"\r\n\r\n")
+        return head, rest
+
+    def _serve(self, conn, conn_no):
+        try:
+            conn.settimeout(0.5)
+            buf = b""
+            req_no = 0
+            while not self._stop.is_set():
+                head, buf = self._read_head(conn, buf)
+                if head is None:
+                    return
+                m = re.search(rb"(?im)^content-length:\s*(\d+)", head)
+                need = int(m.group(1)) if m else 0
+                deadline = time.monotonic() + 5
+                while len(buf) < need and time.monotonic() < deadline:
+                    try:
+                        chunk = conn.recv(65536)
+                    except socket.timeout:
+                        continue
+                    if not chunk:
+                        return
+                    buf += chunk
+                buf = buf[need:]
+                req_no += 1
+                with self.lock:
+                    self.requests += 1
+                out = self.respond(conn_no, req_no, head)
+                if out is None:
+                    with self.lock:
+                        self.closed_unanswered += 1
+                        if req_no > 1:
+                            self.closed_on_reuse += 1
+                    return
+                conn.sendall(out)
+                with self.lock:
+                    self.answered += 1
+        except OSError:
+            pass
+        finally:
+            with self.lock:
+                self._open.discard(conn)
+            try:
+                conn.close()
+            except OSError:
+                pass
+            self._slots.release()
+
+    def running(self):
+        return not self._stop.is_set()
+
+    def stop(self, timeout=5):
+        if self._stop.is_set():
+            return
+        self._stop.set()
+        self._acceptor.join(timeout)
+        with self.lock:
+            conns = list(self._open)
+        for c in conns:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        deadline = time.monotonic() + timeout
+        for t in self._threads:
+            t.join(max(0.0, deadline - time.monotonic()))
+        self.sock.close()
+
+
+# --------------------------------------------------------------------------
+# balancer-manager (mod_proxy_balancer's handler): edits are POSTs carrying
+# the balancer's nonce, with a Referer naming the host of the request.
+
+class BalancerManager:
+    def __init__(self, port, path="/balancer-manager", host="127.0.0.1"):
+        self.port = port
+        self.path = path
+        self.host = host
+
+    def _headers(self):
+        return {"Host": "%s:%d" % (self.host, self.port),
+                "Referer": "http://%s:%d%s" % (self.host, self.port, self.path)}
+
+    def page(self):
+        r = get(self.port, self.path, headers=self._headers())
+        assert r.status == 200, "balancer-manager page: %r" % r
+        return r.body.decode("latin-1")
+
+    def nonce(self, balancer):
+        """The nonce of balancer://NAME, scraped from the manager's page."""
+        page = self.page()
+        m = re.search(r"b=%s&amp;[^\"'<>]*?nonce=([^\"'&<>]+)" % re.escape(balancer), page)
+        assert m, "no nonce for %s in the balancer-manager page:\n%s" % (balancer, page[:3000])
+        return m.group(1)
+
+    def post(self, balancer, fields):
+        """POST the form fields (a list of (name, value); `b` and `nonce` are
+        added), each value percent-encoded once."""
+        import urllib.parse
+        data = [("b", balancer), ("nonce", self.nonce(balancer))] + list(fields)
+        body = urllib.parse.urlencode(data, quote_via=urllib.parse.quote, safe="").encode()
+        assert len(body) < 1024, "the manager reads at most 1024 bytes of form data"
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=HTTP_TIMEOUT)
+        try:
+            h = self._headers()
+            h["Content-Type"] = "application/x-www-form-urlencoded"
+            conn.request("POST", self.path, body=body, headers=h)
+            r = _from_httpclient(conn.getresponse())
+        finally:
+            conn.close()
+        assert r.status == 200, "balancer-manager POST %r: %r" % (fields, r)
+        return r
+
+    def add_worker(self, balancer, url, enable=True):
+        """Adds a member (the manager adds it disabled); enables it."""
+        self.post(balancer, [("b_nwrkr", url), ("b_wyes", "1")])
+        if enable:
+            self.edit_worker(balancer, url, [("w_status_D", "0")])
+
+    def edit_worker(self, balancer, url, fields):
+        return self.post(balancer, [("w", url)] + list(fields))
+
+
+# --------------------------------------------------------------------------
+# status endpoint output checks
+
+PROMTOOL = os.environ.get("SR_PROMTOOL", "/usr/bin/promtool")
+
+
+def promtool_check(text):
+    """`promtool check metrics` on the exposition: (returncode, output)."""
+    data = text if isinstance(text, bytes) else text.encode()
+    res = subprocess.run([PROMTOOL, "check", "metrics"], input=data,
+                         capture_output=True, timeout=30)
+    return res.returncode, (res.stdout + res.stderr).decode(errors="replace")
+
+
+def prometheus_samples(text):
+    """Every sample of the exposition as (name, labels dict, value), parsed by
+    python3-prometheus-client's text parser."""
+    from prometheus_client.parser import text_string_to_metric_families
+    if isinstance(text, bytes):
+        text = text.decode("utf-8")
+    out = []
+    for fam in text_string_to_metric_families(text):
+        for s in fam.samples:
+            out.append((s.name, dict(s.labels), s.value))
+    return out
+
+
+def duplicate_series(samples):
+    """Samples whose metric name and label set occur more than once."""
+    seen, dups = set(), []
+    for name, labels, _ in samples:
+        key = (name, tuple(sorted(labels.items())))
+        if key in seen:
+            dups.append(key)
+        seen.add(key)
+    return dups
+
+
+def assert_valid_exposition(text):
+    """promtool accepts it, the strict parser parses it, no series twice.
+    Returns the parsed samples."""
+    rc, out = promtool_check(text)
+    assert rc == 0, "promtool check metrics: rc=%d\n%s\n---\n%s" % (rc, out, text)
+    samples = prometheus_samples(text)
+    dups = duplicate_series(samples)
+    assert dups == [], "series given twice: %s\n---\n%s" % (dups, text)
+    return samples
