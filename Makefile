@@ -34,8 +34,9 @@ install: all
 	install -m 0644 debian/sticky_route.load $(DESTDIR)/etc/apache2/mods-available/sticky_route.load
 
 # Unit tests of the httpd-free core, with check.
-tests/unit/sr_unit: tests/unit/test_sr_core.c $(CORE_SRC) $(CORE_HDR)
-	$(CC) $(WARN) -O1 -g $(APR_CFLAGS) -I. -o $@ tests/unit/test_sr_core.c $(CORE_SRC) \
+UNIT_SRC    = tests/unit/test_sr_core.c tests/unit/test_sr_policy.c
+tests/unit/sr_unit: $(UNIT_SRC) $(CORE_SRC) $(CORE_HDR)
+	$(CC) $(WARN) -O1 -g $(APR_CFLAGS) -I. -o $@ $(UNIT_SRC) $(CORE_SRC) \
 	    $(APR_LIBS) $(shell pkg-config --libs check)
 
 unit: tests/unit/sr_unit
@@ -44,7 +45,7 @@ unit: tests/unit/sr_unit
 unit-asan:
 	clang $(WARN) -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all \
 	    -fno-omit-frame-pointer $(APR_CFLAGS) -I. -o tests/unit/sr_unit_asan \
-	    tests/unit/test_sr_core.c $(CORE_SRC) $(APR_LIBS) $(shell pkg-config --libs check)
+	    $(UNIT_SRC) $(CORE_SRC) $(APR_LIBS) $(shell pkg-config --libs check)
 	CK_FORK=no ./tests/unit/sr_unit_asan
 
 unit-valgrind: tests/unit/sr_unit

@@ -12,6 +12,8 @@
 #include "apr_strings.h"
 #include "sr_core.h"
 
+Suite *policy_suite(void);     /* test_sr_policy.c */
+
 static apr_pool_t *pool;
 
 static void setup(void)
@@ -489,6 +491,7 @@ int main(void)
 
     apr_initialize();
     sr = srunner_create(core_suite());
+    srunner_add_suite(sr, policy_suite());
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);
     srunner_free(sr);

@@ -1,0 +1,825 @@
+/*
+ * Copyright 2026 The mod_sticky_route authors
+ * SPDX-License-Identifier: Apache-2.0
+ *
+ * Unit tests of sr_policy.c (check): every row of the README's decision
+ * table, every member state, lbsets, hot spares and hot standbys,
+ * election with tried members, the retry rules, route choice, cookie
+ * reading; and the output escaping and Set-Cookie matching of sr_core.c.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <check.h>
+
+#include "apr_general.h"
+#include "apr_strings.h"
+#include "sr_policy.h"
+
+Suite *policy_suite(void);
+
+static apr_pool_t *pool;
+
+static void setup(void)
+{
+    apr_pool_create(&pool, NULL);
+}
+
+static void teardown(void)
+{
+    apr_pool_destroy(pool);
+    pool = NULL;
+}
+
+/* ---- building views ---------------------------------------------------- */
+
+#define MAXM 16
+
+static sr_member_t view[MAXM];
+
+/* n regular usable members of weight 1, lbset 0, routes m0 m1 ... */
+static void members(uint32_t n)
+{
+    static char names[MAXM][8];
+    uint32_t i;
+
+    memset(view, 0, sizeof(view));
+    for (i = 0; i < n; i++) {
+        snprintf(names[i], sizeof(names[i]), "m%u", i);
+        view[i].route = names[i];
+        view[i].redirect = -1;
+        view[i].weight = 1;
+        view[i].usable = 1;
+    }
+}
+
+static uint16_t takers[MAXM];
+static uint32_t weights[MAXM];
+
+/* the takers as a string of member numbers, e.g. "013" */
+static const char *takers_of(uint32_t n, int *from_standby)
+{
+    static char out[MAXM + 1];
+    uint32_t k, count = sr_policy_takers(view, n, takers, weights, from_standby);
+
+    for (k = 0; k < count; k++) {
+        out[k] = (char)('0' + takers[k]);
+    }
+    out[count] = '\0';
+    return out;
+}
+
+static sr_tried_t tried;
+
+static void no_tried(void)
+{
+    sr_tried_init(pool, &tried, MAXM);
+}
+
+static sr_cookie_read_t cookie_naming(int32_t member, sr_cookie_form_t form)
+{
+    sr_cookie_read_t c;
+    sr_cookie_read_init(&c);
+    c.member = member;
+    c.form = form;
+    c.foreign = form == SR_FORM_FOREIGN;
+    return c;
+}
+
+static sr_cookie_read_t cookie_absent(sr_status_t why)
+{
+    sr_cookie_read_t c;
+    sr_cookie_read_init(&c);
+    c.absent = why;
+    return c;
+}
+
+/* ---- takers: member states -------------------------------------------- */
+
+START_TEST(takers_all_usable_members)
+{
+    int fs;
+    members(3);
+    ck_assert_str_eq(takers_of(3, &fs), "012");
+    ck_assert_int_eq(fs, 0);
+}
+END_TEST
+
+START_TEST(takers_skip_unusable_member)
+{
+    int fs;
+    members(3);
+    view[1].usable = 0;
+    ck_assert_str_eq(takers_of(3, &fs), "02");
+}
+END_TEST
+
+START_TEST(takers_skip_draining_member)
+{
+    int fs;
+    members(3);
+    view[2].draining = 1;
+    ck_assert_str_eq(takers_of(3, &fs), "01");
+}
+END_TEST
+
+START_TEST(takers_weights_are_loadfactors)
+{
+    int fs;
+    members(2);
+    view[0].weight = 5;
+    view[1].weight = 0;     /* treated as 1 */
+    ck_assert_str_eq(takers_of(2, &fs), "01");
+    ck_assert_uint_eq(weights[0], 5);
+    ck_assert_uint_eq(weights[1], 1);
+}
+END_TEST
+
+START_TEST(takers_hot_standby_only_when_nobody_else)
+{
+    int fs;
+    members(3);
+    view[2].standby = 1;
+    ck_assert_str_eq(takers_of(3, &fs), "01");
+    ck_assert_int_eq(fs, 0);
+    view[0].usable = 0;
+    view[1].usable = 0;
+    ck_assert_str_eq(takers_of(3, &fs), "2");
+    ck_assert_int_eq(fs, 1);
+}
+END_TEST
+
+START_TEST(takers_draining_standby_is_not_used)
+{
+    int fs;
+    members(2);
+    view[0].usable = 0;
+    view[1].standby = 1;
+    view[1].draining = 1;
+    ck_assert_str_eq(takers_of(2, &fs), "");
+}
+END_TEST
+
+START_TEST(takers_hot_spares_replace_unusable_one_for_one)
+{
+    int fs;
+    members(5);
+    view[3].spare = 1;
+    view[4].spare = 1;
+    ck_assert_str_eq(takers_of(5, &fs), "012");     /* nobody to replace */
+    view[1].usable = 0;
+    ck_assert_str_eq(takers_of(5, &fs), "023");     /* one spare for one */
+    view[2].draining = 1;                           /* draining counts */
+    ck_assert_str_eq(takers_of(5, &fs), "034");
+    view[3].usable = 0;                             /* a spare down */
+    ck_assert_str_eq(takers_of(5, &fs), "04");
+}
+END_TEST
+
+START_TEST(takers_lowest_lbset_with_a_usable_member)
+{
+    int fs;
+    members(4);
+    view[0].lbset = 1;
+    view[1].lbset = 1;
+    view[2].lbset = 2;
+    view[3].lbset = 2;
+    ck_assert_str_eq(takers_of(4, &fs), "01");
+    view[0].usable = 0;
+    ck_assert_str_eq(takers_of(4, &fs), "1");
+    view[1].draining = 1;
+    ck_assert_str_eq(takers_of(4, &fs), "23");
+}
+END_TEST
+
+START_TEST(takers_standbys_of_an_lbset_before_the_next_lbset)
+{
+    int fs;
+    /* as mod_proxy_balancer: lbset 0's standby before lbset 1's members */
+    members(3);
+    view[0].lbset = 0;
+    view[1].lbset = 0;
+    view[1].standby = 1;
+    view[2].lbset = 1;
+    view[0].usable = 0;
+    ck_assert_str_eq(takers_of(3, &fs), "1");
+    ck_assert_int_eq(fs, 1);
+    view[1].usable = 0;
+    ck_assert_str_eq(takers_of(3, &fs), "2");
+    ck_assert_int_eq(fs, 0);
+}
+END_TEST
+
+START_TEST(takers_spares_stay_in_their_lbset)
+{
+    int fs;
+    members(3);
+    view[0].lbset = 0;
+    view[1].lbset = 1;
+    view[1].spare = 1;
+    view[2].lbset = 1;
+    view[0].usable = 0;
+    /* lbset 0 has no usable member and no spare: lbset 1 takes over, and
+     * its spare has nobody to replace there */
+    ck_assert_str_eq(takers_of(3, &fs), "2");
+}
+END_TEST
+
+START_TEST(takers_none_when_nobody_usable)
+{
+    int fs;
+    members(2);
+    view[0].usable = 0;
+    view[1].usable = 0;
+    ck_assert_str_eq(takers_of(2, &fs), "");
+    ck_assert_str_eq(takers_of(0, &fs), "");
+}
+END_TEST
+
+/* ---- the sticky decision table, row by row ------------------------------ */
+
+START_TEST(decide_hit_on_usable_member)
+{
+    sr_decision_t d;
+    sr_cookie_read_t c = cookie_naming(1, SR_FORM_NATIVE);
+    members(3);
+    no_tried();
+    sr_decide_sticky(view, 3, &c, &tried, 0, 0, &d);
+    ck_assert_int_eq(d.action, SR_ACT_SERVE);
+    ck_assert_int_eq(d.member, 1);
+    ck_assert_int_eq(d.status, SR_STATUS_HIT);
+    ck_assert_int_eq(d.issue, 0);
+}
+END_TEST
+
+START_TEST(decide_stock_cookie_is_hit_and_reissued)
+{
+    sr_decision_t d;
+    sr_cookie_read_t c = cookie_naming(0, SR_FORM_STOCK);
+    members(2);
+    no_tried();
+    sr_decide_sticky(view, 2, &c, &tried, 0, 0, &d);
+    ck_assert_int_eq(d.action, SR_ACT_SERVE);
+    ck_assert_int_eq(d.status, SR_STATUS_HIT);
+    ck_assert_int_eq(d.issue, 1);
+}
+END_TEST
+
+START_TEST(decide_foreign_session_is_hit_never_reissued)
+{
+    sr_decision_t d;
+    sr_cookie_read_t c = cookie_naming(0, SR_FORM_FOREIGN);
+    members(2);
+    no_tried();
+    sr_decide_sticky(view, 2, &c, &tried, 0, 0, &d);
+    ck_assert_int_eq(d.status, SR_STATUS_HIT);
+    ck_assert_int_eq(d.issue, 0);
+    /* its member down: failover, still no cookie over the session id */
+    view[0].usable = 0;
+    sr_decide_sticky(view, 2, &c, &tried, 0, 0, &d);
+    ck_assert_int_eq(d.action, SR_ACT_ELECT);
+    ck_assert_int_eq(d.status, SR_STATUS_FAILOVER);
+    ck_assert_int_eq(d.issue, 0);
+}
+END_TEST
+
+START_TEST(decide_draining_member_keeps_its_clients)
+{
+    sr_decision_t d;
+    sr_cookie_read_t c = cookie_naming(1, SR_FORM_NATIVE);
+    members(2);
+    view[1].draining = 1;
+    no_tried();
+    sr_decide_sticky(view, 2, &c, &tried, 0, 0, &d);
+    ck_assert_int_eq(d.action, SR_ACT_SERVE);
+    ck_assert_int_eq(d.member, 1);
+    ck_assert_int_eq(d.status, SR_STATUS_HIT);
+}
+END_TEST
+
+START_TEST(decide_hot_spare_keeps_its_clients)
+{
+    sr_decision_t d;
+    sr_cookie_read_t c = cookie_naming(2, SR_FORM_NATIVE);
+    members(3);
+    view[2].spare = 1;
+    no_tried();
+    sr_decide_sticky(view, 3, &c, &tried, 0, 0, &d);
+    ck_assert_int_eq(d.action, SR_ACT_SERVE);
+    ck_assert_int_eq(d.status, SR_STATUS_HIT);
+}
+END_TEST
+
+START_TEST(decide_unusable_member_fails_over_by_election)
+{
+    sr_decision_t d;
+    sr_cookie_read_t c = cookie_naming(0, SR_FORM_NATIVE);
+    members(2);
+    view[0].usable = 0;
+    no_tried();
+    sr_decide_sticky(view, 2, &c, &tried, 0, 0, &d);
+    ck_assert_int_eq(d.action, SR_ACT_ELECT);
+    ck_assert_int_eq(d.status, SR_STATUS_FAILOVER);
+    ck_assert_int_eq(d.issue, 1);
+}
+END_TEST
+
+START_TEST(decide_unusable_member_fails_over_to_its_redirect)
+{
+    sr_decision_t d;
+    sr_cookie_read_t c = cookie_naming(0, SR_FORM_NATIVE);
+    members(3);
+    view[0].usable = 0;
+    view[0].redirect = 2;
+    no_tried();
+    sr_decide_sticky(view, 3, &c, &tried, 0, 0, &d);
+    ck_assert_int_eq(d.action, SR_ACT_SERVE);
+    ck_assert_int_eq(d.member, 2);
+    ck_assert_int_eq(d.status, SR_STATUS_FAILOVER);
+    ck_assert_int_eq(d.issue, 1);
+    /* an unusable redirect= member: election */
+    view[2].usable = 0;
+    sr_decide_sticky(view, 3, &c, &tried, 0, 0, &d);
+    ck_assert_int_eq(d.action, SR_ACT_ELECT);
+    ck_assert_int_eq(d.status, SR_STATUS_FAILOVER);
+}
+END_TEST
+
+START_TEST(decide_member_failed_in_this_request_fails_over)
+{
+    sr_decision_t d;
+    sr_cookie_read_t c = cookie_naming(1, SR_FORM_NATIVE);
+    members(3);
+    no_tried();
+    sr_tried_add(&tried, 1);
+    sr_decide_sticky(view, 3, &c, &tried, 0, 0, &d);
+    ck_assert_int_eq(d.action, SR_ACT_ELECT);
+    ck_assert_int_eq(d.status, SR_STATUS_FAILOVER);
+    /* its redirect= member, unless that one failed too */
+    view[1].redirect = 0;
+    sr_decide_sticky(view, 3, &c, &tried, 0, 0, &d);
+    ck_assert_int_eq(d.action, SR_ACT_SERVE);
+    ck_assert_int_eq(d.member, 0);
+    sr_tried_add(&tried, 0);
+    sr_decide_sticky(view, 3, &c, &tried, 0, 0, &d);
+    ck_assert_int_eq(d.action, SR_ACT_ELECT);
+}
+END_TEST
+
+START_TEST(decide_nofailover_refuses)
+{
+    sr_decision_t d;
+    sr_cookie_read_t c = cookie_naming(0, SR_FORM_NATIVE);
+    members(2);
+    view[0].usable = 0;
+    no_tried();
+    sr_decide_sticky(view, 2, &c, &tried, 0, 1, &d);
+    ck_assert_int_eq(d.action, SR_ACT_REFUSE);
+    ck_assert_int_eq(d.status, SR_STATUS_FAILOVER);
+    ck_assert_int_eq(d.issue, 0);
+    /* nofailover does not stop a redirect= member */
+    view[0].redirect = 1;
+    sr_decide_sticky(view, 2, &c, &tried, 0, 1, &d);
+    ck_assert_int_eq(d.action, SR_ACT_SERVE);
+    ck_assert_int_eq(d.member, 1);
+    /* and a usable member is served with nofailover on */
+    c = cookie_naming(1, SR_FORM_NATIVE);
+    sr_decide_sticky(view, 2, &c, &tried, 0, 1, &d);
+    ck_assert_int_eq(d.status, SR_STATUS_HIT);
+}
+END_TEST
+
+START_TEST(decide_hot_standby_while_regular_members_take_new)
+{
+    sr_decision_t d;
+    sr_cookie_read_t c = cookie_naming(1, SR_FORM_NATIVE);
+    members(2);
+    view[1].standby = 1;
+    no_tried();
+    sr_decide_sticky(view, 2, &c, &tried, 0, 0, &d);
+    ck_assert_int_eq(d.action, SR_ACT_ELECT);
+    ck_assert_int_eq(d.status, SR_STATUS_FAILOVER);
+    ck_assert_int_eq(d.issue, 1);
+    /* when the takers are the standbys, its clients stay */
+    sr_decide_sticky(view, 2, &c, &tried, 1, 0, &d);
+    ck_assert_int_eq(d.action, SR_ACT_SERVE);
+    ck_assert_int_eq(d.status, SR_STATUS_HIT);
+}
+END_TEST
+
+START_TEST(decide_no_cookie_is_new)
+{
+    sr_decision_t d;
+    sr_cookie_read_t c = cookie_absent(SR_STATUS_NEW);
+    members(2);
+    no_tried();
+    sr_decide_sticky(view, 2, &c, &tried, 0, 0, &d);
+    ck_assert_int_eq(d.action, SR_ACT_ELECT);
+    ck_assert_int_eq(d.status, SR_STATUS_NEW);
+    ck_assert_int_eq(d.issue, 1);
+}
+END_TEST
+
+START_TEST(decide_unknown_route_is_unknown)
+{
+    sr_decision_t d;
+    sr_cookie_read_t c = cookie_absent(SR_STATUS_UNKNOWN);
+    members(2);
+    no_tried();
+    sr_decide_sticky(view, 2, &c, &tried, 0, 0, &d);
+    ck_assert_int_eq(d.action, SR_ACT_ELECT);
+    ck_assert_int_eq(d.status, SR_STATUS_UNKNOWN);
+    ck_assert_int_eq(d.issue, 1);
+    /* an unknown route in somebody's session id: never written over */
+    c.foreign = 1;
+    sr_decide_sticky(view, 2, &c, &tried, 0, 0, &d);
+    ck_assert_int_eq(d.issue, 0);
+}
+END_TEST
+
+START_TEST(decide_bad_tag_is_forged)
+{
+    sr_decision_t d;
+    sr_cookie_read_t c = cookie_absent(SR_STATUS_FORGED);
+    members(2);
+    no_tried();
+    sr_decide_sticky(view, 2, &c, &tried, 0, 0, &d);
+    ck_assert_int_eq(d.action, SR_ACT_ELECT);
+    ck_assert_int_eq(d.status, SR_STATUS_FORGED);
+    ck_assert_int_eq(d.issue, 1);
+}
+END_TEST
+
+/* ---- reading cookies ------------------------------------------------------- */
+
+static const char *routes3[] = { "s1", "s2", "s3" };
+static sr_route_index_t ix3;
+
+static void index3(void)
+{
+    int32_t i;
+    sr_index_init(pool, &ix3, 3);
+    for (i = 0; i < 3; i++) {
+        sr_index_insert(&ix3, routes3, i);
+    }
+}
+
+static sr_cookie_read_t read_headers(const char *h1, const char *h2,
+                                     const sr_key_t *key, int legacy_ok)
+{
+    sr_cookie_ctx_t ctx;
+    sr_cookie_read_t c;
+
+    index3();
+    ctx.name = "ROUTEID";
+    ctx.tag_key = key;
+    ctx.legacy_ok = legacy_ok;
+    ctx.balancer = "balancer://app";
+    ctx.index = &ix3;
+    ctx.routes = routes3;
+    ctx.nmembers = 3;
+    sr_cookie_read_init(&c);
+    if (!sr_cookie_read_header(&c, &ctx, h1) && h2) {
+        sr_cookie_read_header(&c, &ctx, h2);
+    }
+    return c;
+}
+
+START_TEST(read_cookie_forms)
+{
+    sr_cookie_read_t c;
+
+    c = read_headers("a=b", NULL, NULL, 1);
+    ck_assert_int_eq(c.member, -1);
+    ck_assert_int_eq(c.absent, SR_STATUS_NEW);
+    c = read_headers("ROUTEID=s2", NULL, NULL, 1);
+    ck_assert_int_eq(c.member, 1);
+    ck_assert_int_eq(c.form, SR_FORM_NATIVE);
+    c = read_headers("ROUTEID=.s3", NULL, NULL, 1);
+    ck_assert_int_eq(c.member, 2);
+    ck_assert_int_eq(c.form, SR_FORM_STOCK);
+    ck_assert_int_eq(c.foreign, 0);
+    c = read_headers("ROUTEID=ABC123.s1", NULL, NULL, 1);
+    ck_assert_int_eq(c.member, 0);
+    ck_assert_int_eq(c.form, SR_FORM_FOREIGN);
+    ck_assert_int_eq(c.foreign, 1);
+    c = read_headers("ROUTEID=zz", NULL, NULL, 1);
+    ck_assert_int_eq(c.member, -1);
+    ck_assert_int_eq(c.absent, SR_STATUS_UNKNOWN);
+    c = read_headers("ROUTEID=s%01", NULL, NULL, 1);
+    ck_assert_int_eq(c.absent, SR_STATUS_UNKNOWN);
+}
+END_TEST
+
+START_TEST(read_cookie_signed_and_forged)
+{
+    sr_key_t key;
+    char good[SR_VALUE_BUF], hdr[128];
+    sr_cookie_read_t c;
+
+    sr_key_derive(&key, "0123456789abcdef0123", 20, "tag");
+    sr_value_write(good, "s2", &key, "balancer://app");
+    snprintf(hdr, sizeof(hdr), "ROUTEID=%s", good);
+    c = read_headers(hdr, NULL, &key, 0);
+    ck_assert_int_eq(c.member, 1);
+    c = read_headers("ROUTEID=s2", NULL, &key, 0);
+    ck_assert_int_eq(c.member, -1);
+    ck_assert_int_eq(c.absent, SR_STATUS_FORGED);
+    /* forged outranks unknown, whatever the order */
+    c = read_headers("ROUTEID=s2; ROUTEID=~~~", NULL, &key, 0);
+    ck_assert_int_eq(c.absent, SR_STATUS_FORGED);
+    c = read_headers("ROUTEID=~~~; ROUTEID=s2", NULL, &key, 0);
+    ck_assert_int_eq(c.absent, SR_STATUS_FORGED);
+    /* a good value in a later Cookie header still wins */
+    c = read_headers("ROUTEID=s1", hdr, &key, 0);
+    ck_assert_int_eq(c.member, 1);
+}
+END_TEST
+
+START_TEST(read_cookie_bounded)
+{
+    char hdr[512] = "";
+    sr_cookie_read_t c;
+    int i;
+
+    for (i = 0; i < SR_COOKIES_MAX; i++) {
+        strcat(hdr, "ROUTEID=zz; ");
+    }
+    strcat(hdr, "ROUTEID=s1");
+    c = read_headers(hdr, NULL, NULL, 1);
+    ck_assert_int_eq(c.member, -1);
+    ck_assert_int_eq(c.seen, SR_COOKIES_MAX);
+}
+END_TEST
+
+/* ---- routes ------------------------------------------------------------------ */
+
+START_TEST(route_choice_configured_derived_invalid_duplicate)
+{
+    const char *routes[4];
+    char out[4][SR_ROUTE_MAX + 1];
+    sr_route_index_t ix;
+    sr_key_t key;
+
+    sr_key_derive(&key, "0123456789abcdef", 16, "route");
+    sr_index_init(pool, &ix, 4);
+    ck_assert_int_eq(sr_route_choose(out[0], "s1", "http://a", &key, &ix, routes),
+                     SR_ROUTE_CONFIGURED);
+    ck_assert_str_eq(out[0], "s1");
+    routes[0] = out[0];
+    sr_index_insert(&ix, routes, 0);
+    ck_assert_int_eq(sr_route_choose(out[1], "", "http://b", &key, &ix, routes),
+                     SR_ROUTE_DERIVED);
+    ck_assert_uint_eq(strlen(out[1]), SR_DERIVED_ROUTE_LEN);
+    routes[1] = out[1];
+    sr_index_insert(&ix, routes, 1);
+    ck_assert_int_eq(sr_route_choose(out[2], "bad.route", "http://c", &key, &ix,
+                                     routes), SR_ROUTE_DERIVED_INVALID);
+    ck_assert_uint_eq(strlen(out[2]), SR_DERIVED_ROUTE_LEN);
+    routes[2] = out[2];
+    sr_index_insert(&ix, routes, 2);
+    ck_assert_int_eq(sr_route_choose(out[3], "s1", "http://d", &key, &ix, routes),
+                     SR_ROUTE_DERIVED_DUPLICATE);
+    ck_assert_str_ne(out[3], "s1");
+    /* derived routes depend on the URL only: same member, same route */
+    {
+        char again[SR_ROUTE_MAX + 1];
+        sr_route_choose(again, "q\"uote", "http://c", &key, NULL, NULL);
+        ck_assert_str_eq(again, out[2]);
+    }
+    ck_assert_ptr_nonnull(sr_route_origin_name(SR_ROUTE_DERIVED_DUPLICATE));
+}
+END_TEST
+
+/* ---- election ------------------------------------------------------------------ */
+
+static sr_schedule_t sched;
+
+static void schedule_takers(uint32_t n)
+{
+    int fs;
+    uint32_t count = sr_policy_takers(view, n, takers, weights, &fs);
+    sr_schedule_init(pool, &sched, MAXM);
+    sr_schedule_build(&sched, takers, weights, count);
+}
+
+START_TEST(elect_follows_the_schedule)
+{
+    int32_t m;
+    uint64_t t;
+    members(3);
+    no_tried();
+    schedule_takers(3);
+    for (t = 0; t < 6; t++) {
+        ck_assert_int_eq(sr_elect_check(&sched, t, view, 3, &tried, &m), SR_ELECT_OK);
+        ck_assert_int_eq(m, (int32_t)(t % 3));
+    }
+}
+END_TEST
+
+START_TEST(elect_stale_when_member_changed_since_the_scan)
+{
+    int32_t m;
+    members(3);
+    no_tried();
+    schedule_takers(3);
+    view[1].usable = 0;
+    ck_assert_int_eq(sr_elect_check(&sched, 1, view, 3, &tried, &m), SR_ELECT_STALE);
+    view[1].usable = 1;
+    view[1].draining = 1;
+    ck_assert_int_eq(sr_elect_check(&sched, 1, view, 3, &tried, &m), SR_ELECT_STALE);
+    /* a member number past the list (members removed) */
+    ck_assert_int_eq(sr_elect_check(&sched, 2, view, 2, &tried, &m), SR_ELECT_STALE);
+}
+END_TEST
+
+START_TEST(elect_tried_members_cost_a_ticket_until_all_tried)
+{
+    int32_t m;
+    members(12);
+    sr_tried_init(pool, &tried, 12);
+    schedule_takers(12);
+    sr_tried_add(&tried, 0);
+    ck_assert_int_eq(sr_elect_check(&sched, 0, view, 12, &tried, &m), SR_ELECT_TRIED);
+    ck_assert_int_eq(sr_elect_check(&sched, 1, view, 12, &tried, &m), SR_ELECT_OK);
+    /* more than 8 tried: no fixed cap, the bound counts distinct members */
+    for (m = 0; m < 11; m++) {
+        sr_tried_add(&tried, (uint32_t)m);
+    }
+    ck_assert_uint_eq(tried.count, 11);
+    ck_assert_int_eq(sr_elect_check(&sched, 5, view, 12, &tried, &m), SR_ELECT_TRIED);
+    ck_assert_int_eq(sr_elect_check(&sched, 11, view, 12, &tried, &m), SR_ELECT_OK);
+    ck_assert_int_eq(m, 11);
+    sr_tried_add(&tried, 11);
+    ck_assert_int_eq(sr_elect_check(&sched, 11, view, 12, &tried, &m), SR_ELECT_NONE);
+    ck_assert(sr_schedule_exhausted(&sched, &tried));
+}
+END_TEST
+
+START_TEST(elect_none_without_takers)
+{
+    int32_t m;
+    members(2);
+    view[0].usable = 0;
+    view[1].usable = 0;
+    no_tried();
+    schedule_takers(2);
+    ck_assert_int_eq(sr_elect_check(&sched, 0, view, 2, &tried, &m), SR_ELECT_NONE);
+}
+END_TEST
+
+START_TEST(tried_set_of_any_size)
+{
+    sr_tried_t t;
+    sr_tried_init(pool, &t, 1000);
+    sr_tried_add(&t, 999);
+    sr_tried_add(&t, 999);
+    sr_tried_add(&t, 1000);     /* out of range: ignored */
+    ck_assert(sr_tried_has(&t, 999));
+    ck_assert(!sr_tried_has(&t, 998));
+    ck_assert(!sr_tried_has(&t, 1000));
+    ck_assert_uint_eq(t.count, 1);
+    ck_assert(!sr_tried_has(NULL, 1));
+}
+END_TEST
+
+/* ---- retries ---------------------------------------------------------------------- */
+
+START_TEST(retry_allowed_rules)
+{
+    sr_retry_in_t in = { 1, 1, 0, 0, 0, 0, 0 };
+    ck_assert(sr_retry_allowed(&in));
+    in.enabled = 0;
+    ck_assert(!sr_retry_allowed(&in));
+    in.enabled = 1;
+    in.idempotent = 0;                  /* POST */
+    ck_assert(!sr_retry_allowed(&in));
+    in.idempotent = 1;
+    in.has_body = 1;
+    ck_assert(!sr_retry_allowed(&in));
+    in.has_body = 0;
+    in.response_started = 1;
+    ck_assert(!sr_retry_allowed(&in));
+    in.response_started = 0;
+    in.member_answered = 1;             /* ProxyErrorOverride: its own 502 */
+    ck_assert(!sr_retry_allowed(&in));
+    in.member_answered = 0;
+    in.retries = 1;                     /* a retry on another member */
+    ck_assert(!sr_retry_allowed(&in));
+    in.last_same = 1;                   /* a retry on the same member */
+    ck_assert(sr_retry_allowed(&in));
+    in.retries = 2;
+    ck_assert(!sr_retry_allowed(&in));
+}
+END_TEST
+
+START_TEST(retry_same_member_after_a_reused_connection_broke)
+{
+    members(2);
+    no_tried();
+    /* reused connection, not a timeout, member usable: same member */
+    ck_assert_int_eq(sr_retry_member(view, 2, 1, 0, 0, 0, &tried), 1);
+    /* a fresh connection broke: the member counts as failed */
+    ck_assert_int_eq(sr_retry_member(view, 2, 1, 1, 0, 0, &tried), -1);
+    /* a timeout: another member */
+    ck_assert_int_eq(sr_retry_member(view, 2, 1, 0, 1, 0, &tried), -1);
+    /* the second retry never insists */
+    ck_assert_int_eq(sr_retry_member(view, 2, 1, 0, 0, 1, &tried), -1);
+    /* an unusable or already failed member: another */
+    view[1].usable = 0;
+    ck_assert_int_eq(sr_retry_member(view, 2, 1, 0, 0, 0, &tried), -1);
+    view[1].usable = 1;
+    sr_tried_add(&tried, 1);
+    ck_assert_int_eq(sr_retry_member(view, 2, 1, 0, 0, 0, &tried), -1);
+    ck_assert_int_eq(sr_retry_member(view, 2, -1, 0, 0, 0, &tried), -1);
+    ck_assert_int_eq(sr_retry_member(view, 2, 7, 0, 0, 0, &tried), -1);
+}
+END_TEST
+
+/* ---- escaping and Set-Cookie matching (sr_core.c) ------------------------------ */
+
+START_TEST(json_escape_any_bytes)
+{
+    ck_assert_str_eq(sr_json_escape(pool, "plain"), "plain");
+    ck_assert_str_eq(sr_json_escape(pool, "a\"b\\c"), "a\\\"b\\\\c");
+    ck_assert_str_eq(sr_json_escape(pool, "x\ny\tz\x01"), "x\\ny\\u0009z\\u0001");
+    ck_assert_str_eq(sr_json_escape(pool, "\x1f\x7f"), "\\u001f\x7f");
+    ck_assert_str_eq(sr_json_escape(pool, "caf\xc3\xa9"), "caf\xc3\xa9");
+    ck_assert_str_eq(sr_json_escape(pool, "bad\xff\xc3"), "bad\\ufffd\\ufffd");
+    ck_assert_str_eq(sr_json_escape(pool, "\xed\xa0\x80"), "\\ufffd\\ufffd\\ufffd");
+}
+END_TEST
+
+START_TEST(label_escape_any_bytes)
+{
+    ck_assert_str_eq(sr_label_escape(pool, "plain"), "plain");
+    ck_assert_str_eq(sr_label_escape(pool, "a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    ck_assert_str_eq(sr_label_escape(pool, "t\tab\x01"), "t\tab\x01");
+    ck_assert_str_eq(sr_label_escape(pool, "x\xff"), "x\xef\xbf\xbd");
+}
+END_TEST
+
+START_TEST(set_cookie_same_name_and_path)
+{
+    ck_assert(sr_set_cookie_sets("JSESSIONID=abc; Path=/", "JSESSIONID", "/", "/x/y"));
+    ck_assert(sr_set_cookie_sets("JSESSIONID=abc;path=/ ;HttpOnly", "JSESSIONID", "/", "/"));
+    ck_assert(!sr_set_cookie_sets("JSESSIONID=abc; Path=/app", "JSESSIONID", "/", "/"));
+    ck_assert(!sr_set_cookie_sets("JSESSIONIDX=abc; Path=/", "JSESSIONID", "/", "/"));
+    ck_assert(!sr_set_cookie_sets("jsessionid=abc; Path=/", "JSESSIONID", "/", "/"));
+    ck_assert(!sr_set_cookie_sets("OTHER=JSESSIONID=1", "JSESSIONID", "/", "/"));
+    /* no Path: the request's default path */
+    ck_assert(sr_set_cookie_sets("ROUTEID=v", "ROUTEID", "/", "/index.html"));
+    ck_assert(!sr_set_cookie_sets("ROUTEID=v", "ROUTEID", "/", "/app/page"));
+    ck_assert(sr_set_cookie_sets("ROUTEID=v", "ROUTEID", "/app", "/app/page"));
+    /* an invalid Path means the default path */
+    ck_assert(sr_set_cookie_sets("ROUTEID=v; Path=x", "ROUTEID", "/", "/a"));
+    ck_assert(!sr_set_cookie_sets(NULL, "ROUTEID", "/", "/"));
+}
+END_TEST
+
+Suite *policy_suite(void)
+{
+    Suite *s = suite_create("sr_policy");
+    TCase *tc = tcase_create("policy");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, takers_all_usable_members);
+    tcase_add_test(tc, takers_skip_unusable_member);
+    tcase_add_test(tc, takers_skip_draining_member);
+    tcase_add_test(tc, takers_weights_are_loadfactors);
+    tcase_add_test(tc, takers_hot_standby_only_when_nobody_else);
+    tcase_add_test(tc, takers_draining_standby_is_not_used);
+    tcase_add_test(tc, takers_hot_spares_replace_unusable_one_for_one);
+    tcase_add_test(tc, takers_lowest_lbset_with_a_usable_member);
+    tcase_add_test(tc, takers_standbys_of_an_lbset_before_the_next_lbset);
+    tcase_add_test(tc, takers_spares_stay_in_their_lbset);
+    tcase_add_test(tc, takers_none_when_nobody_usable);
+    tcase_add_test(tc, decide_hit_on_usable_member);
+    tcase_add_test(tc, decide_stock_cookie_is_hit_and_reissued);
+    tcase_add_test(tc, decide_foreign_session_is_hit_never_reissued);
+    tcase_add_test(tc, decide_draining_member_keeps_its_clients);
+    tcase_add_test(tc, decide_hot_spare_keeps_its_clients);
+    tcase_add_test(tc, decide_unusable_member_fails_over_by_election);
+    tcase_add_test(tc, decide_unusable_member_fails_over_to_its_redirect);
+    tcase_add_test(tc, decide_member_failed_in_this_request_fails_over);
+    tcase_add_test(tc, decide_nofailover_refuses);
+    tcase_add_test(tc, decide_hot_standby_while_regular_members_take_new);
+    tcase_add_test(tc, decide_no_cookie_is_new);
+    tcase_add_test(tc, decide_unknown_route_is_unknown);
+    tcase_add_test(tc, decide_bad_tag_is_forged);
+    tcase_add_test(tc, read_cookie_forms);
+    tcase_add_test(tc, read_cookie_signed_and_forged);
+    tcase_add_test(tc, read_cookie_bounded);
+    tcase_add_test(tc, route_choice_configured_derived_invalid_duplicate);
+    tcase_add_test(tc, elect_follows_the_schedule);
+    tcase_add_test(tc, elect_stale_when_member_changed_since_the_scan);
+    tcase_add_test(tc, elect_tried_members_cost_a_ticket_until_all_tried);
+    tcase_add_test(tc, elect_none_without_takers);
+    tcase_add_test(tc, tried_set_of_any_size);
+    tcase_add_test(tc, retry_allowed_rules);
+    tcase_add_test(tc, retry_same_member_after_a_reused_connection_broke);
+    tcase_add_test(tc, json_escape_any_bytes);
+    tcase_add_test(tc, label_escape_any_bytes);
+    tcase_add_test(tc, set_cookie_same_name_and_path);
+    suite_add_tcase(s, tc);
+    return s;
+}
