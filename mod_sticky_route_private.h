@@ -137,6 +137,9 @@ typedef struct {
     proxy_balancer *balancer;
     server_rec *server;
     const sr_conf_t *dirconf;       /* from the matching <Proxy> sections */
+    sr_effective_t eff;             /* the settings that apply (fixed for
+                                       the life of the configuration) */
+    sr_cookie_ctx_t cookie_ctx;     /* what reading a cookie needs */
     uint32_t max;                   /* capacity in members */
     int nworkers;                   /* balancer->workers->nelts at scan */
     apr_time_t next_scan;           /* periodic rescan (recoveries, edits) */

@@ -67,6 +67,7 @@ static sr_balancer_state_t *sr_state_create(apr_pool_t *p, server_rec *s,
     st->balancer = b;
     st->server = s;
     st->dirconf = sr_section_conf(p, s, b);
+    sr_effective(s, st->dirconf, &st->eff);
     st->max = max;
     st->nworkers = -1;
     st->view = apr_pcalloc(p, max * sizeof(sr_member_t));
@@ -84,6 +85,13 @@ static sr_balancer_state_t *sr_state_create(apr_pool_t *p, server_rec *s,
     st->weights = apr_pcalloc(p, max * sizeof(uint32_t));
     sr_index_init(p, &st->index, max);
     sr_schedule_init(p, &st->schedule, max);
+    st->cookie_ctx.name = st->eff.cookie->name;
+    st->cookie_ctx.tag_key = st->eff.tag_key;
+    st->cookie_ctx.legacy_ok = st->eff.legacy;
+    st->cookie_ctx.balancer = b->s->name;
+    st->cookie_ctx.index = &st->index;
+    st->cookie_ctx.routes = st->routes;
+    st->cookie_ctx.nmembers = 0;        /* until the first scan */
     st->shared = sr_shm_balancer(s, b, 1);
     return st;
 }
@@ -128,24 +136,27 @@ static const char *sr_worker_url(const proxy_worker *w)
     return w->s->name_ex[0] ? w->s->name_ex : w->s->name;
 }
 
-/* The member's state as the policy sees it (O(1); the route and redirect
- * are set by the scan). */
-static void sr_view_refresh(sr_balancer_state_t *st, int i)
+/* The member's status flags as they are now (O(1): one read of the
+ * shared status word; lbset, weight, route and redirect come with the
+ * scan). */
+static inline void sr_view_refresh(sr_balancer_state_t *st, int i)
 {
     proxy_worker *w = ((proxy_worker **)st->balancer->workers->elts)[i];
     sr_member_t *m = &st->view[i];
+    unsigned int status = w->s->status;
 
-    m->usable = PROXY_WORKER_IS_USABLE(w) ? 1 : 0;
-    m->draining = PROXY_WORKER_IS_DRAINING(w) ? 1 : 0;
-    m->standby = PROXY_WORKER_IS_STANDBY(w) ? 1 : 0;
-    m->spare = PROXY_WORKER_IS_SPARE(w) ? 1 : 0;
-    m->lbset = w->s->lbset;
-    m->weight = (uint32_t)(w->s->lbfactor > 0 ? w->s->lbfactor : 1);
+    m->usable = (status & (PROXY_WORKER_NOT_USABLE_BITMAP
+                           | PROXY_WORKER_INITIALIZED))
+                == PROXY_WORKER_INITIALIZED;
+    m->draining = (status & PROXY_WORKER_DRAIN) != 0;
+    m->standby = (status & PROXY_WORKER_HOT_STANDBY) != 0;
+    m->spare = (status & PROXY_WORKER_HOT_SPARE) != 0;
 }
 
 /* A member that is not usable gets its ap_proxy_retry_worker chance (as
  * mod_proxy_balancer gives it), then its view is refreshed. */
-static void sr_view_member(sr_balancer_state_t *st, int i, server_rec *s)
+static inline void sr_view_member(sr_balancer_state_t *st, int i,
+                                  server_rec *s)
 {
     proxy_worker *w = ((proxy_worker **)st->balancer->workers->elts)[i];
 
@@ -199,7 +210,7 @@ static void sr_scan(sr_balancer_state_t *st, server_rec *s)
 {
     proxy_balancer *b = st->balancer;
     proxy_worker **workers = (proxy_worker **)b->workers->elts;
-    sr_effective_t eff;
+    const sr_effective_t *eff = &st->eff;
     int i, n = b->workers->nelts;
     uint32_t ncand, k;
     uint64_t sig = 1469598103934665603ull;
@@ -207,7 +218,6 @@ static void sr_scan(sr_balancer_state_t *st, server_rec *s)
     if ((uint32_t)n > st->max) {
         n = (int)st->max;
     }
-    sr_effective(st->server, st->dirconf, &eff);
     sr_index_clear(&st->index);
     for (i = 0; i < n; i++) {
         proxy_worker *w = workers[i];
@@ -219,7 +229,7 @@ static void sr_scan(sr_balancer_state_t *st, server_rec *s)
 
         /* balancer-manager may write the route while we read it */
         apr_cpystrn(raw, w->s->route, sizeof(raw));
-        origin = sr_route_choose(slot, raw, sr_worker_url(w), eff.route_key,
+        origin = sr_route_choose(slot, raw, sr_worker_url(w), eff->route_key,
                                  &st->index, st->routes);
         st->routes[i] = slot;
         sr_index_insert(&st->index, st->routes, i);
@@ -241,6 +251,9 @@ static void sr_scan(sr_balancer_state_t *st, server_rec *s)
             st->counters[i] = sr_shm_member(st->shared, slot, 1);
         }
         sr_view_member(st, i, s);
+        st->view[i].lbset = w->s->lbset;
+        st->view[i].weight = (uint32_t)(w->s->lbfactor > 0 ? w->s->lbfactor
+                                                          : 1);
         st->view[i].route = slot;
     }
     for (i = 0; i < n; i++) {
@@ -262,6 +275,7 @@ static void sr_scan(sr_balancer_state_t *st, server_rec *s)
         st->signature = sig;
     }
     st->nworkers = b->workers->nelts;
+    st->cookie_ctx.nmembers = n;
 }
 
 static void sr_scan_if_due(sr_balancer_state_t *st, request_rec *r)
@@ -323,23 +337,15 @@ struct sr_req_t {
     int last_same;                  /* this request is a retry on the member
                                        that broke */
     int broken;                     /* the response was cut off */
-    int fresh_conn;                 /* a new backend connection was made
-                                       since the last decision */
+    apr_uint32_t conns_mark;        /* sr_conns_opened at the decision */
 };
 
-/* The request whose backend connection this thread is making: set by the
- * finder, read by the pre_connection hook (mod_proxy runs pre_connection
- * exactly when it opens a new connection to a member, in the thread that
- * handles the request), cleared when the request is done with it. */
-static _Thread_local sr_req_t *sr_current;
-
-static apr_status_t sr_current_clear(void *data)
-{
-    if (sr_current == data) {
-        sr_current = NULL;
-    }
-    return APR_SUCCESS;
-}
+/* New connections this thread opened (pre_connection). mod_proxy runs
+ * pre_connection exactly when it opens a new connection to a member, in the
+ * thread that handles the request; a request remembers the count at its
+ * decision, so a different count when the member broke means the
+ * connection that broke was a fresh one. */
+static _Thread_local apr_uint32_t sr_conns_opened;
 
 static sr_req_t *sr_req(request_rec *r, proxy_balancer *b,
                         sr_balancer_state_t *st)
@@ -354,8 +360,6 @@ static sr_req_t *sr_req(request_rec *r, proxy_balancer *b,
         rq->member = -1;
         rq->retry_same = -1;
         ap_set_module_config(r->request_config, &sticky_route_module, rq);
-        apr_pool_cleanup_register(r->pool, rq, sr_current_clear,
-                                  apr_pool_cleanup_null);
         if (prev && prev->retry_issued && prev->balancer == b) {
             /* sr_request_status retries here (same pool): the members
              * that failed so far stay excluded */
@@ -374,40 +378,31 @@ static sr_req_t *sr_req(request_rec *r, proxy_balancer *b,
     if (rq->balancer != b) {
         rq->balancer = b;
         rq->parsed = 0;
-        sr_tried_init(r->pool, &rq->tried, st->max);
+        sr_tried_init(&rq->tried, st->max);
         rq->member = -1;
     }
     if (rq->member >= 0) {
         /* mod_proxy calls the finder again in one request only when the
          * member decided last could not be connected to */
-        sr_tried_add(&rq->tried, (uint32_t)rq->member);
+        sr_tried_add(r->pool, &rq->tried, (uint32_t)rq->member);
     }
     return rq;
 }
 
 /* Reads every Cookie header (HTTP/1.1 clients may send several). */
 static void sr_read_cookie(sr_balancer_state_t *st, request_rec *r,
-                           const sr_effective_t *eff, sr_req_t *rq)
+                           sr_req_t *rq)
 {
     const apr_array_header_t *h = apr_table_elts(r->headers_in);
     const apr_table_entry_t *e = (const apr_table_entry_t *)h->elts;
-    sr_cookie_ctx_t ctx;
     int i;
 
     rq->parsed = 1;
     sr_cookie_read_init(&rq->cookie);
-    ctx.name = eff->cookie->name;
-    ctx.tag_key = eff->tag_key;
-    ctx.legacy_ok = eff->legacy;
-    ctx.balancer = st->balancer->s->name;
-    ctx.index = &st->index;
-    ctx.routes = st->routes;
-    ctx.nmembers = st->balancer->workers->nelts < (int)st->max
-                   ? st->balancer->workers->nelts : (int)st->max;
     for (i = 0; i < h->nelts; i++) {
         if (e[i].key && (e[i].key[0] == 'C' || e[i].key[0] == 'c')
             && !strcasecmp(e[i].key, "Cookie") && e[i].val
-            && sr_cookie_read_header(&rq->cookie, &ctx, e[i].val)) {
+            && sr_cookie_read_header(&rq->cookie, &st->cookie_ctx, e[i].val)) {
             return;
         }
     }
@@ -509,8 +504,7 @@ static void sr_apply(request_rec *r, sr_balancer_state_t *st, sr_req_t *rq,
     rq->status = status;
     rq->counter = st->counters[m];
     rq->spec = eff->cookie;
-    rq->fresh_conn = 0;
-    sr_current = rq;
+    rq->conns_mark = sr_conns_opened;
     if (rq->decisions++ == 0) {
         /* first decision of the request: nothing to replace */
         apr_table_addn(r->subprocess_env, SR_ENV_ROUTE, route);
@@ -585,7 +579,7 @@ static proxy_worker *sr_find_sticky(proxy_balancer *b, request_rec *r)
 {
     sr_balancer_state_t *st = sr_state(b, r->server);
     proxy_worker **workers = (proxy_worker **)b->workers->elts;
-    sr_effective_t eff;
+    const sr_effective_t *eff;
     sr_decision_t d;
     sr_req_t *rq;
     uint32_t n;
@@ -594,14 +588,14 @@ static proxy_worker *sr_find_sticky(proxy_balancer *b, request_rec *r)
     if (!st) {
         return NULL;
     }
-    sr_effective(r->server, st->dirconf, &eff);
+    eff = &st->eff;
     sr_scan_if_due(st, r);
     rq = sr_req(r, b, st);
-    if (rq->retry_same >= 0 && sr_retry_same(r, st, rq, &eff)) {
+    if (rq->retry_same >= 0 && sr_retry_same(r, st, rq, eff)) {
         return rq->worker;
     }
     if (!rq->parsed) {
-        sr_read_cookie(st, r, &eff, rq);
+        sr_read_cookie(st, r, rq);
     }
     n = (uint32_t)b->workers->nelts < st->max ? (uint32_t)b->workers->nelts
                                                : st->max;
@@ -618,7 +612,7 @@ static proxy_worker *sr_find_sticky(proxy_balancer *b, request_rec *r)
                      b->s->sticky_force, &d);
     switch (d.action) {
     case SR_ACT_SERVE:
-        sr_apply(r, st, rq, d.member, d.status, d.issue, &eff, d.why);
+        sr_apply(r, st, rq, d.member, d.status, d.issue, eff, d.why);
         return workers[d.member];
     case SR_ACT_REFUSE:
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
@@ -635,7 +629,7 @@ static proxy_worker *sr_find_sticky(proxy_balancer *b, request_rec *r)
         sr_unapplied(r, st, rq, d.status, "no member takes new sessions");
         return NULL;
     }
-    sr_apply(r, st, rq, m, d.status, d.issue, &eff, d.why);
+    sr_apply(r, st, rq, m, d.status, d.issue, eff, d.why);
     return workers[m];
 }
 
@@ -654,20 +648,18 @@ static proxy_worker *sr_find_sticky(proxy_balancer *b, request_rec *r)
 static proxy_worker *sr_find_roundrobin(proxy_balancer *b, request_rec *r)
 {
     sr_balancer_state_t *st = sr_state(b, r->server);
-    sr_effective_t eff;
     sr_req_t *rq;
     int m;
 
     if (!st) {
         return NULL;
     }
-    sr_effective(r->server, st->dirconf, &eff);
     sr_scan_if_due(st, r);
     rq = sr_req(r, b, st);
     if (rq->retry_same >= 0) {
         rq->status = SR_STATUS_ROUNDROBIN;
         rq->issue = 0;
-        if (sr_retry_same(r, st, rq, &eff)) {
+        if (sr_retry_same(r, st, rq, &st->eff)) {
             return rq->worker;
         }
     }
@@ -677,7 +669,7 @@ static proxy_worker *sr_find_roundrobin(proxy_balancer *b, request_rec *r)
                      "no member takes requests");
         return NULL;
     }
-    sr_apply(r, st, rq, m, SR_STATUS_ROUNDROBIN, 0, &eff,
+    sr_apply(r, st, rq, m, SR_STATUS_ROUNDROBIN, 0, &st->eff,
              "the round-robin schedule's turn");
     return ((proxy_worker **)b->workers->elts)[m];
 }
@@ -809,15 +801,12 @@ static int sr_log_transaction(request_rec *r)
     return DECLINED;
 }
 
-/* mod_proxy opens a new connection to a member: note it in the request
- * this thread is deciding for (see sr_current). */
+/* mod_proxy opens a new connection to a member (see sr_conns_opened). */
 static int sr_pre_connection(conn_rec *c, void *csd)
 {
     (void)c;
     (void)csd;
-    if (sr_current) {
-        sr_current->fresh_conn = 1;
-    }
+    sr_conns_opened++;
     return DECLINED;
 }
 
@@ -834,14 +823,10 @@ static int sr_request_status(int *status, request_rec *r)
 {
     sr_req_t *rq = ap_get_module_config(r->request_config, &sticky_route_module);
     sr_balancer_state_t *st;
-    sr_effective_t eff;
     sr_retry_in_t in;
     const char *cl;
     int fresh, timed_out, same;
 
-    if (rq && sr_current == rq) {
-        sr_current = NULL;
-    }
     if (*status == DONE && rq) {
         /* mod_proxy_http returns DONE when the member broke off in the middle
          * of the response (or the client went away): not a served request */
@@ -856,9 +841,8 @@ static int sr_request_status(int *status, request_rec *r)
     if (!st) {
         return DECLINED;
     }
-    sr_effective(r->server, st->dirconf, &eff);
     cl = apr_table_get(r->headers_in, "Content-Length");
-    in.enabled = eff.retry;
+    in.enabled = st->eff.retry;
     in.idempotent = r->method_number == M_GET;     /* HEAD is M_GET too */
     in.has_body = apr_table_get(r->headers_in, "Transfer-Encoding") != NULL
                   || (cl && strcmp(cl, "0"));
@@ -870,7 +854,7 @@ static int sr_request_status(int *status, request_rec *r)
     if (!sr_retry_allowed(&in)) {
         return DECLINED;
     }
-    fresh = rq->fresh_conn;
+    fresh = rq->conns_mark != sr_conns_opened;
     timed_out = apr_table_get(r->notes, "proxy_timedout") != NULL;
     if ((uint32_t)rq->member < st->max
         && rq->member < st->balancer->workers->nelts) {
@@ -882,7 +866,7 @@ static int sr_request_status(int *status, request_rec *r)
                            rq->member, fresh, timed_out, rq->retries,
                            &rq->tried);
     if (same < 0) {
-        sr_tried_add(&rq->tried, (uint32_t)rq->member);
+        sr_tried_add(r->pool, &rq->tried, (uint32_t)rq->member);
     }
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
                   "%s: no response from %s (route %s, %s connection%s); "

@@ -11,14 +11,9 @@
 
 #include "sr_core.h"
 
-static const char *const status_names[SR_STATUS_COUNT] = {
+const char *const sr_status_names[SR_STATUS_COUNT] = {
     "hit", "new", "failover", "unknown", "forged", "roundrobin"
 };
-
-const char *sr_status_name(sr_status_t status)
-{
-    return (unsigned)status < SR_STATUS_COUNT ? status_names[status] : "none";
-}
 
 /* ---- keys ---------------------------------------------------------- */
 
@@ -260,9 +255,10 @@ size_t sr_cookie_find(const char *header, const char *name, sr_span_t *out,
         if (!*p) {
             break;
         }
-        /* Compare the name in place; a pair that is not ours is skipped
-         * with one strcspn to the next separator. */
-        if (strncmp(p, name, nlen) == 0) {
+        /* Compare the name in place (its first byte first: most pairs are
+         * not ours); a pair that is not ours is skipped with one strcspn
+         * to the next separator. */
+        if (*p == *name && strncmp(p, name, nlen) == 0) {
             q = p + nlen;
             while (is_blank(*q)) {
                 q++;

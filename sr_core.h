@@ -39,7 +39,13 @@ typedef enum {
     SR_STATUS_COUNT
 } sr_status_t;
 
-const char *sr_status_name(sr_status_t status);
+extern const char *const sr_status_names[SR_STATUS_COUNT];
+
+static inline const char *sr_status_name(sr_status_t status)
+{
+    return (unsigned)status < SR_STATUS_COUNT ? sr_status_names[status]
+                                              : "none";
+}
 
 /* ---- keys ---------------------------------------------------------- */
 

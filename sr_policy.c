@@ -16,25 +16,23 @@
 
 /* ---- tried set ------------------------------------------------------------ */
 
-void sr_tried_init(apr_pool_t *p, sr_tried_t *t, uint32_t capacity)
+void sr_tried_init(sr_tried_t *t, uint32_t capacity)
 {
     t->capacity = capacity;
     t->count = 0;
-    t->bits = capacity ? apr_pcalloc(p, (capacity + 7) / 8) : NULL;
+    t->bits = NULL;
 }
 
-int sr_tried_has(const sr_tried_t *t, uint32_t member)
+void sr_tried_add(apr_pool_t *p, sr_tried_t *t, uint32_t member)
 {
-    return t && member < t->capacity
-        && (t->bits[member / 8] & (1u << (member % 8)));
-}
-
-void sr_tried_add(sr_tried_t *t, uint32_t member)
-{
-    if (member < t->capacity && !sr_tried_has(t, member)) {
-        t->bits[member / 8] |= (unsigned char)(1u << (member % 8));
-        t->count++;
+    if (member >= t->capacity || sr_tried_has(t, member)) {
+        return;
     }
+    if (!t->bits) {
+        t->bits = apr_pcalloc(p, (t->capacity + 7) / 8);
+    }
+    t->bits[member / 8] |= (unsigned char)(1u << (member % 8));
+    t->count++;
 }
 
 /* ---- routes ---------------------------------------------------------------- */
@@ -136,15 +134,6 @@ uint32_t sr_policy_takers(const sr_member_t *m, uint32_t n, uint16_t *out,
 }
 
 /* ---- cookies ----------------------------------------------------------------- */
-
-void sr_cookie_read_init(sr_cookie_read_t *out)
-{
-    out->member = -1;
-    out->form = SR_FORM_NATIVE;
-    out->absent = SR_STATUS_NEW;
-    out->foreign = 0;
-    out->seen = 0;
-}
 
 static void complain(sr_cookie_read_t *out, sr_status_t status)
 {
@@ -272,28 +261,6 @@ int sr_schedule_exhausted(const sr_schedule_t *s, const sr_tried_t *tried)
         }
     }
     return 1;
-}
-
-sr_elect_t sr_elect_check(const sr_schedule_t *s, uint64_t ticket,
-                          const sr_member_t *m, uint32_t n,
-                          const sr_tried_t *tried, int32_t *member)
-{
-    uint16_t k;
-
-    *member = -1;
-    if (s->len == 0) {
-        return SR_ELECT_NONE;
-    }
-    k = sr_schedule_at(s, ticket);
-    if (k >= n || !sr_member_takes_new(&m[k])) {
-        return SR_ELECT_STALE;
-    }
-    if (sr_tried_has(tried, k)) {
-        return sr_schedule_exhausted(s, tried) ? SR_ELECT_NONE
-                                               : SR_ELECT_TRIED;
-    }
-    *member = k;
-    return SR_ELECT_OK;
 }
 
 /* ---- retries ------------------------------------------------------------------ */

@@ -37,11 +37,11 @@ typedef struct {
     int32_t redirect;       /* member that redirect= names, -1: none */
     int lbset;              /* lbset= */
     uint32_t weight;        /* loadfactor=, at least 1 */
-    unsigned usable : 1;    /* up: not in error, not disabled, not stopped
+    unsigned char usable;   /* up: not in error, not disabled, not stopped
                                (after its ap_proxy_retry_worker chance) */
-    unsigned draining : 1;  /* status +N */
-    unsigned standby : 1;   /* hot standby, status +H */
-    unsigned spare : 1;     /* hot spare, status +R */
+    unsigned char draining; /* status +N */
+    unsigned char standby;  /* hot standby, status +H */
+    unsigned char spare;    /* hot spare, status +R */
 } sr_member_t;
 
 /* A member that may take a new session: usable and not draining. */
@@ -51,18 +51,25 @@ static inline int sr_member_takes_new(const sr_member_t *m)
 }
 
 /* ---- the members already tried in one request --------------------------
- * A set of member numbers of any size (a bitmap), allocated once per
- * request from its pool. Members that failed in this request are in it. */
+ * A set of member numbers of any size (a bitmap), allocated from the
+ * request's pool by the first sr_tried_add (most requests never need it).
+ * Members that failed in this request are in it. */
 typedef struct {
     uint32_t capacity;      /* member numbers 0 .. capacity-1 */
     uint32_t count;         /* distinct members in the set */
-    unsigned char *bits;
+    unsigned char *bits;    /* NULL while empty */
 } sr_tried_t;
 
-void sr_tried_init(apr_pool_t *p, sr_tried_t *t, uint32_t capacity);
-int sr_tried_has(const sr_tried_t *t, uint32_t member);
+void sr_tried_init(sr_tried_t *t, uint32_t capacity);
+
+static inline int sr_tried_has(const sr_tried_t *t, uint32_t member)
+{
+    return t && t->bits && member < t->capacity
+        && (t->bits[member / 8] & (1u << (member % 8)));
+}
+
 /* Adds member (ignored when out of range or already there). */
-void sr_tried_add(sr_tried_t *t, uint32_t member);
+void sr_tried_add(apr_pool_t *p, sr_tried_t *t, uint32_t member);
 
 /* ---- routes --------------------------------------------------------------- */
 
@@ -126,7 +133,14 @@ typedef struct {
     int32_t nmembers;               /* members the index may return */
 } sr_cookie_ctx_t;
 
-void sr_cookie_read_init(sr_cookie_read_t *out);
+static inline void sr_cookie_read_init(sr_cookie_read_t *out)
+{
+    out->member = -1;
+    out->form = SR_FORM_NATIVE;
+    out->absent = SR_STATUS_NEW;
+    out->foreign = 0;
+    out->seen = 0;
+}
 
 /* One Cookie header: the first value of the name that verifies and names
  * a member wins; otherwise the strongest complaint stays (forged over
@@ -191,12 +205,33 @@ typedef enum {
  * member at schedule[ticket % len] serves when it still takes new sessions
  * and has not failed in this request. The retry bound counts distinct
  * members: NONE once every member of the schedule was tried. */
-sr_elect_t sr_elect_check(const sr_schedule_t *s, uint64_t ticket,
-                          const sr_member_t *m, uint32_t n,
-                          const sr_tried_t *tried, int32_t *member);
-
 /* Has every member of the schedule been tried? */
 int sr_schedule_exhausted(const sr_schedule_t *s, const sr_tried_t *tried);
+
+/* (inline: it runs for every election, in the finder's fast path) */
+static inline sr_elect_t sr_elect_check(const sr_schedule_t *s,
+                                        uint64_t ticket,
+                                        const sr_member_t *m, uint32_t n,
+                                        const sr_tried_t *tried,
+                                        int32_t *member)
+{
+    uint16_t k;
+
+    *member = -1;
+    if (s->len == 0) {
+        return SR_ELECT_NONE;
+    }
+    k = sr_schedule_at(s, ticket);
+    if (k >= n || !sr_member_takes_new(&m[k])) {
+        return SR_ELECT_STALE;
+    }
+    if (sr_tried_has(tried, k)) {
+        return sr_schedule_exhausted(s, tried) ? SR_ELECT_NONE
+                                               : SR_ELECT_TRIED;
+    }
+    *member = k;
+    return SR_ELECT_OK;
+}
 
 /* ---- retrying a request a member broke ------------------------------------
  * A member can break under a request before any byte of its answer: a

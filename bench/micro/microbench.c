@@ -1,7 +1,8 @@
 /*
  * microbench.c - cost of one selection through the real provider structs.
  *
- * mod_sticky_route.c and sr_core.c are compiled in unchanged; the few httpd
+ * The module's glue (mod_sticky_route*.c) and core (sr_*.c) are compiled
+ * in unchanged; the few httpd
  * core functions they reference are defined below (hook registration
  * captures the module's hook functions, ap_register_provider captures the
  * two proxy_balancer_method structs). A proxy_balancer with N members is
@@ -37,10 +38,11 @@
 #include "apr_optional.h"
 #include "apr_hooks.h"
 #include "mod_proxy.h"
-#include "mod_sticky_route.h"
+#include "mod_sticky_route_private.h"
 
-extern module AP_MODULE_DECLARE_DATA sticky_route_module;
 module PROXY_DECLARE_DATA proxy_module;
+static module proxy_balancer_stub = { STANDARD20_MODULE_STUFF, NULL, NULL,
+                                      NULL, NULL, NULL, NULL, 0 };
 
 /* ---- the httpd core functions the module references ------------------ */
 
@@ -130,6 +132,12 @@ AP_DECLARE(int) ap_regexec(const ap_regex_t *preg, const char *string,
 { (void)preg; (void)string; (void)nmatch; (void)pmatch; (void)eflags;
   return AP_REG_NOMATCH; }
 
+AP_DECLARE(module *) ap_find_linked_module(const char *name)
+{ return !strcmp(name, "mod_proxy_balancer.c") ? &proxy_balancer_stub : NULL; }
+AP_DECLARE(void) ap_hook_pre_connection(ap_HOOK_pre_connection_t *pf,
+        const char *const *a, const char *const *b, int o)
+{ (void)pf; (void)a; (void)b; (void)o; }
+
 AP_DECLARE(void) ap_internal_redirect(const char *uri, request_rec *r)
 { (void)uri; (void)r; }
 
@@ -195,6 +203,7 @@ static void bed_init(bed_t *bed, apr_pool_t *pglobal)
     vec[0] = sticky_route_module.create_server_config(bed->pconf, bed->s);
     pc = apr_pcalloc(bed->pconf, sizeof(*pc));
     vec[1] = pc;
+    pc->id = "pbench";     /* mod_proxy_balancer's per-server id */
     pc->balancers = apr_array_make(bed->pconf, 2 * NSIZES, sizeof(proxy_balancer));
     pc->sec_proxy = apr_array_make(bed->pconf, NSIZES, sizeof(ap_conf_vector_t *));
 

@@ -10,7 +10,7 @@ ITER=${MICRO_ITERATIONS:-200000}
 mkdir -p docs/benchmarks
 gcc -O2 -g -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -I. -I/usr/include/apache2 \
     $(pkg-config --cflags apr-1 apr-util-1) -o "$BIN" bench/micro/microbench.c \
-    mod_sticky_route.c sr_core.c $(pkg-config --libs apr-1 apr-util-1)
+    mod_sticky_route*.c sr_*.c $(pkg-config --libs apr-1 apr-util-1)
 timing=$("$BIN" --iterations "$ITER")
 # Instructions per selection: Ir inside the finder for 30000 selections
 # minus Ir for 10000, over 20000 - the one-off first scan cancels out.
@@ -30,7 +30,7 @@ ir_of() {
     echo "Machine: $(lscpu | awk -F: '/Model name/ {gsub(/^ +/,"",$2); print $2; exit}'), $(nproc) cores;"
     echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)."
     echo
-    echo "\`mod_sticky_route.c\` and \`sr_core.c\` compiled unchanged (gcc -O2) into"
+    echo "The module's sources (\`mod_sticky_route*.c\`, \`sr_*.c\`) compiled unchanged (gcc -O2) into"
     echo "\`bench/micro/microbench.c\`, which builds \`proxy_balancer\`s of 2, 16 and 256"
     echo "members in memory, runs the module's check_config, post_config (shared"
     echo "memory) and child_init, and calls the provider's \`finder\` on a freshly"

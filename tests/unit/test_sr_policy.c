@@ -73,7 +73,7 @@ static sr_tried_t tried;
 
 static void no_tried(void)
 {
-    sr_tried_init(pool, &tried, MAXM);
+    sr_tried_init(&tried, MAXM);
 }
 
 static sr_cookie_read_t cookie_naming(int32_t member, sr_cookie_form_t form)
@@ -351,7 +351,7 @@ START_TEST(decide_member_failed_in_this_request_fails_over)
     sr_cookie_read_t c = cookie_naming(1, SR_FORM_NATIVE);
     members(3);
     no_tried();
-    sr_tried_add(&tried, 1);
+    sr_tried_add(pool, &tried, 1);
     sr_decide_sticky(view, 3, &c, &tried, 0, 0, &d);
     ck_assert_int_eq(d.action, SR_ACT_ELECT);
     ck_assert_int_eq(d.status, SR_STATUS_FAILOVER);
@@ -360,7 +360,7 @@ START_TEST(decide_member_failed_in_this_request_fails_over)
     sr_decide_sticky(view, 3, &c, &tried, 0, 0, &d);
     ck_assert_int_eq(d.action, SR_ACT_SERVE);
     ck_assert_int_eq(d.member, 0);
-    sr_tried_add(&tried, 0);
+    sr_tried_add(pool, &tried, 0);
     sr_decide_sticky(view, 3, &c, &tried, 0, 0, &d);
     ck_assert_int_eq(d.action, SR_ACT_ELECT);
 }
@@ -637,20 +637,20 @@ START_TEST(elect_tried_members_cost_a_ticket_until_all_tried)
 {
     int32_t m;
     members(12);
-    sr_tried_init(pool, &tried, 12);
+    sr_tried_init(&tried, 12);
     schedule_takers(12);
-    sr_tried_add(&tried, 0);
+    sr_tried_add(pool, &tried, 0);
     ck_assert_int_eq(sr_elect_check(&sched, 0, view, 12, &tried, &m), SR_ELECT_TRIED);
     ck_assert_int_eq(sr_elect_check(&sched, 1, view, 12, &tried, &m), SR_ELECT_OK);
     /* more than 8 tried: no fixed cap, the bound counts distinct members */
     for (m = 0; m < 11; m++) {
-        sr_tried_add(&tried, (uint32_t)m);
+        sr_tried_add(pool, &tried, (uint32_t)m);
     }
     ck_assert_uint_eq(tried.count, 11);
     ck_assert_int_eq(sr_elect_check(&sched, 5, view, 12, &tried, &m), SR_ELECT_TRIED);
     ck_assert_int_eq(sr_elect_check(&sched, 11, view, 12, &tried, &m), SR_ELECT_OK);
     ck_assert_int_eq(m, 11);
-    sr_tried_add(&tried, 11);
+    sr_tried_add(pool, &tried, 11);
     ck_assert_int_eq(sr_elect_check(&sched, 11, view, 12, &tried, &m), SR_ELECT_NONE);
     ck_assert(sr_schedule_exhausted(&sched, &tried));
 }
@@ -671,10 +671,10 @@ END_TEST
 START_TEST(tried_set_of_any_size)
 {
     sr_tried_t t;
-    sr_tried_init(pool, &t, 1000);
-    sr_tried_add(&t, 999);
-    sr_tried_add(&t, 999);
-    sr_tried_add(&t, 1000);     /* out of range: ignored */
+    sr_tried_init(&t, 1000);
+    sr_tried_add(pool, &t, 999);
+    sr_tried_add(pool, &t, 999);
+    sr_tried_add(pool, &t, 1000);     /* out of range: ignored */
     ck_assert(sr_tried_has(&t, 999));
     ck_assert(!sr_tried_has(&t, 998));
     ck_assert(!sr_tried_has(&t, 1000));
@@ -729,7 +729,7 @@ START_TEST(retry_same_member_after_a_reused_connection_broke)
     view[1].usable = 0;
     ck_assert_int_eq(sr_retry_member(view, 2, 1, 0, 0, 0, &tried), -1);
     view[1].usable = 1;
-    sr_tried_add(&tried, 1);
+    sr_tried_add(pool, &tried, 1);
     ck_assert_int_eq(sr_retry_member(view, 2, 1, 0, 0, 0, &tried), -1);
     ck_assert_int_eq(sr_retry_member(view, 2, -1, 0, 0, 0, &tried), -1);
     ck_assert_int_eq(sr_retry_member(view, 2, 7, 0, 0, 0, &tried), -1);
