@@ -116,8 +116,11 @@ def test_admin_endpoints_answer_the_admin_address(stack, fresh):
     assert "balancer://static" in manager.text and "balancer://dynamic" in manager.text
     status = fresh.get(stack.url + "sticky-route-status", timeout=TIMEOUT)
     assert status.status_code == 200
-    assert 'sticky_route_member_up{balancer="static",route="s1"} 1' in status.text
-    assert 'sticky_route_member_up{balancer="dynamic",route="d2"} 1' in status.text
+    # the vhost's ServerName and port label every series (issue 9)
+    assert re.search(r'^sticky_route_member_up\{server="[^"]+:\d+",balancer="static",route="s1"\} 1$',
+                     status.text, re.M), status.text
+    assert re.search(r'^sticky_route_member_up\{server="[^"]+:\d+",balancer="dynamic",route="d2"\} 1$',
+                     status.text, re.M), status.text
     assert "X-Served-By" not in status.headers, "answered by the proxy, not proxied"
 
 
