@@ -147,6 +147,16 @@ say "overrides in use (each with its reason):"
 setpriv --reuid=nobody --regid=nogroup --clear-groups --reset-env \
     lintian --show-overrides "$T/lintian/$(basename "$CHANGES")" 2>&1 | sed 's/^/    /' || true
 
+# The package's upstream version is the module's (debian/changelog follows
+# SR_MODULE_VERSION).
+deb_version=$(dpkg-deb -f "$DEB" Version)
+mod_version=$(sed -nE 's/^#define[[:space:]]+SR_MODULE_VERSION[[:space:]]+"([^"]+)".*/\1/p' "$REPO"/*.h | head -n1)
+if [ -n "$mod_version" ]; then
+    [ "${deb_version%-*}" = "$mod_version" ] ||
+        fail "package version $deb_version, module version $mod_version: add a debian/changelog entry (dch -v $mod_version-1)"
+    ok "package version $deb_version matches SR_MODULE_VERSION $mod_version"
+fi
+
 # ---- preconditions and snapshot -------------------------------------------------
 st=$(pkg_status)
 if [ -n "$st" ] && [ "$st" != un ]; then
