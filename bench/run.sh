@@ -4,7 +4,7 @@
 # BENCH_ROUNDS rounds. See bench/README.md for what is measured and how to read it.
 #
 #   make bench                                   # full run (defaults below)
-#   BENCH_DURATION=3 BENCH_ROUNDS=1 BENCH_OUT=/tmp/b bash bench/run.sh   # smoke
+#   BENCH_DURATION=3 BENCH_ROUNDS=1 BENCH_CALLGRIND=0 BENCH_OUT=/tmp/b bash bench/run.sh   # smoke
 #
 # Exit status: 0 when every run of every case was clean (no non-2xx, no socket
 # errors, sanity checks passed); 1 otherwise (the report is written anyway and
@@ -452,4 +452,11 @@ cp -r "$RUN/raw" "$OUT/raw/latest"
 status=0
 /usr/bin/python3 "$BENCH/report.py" "$OUT/raw/latest" "$OUT" || status=$?
 log "report: $OUT/results.md, chart: $OUT/throughput.png, raw: $OUT/raw/latest"
+
+# ---- instructions per request under callgrind (bench/callgrind.sh) -----------------
+# Repeatable where requests/s is not: each contender's whole proxy under callgrind,
+# the difference of two runs of different lengths. BENCH_CALLGRIND=0 skips it.
+if [ "${BENCH_CALLGRIND:-1}" != 0 ]; then
+    BENCH_OUT="$OUT" BENCH_MODULE="$MODULE" bash "$BENCH/callgrind.sh" || status=1
+fi
 exit $status
