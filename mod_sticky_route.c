@@ -217,7 +217,11 @@ static int sr_claim_shared(server_rec *s, proxy_balancer *b, void *baton)
     }
     routes = sr_balancer_routes(s->process->pconf, s, b);
     for (j = 0; j < b->workers->nelts; j++) {
-        if (!sr_shm_member(sb, routes[j], 1) && !cl->members_short++) {
+        /* a member new at a graceful restart joins (slow start); at the
+         * first start nobody does */
+        if (!sr_shm_member(sb, routes[j], 1,
+                           sr_shm_is_new() ? 0 : apr_time_now())
+            && !cl->members_short++) {
             ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
                          "mod_sticky_route: no shared slot left for the "
                          "counters of %s route %s (of %d)", b->s->name,

@@ -12,6 +12,7 @@
  * to one balancer: its <Proxy> sections, then its (virtual) server, then
  * the defaults.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "http_core.h"
@@ -20,6 +21,9 @@
 #include "ap_regex.h"
 
 #include "mod_sticky_route_private.h"
+
+/* StickyRouteRebalance's default FACTOR, x 100. */
+#define SR_REBALANCE_FACTOR_DEFAULT 125
 
 static sr_cookie_spec_t sr_default_cookie;
 
@@ -34,6 +38,9 @@ void *sr_create_dir_conf(apr_pool_t *p, char *dummy)
     (void)dummy;
     c->legacy = -1;
     c->retry = -1;
+    c->elect = -1;
+    c->slowstart = -1;
+    c->rebalance_idle = -1;
     return c;
 }
 
@@ -53,6 +60,24 @@ void *sr_merge_conf(apr_pool_t *p, void *basev, void *addv)
     c->route_key = add->route_key ? add->route_key : base->route_key;
     c->legacy = add->legacy >= 0 ? add->legacy : base->legacy;
     c->retry = add->retry >= 0 ? add->retry : base->retry;
+    c->elect = add->elect >= 0 ? add->elect : base->elect;
+    c->slowstart = add->slowstart >= 0 ? add->slowstart : base->slowstart;
+    if (add->rebalance_idle >= 0) {
+        c->rebalance_idle = add->rebalance_idle;
+        c->rebalance_factor = add->rebalance_factor;
+    }
+    else {
+        c->rebalance_idle = base->rebalance_idle;
+        c->rebalance_factor = base->rebalance_factor;
+    }
+    if (add->session_cookie) {
+        c->session_cookie = add->session_cookie;
+        c->session_param = add->session_param;
+    }
+    else {
+        c->session_cookie = base->session_cookie;
+        c->session_param = base->session_param;
+    }
     return c;
 }
 
@@ -143,6 +168,134 @@ static const char *sr_cmd_flag(cmd_parms *cmd, void *mconfig, int flag)
     return NULL;
 }
 
+/* A whole number of seconds, 0 .. max. */
+static int sr_parse_seconds(const char *arg, long max, long *out)
+{
+    long n = 0;
+    const char *p = arg;
+
+    if (!*p) {
+        return 0;
+    }
+    for (; *p; p++) {
+        if (*p < '0' || *p > '9' || n > max / 10) {
+            return 0;
+        }
+        n = n * 10 + (*p - '0');
+    }
+    if (n > max) {
+        return 0;
+    }
+    *out = n;
+    return 1;
+}
+
+#define SR_SECONDS_MAX 31536000L    /* a year */
+
+static const char *sr_cmd_elect(cmd_parms *cmd, void *mconfig, const char *arg)
+{
+    sr_conf_t *c;
+    const char *err = sr_conf_for_cmd(cmd, mconfig, &c);
+
+    if (err) {
+        return err;
+    }
+    if (!strcasecmp(arg, "roundrobin")) {
+        c->elect = SR_ELECT_ROUNDROBIN;
+    }
+    else if (!strcasecmp(arg, "leastbusy")) {
+        c->elect = SR_ELECT_LEASTBUSY;
+    }
+    else {
+        return apr_psprintf(cmd->pool, "%s %s: use roundrobin or leastbusy",
+                            cmd->cmd->name, arg);
+    }
+    return NULL;
+}
+
+static const char *sr_cmd_slowstart(cmd_parms *cmd, void *mconfig,
+                                    const char *arg)
+{
+    sr_conf_t *c;
+    long n;
+    const char *err = sr_conf_for_cmd(cmd, mconfig, &c);
+
+    if (err) {
+        return err;
+    }
+    if (!sr_parse_seconds(arg, SR_SECONDS_MAX, &n)) {
+        return apr_psprintf(cmd->pool, "%s %s: needs a whole number of "
+                            "seconds, 0 (off) to %ld", cmd->cmd->name, arg,
+                            SR_SECONDS_MAX);
+    }
+    c->slowstart = n;
+    return NULL;
+}
+
+static const char *sr_cmd_rebalance(cmd_parms *cmd, void *mconfig,
+                                    const char *idle, const char *factor)
+{
+    sr_conf_t *c;
+    long n;
+    const char *err = sr_conf_for_cmd(cmd, mconfig, &c);
+
+    if (err) {
+        return err;
+    }
+    if (!strcasecmp(idle, "off")) {
+        if (factor) {
+            return apr_psprintf(cmd->pool, "%s off takes no FACTOR",
+                                cmd->cmd->name);
+        }
+        c->rebalance_idle = 0;
+        c->rebalance_factor = SR_REBALANCE_FACTOR_DEFAULT;
+        return NULL;
+    }
+    if (!sr_parse_seconds(idle, SR_SECONDS_MAX, &n) || n == 0) {
+        return apr_psprintf(cmd->pool, "%s %s: IDLE_SECONDS must be a whole "
+                            "number of seconds, 1 to %ld (or off)",
+                            cmd->cmd->name, idle, SR_SECONDS_MAX);
+    }
+    c->rebalance_idle = n;
+    c->rebalance_factor = SR_REBALANCE_FACTOR_DEFAULT;
+    if (factor) {
+        char *end;
+        double f = strtod(factor, &end);
+        if (end == factor || *end || !(f > 1.0) || f > 100.0) {
+            return apr_psprintf(cmd->pool, "%s %s %s: FACTOR must be a number "
+                                "above 1 (e.g. 1.25) and at most 100",
+                                cmd->cmd->name, idle, factor);
+        }
+        c->rebalance_factor = (uint32_t)(f * 100.0 + 0.5);
+        if (c->rebalance_factor <= 100) {
+            c->rebalance_factor = 101;
+        }
+    }
+    return NULL;
+}
+
+static const char *sr_cmd_session(cmd_parms *cmd, void *mconfig,
+                                  const char *name, const char *param)
+{
+    sr_conf_t *c;
+    const char *err = sr_conf_for_cmd(cmd, mconfig, &c);
+
+    if (err) {
+        return err;
+    }
+    if (!sr_token_is_valid(name)) {
+        return apr_psprintf(cmd->pool, "%s %s: not a valid cookie name (an "
+                            "RFC 6265 token)", cmd->cmd->name, name);
+    }
+    if (param && (!sr_token_is_valid(param) || strchr(param, '='))) {
+        return apr_psprintf(cmd->pool, "%s %s %s: not a valid URL parameter "
+                            "name", cmd->cmd->name, name, param);
+    }
+    c->session_cookie = apr_pstrdup(cmd->pool, name);
+    c->session_param = param ? apr_pstrdup(cmd->pool, param) : NULL;
+    return NULL;
+}
+
 const command_rec sr_cmds[] = {
     AP_INIT_TAKE_ARGV("StickyRouteCookie", sr_cmd_cookie, NULL,
         RSRC_CONF | ACCESS_CONF,
@@ -160,6 +313,21 @@ const command_rec sr_cmds[] = {
         RSRC_CONF | ACCESS_CONF,
         "On|Off - retry a GET/HEAD once when a member breaks before "
         "answering (default On)"),
+    AP_INIT_TAKE1("StickyRouteElect", sr_cmd_elect, NULL,
+        RSRC_CONF | ACCESS_CONF,
+        "roundrobin|leastbusy - how a new session's member is elected"),
+    AP_INIT_TAKE1("StickyRouteSlowStart", sr_cmd_slowstart, NULL,
+        RSRC_CONF | ACCESS_CONF,
+        "SECONDS - a member that joins or comes back takes a share of new "
+        "sessions growing to its weight over that time (0: off)"),
+    AP_INIT_TAKE12("StickyRouteRebalance", sr_cmd_rebalance, NULL,
+        RSRC_CONF | ACCESS_CONF,
+        "IDLE_SECONDS [FACTOR] | off - move idle clients of a member loaded "
+        "more than FACTOR (1.25) x the mean"),
+    AP_INIT_TAKE12("StickyRouteSession", sr_cmd_session, NULL,
+        RSRC_CONF | ACCESS_CONF,
+        "NAME [URL_PARAMETER] - route on an application's session id "
+        "(ID.route), e.g. JSESSIONID jsessionid"),
     { NULL }
 };
 
@@ -227,6 +395,34 @@ void sr_effective(server_rec *s, const sr_conf_t *dir, sr_effective_t *e)
               : (srv && srv->legacy >= 0) ? srv->legacy : -1;
     e->retry = (dir && dir->retry >= 0) ? dir->retry
              : (srv && srv->retry >= 0) ? srv->retry : 1;
+    e->elect = (dir && dir->elect >= 0) ? (sr_elect_mode_t)dir->elect
+             : (srv && srv->elect >= 0) ? (sr_elect_mode_t)srv->elect
+             : SR_ELECT_ROUNDROBIN;
+    e->slowstart = (dir && dir->slowstart >= 0) ? dir->slowstart
+                 : (srv && srv->slowstart >= 0) ? srv->slowstart : 0;
+    if (dir && dir->rebalance_idle >= 0) {
+        e->rebalance_idle = dir->rebalance_idle;
+        e->rebalance_factor = dir->rebalance_factor;
+    }
+    else if (srv && srv->rebalance_idle >= 0) {
+        e->rebalance_idle = srv->rebalance_idle;
+        e->rebalance_factor = srv->rebalance_factor;
+    }
+    else {
+        e->rebalance_idle = 0;
+        e->rebalance_factor = SR_REBALANCE_FACTOR_DEFAULT;
+    }
+    if (dir && dir->session_cookie) {
+        e->session_cookie = dir->session_cookie;
+        e->session_param = dir->session_param;
+    }
+    else if (srv && srv->session_cookie) {
+        e->session_cookie = srv->session_cookie;
+        e->session_param = srv->session_param;
+    }
+    else {
+        e->session_cookie = e->session_param = NULL;
+    }
     if (e->legacy < 0) {
         /* Default: honour the stock recipe's unsigned cookies only when
          * cookies are not signed; with a secret they would be forgeable. */

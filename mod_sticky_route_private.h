@@ -47,12 +47,23 @@ extern module AP_MODULE_DECLARE_DATA sticky_route_module;
 
 /* ---- configuration (mod_sticky_route_config.c) ------------------------- */
 
+typedef enum {
+    SR_ELECT_ROUNDROBIN = 0,
+    SR_ELECT_LEASTBUSY
+} sr_elect_mode_t;
+
 typedef struct {
     const sr_cookie_spec_t *cookie;  /* NULL: not set here */
     const sr_key_t *tag_key;         /* NULL: no secret set here */
     const sr_key_t *route_key;
     int legacy;                      /* -1: not set here */
     int retry;                       /* -1: not set here */
+    int elect;                       /* sr_elect_mode_t, -1: not set here */
+    long slowstart;                  /* seconds, -1: not set here */
+    long rebalance_idle;             /* seconds, 0: off, -1: not set here */
+    uint32_t rebalance_factor;       /* x 100 */
+    const char *session_cookie;      /* StickyRouteSession NAME, NULL: unset */
+    const char *session_param;       /* its URL parameter, NULL: none */
 } sr_conf_t;
 
 /* What applies to one balancer in one server (innermost wins). */
@@ -62,6 +73,12 @@ typedef struct {
     const sr_key_t *route_key;       /* key for derived routes */
     int legacy;                      /* accept stock ".route" cookies */
     int retry;                       /* retry GET/HEAD on a broken member */
+    sr_elect_mode_t elect;           /* StickyRouteElect */
+    long slowstart;                  /* StickyRouteSlowStart seconds, 0: off */
+    long rebalance_idle;             /* StickyRouteRebalance, 0: off */
+    uint32_t rebalance_factor;       /* x 100 */
+    const char *session_cookie;      /* StickyRouteSession, NULL: off */
+    const char *session_param;
 } sr_effective_t;
 
 extern const command_rec sr_cmds[];
@@ -94,7 +111,7 @@ extern server_rec *sr_main_server;
  * filling -> ready) and never freed, so two children claiming the same key
  * at once end up with one entry. */
 #define SR_SHM_MAGIC       0x53524d32u  /* "SRM2" */
-#define SR_SHM_VERSION     2u
+#define SR_SHM_VERSION     3u
 #define SR_SHM_BALANCERS   512
 #define SR_SHM_MEMBERS     4096
 #define SR_SERVER_ID_SIZE  24
@@ -116,6 +133,10 @@ typedef struct {
     volatile apr_uint32_t state;
     apr_uint32_t balancer;              /* index of its sr_shm_balancer_t */
     volatile apr_uint64_t count[SR_STATUS_COUNT];
+    volatile apr_uint32_t inflight;     /* requests it serves now */
+    volatile apr_uint32_t down;         /* seen unusable since it was up */
+    volatile apr_uint64_t up_since;     /* apr_time_t it joined or came
+                                           back (slow start); 0: long ago */
     char route[PROXY_WORKER_MAX_ROUTE_SIZE];
 } sr_shm_member_t;
 
@@ -124,8 +145,13 @@ apr_status_t sr_shm_setup(apr_pool_t *pglobal, apr_pool_t *pconf,
 /* The entry of balancer b of server s (create: claim it when missing). */
 sr_shm_balancer_t *sr_shm_balancer(server_rec *s, const proxy_balancer *b,
                                    int create);
+/* create: claim the entry when missing, with up_since (slow start) set to
+ * up_since_if_new. */
 sr_shm_member_t *sr_shm_member(const sr_shm_balancer_t *sb, const char *route,
-                               int create);
+                               int create, apr_time_t up_since_if_new);
+/* The segment was made by this generation (first start, or a layout
+ * change): members found at startup are not joining. */
+int sr_shm_is_new(void);
 /* The proxy id of server s (mod_proxy_balancer's per-vhost identity). */
 const char *sr_server_id(server_rec *s);
 
@@ -140,6 +166,8 @@ typedef struct {
     sr_effective_t eff;             /* the settings that apply (fixed for
                                        the life of the configuration) */
     sr_cookie_ctx_t cookie_ctx;     /* what reading a cookie needs */
+    sr_lifetime_t lifetime;         /* MaxIdle, MaxLife, rebalance */
+    int dated;                      /* cookies carry dates */
     uint32_t max;                   /* capacity in members */
     int nworkers;                   /* balancer->workers->nelts at scan */
     apr_time_t next_scan;           /* periodic rescan (recoveries, edits) */

@@ -92,6 +92,13 @@ static sr_balancer_state_t *sr_state_create(apr_pool_t *p, server_rec *s,
     st->cookie_ctx.index = &st->index;
     st->cookie_ctx.routes = st->routes;
     st->cookie_ctx.nmembers = 0;        /* until the first scan */
+    st->lifetime.max_idle = st->eff.cookie->max_idle;
+    st->lifetime.max_life = st->eff.cookie->max_life;
+    st->lifetime.rebalance_idle = st->eff.rebalance_idle;
+    st->lifetime.rebalance_factor = st->eff.rebalance_factor;
+    st->lifetime.refresh = sr_refresh_step(st->lifetime.max_idle,
+                                           st->lifetime.rebalance_idle);
+    st->dated = sr_lifetime_dated(&st->lifetime);
     st->shared = sr_shm_balancer(s, b, 1);
     return st;
 }
@@ -206,8 +213,39 @@ static uint64_t sr_mix(uint64_t h, uint64_t v)
  * (balancer-manager edits are not checked like the configuration) is
  * replaced by the derived route, and said once in the error log.
  */
+/* The member's weight for the schedule: its loadfactor, and with
+ * StickyRouteSlowStart its ramp since it joined or came back. Notes in
+ * shared memory when a member goes down and when it is back, so that
+ * every process ramps from the same moment. */
+static uint32_t sr_member_weight(sr_balancer_state_t *st, int i,
+                                 const proxy_worker *w, apr_time_t now)
+{
+    uint32_t weight = (uint32_t)(w->s->lbfactor > 0 ? w->s->lbfactor : 1);
+    sr_shm_member_t *c = st->counters[i];
+    apr_time_t since;
+
+    if (st->eff.slowstart <= 0) {
+        return weight;
+    }
+    if (c) {
+        if (!st->view[i].usable || st->view[i].draining) {
+            if (!apr_atomic_read32(&c->down)) {
+                apr_atomic_set32(&c->down, 1);
+            }
+        }
+        else if (apr_atomic_read32(&c->down)
+                 && apr_atomic_cas32(&c->down, 0, 1) == 1) {
+            apr_atomic_set64(&c->up_since, (apr_uint64_t)now);
+        }
+    }
+    since = c ? (apr_time_t)apr_atomic_read64(&c->up_since) : 0;
+    return sr_slowstart_weight(weight, since ? now - since : INT64_MAX,
+                               apr_time_from_sec(st->eff.slowstart));
+}
+
 static void sr_scan(sr_balancer_state_t *st, server_rec *s)
 {
+    apr_time_t now = apr_time_now();
     proxy_balancer *b = st->balancer;
     proxy_worker **workers = (proxy_worker **)b->workers->elts;
     const sr_effective_t *eff = &st->eff;
@@ -248,12 +286,14 @@ static void sr_scan(sr_balancer_state_t *st, server_rec *s)
         }
         st->value_ok[i] = 0;        /* the route may have changed */
         if (!st->counters[i] || strcmp(st->counters[i]->route, slot)) {
-            st->counters[i] = sr_shm_member(st->shared, slot, 1);
+            /* a member this process has not seen yet: added at run time */
+            st->counters[i] = sr_shm_member(st->shared, slot, 1, now);
         }
         sr_view_member(st, i, s);
         st->view[i].lbset = w->s->lbset;
-        st->view[i].weight = (uint32_t)(w->s->lbfactor > 0 ? w->s->lbfactor
-                                                          : 1);
+        st->view[i].weight = sr_member_weight(st, i, w, now);
+        st->view[i].inflight = st->counters[i]
+                               ? &st->counters[i]->inflight : NULL;
         st->view[i].route = slot;
     }
     for (i = 0; i < n; i++) {
@@ -338,6 +378,9 @@ struct sr_req_t {
                                        that broke */
     int broken;                     /* the response was cut off */
     apr_uint32_t conns_mark;        /* sr_conns_opened at the decision */
+    int64_t first;                  /* FIRST of the cookie to write */
+    sr_shm_member_t *inflight;      /* the member counted in flight */
+    int inflight_cleanup;           /* its release is registered */
 };
 
 /* New connections this thread opened (pre_connection). mod_proxy runs
@@ -370,6 +413,7 @@ static sr_req_t *sr_req(request_rec *r, proxy_balancer *b,
             rq->last_same = prev->retry_same >= 0;
             rq->status = prev->status;
             rq->issue = prev->issue;
+            rq->first = prev->first;
             /* a fresh connection to whichever member serves the retry:
              * mod_proxy_http drops the pooled one it acquired */
             apr_table_setn(r->subprocess_env, "proxy-initial-not-pooled", "1");
@@ -390,6 +434,53 @@ static sr_req_t *sr_req(request_rec *r, proxy_balancer *b,
 }
 
 /* Reads every Cookie header (HTTP/1.1 clients may send several). */
+/* StickyRouteSession: the member an application's session id names, from
+ * its cookie (the first value of the name with a route that names a
+ * member), else from the URL parameter. */
+static void sr_read_app_session(sr_balancer_state_t *st, request_rec *r,
+                                sr_req_t *rq)
+{
+    const apr_array_header_t *h = apr_table_elts(r->headers_in);
+    const apr_table_entry_t *e = (const apr_table_entry_t *)h->elts;
+    int32_t n = st->cookie_ctx.nmembers;
+    sr_span_t value, route;
+    int i;
+
+    for (i = 0; i < h->nelts; i++) {
+        sr_span_t spans[SR_COOKIES_MAX];
+        size_t k, found;
+
+        if (!e[i].key || strcasecmp(e[i].key, "Cookie") || !e[i].val) {
+            continue;
+        }
+        found = sr_cookie_find(e[i].val, st->eff.session_cookie, spans,
+                               SR_COOKIES_MAX);
+        for (k = 0; k < found; k++) {
+            int32_t m;
+            if (spans[k].len > SR_VALUE_MAX
+                || !sr_session_route(spans[k].ptr, spans[k].len, &route)) {
+                continue;
+            }
+            m = sr_index_find(&st->index, st->routes, route.ptr, route.len);
+            if (m >= 0 && m < n) {
+                rq->cookie.app_member = m;
+                return;
+            }
+        }
+    }
+    if (st->eff.session_param
+        && sr_url_param(r->parsed_uri.path ? r->parsed_uri.path : r->uri,
+                        r->args, st->eff.session_param, &value)
+        && value.len <= SR_VALUE_MAX
+        && sr_session_route(value.ptr, value.len, &route)) {
+        int32_t m = sr_index_find(&st->index, st->routes, route.ptr,
+                                  route.len);
+        if (m >= 0 && m < n) {
+            rq->cookie.app_member = m;
+        }
+    }
+}
+
 static void sr_read_cookie(sr_balancer_state_t *st, request_rec *r,
                            sr_req_t *rq)
 {
@@ -399,6 +490,9 @@ static void sr_read_cookie(sr_balancer_state_t *st, request_rec *r,
 
     rq->parsed = 1;
     sr_cookie_read_init(&rq->cookie);
+    if (st->eff.session_cookie) {
+        sr_read_app_session(st, r, rq);
+    }
     for (i = 0; i < h->nelts; i++) {
         if (e[i].key && (e[i].key[0] == 'C' || e[i].key[0] == 'c')
             && !strcasecmp(e[i].key, "Cookie") && e[i].val
@@ -439,8 +533,20 @@ static int sr_elect(sr_balancer_state_t *st, request_rec *r, sr_req_t *rq)
                 sr_view_refresh(st, k);
             }
         }
-        verdict = sr_elect_check(&st->schedule, ticket, st->view, n,
-                                 &rq->tried, &m);
+        if (st->eff.elect == SR_ELECT_LEASTBUSY) {
+            uint32_t j;
+            for (j = 0; j < st->schedule.nmembers; j++) {
+                if (st->schedule.members[j] < n) {
+                    sr_view_refresh(st, st->schedule.members[j]);
+                }
+            }
+            verdict = sr_elect_leastbusy(&st->schedule, ticket, st->view, n,
+                                         &rq->tried, &m);
+        }
+        else {
+            verdict = sr_elect_check(&st->schedule, ticket, st->view, n,
+                                     &rq->tried, &m);
+        }
         switch (verdict) {
         case SR_ELECT_OK:
             return m;
@@ -488,10 +594,43 @@ static const char *sr_member_value(sr_balancer_state_t *st, int m,
     return slot;
 }
 
+/* In-flight requests per member, in shared memory: counted from the
+ * decision until the request's pool goes, however the request ends
+ * (answered, failed, aborted by the client); a request decided again (in-
+ * request failover, retry) moves its count to the new member. */
+static apr_status_t sr_inflight_release(void *data)
+{
+    sr_req_t *rq = data;
+
+    if (rq->inflight) {
+        apr_atomic_dec32(&rq->inflight->inflight);
+        rq->inflight = NULL;
+    }
+    return APR_SUCCESS;
+}
+
+static void sr_inflight_move(request_rec *r, sr_req_t *rq,
+                             sr_shm_member_t *to)
+{
+    if (rq->inflight == to) {
+        return;
+    }
+    sr_inflight_release(rq);
+    if (to) {
+        apr_atomic_inc32(&to->inflight);
+        rq->inflight = to;
+        if (!rq->inflight_cleanup) {
+            apr_pool_cleanup_register(r->pool, rq, sr_inflight_release,
+                                      apr_pool_cleanup_null);
+            rq->inflight_cleanup = 1;
+        }
+    }
+}
+
 /* Applies a decision: environment, counters, and the Set-Cookie that the
  * output filter adds once the response is known to come from a member. */
 static void sr_apply(request_rec *r, sr_balancer_state_t *st, sr_req_t *rq,
-                     int m, sr_status_t status, int issue,
+                     int m, sr_status_t status, int issue, int64_t first,
                      const sr_effective_t *eff, const char *why)
 {
     proxy_worker *w = ((proxy_worker **)st->balancer->workers->elts)[m];
@@ -514,8 +653,19 @@ static void sr_apply(request_rec *r, sr_balancer_state_t *st, sr_req_t *rq,
         apr_table_setn(r->subprocess_env, SR_ENV_ROUTE, route);
         apr_table_setn(r->subprocess_env, SR_ENV_STATUS, sr_status_name(status));
     }
+    sr_inflight_move(r, rq, st->counters[m]);
     if (issue) {
-        const char *value = sr_member_value(st, m, eff->tag_key);
+        const char *value;
+        if (st->dated) {
+            char *buf = apr_palloc(r->pool, SR_VALUE_BUF);
+            sr_value_write_dated(buf, route, first,
+                                 (int64_t)apr_time_sec(r->request_time),
+                                 eff->tag_key, st->balancer->s->name);
+            value = buf;
+        }
+        else {
+            value = sr_member_value(st, m, eff->tag_key);
+        }
         int https = !strcmp(ap_http_scheme(r), "https");
         rq->set_cookie = sr_cookie_format(r->pool, eff->cookie, value, https);
         apr_table_setn(r->subprocess_env, SR_ENV_ROUTE_CHANGED, "1");
@@ -539,6 +689,7 @@ static void sr_apply(request_rec *r, sr_balancer_state_t *st, sr_req_t *rq,
 static void sr_unapplied(request_rec *r, sr_balancer_state_t *st,
                          sr_req_t *rq, sr_status_t status, const char *why)
 {
+    sr_inflight_release(rq);
     rq->worker = NULL;
     rq->counter = NULL;
     rq->issue = 0;
@@ -567,7 +718,7 @@ static int sr_retry_same(request_rec *r, sr_balancer_state_t *st,
     if (!st->view[m].usable || sr_tried_has(&rq->tried, (uint32_t)m)) {
         return 0;
     }
-    sr_apply(r, st, rq, m, rq->status, rq->issue, eff,
+    sr_apply(r, st, rq, m, rq->status, rq->issue, rq->first, eff,
              "retry after a reused connection broke: the same member, on a "
              "fresh connection");
     return 1;
@@ -580,6 +731,7 @@ static proxy_worker *sr_find_sticky(proxy_balancer *b, request_rec *r)
     sr_balancer_state_t *st = sr_state(b, r->server);
     proxy_worker **workers = (proxy_worker **)b->workers->elts;
     const sr_effective_t *eff;
+    sr_sticky_in_t in;
     sr_decision_t d;
     sr_req_t *rq;
     uint32_t n;
@@ -599,6 +751,10 @@ static proxy_worker *sr_find_sticky(proxy_balancer *b, request_rec *r)
     }
     n = (uint32_t)b->workers->nelts < st->max ? (uint32_t)b->workers->nelts
                                                : st->max;
+    if (rq->cookie.app_member >= 0 && (uint32_t)rq->cookie.app_member < n
+        && !sr_tried_has(&rq->tried, (uint32_t)rq->cookie.app_member)) {
+        sr_view_member(st, rq->cookie.app_member, r->server);
+    }
     if (rq->cookie.member >= 0 && (uint32_t)rq->cookie.member < n) {
         int cm = rq->cookie.member;
         if (!sr_tried_has(&rq->tried, (uint32_t)cm)) {
@@ -608,11 +764,15 @@ static proxy_worker *sr_find_sticky(proxy_balancer *b, request_rec *r)
             sr_view_refresh(st, st->view[cm].redirect);
         }
     }
-    sr_decide_sticky(st->view, n, &rq->cookie, &rq->tried, st->from_standby,
-                     b->s->sticky_force, &d);
+    in.from_standby = st->from_standby;
+    in.nofailover = b->s->sticky_force;
+    in.now = (int64_t)apr_time_sec(r->request_time);
+    in.lifetime = st->dated ? &st->lifetime : NULL;
+    sr_decide_sticky(st->view, n, &rq->cookie, &rq->tried, &in, &d);
     switch (d.action) {
     case SR_ACT_SERVE:
-        sr_apply(r, st, rq, d.member, d.status, d.issue, eff, d.why);
+        rq->first = d.first;
+        sr_apply(r, st, rq, d.member, d.status, d.issue, d.first, eff, d.why);
         return workers[d.member];
     case SR_ACT_REFUSE:
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
@@ -629,7 +789,8 @@ static proxy_worker *sr_find_sticky(proxy_balancer *b, request_rec *r)
         sr_unapplied(r, st, rq, d.status, "no member takes new sessions");
         return NULL;
     }
-    sr_apply(r, st, rq, m, d.status, d.issue, eff, d.why);
+    rq->first = d.first;
+    sr_apply(r, st, rq, m, d.status, d.issue, d.first, eff, d.why);
     return workers[m];
 }
 
@@ -669,7 +830,7 @@ static proxy_worker *sr_find_roundrobin(proxy_balancer *b, request_rec *r)
                      "no member takes requests");
         return NULL;
     }
-    sr_apply(r, st, rq, m, SR_STATUS_ROUNDROBIN, 0, &st->eff,
+    sr_apply(r, st, rq, m, SR_STATUS_ROUNDROBIN, 0, 0, &st->eff,
              "the round-robin schedule's turn");
     return ((proxy_worker **)b->workers->elts)[m];
 }
@@ -879,6 +1040,7 @@ static int sr_request_status(int *status, request_rec *r)
                             : "on another member");
     rq->retry_issued = 1;
     rq->retry_same = same;
+    sr_inflight_release(rq);    /* this attempt is over */
     rq->member = -1;            /* not a connect failure: sr_req must not
                                    add it to the tried set again */
     ap_internal_redirect(r->unparsed_uri, r);

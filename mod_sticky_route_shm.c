@@ -45,6 +45,12 @@ typedef struct {
 } sr_shm_t;
 
 static sr_shm_t *sr_shm = NULL;
+static int sr_shm_new = 0;
+
+int sr_shm_is_new(void)
+{
+    return sr_shm_new;
+}
 
 static void sr_shm_layout(sr_shm_header_t *h)
 {
@@ -73,6 +79,7 @@ apr_status_t sr_shm_setup(apr_pool_t *pglobal, apr_pool_t *pconf,
     apr_status_t rv;
 
     sr_shm_layout(&want);
+    sr_shm_new = 0;
     /* The segment lives in the process pool: created once, it keeps the
      * tickets and counters across graceful restarts - as long as the
      * module that made it had the same layout (a new build of the module
@@ -104,6 +111,7 @@ apr_status_t sr_shm_setup(apr_pool_t *pglobal, apr_pool_t *pconf,
         }
         memset(apr_shm_baseaddr_get(shm), 0, sizeof(sr_shm_t));
         memcpy(apr_shm_baseaddr_get(shm), &want, sizeof(want));
+        sr_shm_new = 1;
         apr_pool_userdata_set(shm, SR_SHM_USERDATA, apr_pool_cleanup_null,
                               pglobal);
     }
@@ -186,7 +194,7 @@ sr_shm_balancer_t *sr_shm_balancer(server_rec *s, const proxy_balancer *b,
 }
 
 sr_shm_member_t *sr_shm_member(const sr_shm_balancer_t *sb, const char *route,
-                               int create)
+                               int create, apr_time_t up_since_if_new)
 {
     apr_uint32_t bi;
     int i;
@@ -207,6 +215,7 @@ sr_shm_member_t *sr_shm_member(const sr_shm_balancer_t *sb, const char *route,
                 == SR_SLOT_FREE) {
                 e->balancer = bi;
                 apr_cpystrn(e->route, route, sizeof(e->route));
+                apr_atomic_set64(&e->up_since, (apr_uint64_t)up_since_if_new);
                 apr_atomic_set32(&e->state, SR_SLOT_READY);
                 return e;
             }

@@ -30,6 +30,7 @@ typedef struct {
     const char *route;
     const char *method;
     int up;
+    double share;           /* slow-start share of its weight, 0..1 */
     sr_shm_member_t *counter;
 } sr_status_row_t;
 
@@ -53,6 +54,27 @@ static const char *sr_server_label(apr_pool_t *p, server_rec *s)
                                                        : "", (unsigned)port);
 }
 
+/* The share of its weight a member takes new sessions with: 1 without
+ * slow start, 0 while it is down, the ramp since it joined or came back. */
+static double sr_member_share(const sr_status_row_t *row,
+                              const sr_effective_t *eff, apr_time_t now)
+{
+    apr_time_t since;
+
+    if (eff->slowstart <= 0) {
+        return 1.0;
+    }
+    if (!row->up || (row->counter && apr_atomic_read32(&row->counter->down))) {
+        return 0.0;
+    }
+    since = row->counter ? (apr_time_t)apr_atomic_read64(&row->counter->up_since)
+                         : 0;
+    if (!since) {
+        return 1.0;
+    }
+    return sr_slowstart_share(now - since, apr_time_from_sec(eff->slowstart));
+}
+
 static int sr_status_collect(server_rec *s, proxy_balancer *b, void *baton)
 {
     sr_status_ctx_t *ctx = baton;
@@ -61,6 +83,8 @@ static int sr_status_collect(server_rec *s, proxy_balancer *b, void *baton)
     const char *name = b->s->name, *label, *key;
     const char **routes;
     sr_shm_balancer_t *sb;
+    sr_effective_t eff;
+    apr_time_t now;
     int k;
 
     if (apr_hash_get(ctx->seen_shared, &b->s, sizeof(b->s))) {
@@ -81,6 +105,8 @@ static int sr_status_collect(server_rec *s, proxy_balancer *b, void *baton)
     apr_hash_set(ctx->seen_label, key, APR_HASH_KEY_STRING, "");
     routes = sr_balancer_routes(p, s, b);
     sb = sr_shm_balancer(s, b, 0);
+    sr_effective(s, sr_section_conf(p, s, b), &eff);
+    now = apr_time_now();
     for (k = 0; k < b->workers->nelts; k++) {
         sr_status_row_t *row = apr_array_push(ctx->rows);
         row->server = label;
@@ -88,9 +114,15 @@ static int sr_status_collect(server_rec *s, proxy_balancer *b, void *baton)
         row->route = routes[k];
         row->method = b->lbmethod->name;
         row->up = PROXY_WORKER_IS_USABLE(w[k]) ? 1 : 0;
-        row->counter = sb ? sr_shm_member(sb, routes[k], 0) : NULL;
+        row->counter = sb ? sr_shm_member(sb, routes[k], 0, 0) : NULL;
+        row->share = sr_member_share(row, &eff, now);
     }
     return 0;
+}
+
+static apr_uint32_t sr_inflight(const sr_status_row_t *row)
+{
+    return row->counter ? apr_atomic_read32(&row->counter->inflight) : 0;
 }
 
 static apr_uint64_t sr_count(const sr_status_row_t *row, int k)
@@ -108,11 +140,13 @@ static void sr_status_json(request_rec *r, const apr_array_header_t *rows)
         const sr_status_row_t *row = &APR_ARRAY_IDX(rows, i, sr_status_row_t);
         ap_rprintf(r, "%s{\"server\":\"%s\",\"balancer\":\"%s\","
                    "\"route\":\"%s\",\"lbmethod\":\"%s\",\"up\":%d,"
+                   "\"inflight\":%u,\"slowstart_share\":%.3f,"
                    "\"requests\":{", i ? "," : "",
                    sr_json_escape(r->pool, row->server),
                    sr_json_escape(r->pool, row->balancer),
                    sr_json_escape(r->pool, row->route),
-                   sr_json_escape(r->pool, row->method), row->up);
+                   sr_json_escape(r->pool, row->method), row->up,
+                   (unsigned)sr_inflight(row), row->share);
         for (k = 0; k < SR_STATUS_COUNT; k++) {
             ap_rprintf(r, "%s\"%s\":%" APR_UINT64_T_FMT, k ? "," : "",
                        sr_status_name((sr_status_t)k), sr_count(row, k));
@@ -120,6 +154,14 @@ static void sr_status_json(request_rec *r, const apr_array_header_t *rows)
         ap_rputs("}}", r);
     }
     ap_rputs("]}\n", r);
+}
+
+static const char *sr_row_labels(apr_pool_t *p, const sr_status_row_t *row)
+{
+    return apr_psprintf(p, "server=\"%s\",balancer=\"%s\",route=\"%s\"",
+                        sr_label_escape(p, row->server),
+                        sr_label_escape(p, row->balancer),
+                        sr_label_escape(p, row->route));
 }
 
 static void sr_status_prometheus(request_rec *r,
@@ -133,11 +175,7 @@ static void sr_status_prometheus(request_rec *r,
     for (i = 0; i < rows->nelts; i++) {
         const sr_status_row_t *row = &APR_ARRAY_IDX(rows, i, sr_status_row_t);
         int sticky = !strcmp(row->method, SR_LBMETHOD_STICKY);
-        const char *labels = apr_psprintf(r->pool,
-            "server=\"%s\",balancer=\"%s\",route=\"%s\"",
-            sr_label_escape(r->pool, row->server),
-            sr_label_escape(r->pool, row->balancer),
-            sr_label_escape(r->pool, row->route));
+        const char *labels = sr_row_labels(r->pool, row);
         for (k = 0; k < SR_STATUS_COUNT; k++) {
             if ((k == SR_STATUS_ROUNDROBIN) == sticky) {
                 continue;
@@ -151,11 +189,24 @@ static void sr_status_prometheus(request_rec *r,
              "# TYPE sticky_route_member_up gauge\n", r);
     for (i = 0; i < rows->nelts; i++) {
         const sr_status_row_t *row = &APR_ARRAY_IDX(rows, i, sr_status_row_t);
-        ap_rprintf(r, "sticky_route_member_up{server=\"%s\",balancer=\"%s\","
-                   "route=\"%s\"} %d\n",
-                   sr_label_escape(r->pool, row->server),
-                   sr_label_escape(r->pool, row->balancer),
-                   sr_label_escape(r->pool, row->route), row->up);
+        ap_rprintf(r, "sticky_route_member_up{%s} %d\n",
+                   sr_row_labels(r->pool, row), row->up);
+    }
+    ap_rputs("# HELP sticky_route_member_inflight Requests the member is "
+             "serving now.\n"
+             "# TYPE sticky_route_member_inflight gauge\n", r);
+    for (i = 0; i < rows->nelts; i++) {
+        const sr_status_row_t *row = &APR_ARRAY_IDX(rows, i, sr_status_row_t);
+        ap_rprintf(r, "sticky_route_member_inflight{%s} %u\n",
+                   sr_row_labels(r->pool, row), (unsigned)sr_inflight(row));
+    }
+    ap_rputs("# HELP sticky_route_member_slowstart_share Share of its weight "
+             "the member takes new sessions with (StickyRouteSlowStart).\n"
+             "# TYPE sticky_route_member_slowstart_share gauge\n", r);
+    for (i = 0; i < rows->nelts; i++) {
+        const sr_status_row_t *row = &APR_ARRAY_IDX(rows, i, sr_status_row_t);
+        ap_rprintf(r, "sticky_route_member_slowstart_share{%s} %.3f\n",
+                   sr_row_labels(r->pool, row), row->share);
     }
 }
 

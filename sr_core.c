@@ -12,7 +12,8 @@
 #include "sr_core.h"
 
 const char *const sr_status_names[SR_STATUS_COUNT] = {
-    "hit", "new", "failover", "unknown", "forged", "roundrobin"
+    "hit", "new", "failover", "unknown", "forged", "roundrobin", "expired",
+    "rebalanced"
 };
 
 /* ---- keys ---------------------------------------------------------- */
@@ -300,6 +301,60 @@ static sr_value_kind_t value_found(sr_value_t *out, sr_value_kind_t kind,
     return out->kind = kind;
 }
 
+/* Parses decimal digits [p, end) into *n: 1..SR_DATE_DIGITS digits. */
+static int parse_date(const char *p, const char *end, int64_t *n)
+{
+    int64_t x = 0;
+
+    if (end <= p || end - p > SR_DATE_DIGITS) {
+        return 0;
+    }
+    for (; p < end; p++) {
+        if (*p < '0' || *p > '9') {
+            return 0;
+        }
+        x = x * 10 + (*p - '0');
+    }
+    *n = x;
+    return 1;
+}
+
+/* "ROUTE:FIRST:LAST" or "ROUTE:FIRST:LAST.TAG" (colon before any dot). */
+static sr_value_kind_t value_parse_dated(const char *v, size_t len,
+                                         const char *colon, const char *dot,
+                                         int signed_format, sr_value_t *out)
+{
+    const char *end = v + len, *c2, *dates_end = dot ? dot : end;
+    size_t rlen = (size_t)(colon - v), slen = (size_t)(dates_end - v);
+
+    if (!sr_route_is_valid(v, rlen) || slen >= sizeof(out->signed_part)) {
+        return out->kind;
+    }
+    c2 = memchr(colon + 1, ':', (size_t)(dates_end - colon - 1));
+    if (!c2 || !parse_date(colon + 1, c2, &out->first)
+        || !parse_date(c2 + 1, dates_end, &out->last)) {
+        return out->kind;
+    }
+    if (dot) {
+        size_t i, tail = (size_t)(end - dot - 1);
+        if (!signed_format || tail != SR_TAG_LEN) {
+            return out->kind;
+        }
+        for (i = 0; i < tail; i++) {
+            if (!is_b64url_char((unsigned char)dot[1 + i])) {
+                return out->kind;
+            }
+        }
+        memcpy(out->tag, dot + 1, SR_TAG_LEN);
+        out->tag[SR_TAG_LEN] = '\0';
+    }
+    out->dated = 1;
+    memcpy(out->signed_part, v, slen);
+    out->signed_part[slen] = '\0';
+    out->signed_len = slen;
+    return value_found(out, dot ? SR_VALUE_SIGNED : SR_VALUE_PLAIN, v, rlen);
+}
+
 sr_value_kind_t sr_value_parse(const char *v, size_t len, int signed_format,
                                sr_value_t *out)
 {
@@ -308,6 +363,10 @@ sr_value_kind_t sr_value_parse(const char *v, size_t len, int signed_format,
 
     out->kind = SR_VALUE_MALFORMED;
     out->session_len = 0;
+    out->dated = 0;
+    out->first = out->last = 0;
+    out->signed_len = 0;
+    out->signed_part[0] = '\0';
     out->route_len = 0;
     out->route[0] = '\0';
     out->tag[0] = '\0';
@@ -320,6 +379,12 @@ sr_value_kind_t sr_value_parse(const char *v, size_t len, int signed_format,
         }
     }
     dot = memchr(v, '.', len);
+    {
+        const char *colon = memchr(v, ':', len);
+        if (colon && (!dot || colon < dot)) {
+            return value_parse_dated(v, len, colon, dot, signed_format, out);
+        }
+    }
     if (dot == NULL) {
         if (!sr_route_is_valid(v, len)) {
             return out->kind;
@@ -364,7 +429,14 @@ sr_verdict_t sr_value_verdict(const sr_value_t *value, const sr_key_t *key,
         if (!key) {
             return SR_VERDICT_MALFORMED;
         }
-        sr_tag_compute(expect, key, balancer, value->route, value->route_len);
+        if (value->dated) {
+            sr_tag_compute(expect, key, balancer, value->signed_part,
+                           value->signed_len);
+        }
+        else {
+            sr_tag_compute(expect, key, balancer, value->route,
+                           value->route_len);
+        }
         return sr_tag_equal(expect, value->tag, SR_TAG_LEN)
                ? SR_VERDICT_ROUTE : SR_VERDICT_FORGED;
     default:
@@ -385,6 +457,31 @@ void sr_value_write(char *out, const char *route, const sr_key_t *key,
     if (key) {
         out[len] = '.';
         sr_tag_compute(out + len + 1, key, balancer, route, len);
+    }
+}
+
+void sr_value_write_dated(char *out, const char *route, int64_t first,
+                          int64_t last, const sr_key_t *key,
+                          const char *balancer)
+{
+    size_t len = strlen(route);
+    int n;
+
+    if (len > SR_ROUTE_MAX) {
+        len = SR_ROUTE_MAX;
+    }
+    if (first < 0) {
+        first = 0;
+    }
+    if (last < first) {
+        last = first;
+    }
+    n = apr_snprintf(out, SR_VALUE_BUF - SR_TAG_LEN - 1, "%.*s:%" APR_INT64_T_FMT
+                     ":%" APR_INT64_T_FMT, (int)len, route, (apr_int64_t)first,
+                     (apr_int64_t)last);
+    if (key) {
+        out[n] = '.';
+        sr_tag_compute(out + n + 1, key, balancer, out, (size_t)n);
     }
 }
 
@@ -486,9 +583,15 @@ const char *sr_cookie_spec_parse(apr_pool_t *p, int argc,
                             argv[0]);
     }
     spec->name = apr_pstrdup(p, argv[0]);
-    if (argc > 1) {
-        spec->http_only = 0;
-        spec->same_site = SR_SAMESITE_UNSET;
+    /* Cookie attributes replace the defaults; MaxIdle= and MaxLife= are
+     * the proxy's, not the browser's, and leave them alone. */
+    for (i = 1; i < argc; i++) {
+        if (strncasecmp(argv[i], "MaxIdle=", 8)
+            && strncasecmp(argv[i], "MaxLife=", 8)) {
+            spec->http_only = 0;
+            spec->same_site = SR_SAMESITE_UNSET;
+            break;
+        }
     }
     for (i = 1; i < argc; i++) {
         const char *arg = argv[i];
@@ -528,6 +631,24 @@ const char *sr_cookie_spec_parse(apr_pool_t *p, int argc,
             n = strtol(val, &end, 10);
             spec->max_age = n;
         }
+        else if ((KEY_IS("MaxIdle") || KEY_IS("MaxLife")) && val) {
+            long n = 0;
+            size_t j;
+
+            for (j = 0; val[j] >= '0' && val[j] <= '9' && j < 10; j++) {
+                n = n * 10 + (val[j] - '0');
+            }
+            if (!*val || val[j] || n <= 0) {
+                return apr_psprintf(p, "%.*s=%s: needs a positive integer "
+                                    "number of seconds", (int)klen, arg, val);
+            }
+            if (KEY_IS("MaxIdle")) {
+                spec->max_idle = n;
+            }
+            else {
+                spec->max_life = n;
+            }
+        }
         else if (KEY_IS("HttpOnly") && !val) {
             spec->http_only = 1;
         }
@@ -552,7 +673,7 @@ const char *sr_cookie_spec_parse(apr_pool_t *p, int argc,
         else {
             return apr_psprintf(p, "unknown cookie attribute '%s' (known: "
                                 "Path=, Domain=, Max-Age=, HttpOnly, Secure, "
-                                "SameSite=)", arg);
+                                "SameSite=, MaxIdle=, MaxLife=)", arg);
         }
 #undef KEY_IS
     }
@@ -938,4 +1059,55 @@ const char *sr_json_escape(apr_pool_t *p, const char *s)
 const char *sr_label_escape(apr_pool_t *p, const char *s)
 {
     return escape(p, s, ESC_LABEL);
+}
+
+/* ---- application session ids ----------------------------------------- */
+
+int sr_session_route(const char *value, size_t len, sr_span_t *route)
+{
+    const char *dot = NULL, *p;
+
+    for (p = value; p < value + len; p++) {
+        if (*p == '.') {
+            dot = p;
+        }
+    }
+    if (!dot || !sr_route_is_valid(dot + 1, (size_t)(value + len - dot - 1))) {
+        return 0;
+    }
+    route->ptr = dot + 1;
+    route->len = (size_t)(value + len - dot - 1);
+    return 1;
+}
+
+int sr_url_param(const char *path, const char *args, const char *name,
+                 sr_span_t *value)
+{
+    size_t nlen = strlen(name);
+    const char *p;
+
+    if (!nlen) {
+        return 0;
+    }
+    for (p = path ? strchr(path, ';') : NULL; p; p = strchr(p + 1, ';')) {
+        if (!strncmp(p + 1, name, nlen) && p[1 + nlen] == '=') {
+            const char *v = p + 2 + nlen;
+            value->ptr = v;
+            value->len = strcspn(v, ";/?");
+            return 1;
+        }
+    }
+    for (p = args; p && *p; ) {
+        if (!strncmp(p, name, nlen) && p[nlen] == '=') {
+            const char *v = p + nlen + 1;
+            value->ptr = v;
+            value->len = strcspn(v, "&");
+            return 1;
+        }
+        p = strchr(p, '&');
+        if (p) {
+            p++;
+        }
+    }
+    return 0;
 }

@@ -36,6 +36,8 @@ typedef enum {
     SR_STATUS_UNKNOWN,
     SR_STATUS_FORGED,
     SR_STATUS_ROUNDROBIN,
+    SR_STATUS_EXPIRED,      /* cookie past MaxIdle or MaxLife: elected again */
+    SR_STATUS_REBALANCED,   /* idle client of an overloaded member: moved */
     SR_STATUS_COUNT
 } sr_status_t;
 
@@ -107,6 +109,9 @@ typedef enum {
     SR_VALUE_LEGACY         /* stock recipe ".route" / "session.route" */
 } sr_value_kind_t;
 
+/* Dates in a cookie: decimal unix seconds, at most this many digits. */
+#define SR_DATE_DIGITS 12
+
 typedef struct {
     sr_value_kind_t kind;
     size_t session_len;     /* LEGACY: bytes before the '.' (0: ".route",
@@ -114,6 +119,12 @@ typedef struct {
     size_t route_len;
     char route[SR_ROUTE_MAX + 1];
     char tag[SR_TAG_LEN + 1];
+    int dated;              /* "ROUTE:FIRST:LAST": the session's dates */
+    int64_t first;          /* unix seconds: when the session was pinned */
+    int64_t last;           /* unix seconds: when the cookie was refreshed */
+    size_t signed_len;      /* bytes the tag covers: the route, or
+                               "ROUTE:FIRST:LAST" */
+    char signed_part[SR_ROUTE_MAX + 1 + 2 * (SR_DATE_DIGITS + 1)];
 } sr_value_t;
 
 /* Parses one cookie value. `signed_format` says whether the balancer signs
@@ -133,17 +144,37 @@ typedef enum {
 sr_verdict_t sr_value_verdict(const sr_value_t *value, const sr_key_t *key,
                               int legacy_ok, const char *balancer);
 
-/* Room for the value we issue: route, '.', tag, NUL. */
-#define SR_VALUE_BUF (SR_ROUTE_MAX + 1 + SR_TAG_LEN + 1)
+/* Room for the value we issue: route, dates, '.', tag, NUL. */
+#define SR_VALUE_BUF (SR_ROUTE_MAX + 2 * (SR_DATE_DIGITS + 1) + 1 \
+                      + SR_TAG_LEN + 1)
 
 /* Writes the value we issue, "route" or "route.TAG", into out
  * (SR_VALUE_BUF bytes). */
 void sr_value_write(char *out, const char *route, const sr_key_t *key,
                     const char *balancer);
 
+/* The same with the session's dates: "route:FIRST:LAST" or
+ * "route:FIRST:LAST.TAG", the tag covering the dates too. */
+void sr_value_write_dated(char *out, const char *route, int64_t first,
+                          int64_t last, const sr_key_t *key,
+                          const char *balancer);
+
 /* The same, allocated from p. */
 char *sr_value_format(apr_pool_t *p, const char *route, const sr_key_t *key,
                       const char *balancer);
+
+/* ---- application session ids ---------------------------------------- */
+
+/* The route in an application's session id "ID.route": the part after the
+ * last '.', when it is a valid route. Returns 1 and sets *route. */
+int sr_session_route(const char *value, size_t len, sr_span_t *route);
+
+/* The value of URL parameter `name` of a request: the path parameter
+ * ";name=VALUE" (up to the next ';', '/' or '?') of path, else the query
+ * parameter "name=VALUE" of args (up to the next '&'). Returns 1 and sets
+ * *value when found. */
+int sr_url_param(const char *path, const char *args, const char *name,
+                 sr_span_t *value);
 
 /* ---- StickyRouteCookie --------------------------------------------- */
 
@@ -159,6 +190,8 @@ typedef struct {
     const char *path;      /* never NULL after parse/default */
     const char *domain;    /* NULL: host-only */
     long max_age;          /* -1: session cookie */
+    long max_idle;         /* MaxIdle= seconds, 0: unset (not sent) */
+    long max_life;         /* MaxLife= seconds, 0: unset (not sent) */
     int http_only;
     int secure;
     sr_samesite_t same_site;
@@ -172,7 +205,8 @@ int sr_token_is_valid(const char *s);
 void sr_cookie_spec_default(apr_pool_t *p, sr_cookie_spec_t *spec);
 
 /* Parses NAME [Path=..] [Domain=..] [Max-Age=N] [HttpOnly] [Secure]
- * [SameSite=Lax|Strict|None]. NAME alone keeps the default attributes;
+ * [SameSite=Lax|Strict|None] [MaxIdle=N] [MaxLife=N] (the last two are
+ * enforced by the proxy, never sent to the browser). NAME alone keeps the default attributes;
  * any attribute replaces them (Path stays "/" unless given). Returns NULL
  * on success or an error message. */
 const char *sr_cookie_spec_parse(apr_pool_t *p, int argc,

@@ -179,6 +179,9 @@ int sr_cookie_read_header(sr_cookie_read_t *out, const sr_cookie_ctx_t *ctx,
             continue;
         }
         out->member = member;
+        out->dated = v.dated;
+        out->first = v.first;
+        out->last = v.last;
         out->form = v.kind != SR_VALUE_LEGACY ? SR_FORM_NATIVE
                   : v.session_len > 0 ? SR_FORM_FOREIGN : SR_FORM_STOCK;
         return 1;
@@ -186,28 +189,128 @@ int sr_cookie_read_header(sr_cookie_read_t *out, const sr_cookie_ctx_t *ctx,
     return 0;
 }
 
+/* ---- lifetimes ------------------------------------------------------------- */
+
+long sr_refresh_step(long max_idle, long rebalance_idle)
+{
+    long w = 0;
+
+    if (max_idle > 0) {
+        w = max_idle;
+    }
+    if (rebalance_idle > 0 && (w == 0 || rebalance_idle < w)) {
+        w = rebalance_idle;
+    }
+    if (w == 0) {
+        return 0;
+    }
+    return w / 4 > 1 ? w / 4 : 1;
+}
+
+sr_age_t sr_cookie_age(const sr_lifetime_t *lt, int dated, int64_t first,
+                       int64_t last, int64_t now)
+{
+    if (!sr_lifetime_dated(lt)) {
+        return SR_AGE_FRESH;
+    }
+    if (!dated) {
+        return SR_AGE_REFRESH;          /* issued before dates: give some */
+    }
+    if (first > now + SR_CLOCK_SKEW || last > now + SR_CLOCK_SKEW
+        || last < first) {
+        return SR_AGE_EXPIRED;
+    }
+    if (lt->max_life > 0 && now - first > lt->max_life) {
+        return SR_AGE_EXPIRED;
+    }
+    if (lt->max_idle > 0 && now - last > lt->max_idle + lt->refresh) {
+        return SR_AGE_EXPIRED;
+    }
+    if (lt->refresh > 0 && now - last >= lt->refresh) {
+        return SR_AGE_REFRESH;
+    }
+    return SR_AGE_FRESH;
+}
+
+static uint32_t inflight_of(const sr_member_t *m)
+{
+    return m->inflight ? *m->inflight : 0;
+}
+
+int sr_member_overloaded(const sr_member_t *m, uint32_t n, uint32_t k,
+                         uint32_t factor_x100)
+{
+    double sum = 0.0, load_k;
+    uint32_t i, count = 0;
+
+    if (k >= n) {
+        return 0;
+    }
+    for (i = 0; i < n; i++) {
+        if (m[i].usable) {
+            sum += (double)inflight_of(&m[i]) / (m[i].weight ? m[i].weight : 1);
+            count++;
+        }
+    }
+    if (count == 0) {
+        return 0;
+    }
+    load_k = (double)inflight_of(&m[k]) / (m[k].weight ? m[k].weight : 1);
+    return load_k * 100.0 > (double)factor_x100 * (sum / count);
+}
+
 /* ---- the sticky decision ---------------------------------------------------- */
 
 static void decide(sr_decision_t *d, sr_action_t action, int32_t member,
-                   sr_status_t status, int issue, const char *why)
+                   sr_status_t status, int issue, int64_t first,
+                   const char *why)
 {
     d->action = action;
     d->member = member;
     d->status = status;
     d->issue = issue;
+    d->first = first;
     d->why = why;
+}
+
+/* May member k serve a client pinned to it? */
+static int serves_pinned(const sr_member_t *m, uint32_t k,
+                         const sr_tried_t *tried, int from_standby)
+{
+    return m[k].usable && !sr_tried_has(tried, k)
+        && (!m[k].standby || from_standby);
 }
 
 void sr_decide_sticky(const sr_member_t *m, uint32_t n,
                       const sr_cookie_read_t *c, const sr_tried_t *tried,
-                      int from_standby, int nofailover, sr_decision_t *d)
+                      const sr_sticky_in_t *in, sr_decision_t *d)
 {
+    const sr_lifetime_t *lt = in->lifetime;
     const sr_member_t *w;
     int may_write = !c->foreign;
+    int64_t now = in->now;
     int failed_here;
 
+    /* an application's session id names the member (StickyRouteSession) */
+    if (c->app_member >= 0 && (uint32_t)c->app_member < n) {
+        if (serves_pinned(m, (uint32_t)c->app_member, tried, in->from_standby)) {
+            decide(d, SR_ACT_SERVE, c->app_member, SR_STATUS_HIT, 0, now,
+                   "application session id names a usable member");
+            return;
+        }
+        if (c->member >= 0 && (uint32_t)c->member < n
+            && serves_pinned(m, (uint32_t)c->member, tried, in->from_standby)) {
+            decide(d, SR_ACT_SERVE, c->member, SR_STATUS_FAILOVER, 0, now,
+                   "application session id names an unusable member; the "
+                   "route cookie names a usable one");
+            return;
+        }
+        decide(d, SR_ACT_ELECT, -1, SR_STATUS_FAILOVER, may_write, now,
+               "application session id names an unusable member");
+        return;
+    }
     if (c->member < 0 || (uint32_t)c->member >= n) {
-        decide(d, SR_ACT_ELECT, -1, c->absent, may_write,
+        decide(d, SR_ACT_ELECT, -1, c->absent, may_write, now,
                c->absent == SR_STATUS_NEW ? "no cookie"
                : c->absent == SR_STATUS_FORGED ? "cookie tag missing or wrong"
                : "cookie names no member or is malformed");
@@ -216,15 +319,37 @@ void sr_decide_sticky(const sr_member_t *m, uint32_t n,
     w = &m[c->member];
     failed_here = sr_tried_has(tried, (uint32_t)c->member);
     if (!failed_here && w->usable) {
-        if (!w->standby || from_standby) {
+        if (!w->standby || in->from_standby) {
+            sr_age_t age = c->form == SR_FORM_NATIVE
+                ? sr_cookie_age(lt, c->dated, c->first, c->last, now)
+                : SR_AGE_FRESH;
+            int dated = c->dated && age != SR_AGE_EXPIRED;
+
+            if (age == SR_AGE_EXPIRED) {
+                decide(d, SR_ACT_ELECT, -1, SR_STATUS_EXPIRED, may_write, now,
+                       "cookie past MaxIdle or MaxLife");
+                return;
+            }
+            if (lt && lt->rebalance_idle > 0 && dated
+                && now - c->last >= lt->rebalance_idle + lt->refresh
+                && sr_member_overloaded(m, n, (uint32_t)c->member,
+                                        lt->rebalance_factor)) {
+                decide(d, SR_ACT_ELECT, -1, SR_STATUS_REBALANCED, may_write,
+                       now, "client idle and its member overloaded");
+                return;
+            }
             decide(d, SR_ACT_SERVE, c->member, SR_STATUS_HIT,
-                   may_write && c->form == SR_FORM_STOCK,
+                   may_write && (c->form == SR_FORM_STOCK
+                                 || age == SR_AGE_REFRESH),
+                   dated ? c->first : now,
                    c->form == SR_FORM_STOCK
                    ? "stock recipe cookie names a usable member"
+                   : age == SR_AGE_REFRESH
+                   ? "cookie names a usable member; its dates refreshed"
                    : "cookie names a usable member");
             return;
         }
-        decide(d, SR_ACT_ELECT, -1, SR_STATUS_FAILOVER, may_write,
+        decide(d, SR_ACT_ELECT, -1, SR_STATUS_FAILOVER, may_write, now,
                "cookie names a hot standby while regular members are up");
         return;
     }
@@ -232,21 +357,49 @@ void sr_decide_sticky(const sr_member_t *m, uint32_t n,
         && m[w->redirect].usable
         && !sr_tried_has(tried, (uint32_t)w->redirect)) {
         decide(d, SR_ACT_SERVE, w->redirect, SR_STATUS_FAILOVER, may_write,
+               now,
                failed_here ? "member failed in this request, its redirect= "
                              "member is usable"
                            : "member unusable, its redirect= member is usable");
         return;
     }
-    if (nofailover) {
-        decide(d, SR_ACT_REFUSE, -1, SR_STATUS_FAILOVER, 0,
+    if (in->nofailover) {
+        decide(d, SR_ACT_REFUSE, -1, SR_STATUS_FAILOVER, 0, now,
                failed_here ? "member failed in this request and nofailover "
                              "is on"
                            : "member unusable and nofailover is on");
         return;
     }
-    decide(d, SR_ACT_ELECT, -1, SR_STATUS_FAILOVER, may_write,
+    decide(d, SR_ACT_ELECT, -1, SR_STATUS_FAILOVER, may_write, now,
            failed_here ? "member failed in this request"
                        : "member unusable");
+}
+
+/* ---- slow start ---------------------------------------------------------------- */
+
+uint32_t sr_slowstart_weight(uint32_t weight, int64_t elapsed, int64_t ramp)
+{
+    uint64_t full = (uint64_t)(weight ? weight : 1) * SR_WEIGHT_SCALE, w;
+
+    if (ramp <= 0 || elapsed >= ramp) {
+        return (uint32_t)full;
+    }
+    if (elapsed <= 0) {
+        return 1;
+    }
+    w = full * (uint64_t)elapsed / (uint64_t)ramp;
+    return w ? (uint32_t)w : 1;
+}
+
+double sr_slowstart_share(int64_t elapsed, int64_t ramp)
+{
+    if (ramp <= 0 || elapsed >= ramp) {
+        return 1.0;
+    }
+    if (elapsed <= 0) {
+        return 0.0;
+    }
+    return (double)elapsed / (double)ramp;
 }
 
 /* ---- election ---------------------------------------------------------------- */
@@ -261,6 +414,62 @@ int sr_schedule_exhausted(const sr_schedule_t *s, const sr_tried_t *tried)
         }
     }
     return 1;
+}
+
+sr_elect_t sr_elect_leastbusy(const sr_schedule_t *s, uint64_t ticket,
+                              const sr_member_t *m, uint32_t n,
+                              const sr_tried_t *tried, int32_t *member)
+{
+    uint32_t i, best_in = 0, best_w = 1;
+    int any = 0;
+    int32_t best = -1;
+
+    *member = -1;
+    if (s->len == 0) {
+        return SR_ELECT_NONE;
+    }
+    /* the least load among the eligible: inflight/weight, compared as
+     * inflight_a * weight_b < inflight_b * weight_a */
+    for (i = 0; i < s->nmembers; i++) {
+        uint16_t k = s->members[i];
+        uint32_t in, w;
+        if (k >= n || !sr_member_takes_new(&m[k]) || sr_tried_has(tried, k)) {
+            continue;
+        }
+        in = inflight_of(&m[k]);
+        w = m[k].weight ? m[k].weight : 1;
+        if (!any || (uint64_t)in * best_w < (uint64_t)best_in * w) {
+            best_in = in;
+            best_w = w;
+            best = k;
+            any = 1;
+        }
+    }
+    if (!any) {
+        for (i = 0; i < s->nmembers; i++) {
+            uint16_t k = s->members[i];
+            if (k >= n || !sr_member_takes_new(&m[k])) {
+                return SR_ELECT_STALE;
+            }
+        }
+        return SR_ELECT_NONE;
+    }
+    /* the first member with that load from the ticket's slot on */
+    for (i = 0; i < s->len; i++) {
+        uint16_t k = s->slots[(ticket + i) % s->len];
+        uint32_t w;
+        if (k >= n || !sr_member_takes_new(&m[k]) || sr_tried_has(tried, k)) {
+            continue;
+        }
+        w = m[k].weight ? m[k].weight : 1;
+        if ((uint64_t)inflight_of(&m[k]) * best_w == (uint64_t)best_in * w) {
+            *member = k;
+            return SR_ELECT_OK;
+        }
+    }
+    /* the loads moved meanwhile (other processes): the least seen */
+    *member = best;
+    return SR_ELECT_OK;
 }
 
 /* ---- retries ------------------------------------------------------------------ */

@@ -36,7 +36,10 @@ typedef struct {
     const char *route;      /* the route the member is known by */
     int32_t redirect;       /* member that redirect= names, -1: none */
     int lbset;              /* lbset= */
-    uint32_t weight;        /* loadfactor=, at least 1 */
+    uint32_t weight;        /* loadfactor= (times SR_WEIGHT_SCALE and
+                               ramped while in slow start), at least 1 */
+    const volatile uint32_t *inflight;  /* requests it serves now, across
+                               every process (shared memory); NULL: 0 */
     unsigned char usable;   /* up: not in error, not disabled, not stopped
                                (after its ap_proxy_retry_worker chance) */
     unsigned char draining; /* status +N */
@@ -121,6 +124,10 @@ typedef struct {
     int foreign;            /* a "session.route" value was present: the
                                cookie is not ours to (re)write */
     int seen;               /* values of the name looked at */
+    int dated;              /* the value naming the member carries dates */
+    int64_t first, last;    /* its dates (unix seconds) */
+    int32_t app_member;     /* member an application session id names
+                               (StickyRouteSession), -1: none */
 } sr_cookie_read_t;
 
 typedef struct {
@@ -140,6 +147,9 @@ static inline void sr_cookie_read_init(sr_cookie_read_t *out)
     out->absent = SR_STATUS_NEW;
     out->foreign = 0;
     out->seen = 0;
+    out->dated = 0;
+    out->first = out->last = 0;
+    out->app_member = -1;
 }
 
 /* One Cookie header: the first value of the name that verifies and names
@@ -160,10 +170,67 @@ typedef enum {
 typedef struct {
     sr_action_t action;
     int32_t member;         /* SR_ACT_SERVE: who serves */
-    sr_status_t status;     /* hit, new, failover, unknown, forged */
+    sr_status_t status;     /* hit, new, failover, unknown, forged,
+                               expired, rebalanced */
     int issue;              /* a Set-Cookie names the member that serves */
+    int64_t first;          /* when the cookie carries dates: its FIRST
+                               (the session's, or now for a new one) */
     const char *why;        /* one phrase for the debug log */
 } sr_decision_t;
+
+/* ---- lifetimes ----------------------------------------------------------------
+ * With MaxIdle=, MaxLife= or StickyRouteRebalance the cookie carries two
+ * dates, FIRST (pinned) and LAST (refreshed), in unix seconds. LAST is
+ * refreshed only when it is at least the refresh step R old, R = a quarter
+ * of the shortest idle window (at least 1 s), so a client's LAST lags its
+ * last request by less than R: a cookie idle for more than MaxIdle + R
+ * belongs to a client certainly idle for more than MaxIdle, and a client
+ * active more often than every MaxIdle seconds never expires. Dates more
+ * than SR_CLOCK_SKEW seconds in the future (another proxy's clock, or a
+ * made-up cookie) count as expired. */
+#define SR_CLOCK_SKEW 60
+
+typedef struct {
+    long max_idle;          /* MaxIdle=, 0: none */
+    long max_life;          /* MaxLife=, 0: none */
+    long rebalance_idle;    /* StickyRouteRebalance IDLE_SECONDS, 0: off */
+    uint32_t rebalance_factor;  /* FACTOR x 100 (125 = 1.25) */
+    long refresh;           /* R, from sr_refresh_step */
+} sr_lifetime_t;
+
+/* Do cookies carry dates? */
+static inline int sr_lifetime_dated(const sr_lifetime_t *lt)
+{
+    return lt && (lt->max_idle > 0 || lt->max_life > 0
+                  || lt->rebalance_idle > 0);
+}
+
+/* R: a quarter of the shortest of MaxIdle and the rebalance idle time that
+ * are set, at least 1 s; 0 when neither is (dates never refreshed). */
+long sr_refresh_step(long max_idle, long rebalance_idle);
+
+typedef enum {
+    SR_AGE_FRESH = 0,       /* as it is */
+    SR_AGE_REFRESH,         /* valid; give it a new LAST (or dates) */
+    SR_AGE_EXPIRED          /* past MaxIdle/MaxLife, or dates from the
+                               future */
+} sr_age_t;
+
+sr_age_t sr_cookie_age(const sr_lifetime_t *lt, int dated, int64_t first,
+                       int64_t last, int64_t now);
+
+/* Is member k's load (in-flight requests per weight) more than factor/100
+ * times the mean load of the usable members? */
+int sr_member_overloaded(const sr_member_t *m, uint32_t n, uint32_t k,
+                         uint32_t factor_x100);
+
+/* What the sticky decision needs besides the members and the cookie. */
+typedef struct {
+    int from_standby;       /* the takers are hot standbys */
+    int nofailover;         /* nofailover=On */
+    int64_t now;            /* unix seconds */
+    const sr_lifetime_t *lifetime;  /* NULL: no dates */
+} sr_sticky_in_t;
 
 /* The decision table of lbmethod=sticky (README "What lbmethod=sticky
  * decides"):
@@ -181,6 +248,15 @@ typedef struct {
  *   it names no member / malformed        elect             unknown
  *   tag missing or wrong (secret set)     elect             forged
  *   no cookie                             elect             new
+ *   the cookie's dates are past MaxIdle/
+ *   MaxLife (or in the future)            elect             expired
+ *   idle at least the rebalance time and
+ *   its member overloaded (StickyRoute-
+ *   Rebalance)                            elect             rebalanced
+ *   an application session id (Sticky-
+ *   RouteSession) names a usable member   serve there       hit, no cookie
+ *   it names an unusable one              the member our own cookie names
+ *                                         if usable, else elect: failover
  *
  * A cookie is issued whenever the member that serves is not the one the
  * cookie names (and for stock recipe values), never when the request
@@ -189,7 +265,7 @@ typedef struct {
  * an unusable member its retry chance first). */
 void sr_decide_sticky(const sr_member_t *m, uint32_t n,
                       const sr_cookie_read_t *c, const sr_tried_t *tried,
-                      int from_standby, int nofailover, sr_decision_t *d);
+                      const sr_sticky_in_t *in, sr_decision_t *d);
 
 /* ---- election ------------------------------------------------------------------ */
 
@@ -205,6 +281,26 @@ typedef enum {
  * member at schedule[ticket % len] serves when it still takes new sessions
  * and has not failed in this request. The retry bound counts distinct
  * members: NONE once every member of the schedule was tried. */
+/* Election by load (StickyRouteElect leastbusy): among the schedule's
+ * members that take new sessions and were not tried, the least loaded
+ * (in-flight requests per weight); ties go to the first of them in the
+ * schedule from slot ticket on, so idle members split new sessions exactly
+ * like the round robin. O(members + schedule length). */
+sr_elect_t sr_elect_leastbusy(const sr_schedule_t *s, uint64_t ticket,
+                              const sr_member_t *m, uint32_t n,
+                              const sr_tried_t *tried, int32_t *member);
+
+/* ---- slow start -------------------------------------------------------------------
+ * A member that joined or came back `elapsed` ago takes new sessions with
+ * weight * elapsed / ramp (at least 1), the full weight after ramp. Weights
+ * are scaled by SR_WEIGHT_SCALE while slow start is configured so that the
+ * ramp has steps finer than the loadfactors. */
+#define SR_WEIGHT_SCALE 1000
+
+uint32_t sr_slowstart_weight(uint32_t weight, int64_t elapsed, int64_t ramp);
+/* The share of its weight a member has now, 0.0 .. 1.0. */
+double sr_slowstart_share(int64_t elapsed, int64_t ramp);
+
 /* Has every member of the schedule been tried? */
 int sr_schedule_exhausted(const sr_schedule_t *s, const sr_tried_t *tried);
 

@@ -76,6 +76,18 @@ static void no_tried(void)
     sr_tried_init(&tried, MAXM);
 }
 
+static sr_sticky_in_t sticky_in;
+
+/* the decision's other inputs: no dates, now = 1000000 */
+static const sr_sticky_in_t *in(int from_standby, int nofailover)
+{
+    sticky_in.from_standby = from_standby;
+    sticky_in.nofailover = nofailover;
+    sticky_in.now = 1000000;
+    sticky_in.lifetime = NULL;
+    return &sticky_in;
+}
+
 static sr_cookie_read_t cookie_naming(int32_t member, sr_cookie_form_t form)
 {
     sr_cookie_read_t c;
@@ -244,7 +256,7 @@ START_TEST(decide_hit_on_usable_member)
     sr_cookie_read_t c = cookie_naming(1, SR_FORM_NATIVE);
     members(3);
     no_tried();
-    sr_decide_sticky(view, 3, &c, &tried, 0, 0, &d);
+    sr_decide_sticky(view, 3, &c, &tried, in(0, 0), &d);
     ck_assert_int_eq(d.action, SR_ACT_SERVE);
     ck_assert_int_eq(d.member, 1);
     ck_assert_int_eq(d.status, SR_STATUS_HIT);
@@ -258,7 +270,7 @@ START_TEST(decide_stock_cookie_is_hit_and_reissued)
     sr_cookie_read_t c = cookie_naming(0, SR_FORM_STOCK);
     members(2);
     no_tried();
-    sr_decide_sticky(view, 2, &c, &tried, 0, 0, &d);
+    sr_decide_sticky(view, 2, &c, &tried, in(0, 0), &d);
     ck_assert_int_eq(d.action, SR_ACT_SERVE);
     ck_assert_int_eq(d.status, SR_STATUS_HIT);
     ck_assert_int_eq(d.issue, 1);
@@ -271,12 +283,12 @@ START_TEST(decide_foreign_session_is_hit_never_reissued)
     sr_cookie_read_t c = cookie_naming(0, SR_FORM_FOREIGN);
     members(2);
     no_tried();
-    sr_decide_sticky(view, 2, &c, &tried, 0, 0, &d);
+    sr_decide_sticky(view, 2, &c, &tried, in(0, 0), &d);
     ck_assert_int_eq(d.status, SR_STATUS_HIT);
     ck_assert_int_eq(d.issue, 0);
     /* its member down: failover, still no cookie over the session id */
     view[0].usable = 0;
-    sr_decide_sticky(view, 2, &c, &tried, 0, 0, &d);
+    sr_decide_sticky(view, 2, &c, &tried, in(0, 0), &d);
     ck_assert_int_eq(d.action, SR_ACT_ELECT);
     ck_assert_int_eq(d.status, SR_STATUS_FAILOVER);
     ck_assert_int_eq(d.issue, 0);
@@ -290,7 +302,7 @@ START_TEST(decide_draining_member_keeps_its_clients)
     members(2);
     view[1].draining = 1;
     no_tried();
-    sr_decide_sticky(view, 2, &c, &tried, 0, 0, &d);
+    sr_decide_sticky(view, 2, &c, &tried, in(0, 0), &d);
     ck_assert_int_eq(d.action, SR_ACT_SERVE);
     ck_assert_int_eq(d.member, 1);
     ck_assert_int_eq(d.status, SR_STATUS_HIT);
@@ -304,7 +316,7 @@ START_TEST(decide_hot_spare_keeps_its_clients)
     members(3);
     view[2].spare = 1;
     no_tried();
-    sr_decide_sticky(view, 3, &c, &tried, 0, 0, &d);
+    sr_decide_sticky(view, 3, &c, &tried, in(0, 0), &d);
     ck_assert_int_eq(d.action, SR_ACT_SERVE);
     ck_assert_int_eq(d.status, SR_STATUS_HIT);
 }
@@ -317,7 +329,7 @@ START_TEST(decide_unusable_member_fails_over_by_election)
     members(2);
     view[0].usable = 0;
     no_tried();
-    sr_decide_sticky(view, 2, &c, &tried, 0, 0, &d);
+    sr_decide_sticky(view, 2, &c, &tried, in(0, 0), &d);
     ck_assert_int_eq(d.action, SR_ACT_ELECT);
     ck_assert_int_eq(d.status, SR_STATUS_FAILOVER);
     ck_assert_int_eq(d.issue, 1);
@@ -332,14 +344,14 @@ START_TEST(decide_unusable_member_fails_over_to_its_redirect)
     view[0].usable = 0;
     view[0].redirect = 2;
     no_tried();
-    sr_decide_sticky(view, 3, &c, &tried, 0, 0, &d);
+    sr_decide_sticky(view, 3, &c, &tried, in(0, 0), &d);
     ck_assert_int_eq(d.action, SR_ACT_SERVE);
     ck_assert_int_eq(d.member, 2);
     ck_assert_int_eq(d.status, SR_STATUS_FAILOVER);
     ck_assert_int_eq(d.issue, 1);
     /* an unusable redirect= member: election */
     view[2].usable = 0;
-    sr_decide_sticky(view, 3, &c, &tried, 0, 0, &d);
+    sr_decide_sticky(view, 3, &c, &tried, in(0, 0), &d);
     ck_assert_int_eq(d.action, SR_ACT_ELECT);
     ck_assert_int_eq(d.status, SR_STATUS_FAILOVER);
 }
@@ -352,16 +364,16 @@ START_TEST(decide_member_failed_in_this_request_fails_over)
     members(3);
     no_tried();
     sr_tried_add(pool, &tried, 1);
-    sr_decide_sticky(view, 3, &c, &tried, 0, 0, &d);
+    sr_decide_sticky(view, 3, &c, &tried, in(0, 0), &d);
     ck_assert_int_eq(d.action, SR_ACT_ELECT);
     ck_assert_int_eq(d.status, SR_STATUS_FAILOVER);
     /* its redirect= member, unless that one failed too */
     view[1].redirect = 0;
-    sr_decide_sticky(view, 3, &c, &tried, 0, 0, &d);
+    sr_decide_sticky(view, 3, &c, &tried, in(0, 0), &d);
     ck_assert_int_eq(d.action, SR_ACT_SERVE);
     ck_assert_int_eq(d.member, 0);
     sr_tried_add(pool, &tried, 0);
-    sr_decide_sticky(view, 3, &c, &tried, 0, 0, &d);
+    sr_decide_sticky(view, 3, &c, &tried, in(0, 0), &d);
     ck_assert_int_eq(d.action, SR_ACT_ELECT);
 }
 END_TEST
@@ -373,18 +385,18 @@ START_TEST(decide_nofailover_refuses)
     members(2);
     view[0].usable = 0;
     no_tried();
-    sr_decide_sticky(view, 2, &c, &tried, 0, 1, &d);
+    sr_decide_sticky(view, 2, &c, &tried, in(0, 1), &d);
     ck_assert_int_eq(d.action, SR_ACT_REFUSE);
     ck_assert_int_eq(d.status, SR_STATUS_FAILOVER);
     ck_assert_int_eq(d.issue, 0);
     /* nofailover does not stop a redirect= member */
     view[0].redirect = 1;
-    sr_decide_sticky(view, 2, &c, &tried, 0, 1, &d);
+    sr_decide_sticky(view, 2, &c, &tried, in(0, 1), &d);
     ck_assert_int_eq(d.action, SR_ACT_SERVE);
     ck_assert_int_eq(d.member, 1);
     /* and a usable member is served with nofailover on */
     c = cookie_naming(1, SR_FORM_NATIVE);
-    sr_decide_sticky(view, 2, &c, &tried, 0, 1, &d);
+    sr_decide_sticky(view, 2, &c, &tried, in(0, 1), &d);
     ck_assert_int_eq(d.status, SR_STATUS_HIT);
 }
 END_TEST
@@ -396,12 +408,12 @@ START_TEST(decide_hot_standby_while_regular_members_take_new)
     members(2);
     view[1].standby = 1;
     no_tried();
-    sr_decide_sticky(view, 2, &c, &tried, 0, 0, &d);
+    sr_decide_sticky(view, 2, &c, &tried, in(0, 0), &d);
     ck_assert_int_eq(d.action, SR_ACT_ELECT);
     ck_assert_int_eq(d.status, SR_STATUS_FAILOVER);
     ck_assert_int_eq(d.issue, 1);
     /* when the takers are the standbys, its clients stay */
-    sr_decide_sticky(view, 2, &c, &tried, 1, 0, &d);
+    sr_decide_sticky(view, 2, &c, &tried, in(1, 0), &d);
     ck_assert_int_eq(d.action, SR_ACT_SERVE);
     ck_assert_int_eq(d.status, SR_STATUS_HIT);
 }
@@ -413,7 +425,7 @@ START_TEST(decide_no_cookie_is_new)
     sr_cookie_read_t c = cookie_absent(SR_STATUS_NEW);
     members(2);
     no_tried();
-    sr_decide_sticky(view, 2, &c, &tried, 0, 0, &d);
+    sr_decide_sticky(view, 2, &c, &tried, in(0, 0), &d);
     ck_assert_int_eq(d.action, SR_ACT_ELECT);
     ck_assert_int_eq(d.status, SR_STATUS_NEW);
     ck_assert_int_eq(d.issue, 1);
@@ -426,13 +438,13 @@ START_TEST(decide_unknown_route_is_unknown)
     sr_cookie_read_t c = cookie_absent(SR_STATUS_UNKNOWN);
     members(2);
     no_tried();
-    sr_decide_sticky(view, 2, &c, &tried, 0, 0, &d);
+    sr_decide_sticky(view, 2, &c, &tried, in(0, 0), &d);
     ck_assert_int_eq(d.action, SR_ACT_ELECT);
     ck_assert_int_eq(d.status, SR_STATUS_UNKNOWN);
     ck_assert_int_eq(d.issue, 1);
     /* an unknown route in somebody's session id: never written over */
     c.foreign = 1;
-    sr_decide_sticky(view, 2, &c, &tried, 0, 0, &d);
+    sr_decide_sticky(view, 2, &c, &tried, in(0, 0), &d);
     ck_assert_int_eq(d.issue, 0);
 }
 END_TEST
@@ -443,7 +455,7 @@ START_TEST(decide_bad_tag_is_forged)
     sr_cookie_read_t c = cookie_absent(SR_STATUS_FORGED);
     members(2);
     no_tried();
-    sr_decide_sticky(view, 2, &c, &tried, 0, 0, &d);
+    sr_decide_sticky(view, 2, &c, &tried, in(0, 0), &d);
     ck_assert_int_eq(d.action, SR_ACT_ELECT);
     ck_assert_int_eq(d.status, SR_STATUS_FORGED);
     ck_assert_int_eq(d.issue, 1);
@@ -777,6 +789,325 @@ START_TEST(set_cookie_same_name_and_path)
 }
 END_TEST
 
+
+/* ---- issue 10: lifetimes, load, slow start, application sessions --------- */
+
+START_TEST(dated_value_roundtrip_and_tag_covers_dates)
+{
+    sr_key_t key;
+    char out[SR_VALUE_BUF];
+    sr_value_t v;
+
+    sr_value_write_dated(out, "s1", 1700000000, 1700000100, NULL, "b");
+    ck_assert_str_eq(out, "s1:1700000000:1700000100");
+    ck_assert_int_eq(sr_value_parse(out, strlen(out), 0, &v), SR_VALUE_PLAIN);
+    ck_assert(v.dated);
+    ck_assert_str_eq(v.route, "s1");
+    ck_assert(v.first == 1700000000 && v.last == 1700000100);
+    ck_assert_int_eq(sr_value_verdict(&v, NULL, 1, "b"), SR_VERDICT_ROUTE);
+
+    sr_key_derive(&key, "0123456789abcdef", 16, "tag");
+    sr_value_write_dated(out, "s1", 1700000000, 1700000100, &key, "b");
+    ck_assert_int_eq(sr_value_parse(out, strlen(out), 1, &v), SR_VALUE_SIGNED);
+    ck_assert_int_eq(sr_value_verdict(&v, &key, 0, "b"), SR_VERDICT_ROUTE);
+    /* one second changed: forged */
+    out[strlen("s1:1700000000:170000010")] = '1';
+    sr_value_parse(out, strlen(out), 1, &v);
+    ck_assert_int_eq(sr_value_verdict(&v, &key, 0, "b"), SR_VERDICT_FORGED);
+    /* the undated form of the same route has another tag */
+    {
+        char plain[SR_VALUE_BUF];
+        sr_value_write(plain, "s1", &key, "b");
+        ck_assert_str_ne(strchr(plain, '.'), strrchr(out, '.'));
+    }
+    /* unsigned dates with a secret set: forged */
+    sr_value_parse("s1:1:2", 6, 1, &v);
+    ck_assert_int_eq(sr_value_verdict(&v, &key, 0, "b"), SR_VERDICT_FORGED);
+    /* malformed dates */
+    ck_assert_int_eq(sr_value_parse("s1:1", 4, 0, &v), SR_VALUE_MALFORMED);
+    ck_assert_int_eq(sr_value_parse("s1:a:2", 6, 0, &v), SR_VALUE_MALFORMED);
+    ck_assert_int_eq(sr_value_parse("s1:1:2:3", 8, 0, &v), SR_VALUE_MALFORMED);
+    ck_assert_int_eq(sr_value_parse("s1::2", 5, 0, &v), SR_VALUE_MALFORMED);
+    ck_assert_int_eq(sr_value_parse(":1:2", 4, 0, &v), SR_VALUE_MALFORMED);
+    ck_assert_int_eq(sr_value_parse("s1:1234567890123:2", 18, 0, &v),
+                     SR_VALUE_MALFORMED);
+    ck_assert_int_eq(sr_value_parse("s1:1:2.short", 12, 1, &v), SR_VALUE_MALFORMED);
+}
+END_TEST
+
+START_TEST(cookie_spec_lifetimes_keep_the_default_attributes)
+{
+    sr_cookie_spec_t spec;
+    char *a1[] = { "ROUTEID", "MaxIdle=300", "MaxLife=3600" };
+    char *a2[] = { "ROUTEID", "MaxIdle=0" };
+    char *a3[] = { "ROUTEID", "MaxLife=x" };
+    ck_assert_ptr_null(sr_cookie_spec_parse(pool, 3, a1, &spec));
+    ck_assert_int_eq(spec.max_idle, 300);
+    ck_assert_int_eq(spec.max_life, 3600);
+    ck_assert_str_eq(spec.attrs, "; Path=/; HttpOnly; SameSite=Lax");
+    ck_assert_ptr_nonnull(sr_cookie_spec_parse(pool, 2, a2, &spec));
+    ck_assert_ptr_nonnull(sr_cookie_spec_parse(pool, 2, a3, &spec));
+}
+END_TEST
+
+START_TEST(refresh_step_and_cookie_age)
+{
+    sr_lifetime_t lt = { 8, 0, 0, 125, 0 };
+    int64_t now = 1000000;
+
+    ck_assert_int_eq(sr_refresh_step(8, 0), 2);
+    ck_assert_int_eq(sr_refresh_step(2, 0), 1);
+    ck_assert_int_eq(sr_refresh_step(100, 20), 5);
+    ck_assert_int_eq(sr_refresh_step(0, 0), 0);
+    lt.refresh = sr_refresh_step(lt.max_idle, 0);
+    ck_assert_int_eq(sr_cookie_age(NULL, 1, now, now, now), SR_AGE_FRESH);
+    ck_assert_int_eq(sr_cookie_age(&lt, 0, 0, 0, now), SR_AGE_REFRESH);
+    ck_assert_int_eq(sr_cookie_age(&lt, 1, now - 50, now - 1, now), SR_AGE_FRESH);
+    ck_assert_int_eq(sr_cookie_age(&lt, 1, now - 50, now - 2, now), SR_AGE_REFRESH);
+    ck_assert_int_eq(sr_cookie_age(&lt, 1, now - 50, now - 10, now), SR_AGE_REFRESH);
+    ck_assert_int_eq(sr_cookie_age(&lt, 1, now - 50, now - 11, now), SR_AGE_EXPIRED);
+    /* MaxLife counts from FIRST */
+    lt.max_life = 30;
+    ck_assert_int_eq(sr_cookie_age(&lt, 1, now - 30, now, now), SR_AGE_FRESH);
+    ck_assert_int_eq(sr_cookie_age(&lt, 1, now - 31, now, now), SR_AGE_EXPIRED);
+    /* clock skew: up to SR_CLOCK_SKEW in the future is fine */
+    ck_assert_int_eq(sr_cookie_age(&lt, 1, now, now + SR_CLOCK_SKEW, now), SR_AGE_FRESH);
+    ck_assert_int_eq(sr_cookie_age(&lt, 1, now, now + SR_CLOCK_SKEW + 1, now),
+                     SR_AGE_EXPIRED);
+    ck_assert_int_eq(sr_cookie_age(&lt, 1, now, now - 1, now), SR_AGE_EXPIRED);
+}
+END_TEST
+
+static uint32_t load[MAXM];
+
+static void with_loads(uint32_t n, const uint32_t *values)
+{
+    uint32_t i;
+    for (i = 0; i < n; i++) {
+        load[i] = values[i];
+        view[i].inflight = &load[i];
+    }
+}
+
+START_TEST(overload_is_relative_to_the_mean_of_usable_members)
+{
+    static const uint32_t l1[] = { 10, 2, 0 };
+    members(3);
+    with_loads(3, l1);
+    /* mean 4: 10 > 1.25 * 4 */
+    ck_assert(sr_member_overloaded(view, 3, 0, 125));
+    ck_assert(!sr_member_overloaded(view, 3, 1, 125));
+    /* weights: 10 in flight over weight 4 is 2.5, mean (2.5+2+0)/3 */
+    view[0].weight = 4;
+    ck_assert(sr_member_overloaded(view, 3, 0, 125));
+    ck_assert(!sr_member_overloaded(view, 3, 0, 200));
+    /* nobody busy: nobody overloaded */
+    load[0] = load[1] = load[2] = 0;
+    ck_assert(!sr_member_overloaded(view, 3, 0, 125));
+    /* unusable members are not in the mean */
+    load[0] = 2;
+    load[1] = 2;
+    view[0].weight = 1;
+    view[2].usable = 0;
+    ck_assert(!sr_member_overloaded(view, 3, 0, 125));
+}
+END_TEST
+
+static sr_lifetime_t lt10;
+
+static const sr_sticky_in_t *in_dated(long max_idle, long max_life, long reb_idle)
+{
+    lt10.max_idle = max_idle;
+    lt10.max_life = max_life;
+    lt10.rebalance_idle = reb_idle;
+    lt10.rebalance_factor = 125;
+    lt10.refresh = sr_refresh_step(max_idle, reb_idle);
+    sticky_in.from_standby = 0;
+    sticky_in.nofailover = 0;
+    sticky_in.now = 1000000;
+    sticky_in.lifetime = &lt10;
+    return &sticky_in;
+}
+
+START_TEST(decide_expired_cookie_is_elected_again)
+{
+    sr_decision_t d;
+    sr_cookie_read_t c = cookie_naming(1, SR_FORM_NATIVE);
+    members(2);
+    no_tried();
+    c.dated = 1;
+    c.first = 1000000 - 100;
+    c.last = 1000000 - 20;
+    sr_decide_sticky(view, 2, &c, &tried, in_dated(10, 0, 0), &d);
+    ck_assert_int_eq(d.action, SR_ACT_ELECT);
+    ck_assert_int_eq(d.status, SR_STATUS_EXPIRED);
+    ck_assert_int_eq(d.issue, 1);
+    ck_assert(d.first == 1000000);
+    /* MaxLife */
+    c.last = 1000000;
+    sr_decide_sticky(view, 2, &c, &tried, in_dated(0, 50, 0), &d);
+    ck_assert_int_eq(d.status, SR_STATUS_EXPIRED);
+}
+END_TEST
+
+START_TEST(decide_hit_refreshes_only_when_due)
+{
+    sr_decision_t d;
+    sr_cookie_read_t c = cookie_naming(1, SR_FORM_NATIVE);
+    members(2);
+    no_tried();
+    c.dated = 1;
+    c.first = 1000000 - 100;
+    c.last = 1000000 - 1;
+    sr_decide_sticky(view, 2, &c, &tried, in_dated(8, 0, 0), &d);
+    ck_assert_int_eq(d.status, SR_STATUS_HIT);
+    ck_assert_int_eq(d.issue, 0);
+    c.last = 1000000 - 2;
+    sr_decide_sticky(view, 2, &c, &tried, in_dated(8, 0, 0), &d);
+    ck_assert_int_eq(d.status, SR_STATUS_HIT);
+    ck_assert_int_eq(d.issue, 1);
+    ck_assert(d.first == 1000000 - 100);       /* FIRST kept */
+    /* a cookie from before dates: a hit, dated now */
+    c.dated = 0;
+    sr_decide_sticky(view, 2, &c, &tried, in_dated(8, 0, 0), &d);
+    ck_assert_int_eq(d.status, SR_STATUS_HIT);
+    ck_assert_int_eq(d.issue, 1);
+    ck_assert(d.first == 1000000);
+    /* without lifetimes: never */
+    sr_decide_sticky(view, 2, &c, &tried, in(0, 0), &d);
+    ck_assert_int_eq(d.issue, 0);
+}
+END_TEST
+
+START_TEST(decide_rebalances_only_idle_clients_of_overloaded_members)
+{
+    static const uint32_t busy[] = { 9, 1 };
+    static const uint32_t even[] = { 3, 3 };
+    sr_decision_t d;
+    sr_cookie_read_t c = cookie_naming(0, SR_FORM_NATIVE);
+    members(2);
+    no_tried();
+    with_loads(2, busy);
+    c.dated = 1;
+    c.first = 1000000 - 100;
+    /* idle 10 s + R (R = 10/4 = 2): moved */
+    c.last = 1000000 - 12;
+    sr_decide_sticky(view, 2, &c, &tried, in_dated(0, 0, 10), &d);
+    ck_assert_int_eq(d.action, SR_ACT_ELECT);
+    ck_assert_int_eq(d.status, SR_STATUS_REBALANCED);
+    ck_assert_int_eq(d.issue, 1);
+    /* active: stays */
+    c.last = 1000000 - 11;
+    sr_decide_sticky(view, 2, &c, &tried, in_dated(0, 0, 10), &d);
+    ck_assert_int_eq(d.status, SR_STATUS_HIT);
+    /* idle, balanced: stays */
+    c.last = 1000000 - 60;
+    with_loads(2, even);
+    sr_decide_sticky(view, 2, &c, &tried, in_dated(0, 0, 10), &d);
+    ck_assert_int_eq(d.status, SR_STATUS_HIT);
+}
+END_TEST
+
+START_TEST(decide_application_session_id)
+{
+    sr_decision_t d;
+    sr_cookie_read_t c = cookie_absent(SR_STATUS_NEW);
+    members(3);
+    no_tried();
+    c.app_member = 2;
+    sr_decide_sticky(view, 3, &c, &tried, in(0, 0), &d);
+    ck_assert_int_eq(d.action, SR_ACT_SERVE);
+    ck_assert_int_eq(d.member, 2);
+    ck_assert_int_eq(d.status, SR_STATUS_HIT);
+    ck_assert_int_eq(d.issue, 0);
+    /* its member down: failover, elected, our cookie issued */
+    view[2].usable = 0;
+    sr_decide_sticky(view, 3, &c, &tried, in(0, 0), &d);
+    ck_assert_int_eq(d.action, SR_ACT_ELECT);
+    ck_assert_int_eq(d.status, SR_STATUS_FAILOVER);
+    ck_assert_int_eq(d.issue, 1);
+    /* ... unless our own cookie already names a usable member */
+    c.member = 0;
+    sr_decide_sticky(view, 3, &c, &tried, in(0, 0), &d);
+    ck_assert_int_eq(d.action, SR_ACT_SERVE);
+    ck_assert_int_eq(d.member, 0);
+    ck_assert_int_eq(d.status, SR_STATUS_FAILOVER);
+    ck_assert_int_eq(d.issue, 0);
+}
+END_TEST
+
+START_TEST(leastbusy_picks_the_least_loaded_ties_by_schedule)
+{
+    static const uint32_t idle[] = { 0, 0, 0 };
+    static const uint32_t busy0[] = { 5, 0, 1 };
+    int32_t m;
+    uint64_t t;
+    members(3);
+    no_tried();
+    with_loads(3, idle);
+    schedule_takers(3);
+    /* all idle: exactly the round robin */
+    for (t = 0; t < 6; t++) {
+        ck_assert_int_eq(sr_elect_leastbusy(&sched, t, view, 3, &tried, &m), SR_ELECT_OK);
+        ck_assert_int_eq(m, (int32_t)(t % 3));
+    }
+    with_loads(3, busy0);
+    for (t = 0; t < 6; t++) {
+        sr_elect_leastbusy(&sched, t, view, 3, &tried, &m);
+        ck_assert_int_eq(m, 1);
+    }
+    /* relative to the weight: 5 over 10 beats 1 over 1 */
+    view[0].weight = 10;
+    load[1] = 1;
+    sr_elect_leastbusy(&sched, 0, view, 3, &tried, &m);
+    ck_assert_int_eq(m, 0);
+    /* tried members are skipped; all tried: none */
+    sr_tried_add(pool, &tried, 0);
+    sr_elect_leastbusy(&sched, 0, view, 3, &tried, &m);
+    ck_assert(m == 1 || m == 2);
+    sr_tried_add(pool, &tried, 1);
+    sr_tried_add(pool, &tried, 2);
+    ck_assert_int_eq(sr_elect_leastbusy(&sched, 0, view, 3, &tried, &m), SR_ELECT_NONE);
+}
+END_TEST
+
+START_TEST(slow_start_ramp)
+{
+    ck_assert_uint_eq(sr_slowstart_weight(2, 0, 10), 1);
+    ck_assert_uint_eq(sr_slowstart_weight(2, 5, 10), 1000);
+    ck_assert_uint_eq(sr_slowstart_weight(2, 10, 10), 2000);
+    ck_assert_uint_eq(sr_slowstart_weight(2, 99, 10), 2000);
+    ck_assert_uint_eq(sr_slowstart_weight(2, 3, 0), 2000);
+    ck_assert(sr_slowstart_share(0, 10) == 0.0);
+    ck_assert(sr_slowstart_share(5, 10) == 0.5);
+    ck_assert(sr_slowstart_share(11, 10) == 1.0);
+    ck_assert(sr_slowstart_share(1, 0) == 1.0);
+}
+END_TEST
+
+START_TEST(session_route_and_url_parameters)
+{
+    sr_span_t r;
+    ck_assert(sr_session_route("ABC123.node1", 12, &r));
+    ck_assert(r.len == 5 && !strncmp(r.ptr, "node1", 5));
+    ck_assert(sr_session_route("A.B.s2", 6, &r));
+    ck_assert(r.len == 2 && !strncmp(r.ptr, "s2", 2));
+    ck_assert(!sr_session_route("ABC123", 6, &r));
+    ck_assert(!sr_session_route("ABC.", 4, &r));
+    ck_assert(!sr_session_route("ABC.a b", 7, &r));
+    ck_assert(sr_url_param("/app;jsessionid=ABC.s2", NULL, "jsessionid", &r));
+    ck_assert(r.len == 6 && !strncmp(r.ptr, "ABC.s2", 6));
+    ck_assert(sr_url_param("/app;x=1;jsessionid=ABC.s2/more", "q=1", "jsessionid", &r));
+    ck_assert(r.len == 6);
+    ck_assert(sr_url_param("/app", "a=1&jsessionid=Z.s3&b=2", "jsessionid", &r));
+    ck_assert(r.len == 4 && !strncmp(r.ptr, "Z.s3", 4));
+    ck_assert(sr_url_param("/app", "jsessionid=Q.s1", "jsessionid", &r));
+    ck_assert(!sr_url_param("/app", "xjsessionid=Q.s1", "jsessionid", &r));
+    ck_assert(!sr_url_param("/app;jsessionidx=1", NULL, "jsessionid", &r));
+    ck_assert(!sr_url_param(NULL, NULL, "jsessionid", &r));
+}
+END_TEST
+
 Suite *policy_suite(void)
 {
     Suite *s = suite_create("sr_policy");
@@ -820,6 +1151,17 @@ Suite *policy_suite(void)
     tcase_add_test(tc, json_escape_any_bytes);
     tcase_add_test(tc, label_escape_any_bytes);
     tcase_add_test(tc, set_cookie_same_name_and_path);
+    tcase_add_test(tc, dated_value_roundtrip_and_tag_covers_dates);
+    tcase_add_test(tc, cookie_spec_lifetimes_keep_the_default_attributes);
+    tcase_add_test(tc, refresh_step_and_cookie_age);
+    tcase_add_test(tc, overload_is_relative_to_the_mean_of_usable_members);
+    tcase_add_test(tc, decide_expired_cookie_is_elected_again);
+    tcase_add_test(tc, decide_hit_refreshes_only_when_due);
+    tcase_add_test(tc, decide_rebalances_only_idle_clients_of_overloaded_members);
+    tcase_add_test(tc, decide_application_session_id);
+    tcase_add_test(tc, leastbusy_picks_the_least_loaded_ties_by_schedule);
+    tcase_add_test(tc, slow_start_ramp);
+    tcase_add_test(tc, session_route_and_url_parameters);
     suite_add_tcase(s, tc);
     return s;
 }
