@@ -358,7 +358,7 @@ static sr_value_kind_t value_parse_dated(const char *v, size_t len,
 sr_value_kind_t sr_value_parse(const char *v, size_t len, int signed_format,
                                sr_value_t *out)
 {
-    const char *dot;
+    const char *dot, *colon;
     size_t i;
 
     out->kind = SR_VALUE_MALFORMED;
@@ -373,17 +373,21 @@ sr_value_kind_t sr_value_parse(const char *v, size_t len, int signed_format,
     if (v == NULL || len == 0 || len > SR_VALUE_MAX) {
         return out->kind;
     }
+    dot = NULL;
+    colon = NULL;
     for (i = 0; i < len; i++) {
         if (!is_cookie_octet((unsigned char)v[i])) {
             return out->kind;
         }
-    }
-    dot = memchr(v, '.', len);
-    {
-        const char *colon = memchr(v, ':', len);
-        if (colon && (!dot || colon < dot)) {
-            return value_parse_dated(v, len, colon, dot, signed_format, out);
+        if (v[i] == '.' && !dot) {
+            dot = v + i;
         }
+        else if (v[i] == ':' && !colon) {
+            colon = v + i;
+        }
+    }
+    if (colon && (!dot || colon < dot)) {
+        return value_parse_dated(v, len, colon, dot, signed_format, out);
     }
     if (dot == NULL) {
         if (!sr_route_is_valid(v, len)) {
