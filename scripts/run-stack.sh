@@ -8,7 +8,8 @@
 #   dynamic-2  PORT+4
 #
 # Environment: PORT (default 8080); STICKY_ROUTE_SECRET or
-# STICKY_ROUTE_SECRET_FILE, ADMIN_ALLOW and SERVER_NAME are passed to the
+# STICKY_ROUTE_SECRET_FILE, ADMIN_ALLOW, SERVER_NAME and STICKY_MAX_IDLE,
+# STICKY_MAX_LIFE, STICKY_ELECT, STICKY_SLOW_START, STICKY_REBALANCE are passed to the
 # renderer; STICKY_ROUTE_MODULE (default .libs/mod_sticky_route.so of this
 # repository); STACK_RUN_DIR (default /tmp/sticky-route-run-PORT, or
 # $XDG_RUNTIME_DIR/sticky-route-run-PORT when not root).

@@ -28,6 +28,12 @@
 #   LISTEN_PORT (80)  SERVER_NAME (localhost)  API_PREFIX (/api/)
 #   ADMIN_ALLOW (127.0.0.1)   comma-separated IPs or CIDRs for the admin pages
 #   STICKY_ROUTE_SECRET or STICKY_ROUTE_SECRET_FILE (optional, not both)
+#   Balancing of the static (sticky) pool, all optional:
+#   STICKY_MAX_IDLE, STICKY_MAX_LIFE   seconds (StickyRouteCookie MaxIdle=/MaxLife=)
+#   STICKY_ELECT                       roundrobin | leastbusy (StickyRouteElect)
+#   STICKY_SLOW_START                  seconds (StickyRouteSlowStart)
+#   STICKY_REBALANCE                   "IDLE_SECONDS [FACTOR]" (StickyRouteRebalance)
+#   (empty is the same as unset)
 #
 # A bad value: exit 2 with a message naming the variable and its value (never
 # the secret), nothing written. A good one: every file is written to a
@@ -339,6 +345,47 @@ check_dir() {   # $1 = result variable, $2 = what, $3 = directory
     fi
 }
 
+# ---- balancing policy of the static pool ---------------------------------------
+is_seconds() { [[ $1 =~ ^[1-9][0-9]{0,7}$ ]]; }
+# empty means unset (docker-compose passes ${VAR:-} through as "")
+for v in STICKY_MAX_IDLE STICKY_MAX_LIFE STICKY_ELECT STICKY_SLOW_START STICKY_REBALANCE; do
+    if [ -n "${!v+set}" ] && [ -z "${!v}" ]; then
+        unset "$v"
+    fi
+done
+policy_lines=()
+cookie_lifetimes=''
+for v in STICKY_MAX_IDLE STICKY_MAX_LIFE STICKY_SLOW_START; do
+    if [ -n "${!v+set}" ] && ! is_seconds "${!v}"; then
+        err "$v=$(show "${!v}"): expected a whole number of seconds, 1-99999999"
+    fi
+done
+if [ -n "${STICKY_MAX_IDLE+set}" ] && is_seconds "$STICKY_MAX_IDLE"; then
+    cookie_lifetimes+=" MaxIdle=$STICKY_MAX_IDLE"
+fi
+if [ -n "${STICKY_MAX_LIFE+set}" ] && is_seconds "$STICKY_MAX_LIFE"; then
+    cookie_lifetimes+=" MaxLife=$STICKY_MAX_LIFE"
+fi
+[ -z "$cookie_lifetimes" ] || policy_lines+=("        StickyRouteCookie ROUTEID$cookie_lifetimes")
+if [ -n "${STICKY_ELECT+set}" ]; then
+    if [[ $STICKY_ELECT =~ ^(roundrobin|leastbusy)$ ]]; then
+        policy_lines+=("        StickyRouteElect $STICKY_ELECT")
+    else
+        err "STICKY_ELECT=$(show "$STICKY_ELECT"): expected roundrobin or leastbusy"
+    fi
+fi
+if [ -n "${STICKY_SLOW_START+set}" ] && is_seconds "$STICKY_SLOW_START"; then
+    policy_lines+=("        StickyRouteSlowStart $STICKY_SLOW_START")
+fi
+if [ -n "${STICKY_REBALANCE+set}" ]; then
+    if [[ $STICKY_REBALANCE =~ ^([1-9][0-9]{0,7})( ([1-9][0-9]?(\.[0-9]{1,2})?))?$ ]] &&
+       { [ -z "${BASH_REMATCH[3]}" ] || awk -v f="${BASH_REMATCH[3]}" 'BEGIN { exit !(f > 1) }'; }; then
+        policy_lines+=("        StickyRouteRebalance $STICKY_REBALANCE")
+    else
+        err "STICKY_REBALANCE=$(show "$STICKY_REBALANCE"): expected IDLE_SECONDS [FACTOR], e.g. \"60 1.25\" (FACTOR above 1)"
+    fi
+fi
+
 output_abs='' main_abs='' ports_abs='' log_abs='' run_abs=''
 check_output_path output_abs OUTPUT_FILE "$output"
 [ -z "$main_conf" ] || check_output_path main_abs --main-conf "$main_conf"
@@ -384,7 +431,8 @@ fi
 export TPL_RENDERED_AT TPL_CPU_COUNT TPL_MPM_SERVERS TPL_MPM_SERVER_LIMIT TPL_MPM_THREADS \
        TPL_MPM_MAX_WORKERS TPL_LISTEN_PORT TPL_SERVER_NAME TPL_LOG_LINES TPL_SECRET_LINE \
        TPL_STATIC_MEMBERS TPL_DYNAMIC_MEMBERS TPL_API_PREFIX TPL_ADMIN_ALLOW \
-       TPL_LISTEN_ADDRESS TPL_RUN_DIR TPL_LOG_DIR TPL_MODULE TPL_VHOST_FILE
+       TPL_LISTEN_ADDRESS TPL_RUN_DIR TPL_LOG_DIR TPL_MODULE TPL_VHOST_FILE \
+       TPL_STATIC_POLICY
 TPL_RENDERED_AT=$(date -u '+%Y-%m-%dT%H:%M:%SZ')
 TPL_CPU_COUNT=$cpus
 TPL_MPM_SERVERS=$servers
@@ -396,6 +444,11 @@ TPL_SERVER_NAME=$SERVER_NAME
 TPL_LOG_LINES=$log_lines
 TPL_SECRET_LINE=$secret_line
 TPL_STATIC_MEMBERS=$(member_lines static_members)
+if [ ${#policy_lines[@]} -gt 0 ]; then
+    TPL_STATIC_POLICY=$(printf '%s\n' "${policy_lines[@]}")
+else
+    TPL_STATIC_POLICY="        # Balancing: the defaults (see STICKY_ELECT and friends)."
+fi
 TPL_DYNAMIC_MEMBERS=$(member_lines dynamic_members)
 TPL_API_PREFIX=$API_PREFIX
 TPL_ADMIN_ALLOW="${admin_list[*]}"

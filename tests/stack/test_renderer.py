@@ -159,6 +159,13 @@ BAD = [
      "STICKY_ROUTE_SECRET_FILE", "secret.txt"),
     ("secret-and-file", {"STICKY_ROUTE_SECRET": SECRET, "STICKY_ROUTE_SECRET_FILE": "/etc/hostname"},
      "STICKY_ROUTE_SECRET_FILE", "both"),
+    ("max-idle-zero", {"STICKY_MAX_IDLE": "0"}, "STICKY_MAX_IDLE", "'0'"),
+    ("max-life-text", {"STICKY_MAX_LIFE": "1h"}, "STICKY_MAX_LIFE", "1h"),
+    ("elect-unknown", {"STICKY_ELECT": "random"}, "STICKY_ELECT", "random"),
+    ("slow-start-injection", {"STICKY_SLOW_START": "5\nProxyRequests On"}, "STICKY_SLOW_START",
+     "ProxyRequests"),
+    ("rebalance-factor-below-1", {"STICKY_REBALANCE": "60 0.9"}, "STICKY_REBALANCE", "0.9"),
+    ("rebalance-no-idle", {"STICKY_REBALANCE": "1.5"}, "STICKY_REBALANCE", "1.5"),
 ]
 
 
@@ -270,3 +277,27 @@ def test_admin_allow_restricts_the_admin_endpoints(tmp_path, module_so):
             proc.wait(15)
         assert wait_until(lambda: not listening(port), 10)
         time.sleep(0.1)
+
+
+def test_balancing_variables_become_directives_apache_accepts(tmp_path, module_so):
+    env = {**GOOD, "STICKY_MAX_IDLE": "1800", "STICKY_MAX_LIFE": "28800",
+           "STICKY_ELECT": "leastbusy", "STICKY_SLOW_START": "30",
+           "STICKY_REBALANCE": "60 1.5"}
+    r = render_main(tmp_path, env, module_so)
+    assert r.returncode == 0, r.stderr
+    static = proxy_block((tmp_path / "vhost.conf").read_text(), "static")
+    assert "StickyRouteCookie ROUTEID MaxIdle=1800 MaxLife=28800" in static
+    assert "StickyRouteElect leastbusy" in static
+    assert "StickyRouteSlowStart 30" in static
+    assert "StickyRouteRebalance 60 1.5" in static
+    dynamic = proxy_block((tmp_path / "vhost.conf").read_text(), "dynamic")
+    assert "StickyRoute" not in dynamic
+    t = configtest(tmp_path)
+    assert t.returncode == 0, t.stderr
+
+
+def test_empty_balancing_variables_are_the_defaults(tmp_path):
+    env = {**GOOD, "STICKY_MAX_IDLE": "", "STICKY_ELECT": "", "STICKY_REBALANCE": ""}
+    r = render(tmp_path, env)
+    assert r.returncode == 0, r.stderr
+    assert "StickyRoute" not in proxy_block((tmp_path / "vhost.conf").read_text(), "static")
