@@ -1,7 +1,10 @@
 /*
  * libFuzzer target: a Cookie header through the scanner, every value found
- * through the parser and the tag verifier, with and without a secret.
- * Links sr_core.c alone (make fuzz).
+ * through the parser and the tag verifier, with and without a secret; the
+ * same bytes through the policy's cookie reader, the application session
+ * id and URL parameter parsers, a response's Set-Cookie matcher and both
+ * output escapers (whose results must stay within their formats).
+ * Links the httpd-free core alone (make fuzz).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -9,6 +12,7 @@
 
 #include "apr_general.h"
 #include "sr_core.h"
+#include "sr_policy.h"
 
 static apr_pool_t *pool;
 static sr_key_t key;
@@ -49,6 +53,61 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             }
             (void)sr_value_verdict(&v, s ? &key : NULL, s, "balancer://fuzz");
         }
+    }
+    /* the policy's reader over a three-member index */
+    {
+        static const char *routes[] = { "s1", "s2", "s3" };
+        sr_route_index_t ix;
+        sr_cookie_ctx_t ctx;
+        sr_cookie_read_t c;
+        int32_t m;
+
+        sr_index_init(pool, &ix, 3);
+        for (m = 0; m < 3; m++) {
+            sr_index_insert(&ix, routes, m);
+        }
+        ctx.name = "ROUTEID";
+        ctx.tag_key = size % 2 ? &key : NULL;
+        ctx.legacy_ok = 1;
+        ctx.balancer = "balancer://fuzz";
+        ctx.index = &ix;
+        ctx.routes = routes;
+        ctx.nmembers = 3;
+        sr_cookie_read_init(&c);
+        sr_cookie_read_header(&c, &ctx, hdr);
+        if (c.member >= 3 || c.seen > SR_COOKIES_MAX) {
+            abort();
+        }
+    }
+    /* application session ids, URL parameters, Set-Cookie matching */
+    {
+        sr_span_t r, v;
+        if (sr_session_route(hdr, size, &r)
+            && (!sr_route_is_valid(r.ptr, r.len) || r.ptr < hdr
+                || r.ptr + r.len > hdr + size)) {
+            abort();
+        }
+        if (sr_url_param(hdr, hdr, "jsessionid", &v)
+            && (v.ptr < hdr || v.ptr + v.len > hdr + size)) {
+            abort();
+        }
+        (void)sr_set_cookie_sets(hdr, "ROUTEID", "/", hdr);
+    }
+    /* escaping: JSON without raw control bytes or bare quotes; Prometheus
+     * without raw newlines */
+    {
+        const char *j = sr_json_escape(pool, hdr), *l = sr_label_escape(pool, hdr);
+        const unsigned char *q;
+        for (q = (const unsigned char *)j; *q; q++) {
+            if (*q < 0x20 || (*q == '"' && (q == (const unsigned char *)j || q[-1] != '\\'))) {
+                abort();
+            }
+        }
+        if (strchr(l, '\n')) {
+            abort();
+        }
+        apr_pool_clear(pool);
+        sr_key_derive(&key, "fuzzing-secret-0123456789", 25, "tag");
     }
     /* the whole input as one value, too */
     {
