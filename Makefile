@@ -114,6 +114,13 @@ bench: deps
 	bash bench/run.sh
 	bash bench/micro/run.sh
 
+# Balance quality (issue 10): scale-out, a member down and back, skewed load;
+# docs/benchmarks/balance/. BALANCE_SMOKE=1 for a < 2 minute run in /tmp.
+.PHONY: bench-balance
+bench-balance: deps
+	$(MAKE) all
+	bash bench/balance/run.sh
+
 FUZZ_SECONDS ?= 60
 fuzz: deps
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all $(APR_CFLAGS) -I. -o fuzz/sr_fuzz \

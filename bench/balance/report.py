@@ -1,0 +1,367 @@
+#!/usr/bin/python3
+"""bench/balance/report.py RAWDIR OUTDIR: the balance bench's raw data
+(RAWDIR/meta.json, SCENARIO-CONTENDER.json and .tsv, written by balance.py)
+-> OUTDIR/results.md and one gnuplot PNG per scenario (imbalance over time,
+one line per contender). Exit status 1 when a run failed."""
+import json
+import os
+import subprocess
+import sys
+
+SCEN_ORDER = ["scaleout", "down", "skew"]
+SCEN_TITLE = {"scaleout": "(a) scale-out", "down": "(b) member down, then back", "skew": "(c) skewed load"}
+
+
+def load(raw):
+    meta = json.load(open(os.path.join(raw, "meta.json")))
+    runs = {}
+    for fn in sorted(os.listdir(raw)):
+        if fn.endswith(".json") and fn != "meta.json":
+            r = json.load(open(os.path.join(raw, fn)))
+            runs[(r["scenario"], r["contender"])] = r
+    return meta, runs
+
+
+def f(v, nd=2, none="-"):
+    if v is None:
+        return none
+    if isinstance(v, float):
+        return ("%." + str(nd) + "f") % v
+    return str(v)
+
+
+def num(n):
+    return "{:,}".format(n) if isinstance(n, int) else f(n)
+
+
+def targets_for(meta, c, runs):
+    """[(target text, verdict, numbers)] for a contender; verdicts are
+    met / MISSED / n/a (mechanism absent) / not run."""
+    S = meta["settings"]
+    feats = c["features"]
+    out = []
+    so = runs.get(("scaleout", c["name"]))
+    dn = runs.get(("down", c["name"]))
+    if "rebalance" in feats:
+        deadline, why = S["idle"] + 10, "rebalance on: <= IDLE_SECONDS + 10 = %d s" % (S["idle"] + 10)
+    elif "lifetimes" in feats:
+        deadline, why = S["maxidle"] + 10, "lifetimes: <= MaxIdle + 10 = %d s" % (S["maxidle"] + 10)
+    else:
+        deadline, why = None, None
+    if so and so.get("available", True) and not so.get("failed"):
+        st = so.get("settle_s")
+        if deadline is None:
+            out.append(("scale-out imbalance", "scale-out: imbalance <= %.1f" % S["imbalance_target"], "n/a",
+                        "no mechanism moves established sessions; %s" %
+                        (("reached after %s s" % st) if st is not None else "not reached within %s s" % so.get("observed_s"))))
+        else:
+            ok = st is not None and st <= deadline
+            out.append(("scale-out imbalance", "scale-out: imbalance <= %.1f within %s" % (S["imbalance_target"], why),
+                        "met" if ok else "MISSED",
+                        ("after %s s" % st) if st is not None else "never within %s s (last 10 s: %s)"
+                        % (so.get("observed_s"), f(so.get("imb5_last10")))))
+        out.append(("moved while active", "scale-out: zero sessions moved while active", "met" if so["moved_active"] == 0 else "MISSED",
+                    "%d moved while active" % so["moved_active"]))
+        out.append(("errors", "scale-out: zero errors", "met" if so["errors"] == 0 else "MISSED",
+                    "%d errors in %s requests" % (so["errors"], num(so["requests"]))))
+    else:
+        out.append(("scale-out", "scale-out targets", "not run", (so or {}).get("reason") or (so or {}).get("failed", "")))
+    if dn and dn.get("available", True) and not dn.get("failed"):
+        ws = dn.get("weight_share")
+        if "slowstart" in feats:
+            ok = (dn.get("ramp_windows_over") == 0 and dn.get("ramp_new_got", 0) >= 0.5 * (dn.get("ramp_new_expected") or 0)
+                  and (dn.get("req_share_max") or 0) <= (ws or 0) * 1.1)
+            out.append(("slow-start ramp", "return: new sessions follow the slow-start ramp, no spike above the weight share (%s)" % f(ws),
+                        "met" if ok else "MISSED",
+                        "5 s windows (>= 20 new sessions) above ramp + 0.05: %s; new sessions during the ramp %s (ramp: %s); "
+                        "max 5 s share of requests %s" % (dn.get("ramp_windows_over"), dn.get("ramp_new_got"),
+                                                            dn.get("ramp_new_expected"), f(dn.get("req_share_max")))))
+        else:
+            out.append(("slow-start ramp", "return: slow-start ramp", "n/a",
+                        "no slow start; max 5 s share of new sessions %s in the first %d s (weight share %s)" %
+                        (f(dn.get("new_share_max_ramp")), S["slowstart"], f(ws))))
+    return out
+
+
+def chart(meta, runs, scen, raw, out):
+    S = meta["settings"]
+    names = [c["name"] for c in meta["contenders"]
+             if (scen, c["name"]) in runs and runs[(scen, c["name"])].get("available", True)
+             and not runs[(scen, c["name"])].get("failed")]
+    if not names:
+        return None
+    plan = meta["scenarios"][scen]
+    png = os.path.join(out, "%s.png" % scen)
+    gp = []
+    gp.append('set terminal pngcairo size 1100,%d font "sans,10"' % (820 if scen == "down" else 520))
+    gp.append('set output "%s"' % png)
+    gp.append('set datafile separator "\\t"')
+    gp.append('set datafile missing ""')
+    gp.append('set key outside right top')
+    gp.append('set grid')
+    gp.append('set xrange [0:%d]' % int(plan["duration"]))
+    evs = "; ".join("%s %s at %gs" % (e["kind"], ",".join(e.get("members", [])) or e.get("count", ""), e["t"])
+                    for e in plan["events"])
+    if scen == "down":
+        gp.append("set multiplot layout 2,1")
+    gp.append('set title "%s - imbalance (max/mean requests over usable members, 5 s window)\\n%s"'
+              % (SCEN_TITLE[scen], evs))
+    gp.append('set ylabel "imbalance"')
+    gp.append('set xlabel "seconds"')
+    gp.append('set yrange [1:*]')
+    for e in plan["events"]:
+        gp.append('set arrow from %g, graph 0 to %g, graph 1 nohead dt 2 lc rgb "#888888"' % (e["t"], e["t"]))
+    plots = ['%f title "target %.1f" with lines dt 3 lc rgb "black"' % (S["imbalance_target"], S["imbalance_target"])]
+    for n in names:
+        tsv = os.path.join(raw, "%s-%s.tsv" % (scen, n))
+        plots.append('"%s" using "t":"imb5" with lines lw 2 title "%s"' % (tsv, n))
+    gp.append("plot " + ", ".join(plots))
+    if scen == "down":
+        gp.append("unset arrow")
+        gp.append('set title "returning member: its share of new sessions (5 s window) vs the slow-start ramp"')
+        gp.append('set ylabel "share of new sessions"')
+        gp.append('set yrange [0:1]')
+        plots = []
+        first = True
+        for n in names:
+            r = runs[(scen, n)]
+            rows = r.get("return_series") or []
+            if not rows:
+                continue
+            dat = os.path.join(raw, "return-%s.tsv" % n)
+            with open(dat, "w") as fh:
+                fh.write("t\tnew_share\treq_share\tramp\n")
+                for x in rows:
+                    fh.write("%d\t%s\t%s\t%s\n" % (x["t"] + 1, "" if x["new_share"] is None else "%.4f" % x["new_share"],
+                                                   "" if x["req_share"] is None else "%.4f" % x["req_share"],
+                                                   "%.4f" % x["ramp"]))
+            if first:
+                plots.append('"%s" using "t":"ramp" with lines dt 3 lw 2 lc rgb "black" title "slow-start ramp (%d s)"'
+                             % (dat, S["slowstart"]))
+                first = False
+            plots.append('"%s" using "t":"new_share" with lines lw 2 title "%s"' % (dat, n))
+        if plots:
+            gp.append("plot " + ", ".join(plots))
+        gp.append("unset multiplot")
+    script = os.path.join(raw, "chart-%s.gp" % scen)
+    with open(script, "w") as fh:
+        fh.write("\n".join(gp) + "\n")
+    r = subprocess.run(["gnuplot", script], capture_output=True, text=True)
+    if r.returncode != 0:
+        sys.stderr.write("report: gnuplot %s: %s\n" % (scen, r.stderr[-500:]))
+        return None
+    # paths in the committed script: relative to the raw dir
+    with open(script, "w") as fh:
+        fh.write("\n".join(gp).replace(raw + "/", "").replace(out + "/", "../") + "\n")
+    return os.path.basename(png)
+
+
+def main():
+    raw, out = sys.argv[1], sys.argv[2]
+    meta, runs = load(raw)
+    S = meta["settings"]
+    cs = meta["contenders"]
+    scen = [s for s in SCEN_ORDER if s in meta["scenarios"]]
+    L = []
+    L.append("# Balance quality: results")
+    L.append("")
+    L.append("Generated by `bench/balance/run.sh` (`make bench-balance`) at %s UTC in %d s; do not edit by hand. "
+             "How it works and how to read it: [README.md](README.md)." % (meta["stamp"], meta.get("elapsed_s", 0)))
+    L.append("")
+    if S["smoke"]:
+        L.append("**Smoke run (BALANCE_SMOKE=1): shortened timeline and fewer clients; the numbers are not to be "
+                 "quoted.**")
+        L.append("")
+    g = meta.get("git", {})
+    L.append("Module: commit `%s` (%s)%s. Machine: %s, %s cores, %s; %s; %s. Load average at start: %s; "
+             "other suites running at start: %s." % (
+                 g.get("commit"), g.get("subject", ""), ", uncommitted C changes" if g.get("dirty_c") else "",
+                 meta["machine"].get("cpu"), meta["machine"].get("cores"), meta["machine"].get("kernel"),
+                 meta["machine"].get("apache2"), meta["machine"].get("haproxy"), " ".join(meta.get("load_start", [])),
+                 meta.get("busy_at_start") or "none"))
+    L.append("")
+    unavailable = [c for c in cs if not c["available"]]
+    if unavailable:
+        L.append("Not available in this build (config refused; reported, not run):")
+        L.append("")
+        for c in unavailable:
+            L.append("- `%s` (%s): %s" % (c["name"], c["label"], c["reason"]))
+        L.append("")
+
+    # ---- headline
+    L.append("## Headline")
+    L.append("")
+    L.append("| contender | scale-out: imbalance <= %.1f after (target) | moved while active (a/b/c) | errors (a/b/c) "
+             "| return: max share of new sessions, first %d s (weight %s) | skew: mean imbalance | targets |"
+             % (S["imbalance_target"], S["slowstart"], "0.25"))
+    L.append("|---|---:|---:|---:|---:|---:|---|")
+    for c in cs:
+        n = c["name"]
+        if not c["available"]:
+            L.append("| `%s` | not available in this build | | | | | |" % n)
+            continue
+        so, dn, sk = runs.get(("scaleout", n)), runs.get(("down", n)), runs.get(("skew", n))
+
+        def ok(r):
+            return r is not None and not r.get("failed")
+        tg = targets_for(meta, c, runs)
+        met = sum(1 for t in tg if t[2] == "met")
+        missed = [t for t in tg if t[2] == "MISSED"]
+        appl = sum(1 for t in tg if t[2] in ("met", "MISSED"))
+        if "rebalance" in c["features"]:
+            dl = " (<= %d s)" % (S["idle"] + 10)
+        elif "lifetimes" in c["features"]:
+            dl = " (<= %d s)" % (S["maxidle"] + 10)
+        else:
+            dl = ""
+        settle = "-"
+        if ok(so):
+            settle = ("%s s" % so["settle_s"]) if so.get("settle_s") is not None else "not within %s s" % so.get("observed_s")
+        L.append("| `%s` | %s%s | %s | %s | %s | %s | %s |" % (
+            n, settle, dl,
+            "/".join(str(r["moved_active"]) if ok(r) else "-" for r in (so, dn, sk)),
+            "/".join(str(r["errors"]) if ok(r) else "-" for r in (so, dn, sk)),
+            f(dn.get("new_share_max_ramp")) if ok(dn) else "-",
+            f(sk.get("imb5_mean_after")) if ok(sk) else "-",
+            ("%d/%d met" % (met, appl)) + ("; **MISSED**: " + ", ".join(t[0] for t in missed) if missed else "")))
+    L.append("")
+    L.append("Imbalance: requests per member in a 5 s window, max/mean over the members usable at that time; "
+             "\"after\" is the time from the event until it stays <= %.1f to the end of the run. Moved while "
+             "active: a client's next request landed on another member although its previous one ended less than "
+             "IDLE_SECONDS (%d s) before, for any reason but failover. Errors: non-2xx answers, timeouts and "
+             "broken connections seen by the clients." % (S["imbalance_target"], S["idle"]))
+    L.append("")
+
+    # ---- targets
+    L.append("## Targets, per contender")
+    L.append("")
+    L.append("| contender | target | verdict | numbers |")
+    L.append("|---|---|---|---|")
+    for c in cs:
+        if not c["available"]:
+            L.append("| `%s` | all | not available in this build | %s |" % (c["name"], c["reason"]))
+            continue
+        for t in targets_for(meta, c, runs):
+            L.append("| `%s` | %s | %s | %s |" % (c["name"], t[1], "**%s**" % t[2] if t[2] == "MISSED" else t[2], t[3]))
+    L.append("")
+
+    # ---- per scenario
+    failed = False
+    for s in scen:
+        plan = meta["scenarios"][s]
+        L.append("## %s" % SCEN_TITLE[s])
+        L.append("")
+        L.append("%s; %g s in all." % (plan["title"], plan["duration"]))
+        L.append("")
+        png = chart(meta, runs, s, raw, out)
+        if png:
+            L.append("![%s](%s)" % (SCEN_TITLE[s], png))
+            L.append("")
+        if s == "scaleout":
+            L.append("| contender | requests | errors | p50 / p99 ms | first answer of m3/m4 after enable (s) "
+                     "| imbalance before | max after | last 10 s | reached <= %.1f after | share m1/m2/m3/m4, last 10 s "
+                     "| moved: failover / expired / rebalanced / other | moved while active |" % S["imbalance_target"])
+            L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---:|")
+        elif s == "down":
+            L.append("| contender | requests | errors | errors in the 5 s after the kill | p50 / p99 ms | m2 answers again "
+                     "after restart (s) | max share of new sessions, ramp / after | new sessions during the ramp: "
+                     "got / ramp | max share of requests | imbalance last 10 s | moved: failover / expired / "
+                     "rebalanced / other | moved while active |")
+            L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|")
+        else:
+            L.append("| contender | requests | errors | p50 / p99 ms | imbalance before | mean after (from +5 s) | max after "
+                     "| last 10 s | in-flight imbalance last 10 s | surge clients per member | moved: failover / expired / "
+                     "rebalanced / other | moved while active |")
+            L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---:|")
+        for c in cs:
+            r = runs.get((s, c["name"]))
+            if r is None:
+                continue
+            if not r.get("available", True):
+                L.append("| `%s` | not available in this build |" % c["name"] + " |" * (11 if s != "down" else 11))
+                continue
+            if r.get("failed"):
+                failed = True
+                L.append("| `%s` | FAILED: %s |" % (c["name"], r["failed"]) + " |" * 10)
+                continue
+            mv = r["moved"]
+            moves = "%d / %d / %d / %d" % (mv["failover"], mv["expired"], mv["rebalanced"], mv["other"])
+            lat = "%s / %s" % (f(r.get("p50_ms"), 1), f(r.get("p99_ms"), 1))
+            if s == "scaleout":
+                sh = r.get("share_last10") or {}
+                L.append("| `%s` | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %d |" % (
+                    c["name"], num(r["requests"]), r["errors"], lat, f(r.get("first_new_member_s")),
+                    f(r.get("imb5_before")), f(r.get("imb5_max_after")), f(r.get("imb5_last10")),
+                    ("%s s" % r["settle_s"]) if r.get("settle_s") is not None else "not within %s s" % r.get("observed_s"),
+                    " / ".join(f(sh.get(m), 2) for m in ("m1", "m2", "m3", "m4")), moves, r["moved_active"]))
+            elif s == "down":
+                L.append("| `%s` | %s | %d | %s | %s | %s | %s / %s | %s / %s | %s | %s | %s | %d |" % (
+                    c["name"], num(r["requests"]), r["errors"], r.get("errors_down_window"), lat, f(r.get("back_seen_s")),
+                    f(r.get("new_share_max_ramp")), f(r.get("new_share_max_after")), r.get("ramp_new_got", "-"),
+                    r.get("ramp_new_expected", "-"), f(r.get("req_share_max")), f(r.get("imb5_last10")), moves,
+                    r["moved_active"]))
+            else:
+                hp = r.get("heavy_placement") or {}
+                L.append("| `%s` | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %d |" % (
+                    c["name"], num(r["requests"]), r["errors"], lat, f(r.get("imb5_before")), f(r.get("imb5_mean_after")),
+                    f(r.get("imb5_max_after")), f(r.get("imb5_last10")), f(r.get("inflight_imb_last10")),
+                    " / ".join(str(hp.get(m, 0)) for m in ("m1", "m2", "m3", "m4")), moves, r["moved_active"]))
+        L.append("")
+        notes = []
+        for c in cs:
+            r = runs.get((s, c["name"]))
+            if not r or r.get("failed") or not r.get("available", True):
+                continue
+            if r.get("moved_active_examples"):
+                ex = r["moved_active_examples"][:3]
+                notes.append("`%s`: moved while active, e.g. %s" % (c["name"], "; ".join(
+                    "t=%.1fs %s #%d %s->%s after %.2fs idle (status %s)" % (e["t"], e["session"], e["i"], e["frm"], e["to"],
+                                                                         e["gap"], e["status"]) for e in ex)))
+            if r.get("error_kinds"):
+                notes.append("`%s`: errors by kind %s" % (c["name"], r["error_kinds"]))
+            if r.get("decisions"):
+                notes.append("`%s`: decisions (X-Sticky-Status) %s" % (c["name"], dict(sorted(r["decisions"].items()))))
+            bad_ev = [e for e in r.get("events", []) if e.get("note")]
+            if bad_ev:
+                notes.append("`%s`: event notes %s" % (c["name"], "; ".join("%s: %s" % (e["kind"], e["note"]) for e in bad_ev)))
+            if r.get("parallel_with"):
+                pass
+        if notes:
+            L.append("Notes:")
+            L.append("")
+            for n in notes:
+                L.append("- " + n)
+            L.append("")
+
+    # ---- settings
+    L.append("## Settings of this run")
+    L.append("")
+    L.append("| setting | value |")
+    L.append("|---|---|")
+    for k in ("seed", "clients", "heavy", "skew_heavy", "idle", "factor", "maxidle", "maxlife", "slowstart",
+              "ramp", "warm", "parallel", "port_base"):
+        L.append("| %s | %s |" % (k, S[k]))
+    L.append("")
+    par = sorted({tuple(sorted([r["contender"]] + r.get("parallel_with", []))) for r in runs.values()
+                  if r.get("parallel_with")})
+    if par:
+        L.append("Contenders run side by side (each with its own members and proxy, same timeline): %s."
+                 % "; ".join(" + ".join(p) for p in par))
+        L.append("")
+    L.append("Raw data: `raw/SCENARIO-CONTENDER.tsv` (per 1-second window: requests, new sessions and mean "
+             "in-flight per member, the module's status gauges when it has them, moves by reason, moves while "
+             "active, errors, imbalance of the window and of the 5 s window), `raw/SCENARIO-CONTENDER.json` "
+             "(the run's summary and events as executed), `raw/meta.json` (settings, machine, commit).")
+    L.append("")
+    with open(os.path.join(out, "results.md"), "w") as fh:
+        fh.write("\n".join(L))
+    # The headline table alone, for the top-level README.
+    start = L.index("## Headline") + 2
+    end = L.index("", start)
+    with open(os.path.join(raw, "headline.md"), "w") as fh:
+        fh.write("\n".join(L[start:end]) + "\n")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
