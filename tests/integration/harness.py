@@ -840,3 +840,158 @@ def assert_valid_exposition(text):
     dups = duplicate_series(samples)
     assert dups == [], "series given twice: %s\n---\n%s" % (dups, text)
     return samples
+
+# --------------------------------------------------------------------------
+# Load-aware features (cookie lifetimes, leastbusy, in-flight gauge, slow
+# start, rebalance): a member with a slow path, requests held in flight,
+# the status endpoint's per-member values, dated cookie values, graceful
+# restarts with another test body.
+
+STATUS_PATH = "/sticky-status"
+STATUS_CONF = ('ProxyPass "%s" "!"\n'
+               '<Location "%s">\n    SetHandler sticky-route-status\n</Location>\n'
+               % (STATUS_PATH, STATUS_PATH))
+MANAGER_CONF = ('ProxyPass "/balancer-manager" "!"\n'
+                '<Location "/balancer-manager">\n    SetHandler balancer-manager\n</Location>\n')
+
+# ROUTE:FIRST:LAST, or ROUTE:FIRST:LAST.TAG with a secret
+DATED_VALUE_RE = re.compile(r"^([A-Za-z0-9_~-]{1,63}):([0-9]+):([0-9]+)(?:\.(%s))?$" % TAG_RE)
+
+
+def parse_dated(value):
+    """(route, first, last, tag or None) of a dated cookie value, or None."""
+    m = DATED_VALUE_RE.match(value or "")
+    if not m:
+        return None
+    return m.group(1), int(m.group(2)), int(m.group(3)), m.group(4)
+
+
+def request_target(head):
+    """The request target of a request head (bytes -> str)."""
+    line = head.split(b"\r\n", 1)[0].decode("latin-1")
+    parts = line.split(" ")
+    return parts[1] if len(parts) > 1 else ""
+
+
+class SlowBackend(PyBackend):
+    """A member that answers 200 at once, except `/slow...` (after `slow`
+    seconds, cut short when the backend stops) and `/err...` (500).
+    `held` is the number of /slow requests it holds now, `slow_seen` the
+    number it received; `targets` every request target, in order."""
+
+    def __init__(self, name, slow=3.0, port=None):
+        self.slow = slow
+        self.held = 0
+        self.slow_seen = 0
+        self.targets = []
+        super().__init__(name, port=port)
+
+    def respond(self, conn_no, req_no, head):
+        target = request_target(head)
+        with self.lock:
+            self.targets.append(target)
+        if target.startswith("/slow"):
+            with self.lock:
+                self.held += 1
+                self.slow_seen += 1
+            try:
+                self._stop.wait(self.slow)
+            finally:
+                with self.lock:
+                    self.held -= 1
+            return self.ok(b"slow answer from %s\n" % self.name.encode())
+        if target.startswith("/err"):
+            body = b"error from %s\n" % self.name.encode()
+            return ("HTTP/1.1 500 Internal Server Error\r\nX-Served-By: %s\r\n"
+                    "Content-Type: text/plain\r\nContent-Length: %d\r\n"
+                    "Connection: keep-alive\r\n\r\n" % (self.name, len(body))).encode() + body
+        return self.ok()
+
+    def wait_held(self, n, timeout=5.0):
+        """Waits until the backend holds at least n /slow requests."""
+        return wait_until(lambda: self.held >= n, timeout, interval=0.02,
+                          what="%s holding %d slow requests (holds %d)"
+                          % (self.name, n, self.held))
+
+
+class HeldRequests:
+    """n concurrent GETs of `path` on fresh connections, each in its own
+    thread (bounded by HTTP_TIMEOUT); join() returns their responses (or
+    the exceptions raised)."""
+
+    def __init__(self, port, n, path="/slow", cookie=None, timeout=HTTP_TIMEOUT):
+        self.results = [None] * n
+        self.threads = []
+        for i in range(n):
+            t = threading.Thread(target=self._one, args=(i, port, path, cookie, timeout),
+                                 daemon=True)
+            self.threads.append(t)
+            t.start()
+
+    def _one(self, i, port, path, cookie, timeout):
+        try:
+            self.results[i] = get(port, path, cookie=cookie, timeout=timeout)
+        except Exception as e:   # noqa: BLE001 - reported by join()
+            self.results[i] = e
+
+    def join(self, timeout=HTTP_TIMEOUT + 5):
+        deadline = time.monotonic() + timeout
+        for t in self.threads:
+            t.join(max(0.0, deadline - time.monotonic()))
+        assert not any(t.is_alive() for t in self.threads), "held requests still running"
+        return self.results
+
+
+def status_samples(port, path=STATUS_PATH, validate=False):
+    """The status endpoint's samples (name, labels, value); validate=True
+    also runs assert_valid_exposition (promtool, strict parser)."""
+    r = get(port, path)
+    assert r.status == 200, r
+    text = r.body.decode("utf-8")
+    return assert_valid_exposition(text) if validate else prometheus_samples(text)
+
+
+def member_values(port, metric, balancer_name, path=STATUS_PATH, validate=False):
+    """{route: value} of a per-member metric of one balancer."""
+    return {labels.get("route"): value
+            for name, labels, value in status_samples(port, path, validate)
+            if name == metric and labels.get("balancer") == balancer_name}
+
+
+def request_counts(port, balancer_name, path=STATUS_PATH):
+    """{(route, status): value} of sticky_route_requests_total."""
+    return {(labels.get("route"), labels.get("status")): value
+            for name, labels, value in status_samples(port, path)
+            if name == "sticky_route_requests_total"
+            and labels.get("balancer") == balancer_name}
+
+
+def status_json_members(port, path=STATUS_PATH):
+    import json
+    r = get(port, path + "?json")
+    assert r.status == 200, r
+    return json.loads(r.body.decode("utf-8"))["members"]
+
+
+def graceful_restart(proxy, body, timeout=15):
+    """Rewrites the proxy's test body and restarts it gracefully; returns
+    as soon as a child of the new generation runs and the proxy answers
+    (old children may still be finishing: they no longer accept)."""
+    text = proxy.conf.read_text()
+    start = text.index("# ---- test body")
+    proxy.conf.write_text(text[:start] + "# ---- test body\n"
+                          + body.replace("@ROOT@", str(proxy.root))
+                                .replace("@PORT@", str(proxy.port)) + "\n")
+    before = set(proxy.child_pids())
+    subprocess.run([APACHE2, "-f", str(proxy.conf), "-k", "graceful"], check=True,
+                   timeout=timeout, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if set(proxy.child_pids()) - before:
+            try:
+                get(proxy.port, STATUS_PATH)    # any answer
+                return
+            except OSError:
+                pass
+        time.sleep(0.1)
+    raise AssertionError("no new generation after graceful restart")
