@@ -66,6 +66,7 @@ typedef struct {
 } sr_seen_t;
 
 typedef struct {
+    apr_pool_t *pconf;
     apr_pool_t *ptemp;
     server_rec *server;         /* the server `seen` is about */
     apr_array_header_t *seen;   /* sticky balancers of that server */
@@ -83,6 +84,7 @@ static int sr_check_balancer(server_rec *s, proxy_balancer *b, void *baton)
     proxy_worker **w = (proxy_worker **)b->workers->elts;
     int sticky = (b->lbmethod == &sr_sticky_method);
     sr_effective_t eff;
+    const sr_conf_t *sec;
     sr_seen_t *added;
     int j, k;
 
@@ -90,7 +92,14 @@ static int sr_check_balancer(server_rec *s, proxy_balancer *b, void *baton)
         ck->server = s;
         ck->seen = apr_array_make(ck->ptemp, 4, sizeof(sr_seen_t));
     }
-    sr_effective(s, sr_section_conf(ck->ptemp, s, b), &eff);
+    sec = sr_section_conf(ck->ptemp, s, b);
+    sr_effective(s, sec, &eff);
+    if (sec && sec->discover
+        && !sr_discover_check(ck->pconf, ck->ptemp, s, b, sec->discover,
+                              eff.route_key)) {
+        ck->ok = 0;
+    }
+    w = (proxy_worker **)b->workers->elts;     /* discovery may add some */
     for (j = 0; j < b->workers->nelts; j++) {
         const char *url = w[j]->s->name_ex[0] ? w[j]->s->name_ex
                                               : w[j]->s->name;
@@ -184,6 +193,32 @@ static int sr_check_config(apr_pool_t *pconf, apr_pool_t *plog,
                      "proxy_balancer)");
         return HTTP_INTERNAL_SERVER_ERROR;
     }
+    /* StickyRouteDiscover needs a balancer of ours */
+    {
+        server_rec *s;
+        for (s = main_s; s; s = s->next) {
+            proxy_server_conf *pc = ap_get_module_config(s->module_config,
+                                                         &proxy_module);
+            proxy_balancer *bal;
+            int i;
+            if (!pc || !pc->balancers) {
+                continue;
+            }
+            bal = (proxy_balancer *)pc->balancers->elts;
+            for (i = 0; i < pc->balancers->nelts; i++) {
+                const sr_conf_t *sec = sr_section_conf(ptemp, s, &bal[i]);
+                if (sec && sec->discover && !sr_is_ours(&bal[i])) {
+                    ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
+                                 "StickyRouteDiscover %s in %s needs "
+                                 "lbmethod=sticky or lbmethod=roundrobin "
+                                 "(ProxySet lbmethod=...)", sec->discover->url,
+                                 bal[i].s->name);
+                    return HTTP_INTERNAL_SERVER_ERROR;
+                }
+            }
+        }
+    }
+    ck.pconf = pconf;
     ck.ptemp = ptemp;
     ck.server = NULL;
     ck.seen = NULL;
@@ -249,6 +284,9 @@ static int sr_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     /* after mod_proxy_balancer's post_config: the servers' proxy ids are
      * set, and they key our entries */
     sr_for_each_balancer(main_s, sr_claim_shared, &claim);
+    if (sr_discover_post_config(pconf, main_s) != OK) {
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
     ap_add_version_component(pconf, "mod_sticky_route/" SR_MODULE_VERSION);
     return OK;
 }
@@ -262,9 +300,12 @@ static void sr_register_hooks(apr_pool_t *p)
 {
     static const char *const after_balancer[] = { "mod_proxy_balancer.c",
                                                   NULL };
+    static const char *const before_watchdog[] = { "mod_watchdog.c", NULL };
 
     ap_hook_check_config(sr_check_config, NULL, NULL, APR_HOOK_MIDDLE);
-    ap_hook_post_config(sr_post_config, after_balancer, NULL, APR_HOOK_MIDDLE);
+    /* mod_watchdog starts the watchdogs registered before its post_config */
+    ap_hook_post_config(sr_post_config, after_balancer, before_watchdog,
+                        APR_HOOK_MIDDLE);
     ap_hook_child_init(sr_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_handler(sr_status_handler, NULL, NULL, APR_HOOK_MIDDLE);
     sr_proxy_register_hooks(p);

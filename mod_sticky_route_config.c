@@ -70,6 +70,7 @@ void *sr_merge_conf(apr_pool_t *p, void *basev, void *addv)
         c->rebalance_idle = base->rebalance_idle;
         c->rebalance_factor = base->rebalance_factor;
     }
+    c->discover = add->discover ? add->discover : base->discover;
     if (add->session_cookie) {
         c->session_cookie = add->session_cookie;
         c->session_param = add->session_param;
@@ -296,6 +297,35 @@ static const char *sr_cmd_session(cmd_parms *cmd, void *mconfig,
     return NULL;
 }
 
+static const char *sr_cmd_discover(cmd_parms *cmd, void *mconfig, int argc,
+                                   char *const argv[])
+{
+    sr_conf_t *c;
+    sr_discover_conf_t *dc;
+    const char *err = sr_conf_for_cmd(cmd, mconfig, &c);
+
+    if (err) {
+        return err;
+    }
+    if (cmd->path == NULL
+        || strncasecmp(cmd->path, BALANCER_PREFIX, sizeof(BALANCER_PREFIX) - 1)) {
+        return apr_pstrcat(cmd->pool, cmd->cmd->name, " is only valid in a "
+                           "<Proxy balancer://...> section", NULL);
+    }
+    if (c->discover) {
+        return apr_pstrcat(cmd->pool, cmd->cmd->name, ": one per balancer "
+                           "(this one already discovers ", c->discover->url,
+                           ")", NULL);
+    }
+    dc = apr_pcalloc(cmd->pool, sizeof(*dc));
+    err = sr_discover_parse(cmd->pool, argc, argv, dc);
+    if (err) {
+        return apr_pstrcat(cmd->pool, cmd->cmd->name, ": ", err, NULL);
+    }
+    c->discover = dc;
+    return NULL;
+}
+
 const command_rec sr_cmds[] = {
     AP_INIT_TAKE_ARGV("StickyRouteCookie", sr_cmd_cookie, NULL,
         RSRC_CONF | ACCESS_CONF,
@@ -324,6 +354,11 @@ const command_rec sr_cmds[] = {
         RSRC_CONF | ACCESS_CONF,
         "IDLE_SECONDS [FACTOR] | off - move idle clients of a member loaded "
         "more than FACTOR (1.25) x the mean"),
+    AP_INIT_TAKE_ARGV("StickyRouteDiscover", sr_cmd_discover, NULL,
+        ACCESS_CONF,
+        "URL [interval=SECONDS] [max=N] [keepalive=On|Off] [ttl=S] "
+        "[connectiontimeout=S] [retry=S] [timeout=S] [loadfactor=N] - the "
+        "balancer's members are the addresses URL's host resolves to"),
     AP_INIT_TAKE12("StickyRouteSession", sr_cmd_session, NULL,
         RSRC_CONF | ACCESS_CONF,
         "NAME [URL_PARAMETER] - route on an application's session id "

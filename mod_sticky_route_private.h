@@ -52,6 +52,20 @@ typedef enum {
     SR_ELECT_LEASTBUSY
 } sr_elect_mode_t;
 
+/* StickyRouteDiscover URL [interval=S] [max=N] [member parameters] */
+typedef struct {
+    const char *url;                 /* as given */
+    const char *scheme;              /* http, https, ... */
+    const char *host;                /* the name resolved */
+    apr_port_t port;
+    apr_interval_time_t interval;
+    int max;                         /* slots for discovered members */
+    /* parameters of the members it makes (-1: mod_proxy's default) */
+    int keepalive;
+    long ttl, conn_timeout, retry, timeout;
+    int lbfactor;
+} sr_discover_conf_t;
+
 typedef struct {
     const sr_cookie_spec_t *cookie;  /* NULL: not set here */
     const sr_key_t *tag_key;         /* NULL: no secret set here */
@@ -64,6 +78,7 @@ typedef struct {
     uint32_t rebalance_factor;       /* x 100 */
     const char *session_cookie;      /* StickyRouteSession NAME, NULL: unset */
     const char *session_param;       /* its URL parameter, NULL: none */
+    const sr_discover_conf_t *discover; /* NULL: no discovery */
 } sr_conf_t;
 
 /* What applies to one balancer in one server (innermost wins). */
@@ -111,7 +126,7 @@ extern server_rec *sr_main_server;
  * filling -> ready) and never freed, so two children claiming the same key
  * at once end up with one entry. */
 #define SR_SHM_MAGIC       0x53524d32u  /* "SRM2" */
-#define SR_SHM_VERSION     3u
+#define SR_SHM_VERSION     4u
 #define SR_SHM_BALANCERS   512
 #define SR_SHM_MEMBERS     4096
 #define SR_SERVER_ID_SIZE  24
@@ -122,6 +137,13 @@ typedef struct {
     volatile apr_uint32_t state;
     volatile apr_uint32_t warned;       /* SR_WARNED_* bits */
     volatile apr_uint64_t ticket;
+    /* discovery (written by the watchdog, read by the status handler) */
+    volatile apr_uint32_t disc_on;      /* the balancer discovers members */
+    volatile apr_uint32_t disc_members; /* addresses with an enabled member */
+    volatile apr_uint32_t disc_free;    /* free member slots */
+    volatile apr_uint32_t disc_unplaced;/* addresses without a slot */
+    volatile apr_uint64_t disc_errors;  /* failed or empty resolutions */
+    volatile apr_uint64_t disc_runs;    /* resolutions */
     char server_id[SR_SERVER_ID_SIZE];
     char name[PROXY_BALANCER_MAX_NAME_SIZE];
 } sr_shm_balancer_t;
@@ -202,6 +224,19 @@ void sr_proxy_child_init(apr_pool_t *pchild, server_rec *main_s);
  * does (sr_route_choose in member order), for the status handler. */
 const char **sr_balancer_routes(apr_pool_t *p, server_rec *s,
                                 proxy_balancer *b);
+
+/* ---- discovery (mod_sticky_route_discover.c) --------------------------------- */
+
+const char *sr_discover_parse(apr_pool_t *p, int argc, char *const argv[],
+                              sr_discover_conf_t *dc);
+/* check_config: makes room (growth) and the members of the first answer. */
+int sr_discover_check(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s,
+                      proxy_balancer *b, const sr_discover_conf_t *dc,
+                      const sr_key_t *route_key);
+/* post_config: the watchdog callbacks; needs mod_watchdog. */
+int sr_discover_post_config(apr_pool_t *pconf, server_rec *main_s);
+/* Does a member belong to a discovery (made by it at startup or run time)? */
+int sr_discover_owns(const sr_discover_conf_t *dc, const proxy_worker *w);
 
 /* ---- status (mod_sticky_route_status.c) ----------------------------------- */
 

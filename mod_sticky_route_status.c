@@ -34,11 +34,20 @@ typedef struct {
     sr_shm_member_t *counter;
 } sr_status_row_t;
 
+/* A balancer that discovers its members (StickyRouteDiscover). */
+typedef struct {
+    const char *server;
+    const char *balancer;
+    const char *target;     /* the URL it resolves */
+    sr_shm_balancer_t *sb;
+} sr_discover_row_t;
+
 typedef struct {
     request_rec *r;
     apr_hash_t *seen_shared;    /* proxy_balancer_shared already listed */
     apr_hash_t *seen_label;     /* server label + balancer already used */
     apr_array_header_t *rows;
+    apr_array_header_t *discover_rows;
 } sr_status_ctx_t;
 
 /* "host:port" of a (virtual) server: its ServerName, and the port of its
@@ -105,7 +114,17 @@ static int sr_status_collect(server_rec *s, proxy_balancer *b, void *baton)
     apr_hash_set(ctx->seen_label, key, APR_HASH_KEY_STRING, "");
     routes = sr_balancer_routes(p, s, b);
     sb = sr_shm_balancer(s, b, 0);
-    sr_effective(s, sr_section_conf(p, s, b), &eff);
+    {
+        const sr_conf_t *sec = sr_section_conf(p, s, b);
+        sr_effective(s, sec, &eff);
+        if (sec && sec->discover) {
+            sr_discover_row_t *dr = apr_array_push(ctx->discover_rows);
+            dr->server = label;
+            dr->balancer = name;
+            dr->target = sec->discover->url;
+            dr->sb = sb;
+        }
+    }
     now = apr_time_now();
     for (k = 0; k < b->workers->nelts; k++) {
         sr_status_row_t *row = apr_array_push(ctx->rows);
@@ -131,7 +150,61 @@ static apr_uint64_t sr_count(const sr_status_row_t *row, int k)
                         : (apr_uint64_t)0;
 }
 
-static void sr_status_json(request_rec *r, const apr_array_header_t *rows)
+static apr_uint64_t sr_disc(const sr_discover_row_t *d, int what)
+{
+    if (!d->sb) {
+        return 0;
+    }
+    switch (what) {
+    case 0: return apr_atomic_read32(&d->sb->disc_members);
+    case 1: return apr_atomic_read32(&d->sb->disc_free);
+    case 2: return apr_atomic_read32(&d->sb->disc_unplaced);
+    case 3: return apr_atomic_read64(&d->sb->disc_errors);
+    default: return apr_atomic_read64(&d->sb->disc_runs);
+    }
+}
+
+static const struct {
+    const char *name, *type, *help;
+} sr_disc_metrics[] = {
+    { "sticky_route_discover_members", "gauge",
+      "Addresses of the discovered name with an enabled member." },
+    { "sticky_route_discover_slots_free", "gauge",
+      "Member slots left for addresses that appear." },
+    { "sticky_route_discover_unplaced", "gauge",
+      "Addresses without a member slot (they get no traffic)." },
+    { "sticky_route_discover_errors_total", "counter",
+      "Resolutions that failed or gave no address (the members stay)." },
+    { "sticky_route_discover_resolutions_total", "counter",
+      "Resolutions of the discovered name." },
+};
+
+static void sr_status_prometheus_discover(request_rec *r,
+                                          const apr_array_header_t *drows)
+{
+    int i, k;
+
+    if (drows->nelts == 0) {
+        return;
+    }
+    for (k = 0; k < 5; k++) {
+        ap_rprintf(r, "# HELP %s %s\n# TYPE %s %s\n", sr_disc_metrics[k].name,
+                   sr_disc_metrics[k].help, sr_disc_metrics[k].name,
+                   sr_disc_metrics[k].type);
+        for (i = 0; i < drows->nelts; i++) {
+            const sr_discover_row_t *d = &APR_ARRAY_IDX(drows, i,
+                                                        sr_discover_row_t);
+            ap_rprintf(r, "%s{server=\"%s\",balancer=\"%s\",target=\"%s\"} %"
+                       APR_UINT64_T_FMT "\n", sr_disc_metrics[k].name,
+                       sr_label_escape(r->pool, d->server),
+                       sr_label_escape(r->pool, d->balancer),
+                       sr_label_escape(r->pool, d->target), sr_disc(d, k));
+        }
+    }
+}
+
+static void sr_status_json(request_rec *r, const apr_array_header_t *rows,
+                           const apr_array_header_t *drows)
 {
     int i, k;
 
@@ -152,6 +225,19 @@ static void sr_status_json(request_rec *r, const apr_array_header_t *rows)
                        sr_status_name((sr_status_t)k), sr_count(row, k));
         }
         ap_rputs("}}", r);
+    }
+    ap_rputs("],\"discovery\":[", r);
+    for (i = 0; i < drows->nelts; i++) {
+        const sr_discover_row_t *d = &APR_ARRAY_IDX(drows, i, sr_discover_row_t);
+        ap_rprintf(r, "%s{\"server\":\"%s\",\"balancer\":\"%s\","
+                   "\"target\":\"%s\",\"members\":%" APR_UINT64_T_FMT
+                   ",\"slots_free\":%" APR_UINT64_T_FMT ",\"unplaced\":%"
+                   APR_UINT64_T_FMT ",\"errors\":%" APR_UINT64_T_FMT
+                   ",\"resolutions\":%" APR_UINT64_T_FMT "}", i ? "," : "",
+                   sr_json_escape(r->pool, d->server),
+                   sr_json_escape(r->pool, d->balancer),
+                   sr_json_escape(r->pool, d->target), sr_disc(d, 0),
+                   sr_disc(d, 1), sr_disc(d, 2), sr_disc(d, 3), sr_disc(d, 4));
     }
     ap_rputs("]}\n", r);
 }
@@ -228,6 +314,7 @@ int sr_status_handler(request_rec *r)
     ctx.seen_shared = apr_hash_make(r->pool);
     ctx.seen_label = apr_hash_make(r->pool);
     ctx.rows = apr_array_make(r->pool, 16, sizeof(sr_status_row_t));
+    ctx.discover_rows = apr_array_make(r->pool, 2, sizeof(sr_discover_row_t));
     sr_for_each_balancer(sr_main_server ? sr_main_server : r->server,
                          sr_status_collect, &ctx);
 
@@ -238,10 +325,11 @@ int sr_status_handler(request_rec *r)
         return OK;
     }
     if (json) {
-        sr_status_json(r, ctx.rows);
+        sr_status_json(r, ctx.rows, ctx.discover_rows);
     }
     else {
         sr_status_prometheus(r, ctx.rows);
+        sr_status_prometheus_discover(r, ctx.discover_rows);
     }
     return OK;
 }

@@ -494,3 +494,56 @@ int32_t sr_retry_member(const sr_member_t *m, uint32_t n, int32_t failed,
     }
     return failed;
 }
+
+/* ---- discovery ---------------------------------------------------------------- */
+
+void sr_discover_plan(const sr_disc_member_t *have, uint32_t nhave,
+                      const char *const *want, uint32_t nwant,
+                      uint32_t free_slots, sr_disc_action_t *have_action,
+                      sr_disc_action_t *want_action, sr_disc_counts_t *counts)
+{
+    uint32_t i, j;
+
+    memset(counts, 0, sizeof(*counts));
+    for (i = 0; i < nhave; i++) {
+        have_action[i] = SR_DISC_KEEP;
+    }
+    for (j = 0; j < nwant; j++) {
+        want_action[j] = SR_DISC_KEEP;
+    }
+    if (nwant == 0) {
+        return;                 /* keep the last good set */
+    }
+    for (i = 0; i < nhave; i++) {
+        int wanted = 0;
+        for (j = 0; j < nwant && !wanted; j++) {
+            wanted = !strcmp(have[i].addr, want[j]);
+        }
+        if (wanted && !have[i].enabled) {
+            have_action[i] = SR_DISC_ENABLE;
+            counts->enable++;
+        }
+        else if (!wanted && have[i].enabled) {
+            have_action[i] = SR_DISC_DISABLE;
+            counts->disable++;
+        }
+    }
+    for (j = 0; j < nwant; j++) {
+        int known = 0;
+        for (i = 0; i < nhave && !known; i++) {
+            known = !strcmp(have[i].addr, want[j]);
+        }
+        if (known) {
+            continue;
+        }
+        if (free_slots > 0) {
+            want_action[j] = SR_DISC_ADD;
+            free_slots--;
+            counts->add++;
+        }
+        else {
+            want_action[j] = SR_DISC_NO_SLOT;
+            counts->no_slot++;
+        }
+    }
+}

@@ -361,4 +361,37 @@ int32_t sr_retry_member(const sr_member_t *m, uint32_t n, int32_t failed,
                         int fresh_connection, int timed_out, int retries,
                         const sr_tried_t *tried);
 
+/* ---- discovery (StickyRouteDiscover) ------------------------------------------
+ * Every interval the name is resolved again; the members it made are
+ * compared with the addresses it resolves to now. An address that appeared
+ * takes a free slot (ADD) or, when there is none, is left out (NO_SLOT:
+ * counted and logged); a member whose address came back is enabled again
+ * (same slot, same route); a member whose address is gone is disabled (its
+ * clients fail over once). Slots are never given to another address (see
+ * mod_sticky_route_discover.c for why). An answer with no address changes
+ * nothing: a DNS outage never empties the pool. */
+typedef enum {
+    SR_DISC_KEEP = 0,
+    SR_DISC_ADD,
+    SR_DISC_ENABLE,
+    SR_DISC_DISABLE,
+    SR_DISC_NO_SLOT
+} sr_disc_action_t;
+
+typedef struct {
+    const char *addr;       /* the member's address, as the resolver gives it */
+    int enabled;            /* not disabled by discovery */
+} sr_disc_member_t;
+
+typedef struct {
+    uint32_t add, enable, disable, no_slot;
+} sr_disc_counts_t;
+
+/* have_action[i] for each member, want_action[j] for each address
+ * (addresses are assumed distinct). */
+void sr_discover_plan(const sr_disc_member_t *have, uint32_t nhave,
+                      const char *const *want, uint32_t nwant,
+                      uint32_t free_slots, sr_disc_action_t *have_action,
+                      sr_disc_action_t *want_action, sr_disc_counts_t *counts);
+
 #endif /* SR_POLICY_H */

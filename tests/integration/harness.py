@@ -172,6 +172,7 @@ class Httpd:
         self.conf = self.root / "httpd.conf"
         self.pid = None
         self.proc = None
+        self.wrapper = []       # a command prefix for apache2 (e.g. unshare)
         self.expected_children = 1
         Httpd.registry.append(self)
 
@@ -213,7 +214,7 @@ class Httpd:
         out = self.root / "start.out"
         with open(out, "wb") as f:
             self.proc = subprocess.Popen(
-                [APACHE2, "-f", str(self.conf), "-k", "start", "-D", "NO_DETACH"],
+                self.wrapper + [APACHE2, "-f", str(self.conf), "-k", "start", "-D", "NO_DETACH"],
                 stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT)
 
         def started():
@@ -596,10 +597,11 @@ class PyBackend:
     MAX_CONNECTIONS = 256      # handler threads at once
     IDLE_TIMEOUT = 20          # seconds an idle keep-alive connection is kept
 
-    def __init__(self, name, respond=None, port=None):
+    def __init__(self, name, respond=None, port=None, host="127.0.0.1"):
         self.name = name
         if respond is not None:
             self.respond = respond
+        self.host = host
         self.port = port or free_port()
         self.lock = threading.Lock()
         self.connections = 0            # accepted
@@ -613,7 +615,7 @@ class PyBackend:
         self._stop = threading.Event()
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", self.port))
+        self.sock.bind((self.host, self.port))
         self.sock.listen(128)
         self.sock.settimeout(0.2)
         self._acceptor = threading.Thread(target=self._accept_loop, daemon=True)
@@ -622,7 +624,7 @@ class PyBackend:
 
     @property
     def url(self):
-        return "http://127.0.0.1:%d" % self.port
+        return "http://%s:%d" % (self.host, self.port)
 
     error_log = ""
     access_log = ""
@@ -841,6 +843,7 @@ def assert_valid_exposition(text):
     assert dups == [], "series given twice: %s\n---\n%s" % (dups, text)
     return samples
 
+
 # --------------------------------------------------------------------------
 # Load-aware features (cookie lifetimes, leastbusy, in-flight gauge, slow
 # start, rebalance): a member with a slow path, requests held in flight,
@@ -995,3 +998,29 @@ def graceful_restart(proxy, body, timeout=15):
                 pass
         time.sleep(0.1)
     raise AssertionError("no new generation after graceful restart")
+
+
+# --------------------------------------------------------------------------
+# A resolver the test controls: apache2 in its own mount namespace, where a
+# file of the test is bind-mounted over /etc/hosts (the machine's /etc is
+# never touched). glibc reads the hosts file at every lookup; rewrite it in
+# place (same inode), never by rename.
+
+class HostsFile:
+    def __init__(self, path):
+        self.path = Path(path)
+        self.set({})
+
+    def set(self, names):
+        """names: {name: [address, ...]}."""
+        lines = ["127.0.0.1 localhost", "::1 localhost ip6-localhost"]
+        for name, addrs in names.items():
+            lines += ["%s %s" % (a, name) for a in addrs]
+        with open(self.path, "r+" if self.path.exists() else "w") as f:
+            f.seek(0)
+            f.write("\n".join(lines) + "\n")
+            f.truncate()
+
+    def wrapper(self):
+        return ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                'mount --bind "$0" /etc/hosts && exec "$@"', str(self.path)]

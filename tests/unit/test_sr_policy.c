@@ -1108,6 +1108,32 @@ START_TEST(session_route_and_url_parameters)
 }
 END_TEST
 
+START_TEST(discover_plan_adds_enables_disables_and_respects_slots)
+{
+    sr_disc_member_t have[3] = { { "10.0.0.1", 1 }, { "10.0.0.2", 1 }, { "10.0.0.3", 0 } };
+    const char *want[] = { "10.0.0.1", "10.0.0.3", "10.0.0.4", "10.0.0.5" };
+    sr_disc_action_t ha[3], wa[4];
+    sr_disc_counts_t c;
+
+    sr_discover_plan(have, 3, want, 4, 1, ha, wa, &c);
+    ck_assert_int_eq(ha[0], SR_DISC_KEEP);       /* still there */
+    ck_assert_int_eq(ha[1], SR_DISC_DISABLE);    /* gone */
+    ck_assert_int_eq(ha[2], SR_DISC_ENABLE);     /* back: same slot */
+    ck_assert_int_eq(wa[0], SR_DISC_KEEP);
+    ck_assert_int_eq(wa[1], SR_DISC_KEEP);
+    ck_assert_int_eq(wa[2], SR_DISC_ADD);        /* one free slot */
+    ck_assert_int_eq(wa[3], SR_DISC_NO_SLOT);    /* none left */
+    ck_assert(c.add == 1 && c.enable == 1 && c.disable == 1 && c.no_slot == 1);
+    /* an empty answer changes nothing */
+    sr_discover_plan(have, 3, want, 0, 5, ha, wa, &c);
+    ck_assert(ha[0] == SR_DISC_KEEP && ha[1] == SR_DISC_KEEP && ha[2] == SR_DISC_KEEP);
+    ck_assert(c.add == 0 && c.disable == 0);
+    /* nothing known yet: every address is added while slots last */
+    sr_discover_plan(NULL, 0, want, 4, 16, ha, wa, &c);
+    ck_assert_uint_eq(c.add, 4);
+}
+END_TEST
+
 Suite *policy_suite(void)
 {
     Suite *s = suite_create("sr_policy");
@@ -1162,6 +1188,7 @@ Suite *policy_suite(void)
     tcase_add_test(tc, leastbusy_picks_the_least_loaded_ties_by_schedule);
     tcase_add_test(tc, slow_start_ramp);
     tcase_add_test(tc, session_route_and_url_parameters);
+    tcase_add_test(tc, discover_plan_adds_enables_disables_and_respects_slots);
     suite_add_tcase(s, tc);
     return s;
 }
