@@ -507,7 +507,8 @@ static void sr_read_cookie(sr_balancer_state_t *st, request_rec *r,
  * mapped onto the new one; a member that failed in this request costs
  * another ticket, until every scheduled member was tried. Returns the
  * member number or -1. */
-static int sr_elect(sr_balancer_state_t *st, request_rec *r, sr_req_t *rq)
+static int sr_elect(sr_balancer_state_t *st, request_rec *r, sr_req_t *rq,
+                    int by_load)
 {
     apr_uint64_t ticket = 0;
     int rescans = 0, fresh = 1;
@@ -533,7 +534,7 @@ static int sr_elect(sr_balancer_state_t *st, request_rec *r, sr_req_t *rq)
                 sr_view_refresh(st, k);
             }
         }
-        if (st->eff.elect == SR_ELECT_LEASTBUSY) {
+        if (by_load) {
             uint32_t j;
             for (j = 0; j < st->schedule.nmembers; j++) {
                 if (st->schedule.members[j] < n) {
@@ -784,7 +785,10 @@ static proxy_worker *sr_find_sticky(proxy_balancer *b, request_rec *r)
     default:
         break;
     }
-    m = sr_elect(st, r, rq);
+    /* a rebalanced client goes by load whatever the election: never back
+     * to the member it is moved from */
+    m = sr_elect(st, r, rq, st->eff.elect == SR_ELECT_LEASTBUSY
+                            || d.status == SR_STATUS_REBALANCED);
     if (m < 0) {
         sr_unapplied(r, st, rq, d.status, "no member takes new sessions");
         return NULL;
@@ -824,7 +828,7 @@ static proxy_worker *sr_find_roundrobin(proxy_balancer *b, request_rec *r)
             return rq->worker;
         }
     }
-    m = sr_elect(st, r, rq);
+    m = sr_elect(st, r, rq, st->eff.elect == SR_ELECT_LEASTBUSY);
     if (m < 0) {
         sr_unapplied(r, st, rq, SR_STATUS_ROUNDROBIN,
                      "no member takes requests");

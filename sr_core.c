@@ -333,7 +333,11 @@ static sr_value_kind_t value_parse_dated(const char *v, size_t len,
     c2 = memchr(colon + 1, ':', (size_t)(dates_end - colon - 1));
     if (!c2 || !parse_date(colon + 1, c2, &out->first)
         || !parse_date(c2 + 1, dates_end, &out->last)) {
-        return out->kind;
+        /* ours in form, with dates that do not parse: with a secret that
+         * is a forgery, without one malformed (see sr_value_verdict) */
+        out->bad_dates = 1;
+        out->first = out->last = 0;
+        return value_found(out, SR_VALUE_PLAIN, v, rlen);
     }
     if (dot) {
         size_t i, tail = (size_t)(end - dot - 1);
@@ -364,6 +368,7 @@ sr_value_kind_t sr_value_parse(const char *v, size_t len, int signed_format,
     out->kind = SR_VALUE_MALFORMED;
     out->session_len = 0;
     out->dated = 0;
+    out->bad_dates = 0;
     out->first = out->last = 0;
     out->signed_len = 0;
     out->signed_part[0] = '\0';
@@ -424,6 +429,9 @@ sr_verdict_t sr_value_verdict(const sr_value_t *value, const sr_key_t *key,
 {
     char expect[SR_TAG_LEN + 1];
 
+    if (value->bad_dates) {
+        return key ? SR_VERDICT_FORGED : SR_VERDICT_MALFORMED;
+    }
     switch (value->kind) {
     case SR_VALUE_PLAIN:
         return key ? SR_VERDICT_FORGED : SR_VERDICT_ROUTE;

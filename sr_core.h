@@ -120,6 +120,7 @@ typedef struct {
     char route[SR_ROUTE_MAX + 1];
     char tag[SR_TAG_LEN + 1];
     int dated;              /* "ROUTE:FIRST:LAST": the session's dates */
+    int bad_dates;          /* "ROUTE:..." whose dates do not parse */
     int64_t first;          /* unix seconds: when the session was pinned */
     int64_t last;           /* unix seconds: when the cookie was refreshed */
     size_t signed_len;      /* bytes the tag covers: the route, or
