@@ -596,9 +596,13 @@ static const char *sr_member_value(sr_balancer_state_t *st, int m,
 }
 
 /* In-flight requests per member, in shared memory: counted from the
- * decision until the request's pool goes, however the request ends
- * (answered, failed, aborted by the client); a request decided again (in-
- * request failover, retry) moves its count to the new member. */
+ * decision until the request ends, however it ends (answered, failed,
+ * aborted by the client); a request decided again (in-request failover,
+ * retry) moves its count to the new member. A main request is released in
+ * log_transaction: httpd runs it from the EOR bucket's destruction, right
+ * before it destroys the request's pool, on every way a request ends (the
+ * same moment as a pool cleanup, without registering one per request). A
+ * subrequest (never logged) registers a pool cleanup. */
 static apr_status_t sr_inflight_release(void *data)
 {
     sr_req_t *rq = data;
@@ -620,7 +624,7 @@ static void sr_inflight_move(request_rec *r, sr_req_t *rq,
     if (to) {
         apr_atomic_inc32(&to->inflight);
         rq->inflight = to;
-        if (!rq->inflight_cleanup) {
+        if (r->main && !rq->inflight_cleanup) {
             apr_pool_cleanup_register(r->pool, rq, sr_inflight_release,
                                       apr_pool_cleanup_null);
             rq->inflight_cleanup = 1;
@@ -949,10 +953,17 @@ static int sr_log_transaction(request_rec *r)
 {
     sr_req_t *rq;
 
-    while (r->next) {
+    for (;;) {
+        /* every request of the chain (internal redirects) ends here */
+        rq = ap_get_module_config(r->request_config, &sticky_route_module);
+        if (rq) {
+            sr_inflight_release(rq);
+        }
+        if (!r->next) {
+            break;
+        }
         r = r->next;    /* the request that produced the response */
     }
-    rq = ap_get_module_config(r->request_config, &sticky_route_module);
 
     /* sent_bodyct: a response left, and (broken) it was not cut off in the
      * middle. mod_proxy_http closes the client connection without one when

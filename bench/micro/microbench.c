@@ -138,6 +138,27 @@ AP_DECLARE(void) ap_hook_pre_connection(ap_HOOK_pre_connection_t *pf,
         const char *const *a, const char *const *b, int o)
 { (void)pf; (void)a; (void)b; (void)o; }
 
+/* StickyRouteDiscover's calls into mod_proxy (not used by the bench) */
+PROXY_DECLARE(proxy_worker *) ap_proxy_get_worker(apr_pool_t *p,
+        proxy_balancer *b, proxy_server_conf *c, const char *url)
+{ (void)p; (void)b; (void)c; (void)url; return NULL; }
+PROXY_DECLARE(char *) ap_proxy_define_worker(apr_pool_t *p, proxy_worker **w,
+        proxy_balancer *b, proxy_server_conf *c, const char *url, int m)
+{ (void)p; (void)w; (void)b; (void)c; (void)url; (void)m; return "not here"; }
+PROXY_DECLARE(apr_status_t) ap_proxy_share_worker(proxy_worker *w,
+        proxy_worker_shared *shm, int i)
+{ (void)w; (void)shm; (void)i; return APR_ENOTIMPL; }
+PROXY_DECLARE(apr_status_t) ap_proxy_initialize_worker(proxy_worker *w,
+        server_rec *s, apr_pool_t *p)
+{ (void)w; (void)s; (void)p; return APR_ENOTIMPL; }
+PROXY_DECLARE(apr_status_t) ap_proxy_set_wstatus(char c, int set, proxy_worker *w)
+{ (void)c; (void)set; (void)w; return APR_ENOTIMPL; }
+PROXY_DECLARE(apr_status_t) ap_proxy_sync_balancer(proxy_balancer *b,
+        server_rec *s, proxy_server_conf *c)
+{ (void)b; (void)s; (void)c; return APR_SUCCESS; }
+AP_DECLARE(void) ap_str_tolower(char *s)
+{ for (; *s; s++) if (*s >= 'A' && *s <= 'Z') *s = (char)(*s - 'A' + 'a'); }
+
 AP_DECLARE(void) ap_internal_redirect(const char *uri, request_rec *r)
 { (void)uri; (void)r; }
 
