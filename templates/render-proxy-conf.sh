@@ -28,6 +28,10 @@
 #   LISTEN_PORT (80)  SERVER_NAME (localhost)  API_PREFIX (/api/)
 #   ADMIN_ALLOW (127.0.0.1)   comma-separated IPs or CIDRs for the admin pages
 #   STICKY_ROUTE_SECRET or STICKY_ROUTE_SECRET_FILE (optional, not both)
+#   A member that is a host NAME without =route is a service to discover:
+#   "StickyRouteDiscover http://name:port interval=DISCOVER_INTERVAL (2)
+#   max=DISCOVER_MAX (16)"; the module follows its addresses at run time.
+#   One per pool; names with a route and addresses stay fixed members.
 #   Balancing of the static (sticky) pool, all optional:
 #   STICKY_MAX_IDLE, STICKY_MAX_LIFE   seconds (StickyRouteCookie MaxIdle=/MaxLife=)
 #   STICKY_ELECT                       roundrobin | leastbusy (StickyRouteElect)
@@ -213,9 +217,20 @@ collect_pool() {
         err "$prefix is not set (and no ${prefix}_1..N): at least one host:port is needed"
         return
     fi
-    # No member (host:port) and no route twice in one pool.
+    # No member (host:port) and no route twice in one pool; at most one
+    # service name to discover per pool.
     local -A seen_addr=() seen_route=()
-    local m addr route
+    local m addr route discovered=''
+    for m in "${members[@]}"; do
+        if is_discovered "$m"; then
+            if [ -n "$discovered" ]; then
+                err "$prefix: $(show "$discovered") and $(show "${m% *}") are both service names" \
+                    "without a route: one per pool is discovered (scale one service, or give" \
+                    "each member a route: name:port=route)"
+            fi
+            discovered=${m% *}
+        fi
+    done
     for m in "${members[@]}"; do
         addr=${m% *} route=${m#* }
         if [ -n "${seen_addr[$addr]+x}" ]; then
@@ -231,12 +246,26 @@ collect_pool() {
     done
 }
 
-# "        BalancerMember ..." lines of a pool.
+# Is the member a service name to discover (a host name, not an address,
+# without =route)?
+is_discovered() {   # $1 = "host:port route"
+    local addr=${1% *} route=${1#* } host
+    host=${addr%:*}
+    [ "$route" = - ] && [[ $host != \[* ]] && ! is_ipv4 "$host"
+}
+
+# "        BalancerMember ..." lines of a pool; a service name without a route
+# becomes "StickyRouteDiscover ...": the module follows its addresses.
 member_lines() {
     local -n list=$1
     local m addr route out=''
     for m in "${list[@]}"; do
         addr=${m% *} route=${m#* }
+        if is_discovered "$m"; then
+            out+="        StickyRouteDiscover \"http://$addr\" interval=$DISCOVER_INTERVAL"
+            out+=" max=$DISCOVER_MAX $MEMBER_PARAMS"$'\n'
+            continue
+        fi
         out+="        BalancerMember \"http://$addr\""
         [ "$route" = - ] || out+=" route=$route"
         out+=" $MEMBER_PARAMS"$'\n'
@@ -245,6 +274,15 @@ member_lines() {
 }
 
 # ---- read and check the environment ----------------------------------------
+# Discovery of a service name (StickyRouteDiscover): every how many seconds,
+# and how many members (slots) at most.
+DISCOVER_INTERVAL=${DISCOVER_INTERVAL:-2}
+DISCOVER_MAX=${DISCOVER_MAX:-16}
+[[ $DISCOVER_INTERVAL =~ ^[1-9][0-9]{0,4}$ ]] && [ "$DISCOVER_INTERVAL" -le 86400 ] ||
+    err "DISCOVER_INTERVAL=$(show "$DISCOVER_INTERVAL"): expected seconds, 1-86400"
+[[ $DISCOVER_MAX =~ ^[1-9][0-9]{0,3}$ ]] && [ "$DISCOVER_MAX" -le 1024 ] ||
+    err "DISCOVER_MAX=$(show "$DISCOVER_MAX"): expected a number of members, 1-1024"
+
 static_members=()
 dynamic_members=()
 collect_pool STATIC_APP static_members

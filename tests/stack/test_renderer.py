@@ -166,6 +166,9 @@ BAD = [
      "ProxyRequests"),
     ("rebalance-factor-below-1", {"STICKY_REBALANCE": "60 0.9"}, "STICKY_REBALANCE", "0.9"),
     ("rebalance-no-idle", {"STICKY_REBALANCE": "1.5"}, "STICKY_REBALANCE", "1.5"),
+    ("discover-interval", {"DISCOVER_INTERVAL": "0"}, "DISCOVER_INTERVAL", "'0'"),
+    ("discover-max", {"DISCOVER_MAX": "99999"}, "DISCOVER_MAX", "99999"),
+    ("two-service-names", {"STATIC_APP": "web1:80,web2:80"}, "STATIC_APP", "web2:80"),
 ]
 
 
@@ -301,3 +304,22 @@ def test_empty_balancing_variables_are_the_defaults(tmp_path):
     r = render(tmp_path, env)
     assert r.returncode == 0, r.stderr
     assert "StickyRoute" not in proxy_block((tmp_path / "vhost.conf").read_text(), "static")
+
+
+def test_a_service_name_without_route_is_discovered(tmp_path, module_so):
+    env = {**GOOD, "STATIC_APP": "static.example:80,127.0.0.1:8085=fixed",
+           "DYNAMIC_APP": "api.example:3000=a1,127.0.0.1:8084", "DISCOVER_INTERVAL": "3",
+           "DISCOVER_MAX": "8"}
+    r = render_main(tmp_path, env, module_so)
+    assert r.returncode == 0, r.stderr
+    conf = (tmp_path / "vhost.conf").read_text()
+    static = proxy_block(conf, "static")
+    assert ('StickyRouteDiscover "http://static.example:80" interval=3 max=8 '
+            'keepalive=On ttl=60 connectiontimeout=3 retry=5') in static
+    assert 'BalancerMember "http://127.0.0.1:8085" route=fixed' in static
+    # a name with a route stays a fixed member
+    dynamic = proxy_block(conf, "dynamic")
+    assert "StickyRouteDiscover" not in dynamic
+    assert 'BalancerMember "http://api.example:3000" route=a1' in dynamic
+    t = configtest(tmp_path)
+    assert t.returncode == 0, t.stderr + t.stdout
