@@ -56,7 +56,10 @@ STATIC_PATHS = ["/", "/css/style.css", "/js/app.js", "/img/logo.svg", "/img/dots
 API_PATH = "/api/?count=1"
 CLIENT_TIMEOUT = 10
 STOP_WAIT_S = 3             # time given to static-2 to exit after phase 4 (reported)
-COOKIE_RE = re.compile(r"^ROUTEID=([A-Za-z0-9._~-]+); Path=/; HttpOnly; SameSite=Lax$")
+# value: the route, with the session's dates when lifetimes are on
+# ("s1:FIRST:LAST"), with a tag when signed; group 1 the value, 2 the route
+COOKIE_RE = re.compile(r"^ROUTEID=(([A-Za-z0-9_~-]+)(?::[0-9]+:[0-9]+)?(?:\.[A-Za-z0-9_-]{11})?); "
+                       r"Path=/; HttpOnly; SameSite=Lax$")
 
 
 # RFC 9112 section 9.3.1: a client MAY retry an idempotent request sent on a
@@ -568,7 +571,7 @@ def check_all(recs, starts, events, sticky, fresh, counters, final, expected, po
             p.append("more than one Set-Cookie: %r" % r)
         for sc in r.set_cookies:
             m = COOKIE_RE.match(sc)
-            if not m or m.group(1) != fs.ROUTES[r.served]:
+            if not m or m.group(2) != fs.ROUTES[r.served]:
                 p.append("Set-Cookie does not name the server that served: %r" % r)
         if r.kind == "fresh" and len(r.set_cookies) != 1:
             p.append("cookie-less request without exactly one Set-Cookie: %r" % r)
