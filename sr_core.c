@@ -1,4 +1,13 @@
 /*
+ * Copyright 2026 The mod_sticky_route authors
+ * SPDX-License-Identifier: Apache-2.0
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License"); you may
+ * not use this file except in compliance with the License. You may obtain a
+ * copy of the License at http://www.apache.org/licenses/LICENSE-2.0
+ */
+
+/*
  * sr_core.c - the httpd-free core of mod_sticky_route (see sr_core.h).
  */
 #include <string.h>
