@@ -112,6 +112,10 @@ CONTENDERS = [
     dict(name="sticky-lifetimes", kind="httpd", tmpl="httpd-sticky.conf.in", features=["lifetimes"], module=True,
          directives=lambda S: [sticky_cookie(S)],
          label="lbmethod=sticky, MaxIdle/MaxLife (roundrobin election)"),
+    dict(name="sticky-leastbusy-lifetimes", kind="httpd", tmpl="httpd-sticky.conf.in",
+         features=["leastbusy", "lifetimes"], module=True,
+         directives=lambda S: ["StickyRouteElect leastbusy", sticky_cookie(S)],
+         label="lbmethod=sticky, leastbusy + MaxIdle/MaxLife (as haproxy-lc)"),
     dict(name="sticky-full", kind="httpd", tmpl="httpd-sticky.conf.in",
          features=["leastbusy", "lifetimes", "slowstart", "rebalance"], module=True,
          directives=lambda S: ["StickyRouteElect leastbusy", sticky_cookie(S),
@@ -960,12 +964,29 @@ def scenario_metrics(S, plan, c, W, records, usable):
         for r in records:
             if r[0] >= back["t"] and r[7] == m and not r[9]:
                 seen = r[0] if seen is None else min(seen, r[0])
+        first_new = None
+        for r in records:
+            if r[0] >= back["t"] and r[7] == m and r[5] and not r[9]:
+                first_new = r[0] if first_new is None else min(first_new, r[0])
         out["down_member"] = m
         out["back_seen_s"] = round(seen - back["t"], 2) if seen is not None else None
-        ws = int(math.floor(seen)) if seen is not None else None
-        out["errors_down_window"] = sum(w["errors"] for w in W[int(kill["t"]):int(kill["t"]) + 5])
+        out["back_first_new_s"] = round(first_new - back["t"], 2) if first_new is not None else None
+        out["errors_down_window"] = sum(1 for r in records if r[9] and r[1] >= kill["t"] and r[0] < kill["t"] + 5)
+        # The module's own view of the ramp: its slow-start gauge, sampled once a second.
+        ss = S["slowstart"]
+        gauge_start = None
+        for w in W:
+            g = w.get("gauge_slowstart_" + m)
+            if isinstance(g, (int, float)) and not isinstance(g, bool) and 0.0 < g < 1.0 and w["t"] >= back["t"] and ss > 0:
+                gauge_start = w["t"] - g * ss
+                out["gauge_ramp_start_s"] = round(gauge_start - back["t"], 2)
+                break
+        # The ramp starts when the proxy uses the member again (its first
+        # answer), or when the module says its ramp started, whichever is later.
+        anchor = max(seen, gauge_start) if (seen is not None and gauge_start is not None) else seen
+        ws = int(math.floor(anchor)) if anchor is not None else None
         if ws is not None:
-            ss = S["slowstart"]
+            out["ramp_anchor_s"] = round(anchor - back["t"], 2)
             n_usable = len(usable[min(nW - 1, ws)])
             wshare = 1.0 / n_usable
             rows = []
@@ -975,11 +996,14 @@ def scenario_metrics(S, plan, c, W, records, usable):
                 new_all = sum(W[j]["new_" + x] for j in range(lo, w + 1) for x in MEMBERS)
                 req_m = sum(W[j]["req_" + m] for j in range(lo, w + 1))
                 req_all = sum(W[j]["req_" + x] for j in range(lo, w + 1) for x in MEMBERS)
-                ramp = wshare * min(1.0, (w + 1 - seen) / ss) if ss > 0 else wshare
+                # its weight scaled by the elapsed fraction against the others'
+                # full weights: f / (f + n - 1) (at least weight share x f)
+                f = min(1.0, max(0.0, (w + 1 - anchor) / ss)) if ss > 0 else 1.0
+                ramp = f / (f + n_usable - 1)
                 rows.append(dict(t=w, new_n=new_all, new_share=(new_m / new_all) if new_all else None,
                                  req_share=(req_m / req_all) if req_all else None, ramp=ramp))
             out["return_series"] = rows
-            in_ramp = [x for x in rows if x["t"] + 1 - seen <= ss]
+            in_ramp = [x for x in rows if x["t"] + 1 - anchor <= ss]
             out["weight_share"] = round(wshare, 3)
             out["new_share_max_ramp"] = max_of([x["new_share"] for x in in_ramp])
             out["new_share_first5"] = rows[min(4, len(rows) - 1)]["new_share"] if rows else None
@@ -1116,6 +1140,7 @@ def main():
                 procs.append(subprocess.Popen([PY, os.path.abspath(__file__), "run-one", jf], stdin=subprocess.DEVNULL))
             log("%s: %s (%.0f s)" % (sname, ", ".join(batch), plan["duration"]))
             la0 = open("/proc/loadavg").read().split()[0]
+            others0 = busy_others()
             deadline = time.time() + plan["duration"] + 90
             for pr in procs:
                 try:
@@ -1123,12 +1148,16 @@ def main():
                 except subprocess.TimeoutExpired:
                     pr.terminate()
                     pr.wait(timeout=30)
+            others1 = busy_others()
             for job in jobs:
                 try:
                     res = json.load(open(job["result"]))
                 except (OSError, ValueError):
                     res = dict(scenario=sname, contender=job["contender"], failed="no result")
                 res["load_before"] = la0
+                res["load_after"] = open("/proc/loadavg").read().split()[0]
+                res["others_before"] = others0
+                res["others_after"] = others1
                 res["parallel_with"] = [x for x in batch if x != job["contender"]]
                 results.append(res)
                 if res.get("failed"):

@@ -83,8 +83,12 @@ def targets_for(meta, c, runs):
     return out
 
 
+CONTENDER_FEATURES = {}
+
+
 def chart(meta, runs, scen, raw, out):
     S = meta["settings"]
+    CONTENDER_FEATURES.update({c["name"]: c["features"] for c in meta["contenders"]})
     names = [c["name"] for c in meta["contenders"]
              if (scen, c["name"]) in runs and runs[(scen, c["name"])].get("available", True)
              and not runs[(scen, c["name"])].get("failed")]
@@ -135,9 +139,9 @@ def chart(meta, runs, scen, raw, out):
                     fh.write("%d\t%s\t%s\t%s\n" % (x["t"] + 1, "" if x["new_share"] is None else "%.4f" % x["new_share"],
                                                    "" if x["req_share"] is None else "%.4f" % x["req_share"],
                                                    "%.4f" % x["ramp"]))
-            if first:
-                plots.append('"%s" using "t":"ramp" with lines dt 3 lw 2 lc rgb "black" title "slow-start ramp (%d s)"'
-                             % (dat, S["slowstart"]))
+            if first and "slowstart" in CONTENDER_FEATURES.get(n, []):
+                plots.append('"%s" using "t":"ramp" with lines dt 3 lw 2 lc rgb "black" title "slow-start ramp of %s (%d s)"'
+                             % (dat, n, S["slowstart"]))
                 first = False
             plots.append('"%s" using "t":"new_share" with lines lw 2 title "%s"' % (dat, n))
         if plots:
@@ -263,11 +267,11 @@ def main():
                      "| moved: failover / expired / rebalanced / other | moved while active |" % S["imbalance_target"])
             L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---:|")
         elif s == "down":
-            L.append("| contender | requests | errors | errors in the 5 s after the kill | p50 / p99 ms | m2 answers again "
-                     "after restart (s) | max share of new sessions, ramp / after | new sessions during the ramp: "
-                     "got / ramp | max share of requests | imbalance last 10 s | moved: failover / expired / "
-                     "rebalanced / other | moved while active |")
-            L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|")
+            L.append("| contender | requests | errors | errors in flight at the kill or in the 5 s after | p50 / p99 ms "
+                     "| m2 answers again after restart (s) | its ramp starts at (s) | max share of new sessions, "
+                     "ramp / after | new sessions during the ramp: got / ramp | max share of requests "
+                     "| imbalance last 10 s | moved: failover / expired / rebalanced / other | moved while active |")
+            L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|")
         else:
             L.append("| contender | requests | errors | p50 / p99 ms | imbalance before | mean after (from +5 s) | max after "
                      "| last 10 s | in-flight imbalance last 10 s | surge clients per member | moved: failover / expired / "
@@ -295,8 +299,9 @@ def main():
                     ("%s s" % r["settle_s"]) if r.get("settle_s") is not None else "not within %s s" % r.get("observed_s"),
                     " / ".join(f(sh.get(m), 2) for m in ("m1", "m2", "m3", "m4")), moves, r["moved_active"]))
             elif s == "down":
-                L.append("| `%s` | %s | %d | %s | %s | %s | %s / %s | %s / %s | %s | %s | %s | %d |" % (
+                L.append("| `%s` | %s | %d | %s | %s | %s | %s | %s / %s | %s / %s | %s | %s | %s | %d |" % (
                     c["name"], num(r["requests"]), r["errors"], r.get("errors_down_window"), lat, f(r.get("back_seen_s")),
+                    f(r.get("ramp_anchor_s")),
                     f(r.get("new_share_max_ramp")), f(r.get("new_share_max_after")), r.get("ramp_new_got", "-"),
                     r.get("ramp_new_expected", "-"), f(r.get("req_share_max")), f(r.get("imb5_last10")), moves,
                     r["moved_active"]))
@@ -321,11 +326,14 @@ def main():
                 notes.append("`%s`: errors by kind %s" % (c["name"], r["error_kinds"]))
             if r.get("decisions"):
                 notes.append("`%s`: decisions (X-Sticky-Status) %s" % (c["name"], dict(sorted(r["decisions"].items()))))
+            if s == "down" and r.get("back_seen_s") is not None:
+                notes.append("`%s`: after the restart, m2's first answer at +%s s, its first new session at +%s s%s"
+                             % (c["name"], r["back_seen_s"], r.get("back_first_new_s"),
+                                "; the module's slow-start gauge puts the start of its ramp at +%s s"
+                                % r["gauge_ramp_start_s"] if r.get("gauge_ramp_start_s") is not None else ""))
             bad_ev = [e for e in r.get("events", []) if e.get("note")]
             if bad_ev:
                 notes.append("`%s`: event notes %s" % (c["name"], "; ".join("%s: %s" % (e["kind"], e["note"]) for e in bad_ev)))
-            if r.get("parallel_with"):
-                pass
         if notes:
             L.append("Notes:")
             L.append("")
@@ -342,12 +350,26 @@ def main():
               "ramp", "warm", "parallel", "port_base"):
         L.append("| %s | %s |" % (k, S[k]))
     L.append("")
-    par = sorted({tuple(sorted([r["contender"]] + r.get("parallel_with", []))) for r in runs.values()
-                  if r.get("parallel_with")})
-    if par:
-        L.append("Contenders run side by side (each with its own members and proxy, same timeline): %s."
-                 % "; ".join(" + ".join(p) for p in par))
-        L.append("")
+    L.append("Runs, in order (contenders of a row ran side by side, each with its own members, proxy and "
+             "client process, on the same timeline); load average (1 min) before and after; other test or "
+             "bench processes seen on the machine before and after:")
+    L.append("")
+    L.append("| scenario | contenders | load before / after | other suites running |")
+    L.append("|---|---|---:|---|")
+    seen_b = set()
+    for s_ in scen:
+        for c in cs:
+            r = runs.get((s_, c["name"]))
+            if not r or not r.get("available", True) or "load_before" not in r:
+                continue
+            key = (s_, tuple(sorted([c["name"]] + r.get("parallel_with", []))))
+            if key in seen_b:
+                continue
+            seen_b.add(key)
+            oth = "; ".join(x for x in (r.get("others_before", ""), r.get("others_after", "")) if x)
+            oth = "none" if not oth else ", ".join(sorted({w.split(" ", 1)[1][:70] for w in oth.split("; ") if " " in w}))
+            L.append("| %s | %s | %s / %s | %s |" % (s_, " + ".join(key[1]), r["load_before"], r.get("load_after", "-"), oth))
+    L.append("")
     L.append("Raw data: `raw/SCENARIO-CONTENDER.tsv` (per 1-second window: requests, new sessions and mean "
              "in-flight per member, the module's status gauges when it has them, moves by reason, moves while "
              "active, errors, imbalance of the window and of the 5 s window), `raw/SCENARIO-CONTENDER.json` "
