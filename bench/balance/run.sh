@@ -1,11 +1,11 @@
 #!/bin/bash
 # Balance-quality benchmark (`make bench-balance`): real proxies and members on
-# 127.0.0.1 (ports 23100-23250 by default), a seeded client model of a few
+# 127.0.0.1 (ports 23101-23270 by default), a seeded client model of a few
 # hundred sticky clients, three scenarios (scale-out, member down and back,
 # skewed load), every contender on the same members and timeline. Writes
 # docs/benchmarks/balance/results.md, one PNG per scenario and raw/.
 #
-#   make bench-balance                                    # full run (~12 minutes)
+#   make bench-balance                                    # full run (~11 minutes)
 #   BALANCE_SMOKE=1 bash bench/balance/run.sh             # smoke (< 2 minutes, /tmp/balance-smoke)
 #   BALANCE_CONTENDERS=sticky,haproxy-lc BALANCE_SCENARIOS=down bash bench/balance/run.sh
 #
