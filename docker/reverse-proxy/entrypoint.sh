@@ -13,15 +13,22 @@
 #   sticky-route-entrypoint ANYTHING ELSE: exec'd as is (debugging).
 #
 # Member expansion: STATIC_APP / DYNAMIC_APP are comma-separated
-# host:port[=route] lists. A host NAME that resolves to several addresses (a
-# scaled compose service, a Swarm service with endpoint_mode dnsrr, or
-# tasks.NAME) becomes one member per address, sorted, so that each address
-# keeps the same route whatever the order of the DNS answer:
-#   name:port        -> ADDR:port ...   (the module derives the route from the
-#                                         member URL, i.e. from the address)
-#   name:port=ROUTE  -> ADDR:port=ROUTE-ADDR ...  (dots and colons as dashes)
+# host:port[=route] lists.
+#   name:port        a name without a route is followed at run time: the
+#                    renderer makes it a StickyRouteDiscover (the module
+#                    re-resolves it every DISCOVER_INTERVAL seconds, one
+#                    member per address). Passed through unchanged. (With a
+#                    renderer that predates discovery, expanded as below.)
+#   name:port=ROUTE  a name that resolves to several addresses (a scaled
+#                    compose service, a Swarm service with endpoint_mode
+#                    dnsrr, or tasks.NAME) becomes one fixed member per
+#                    address, sorted, so that each address keeps the same
+#                    route whatever the order of the DNS answer:
+#                    ADDR:port=ROUTE-ADDR ... (dots and colons as dashes)
 # A name with one address, an IP literal and anything malformed are passed
 # through unchanged: the renderer judges them and names the bad variable.
+# Empty DISCOVER_INTERVAL / DISCOVER_MAX (docker-compose passes ${VAR:-} as
+# "") are the renderer's defaults.
 set -euo pipefail
 
 PROG=sticky-route-entrypoint
@@ -32,6 +39,10 @@ PORTS_CONF=/etc/apache2/ports.conf
 LOG_DIR=/var/log/apache2/sticky-route
 
 log() { echo "$PROG: $*" >&2; }
+
+# Does the renderer make StickyRouteDiscover of route-less names?
+DISCOVERY=0
+grep -q StickyRouteDiscover "$RENDERER" 2>/dev/null && DISCOVERY=1
 
 # Addresses of a name, one per line, sorted; nothing when it does not resolve.
 resolve() {
@@ -55,6 +66,11 @@ expand_list() {
     for item in "${items[@]}"; do
         if [[ $item =~ ^([A-Za-z][A-Za-z0-9.-]*):([0-9]{1,5})(=([A-Za-z0-9_-]+))?$ ]]; then
             name=${BASH_REMATCH[1]} port=${BASH_REMATCH[2]} route=${BASH_REMATCH[4]:-}
+            if [ -z "$route" ] && [ "$DISCOVERY" = 1 ]; then
+                log "$var: $name:$port followed at run time (StickyRouteDiscover)"
+                out+="${out:+,}$item"
+                continue
+            fi
             mapfile -t addrs < <(resolve "$name")
             n=${#addrs[@]}
             if [ "$n" -gt 1 ]; then
@@ -79,6 +95,9 @@ expand_list() {
 
 render() {   # $1: vhost file to write
     local var expanded
+    for var in DISCOVER_INTERVAL DISCOVER_MAX; do
+        if [ -n "${!var+set}" ] && [ -z "${!var}" ]; then unset "$var"; fi
+    done
     for var in STATIC_APP DYNAMIC_APP; do
         if [ -n "${!var+set}" ]; then
             if ! expanded=$(expand_list "$var"); then
