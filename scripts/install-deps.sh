@@ -7,7 +7,7 @@ PKGS=(apache2 apache2-dev apache2-utils libapr1-dev libaprutil1-dev check pkg-co
       build-essential curl python3-pytest python3-requests prometheus python3-prometheus-client
       node-express node-chance chromium
       wrk haproxy gnuplot-nox valgrind clang libclang-rt-14-dev linux-perf
-      podman runc docker-compose debootstrap netavark aardvark-dns iptables iproute2 procps psmisc
+      docker.io containerd runc docker-compose python3-yaml debootstrap iptables iproute2 procps psmisc
       debhelper dpkg-dev fakeroot lintian)
 missing=()
 for p in "${PKGS[@]}"; do

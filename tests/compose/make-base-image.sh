@@ -3,6 +3,11 @@
 # debootstrap (Docker Hub is not reachable from these machines), once: when the
 # image already exists, does nothing. About 2-3 minutes on a fresh machine.
 #
+#   BASE_ENGINE=docker (default): the engine at DOCKER_HOST, with Debian's
+#       /usr/bin/docker; when podman already has the image it is copied over
+#       (podman save | docker load, seconds) instead of debootstrapped again.
+#   BASE_ENGINE=podman: podman's own storage.
+#
 # The result mimics the official image where it matters to our Dockerfiles:
 # deb822 sources for bookworm, bookworm-updates and bookworm-security, no apt
 # lists or .debs left behind, no docs/man pages installed by later apt-get runs.
@@ -10,11 +15,30 @@ set -euo pipefail
 IMAGE=${BASE_IMAGE:-docker.io/library/debian:bookworm-slim}
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 SECURITY_MIRROR=${DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
+ENGINE=${BASE_ENGINE:-docker}
+docker() { /usr/bin/docker "$@"; }
 
-if podman image exists "$IMAGE"; then
-    echo "make-base-image: $IMAGE exists"
-    exit 0
-fi
+case $ENGINE in
+    docker)
+        if docker image inspect "$IMAGE" >/dev/null 2>&1; then
+            echo "make-base-image: $IMAGE exists"
+            exit 0
+        fi
+        if command -v podman >/dev/null && podman image exists "$IMAGE" 2>/dev/null; then
+            podman save "$IMAGE" | docker load >/dev/null
+            docker image inspect "$IMAGE" >/dev/null 2>&1 || docker tag "${IMAGE#docker.io/library/}" "$IMAGE"
+            echo "make-base-image: $IMAGE copied from podman's storage"
+            exit 0
+        fi
+        import() { docker import "$@"; } ;;
+    podman)
+        if podman image exists "$IMAGE"; then
+            echo "make-base-image: $IMAGE exists"
+            exit 0
+        fi
+        import() { podman import "$@"; } ;;
+    *) echo "make-base-image: BASE_ENGINE=$ENGINE: expected docker or podman" >&2; exit 2 ;;
+esac
 command -v debootstrap >/dev/null || { echo "make-base-image: debootstrap missing (make deps)" >&2; exit 1; }
 
 root=$(mktemp -d /tmp/sr-rootfs.XXXXXX)
@@ -71,7 +95,7 @@ rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/archives/*.deb \
 : >"$root/etc/resolv.conf"
 echo localhost >"$root/etc/hostname"
 
-tar --numeric-owner -C "$root" -c . | podman import \
+tar --numeric-owner -C "$root" -c . | import \
     --change 'CMD ["bash"]' \
     --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
     - "$IMAGE" >/dev/null

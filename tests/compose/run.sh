@@ -1,9 +1,12 @@
 #!/bin/bash
 # make test-compose: builds the three images and runs docker-compose.yml for
-# real, with Debian's docker-compose (1.29) talking to podman's Docker API.
+# real, with Debian's docker-compose (1.29) against a Docker Engine - the
+# engine users run - started privately for the test (tests/docker-engine.sh:
+# Debian's docker.io 20.10 on its own socket, data-root and exec-root under
+# /tmp/sr-docker, stopped on any exit).
 #
 #   1. the base image debian:bookworm-slim, made with debootstrap when missing
-#   2. podman's API service on a socket under /tmp (stopped on any exit)
+#   2. the private engine (or podman's API, COMPOSE_TEST_ENGINE=podman)
 #   3. docker-compose build, up -d, every service healthy
 #   4. HTTP checks on 127.0.0.1:PORT (tests/compose/checks.py): page and assets
 #      from one static container, API alternating between the dynamic ones,
@@ -17,33 +20,41 @@
 #
 # Environment: COMPOSE_TEST_PORT (default: first free port from 18080),
 # COMPOSE_TEST_PROJECT (default srcompose), COMPOSE_TEST_KEEP=1 (leave the
-# stack running on success, for a look; `docker-compose down` it yourself).
+# stack and the private engine running on success, for a look: `docker-compose
+# down` it yourself; the next test run adopts the engine and stops it),
+# COMPOSE_TEST_ENGINE=docker
+# (default) or podman (podman's Docker-compatible API on a socket under /tmp;
+# podman runs healthchecks only from systemd timers, absent here, so a
+# bounded loop runs `podman healthcheck run` for the project's containers),
+# SR_DOCKER_HOST (use that Docker engine; tests/docker-engine.sh).
 #
-# No Docker engine here: podman runs healthchecks only through systemd
-# timers, absent on these machines, so a bounded background loop here runs
-# `podman healthcheck run` for the project's containers (a Docker engine does
-# this by itself). Everything else is plain docker-compose.
+# Every docker command is Debian's /usr/bin/docker (the 20.10 CLI of the
+# engine), also against podman, whose API speaks the same protocol.
 set -euo pipefail
 export LC_ALL=C
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)
 HERE=$REPO/tests/compose
 cd "$REPO"
+# shellcheck source=tests/docker-engine.sh
+. "$REPO/tests/docker-engine.sh"
 
 PROJECT=${COMPOSE_TEST_PROJECT:-srcompose}
+ENGINE=${COMPOSE_TEST_ENGINE:-docker}
 T0=$SECONDS
 STEP_T0=$SECONDS
 UP_TIMEOUT=300          # docker-compose up, health included
 HEALTH_TIMEOUT=120      # one wait for health
-TOTAL_TIMEOUT=1500      # the health driver's own limit (25 min)
+TOTAL_TIMEOUT=1500      # podman's health driver's own limit (25 min)
+LOCK_WAIT=${SR_DOCKER_LOCK_WAIT:-1200}
 
-export CONTAINERS_CONF=$HERE/containers.conf
 export COMPOSE_PROJECT_NAME=$PROJECT
 export COMPOSE_HTTP_TIMEOUT=300
 export PROXY_BIND=127.0.0.1
 # The compose file's other variables keep their defaults; the user's shell
 # must not change what is tested.
-unset STATIC_APP DYNAMIC_APP SERVER_NAME API_PREFIX ADMIN_ALLOW IMAGE_PREFIX IMAGE_TAG
+unset STATIC_APP DYNAMIC_APP SERVER_NAME API_PREFIX ADMIN_ALLOW IMAGE_PREFIX IMAGE_TAG \
+      PROXY_REPLICAS INSTANCE_SUFFIX DISCOVER_INTERVAL DISCOVER_MAX
 
 say()  { echo "compose-test: $*"; }
 fail() { echo "compose-test: FAIL: $*" >&2; exit 1; }
@@ -54,18 +65,30 @@ step() {
 
 # ---- prerequisites ------------------------------------------------------------
 missing=()
-for c in podman docker-compose debootstrap curl ss timeout; do
+case $ENGINE in
+    docker) need=(/usr/bin/docker /usr/sbin/dockerd docker-compose debootstrap curl ss timeout flock) ;;
+    podman) need=(podman /usr/bin/docker docker-compose debootstrap curl ss timeout) ;;
+    *) fail "COMPOSE_TEST_ENGINE=$ENGINE: expected docker or podman" ;;
+esac
+for c in "${need[@]}"; do
     command -v "$c" >/dev/null || missing+=("$c")
 done
-/usr/bin/python3 -c 'import requests, docker' 2>/dev/null || missing+=("python3-requests/python3-docker")
+/usr/bin/python3 -c 'import requests, docker, yaml' 2>/dev/null || missing+=("python3-requests/python3-docker/python3-yaml")
 [ ${#missing[@]} -eq 0 ] || fail "missing: ${missing[*]} (make deps installs them)"
-[ "$(id -u)" = 0 ] || fail "needs root (podman with runc, rootful networks)"
-# Service names resolve between containers only with netavark + aardvark-dns
-# (podman's CNI backend has no DNS here); port forwarding needs iptables.
-[ "$(podman info --format '{{.Host.NetworkBackend}}' 2>/dev/null)" = netavark ] ||
-    fail "podman's network backend is not netavark (install netavark aardvark-dns iptables)"
-[ -x /usr/lib/podman/aardvark-dns ] || fail "aardvark-dns missing (install aardvark-dns)"
-command -v iptables >/dev/null || fail "iptables missing (install iptables)"
+[ "$(id -u)" = 0 ] || fail "needs root (a private dockerd, or podman with runc and rootful networks)"
+if [ "$ENGINE" = podman ]; then
+    # Service names resolve between containers only with netavark +
+    # aardvark-dns (podman's CNI backend has no DNS here); port forwarding
+    # needs iptables.
+    [ "$(podman info --format '{{.Host.NetworkBackend}}' 2>/dev/null)" = netavark ] ||
+        fail "podman's network backend is not netavark (install netavark aardvark-dns iptables)"
+    [ -x /usr/lib/podman/aardvark-dns ] || fail "aardvark-dns missing (install aardvark-dns)"
+    command -v iptables >/dev/null || fail "iptables missing (install iptables)"
+    export CONTAINERS_CONF=$HERE/containers.conf
+elif [ -z "${SR_DOCKER_HOST:-}" ]; then
+    # One test at a time on the private engine (the swarm test uses it too).
+    engine_lock "$LOCK_WAIT" || fail "the private engine is busy ($SR_DOCKER_DIR/lock)"
+fi
 
 # ---- port -----------------------------------------------------------------------
 port_free() { [ -z "$(ss -Hltn "sport = :$1" 2>/dev/null)" ]; }
@@ -86,8 +109,7 @@ BASE=http://127.0.0.1:$PORT
 # ---- cleanup on any exit -------------------------------------------------------
 WORK=$(mktemp -d /tmp/sr-compose-test.XXXXXX)
 SOCK=$WORK/podman.sock
-export DOCKER_HOST=unix://$SOCK
-SERVICE_PID='' DRIVER_PID=''
+SERVICE_PID='' DRIVER_PID='' ENGINE_UP=0
 dc() { timeout "${DC_TIMEOUT:-180}" docker-compose "$@"; }
 
 diagnostics() {
@@ -99,16 +121,16 @@ cleanup() {
     local rc=$? ids n
     trap - EXIT INT TERM
     set +e
-    if [ $rc != 0 ] && [ -S "$SOCK" ]; then diagnostics; fi
-    if [ -S "$SOCK" ] && ! { [ $rc = 0 ] && [ "${COMPOSE_TEST_KEEP:-0}" = 1 ]; }; then
+    if [ $rc != 0 ] && [ "$ENGINE_UP" = 1 ]; then diagnostics; fi
+    if [ "$ENGINE_UP" = 1 ] && ! { [ $rc = 0 ] && [ "${COMPOSE_TEST_KEEP:-0}" = 1 ]; }; then
         timeout 180 docker-compose down --volumes --remove-orphans >/dev/null 2>&1
-        # Whatever down could not remove (e.g. a container podman was
+        # Whatever down could not remove (e.g. a container the engine was
         # restarting): this project's only, by label and name.
-        ids=$(podman ps -aq --filter "label=com.docker.compose.project=$PROJECT" 2>/dev/null)
+        ids=$(timeout 30 docker ps -aq --filter "label=com.docker.compose.project=$PROJECT" 2>/dev/null)
         # shellcheck disable=SC2086  # one id per word
-        [ -z "$ids" ] || podman rm -f $ids >/dev/null 2>&1
-        for n in $(podman network ls --format '{{.Name}}' | grep "^${PROJECT}_"); do
-            podman network rm -f "$n" >/dev/null 2>&1
+        [ -z "$ids" ] || timeout 60 docker rm -f $ids >/dev/null 2>&1
+        for n in $(timeout 30 docker network ls --format '{{.Name}}' | grep "^${PROJECT}_"); do
+            timeout 30 docker network rm "$n" >/dev/null 2>&1
         done
     fi
     [ -z "$DRIVER_PID" ] || kill "$DRIVER_PID" 2>/dev/null
@@ -116,6 +138,13 @@ cleanup() {
         kill "$SERVICE_PID" 2>/dev/null
         for _ in $(seq 50); do kill -0 "$SERVICE_PID" 2>/dev/null || break; sleep 0.1; done
         kill -9 "$SERVICE_PID" 2>/dev/null
+    fi
+    if [ "$ENGINE" = docker ]; then
+        if [ $rc = 0 ] && [ "${COMPOSE_TEST_KEEP:-0}" = 1 ] && [ "$ENGINE_OWNED" = 1 ]; then
+            say "COMPOSE_TEST_KEEP=1: engine left running: DOCKER_HOST=$DOCKER_HOST (the next test run adopts and stops it)"
+        else
+            engine_stop
+        fi
     fi
     wait 2>/dev/null
     rm -rf "$WORK"
@@ -129,20 +158,28 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# ---- 1. base image ---------------------------------------------------------------
-step "base image"
-bash "$HERE/make-base-image.sh"
-
-# ---- 2. podman API service -------------------------------------------------------
-step "podman API service on $SOCK"
-podman system service --time=0 "unix://$SOCK" >"$WORK/podman-service.log" 2>&1 &
-SERVICE_PID=$!
-for _ in $(seq 100); do
-    curl -fsS --max-time 2 --unix-socket "$SOCK" http://d/_ping >/dev/null 2>&1 && break
-    kill -0 "$SERVICE_PID" 2>/dev/null || fail "podman system service exited: $(cat "$WORK/podman-service.log")"
-    sleep 0.2
-done
-curl -fsS --max-time 2 --unix-socket "$SOCK" http://d/_ping >/dev/null || fail "podman API not answering on $SOCK"
+# ---- 1-2. engine and base image ---------------------------------------------------
+if [ "$ENGINE" = docker ]; then
+    step "Docker Engine"
+    engine_start || fail "no Docker engine"
+    ENGINE_UP=1
+    step "base image"
+    BASE_ENGINE=docker bash "$HERE/make-base-image.sh"
+else
+    step "base image"
+    BASE_ENGINE=podman bash "$HERE/make-base-image.sh"
+    step "podman API service on $SOCK"
+    export DOCKER_HOST=unix://$SOCK
+    podman system service --time=0 "unix://$SOCK" >"$WORK/podman-service.log" 2>&1 &
+    SERVICE_PID=$!
+    for _ in $(seq 100); do
+        curl -fsS --max-time 2 --unix-socket "$SOCK" http://d/_ping >/dev/null 2>&1 && break
+        kill -0 "$SERVICE_PID" 2>/dev/null || fail "podman system service exited: $(cat "$WORK/podman-service.log")"
+        sleep 0.2
+    done
+    curl -fsS --max-time 2 --unix-socket "$SOCK" http://d/_ping >/dev/null || fail "podman API not answering on $SOCK"
+    ENGINE_UP=1
+fi
 
 # A project left over by an interrupted run.
 dc down --volumes --remove-orphans >/dev/null 2>&1 || true
@@ -159,7 +196,24 @@ step "compose file and build context"
 dc config -q || fail "docker-compose config rejects docker-compose.yml"
 [ "$(dc config --services | sort | tr '\n' ' ')" = "dynamic1 dynamic2 reverse-proxy static1 static2 " ] ||
     fail "services: $(dc config --services | tr '\n' ' ')"
-! grep -q '^version:' docker-compose.yml || fail "docker-compose.yml has a top-level version:"
+# The same file is what `docker stack deploy -c docker-compose.yml` reads
+# (make test-swarm deploys it): its loader (docker CLI 20.10) needs a 3.x
+# version and depends_on as a list.
+/usr/bin/python3 - <<'PY' || fail "docker-compose.yml is not in the form docker stack deploy reads"
+import sys, yaml
+doc = yaml.safe_load(open('docker-compose.yml'))
+errs = []
+if not str(doc.get('version', '')).startswith('3.'):
+    errs.append(f"version: {doc.get('version')!r}, expected 3.x")
+for name, svc in doc['services'].items():
+    if not isinstance(svc.get('depends_on', []), list):
+        errs.append(f"{name}: depends_on is not a list")
+if not doc['networks']['frontend'].get('attachable'):
+    errs.append("networks.frontend is not attachable")
+for e in errs:
+    print(f"compose-test:   {e}", file=sys.stderr)
+sys.exit(1 if errs else 0)
+PY
 # What docker-compose sends as build context (docker-py applies .dockerignore).
 /usr/bin/python3 - <<'PY' || fail "build context check"
 import sys
@@ -177,14 +231,6 @@ if bad or missing:
     print(f"compose-test:   must not be in the context: {bad}; missing: {missing}", file=sys.stderr)
     sys.exit(1)
 PY
-# Swarm: `docker stack deploy` reads the file through docker/stack-deploy.sh
-# (it rejects depends_on conditions); its loader is in the docker CLI.
-if command -v docker >/dev/null && docker stack config --help >/dev/null 2>&1; then
-    bash docker/stack-deploy.sh --print-config >/dev/null || fail "docker stack config rejects the stack file"
-    say "  docker stack config accepts the Swarm form of the file"
-else
-    say "  (no docker CLI: Swarm form not checked)"
-fi
 
 # ---- 3. build, up, health ------------------------------------------------------------
 step "docker-compose build"
@@ -203,34 +249,36 @@ done
 image_of() { dc config | awk -v s="/$1:" '$1=="image:" && index($2, s) && !found {print $2; found=1}'; }
 for s in reverse-proxy static dynamic; do
     img=$(image_of "$s")
-    podman image exists "$img" || fail "image $img not built"
-    hc=$(podman image inspect "$img" --format '{{.Config.Healthcheck}}')
+    docker image inspect "$img" >/dev/null 2>&1 || fail "image $img not built"
+    hc=$(docker image inspect "$img" --format '{{.Config.Healthcheck}}')
     grep -q -v -e '^<nil>$' -e '^$' <<< "$hc" ||
         fail "image $img has no HEALTHCHECK"
 done
-[ "$(podman image inspect "$(image_of reverse-proxy)" --format '{{.Config.StopSignal}}')" = SIGWINCH ] ||
+[ "$(docker image inspect "$(image_of reverse-proxy)" --format '{{.Config.StopSignal}}')" = SIGWINCH ] ||
     fail "reverse-proxy image: STOPSIGNAL is not SIGWINCH"
 say "  built in $((SECONDS - STEP_T0))s"
 
-# Health driver (see the header): bounded in time, killed by cleanup.
-(
-    end=$((SECONDS + TOTAL_TIMEOUT))
-    while [ $SECONDS -lt $end ]; do
-        for id in $(podman ps -q --filter "label=com.docker.compose.project=$PROJECT" 2>/dev/null); do
-            timeout 20 podman healthcheck run "$id" >/dev/null 2>&1 || true
+if [ "$ENGINE" = podman ]; then
+    # Health driver (see the header): bounded in time, killed by cleanup.
+    (
+        end=$((SECONDS + TOTAL_TIMEOUT))
+        while [ $SECONDS -lt $end ]; do
+            for id in $(podman ps -q --filter "label=com.docker.compose.project=$PROJECT" 2>/dev/null); do
+                timeout 20 podman healthcheck run "$id" >/dev/null 2>&1 || true
+            done
+            sleep 2
         done
-        sleep 2
-    done
-) &
-DRIVER_PID=$!
+    ) &
+    DRIVER_PID=$!
+fi
 
-# Containers of a service (podman directly: much faster than docker-compose ps).
+# Containers of a service.
 ids_of() {
-    podman ps -a -q --filter "label=com.docker.compose.project=$PROJECT" \
+    docker ps -a -q --filter "label=com.docker.compose.project=$PROJECT" \
         --filter "label=com.docker.compose.service=$1" --filter "label=com.docker.compose.oneoff=False"
 }
 container_of() { ids_of "$1" | awk 'NR==1'; }
-health_of() { podman inspect --format '{{.State.Health.Status}}' "$1" 2>/dev/null || echo gone; }
+health_of() { docker inspect --format '{{.State.Health.Status}}' "$1" 2>/dev/null || echo gone; }
 wait_healthy() {   # services...
     local end=$((SECONDS + HEALTH_TIMEOUT)) s id ids st pending
     while :; do
@@ -258,33 +306,33 @@ PROXY=$(container_of reverse-proxy)
 # The stack as required: backends not published, on the internal network only.
 for s in static1 static2 dynamic1 dynamic2; do
     id=$(container_of "$s")
-    ports=$(podman port "$id")
+    ports=$(docker port "$id")
     [ -z "$ports" ] || fail "$s publishes ports: $ports"
-    nets=$(podman inspect --format '{{range $n, $v := .NetworkSettings.Networks}}{{$n}} {{end}}' "$id")
+    nets=$(docker inspect --format '{{range $n, $v := .NetworkSettings.Networks}}{{$n}} {{end}}' "$id")
     [ "$nets" = "${PROJECT}_backend " ] || fail "$s networks: $nets (expected only ${PROJECT}_backend)"
 done
-nets=$(podman inspect --format '{{range $n, $v := .NetworkSettings.Networks}}{{$n}} {{end}}' "$PROXY")
+nets=$(docker inspect --format '{{range $n, $v := .NetworkSettings.Networks}}{{$n}} {{end}}' "$PROXY")
 [ "$nets" = "${PROJECT}_backend ${PROJECT}_frontend " ] || fail "reverse-proxy networks: $nets"
-[ "$(podman network inspect "${PROJECT}_backend" --format '{{.Internal}}')" = true ] ||
+[ "$(docker network inspect "${PROJECT}_backend" --format '{{.Internal}}')" = true ] ||
     fail "${PROJECT}_backend is not internal"
 # From the backend network nothing gets out; the proxy reaches the backends by name.
-podman exec "$(container_of static1)" bash -c 'timeout 3 bash -c "echo > /dev/tcp/deb.debian.org/80"' 2>/dev/null &&
+docker exec "$(container_of static1)" bash -c 'timeout 3 bash -c "echo > /dev/tcp/deb.debian.org/80"' 2>/dev/null &&
     fail "static1 reaches the outside from the internal network"
-podman exec "$PROXY" curl -fsS -o /dev/null --max-time 5 http://static1/css/style.css ||
+docker exec "$PROXY" curl -fsS -o /dev/null --max-time 5 http://static1/css/style.css ||
     fail "the proxy does not reach static1 by its service name"
-[ "$(podman exec "$(container_of dynamic1)" id -u)" != 0 ] || fail "dynamic1 runs as root"
-[ "$(podman top "$PROXY" pid args | awk '$1==1 {print $2}')" = /usr/sbin/apache2 ] ||
-    fail "PID 1 of the proxy is not httpd: $(podman top "$PROXY" pid args)"
-podman exec "$PROXY" grep -q 'StickyRouteSecret "file:/run/secrets/sticky_route_secret"' \
+[ "$(docker exec "$(container_of dynamic1)" id -u)" != 0 ] || fail "dynamic1 runs as root"
+pid1=$(docker exec "$PROXY" cat /proc/1/cmdline | tr '\0' ' ')
+[ "${pid1%% *}" = /usr/sbin/apache2 ] || fail "PID 1 of the proxy is not httpd: $pid1"
+docker exec "$PROXY" grep -q 'StickyRouteSecret "file:/run/secrets/sticky_route_secret"' \
     /etc/apache2/sites-available/sticky-route.conf || fail "the proxy does not use the compose secret"
-podman exec "$PROXY" test -L /etc/apache2/mods-enabled/sticky_route.load || fail "sticky_route not a2enmod'ed"
+docker exec "$PROXY" test -L /etc/apache2/mods-enabled/sticky_route.load || fail "sticky_route not a2enmod'ed"
 say "  networks, ports, users, PID 1, secret, a2enmod: as required"
 
 # ---- 4. HTTP checks --------------------------------------------------------------------
 step "HTTP checks against $BASE"
 /usr/bin/python3 "$HERE/checks.py" basic "$BASE" || fail "HTTP checks"
 
-status_json() { podman exec "$PROXY" curl -fsS --max-time 5 'http://127.0.0.1/sticky-route-status?json'; }
+status_json() { docker exec "$PROXY" curl -fsS --max-time 5 'http://127.0.0.1/sticky-route-status?json'; }
 status_json > "$WORK/status.json" || fail "/sticky-route-status?json inside the proxy"
 echo '{"static": ["static1", "static2"], "dynamic": ["dynamic1", "dynamic2"]}' > "$WORK/expect.json"
 /usr/bin/python3 "$HERE/checks.py" status-check "$WORK/status.json" "$WORK/expect.json" || fail "status"
@@ -295,7 +343,7 @@ pinned=$(/usr/bin/python3 "$HERE/checks.py" pin "$BASE" "$WORK/client.json" | ta
 [[ $pinned == static[12] ]] || fail "pin: $pinned"
 say "  docker-compose stop $pinned"
 dc stop -t 15 "$pinned" 2>&1 | sed 's/^/  /'
-[ "$(podman inspect --format '{{.State.Running}}' "$(container_of "$pinned")")" = false ] || fail "$pinned still running"
+[ "$(docker inspect --format '{{.State.Running}}' "$(container_of "$pinned")")" = false ] || fail "$pinned still running"
 /usr/bin/python3 "$HERE/checks.py" failover "$BASE" "$WORK/client.json" || fail "failover"
 say "  docker-compose start $pinned"
 dc start "$pinned" 2>&1 | sed 's/^/  /'
@@ -308,10 +356,10 @@ step "scaled service: dynamic2 x2, sticky-route-reload"
 DC_TIMEOUT=$UP_TIMEOUT dc up -d --no-deps --no-recreate --scale dynamic2=2 dynamic2 2>&1 | sed 's/^/  /'
 wait_healthy dynamic2
 ips=$(for id in $(ids_of dynamic2); do
-          podman inspect --format "{{(index .NetworkSettings.Networks \"${PROJECT}_backend\").IPAddress}}" "$id"
+          docker inspect --format "{{(index .NetworkSettings.Networks \"${PROJECT}_backend\").IPAddress}}" "$id"
       done | sort -V)
 [ "$(wc -w <<< "$ips")" = 2 ] || fail "dynamic2 containers: $ips"
-podman exec "$PROXY" sticky-route-reload 2>&1 | sed 's/^/  /'
+docker exec "$PROXY" sticky-route-reload 2>&1 | sed 's/^/  /'
 routes=("dynamic1")
 for ip in $ips; do routes+=("dynamic2-${ip//./-}"); done
 printf '{"static": ["static1", "static2"], "dynamic": [%s]}\n' \
@@ -335,7 +383,7 @@ print(f"compose-test:   requests per member over 30 API calls: {d}")
 sys.exit(0 if sorted(d.values()) == [10, 10, 10] else 1)
 PY
 DC_TIMEOUT=$UP_TIMEOUT dc up -d --no-deps --scale dynamic2=1 dynamic2 2>&1 | sed 's/^/  /'
-podman exec "$PROXY" sticky-route-reload >/dev/null 2>&1
+docker exec "$PROXY" sticky-route-reload >/dev/null 2>&1
 
 # ---- 7. graceful stop of the proxy ------------------------------------------------------------
 step "docker-compose stop reverse-proxy during a slow request"
@@ -347,9 +395,9 @@ t=$SECONDS
 dc stop -t 20 reverse-proxy 2>&1 | sed 's/^/  /'
 wait "$slow" || true
 [ "$(cat "$WORK/slow.code")" = 200 ] || fail "the request in flight got $(cat "$WORK/slow.code") during docker stop"
-[ "$(podman inspect --format '{{.State.ExitCode}}' "$PROXY")" = 0 ] ||
-    fail "proxy exit code $(podman inspect --format '{{.State.ExitCode}}' "$PROXY") after docker stop"
-proxy_log=$(podman logs "$PROXY" 2>&1)
+[ "$(docker inspect --format '{{.State.ExitCode}}' "$PROXY")" = 0 ] ||
+    fail "proxy exit code $(docker inspect --format '{{.State.ExitCode}}' "$PROXY") after docker stop"
+proxy_log=$(docker logs "$PROXY" 2>&1)
 grep -q 'caught SIGWINCH, shutting down gracefully' <<< "$proxy_log" || fail "no graceful stop in the proxy log"
 say "  in-flight request answered 200, graceful stop in $((SECONDS - t))s, exit code 0"
 dc start reverse-proxy 2>&1 | sed 's/^/  /'
@@ -367,8 +415,8 @@ bad_var() {   # NAME VALUE EXPECTED-TEXT
     id=$(container_of reverse-proxy)
     end=$((SECONDS + 30))
     while :; do
-        st=$(podman inspect --format '{{.State.ExitCode}} {{.RestartCount}}' "$id")
-        out=$(podman logs "$id" 2>&1)
+        st=$(docker inspect --format '{{.State.ExitCode}} {{.RestartCount}}' "$id")
+        out=$(docker logs "$id" 2>&1)
         # Exited with an error at least once, and its message is in the log.
         if [ "${st%% *}" != 0 ] && grep -qF "render-proxy-conf: $3" <<< "$out"; then break; fi
         [ $SECONDS -lt $end ] || fail "$1=$2: no failed exit with the renderer's message '$3' (state: $st): $out"
@@ -379,10 +427,10 @@ bad_var() {   # NAME VALUE EXPECTED-TEXT
     curl -s -o /dev/null --max-time 3 "$BASE/" && fail "$1=$2: the proxy answers anyway"
     say "  $1=$2 -> exit ${st%% *} (restarts so far: ${st#* }): $(grep -m1 -F "render-proxy-conf: $3" <<< "$out")"
     # The restart policy keeps restarting it: stop and remove it before the
-    # next one (recreating a container podman is restarting races for the port).
+    # next one (recreating a container docker is restarting races for the port).
     end=$((SECONDS + 30))
     while [ -n "$(container_of reverse-proxy)" ]; do
-        podman rm -f "$(container_of reverse-proxy)" >/dev/null 2>&1 || true
+        docker rm -f "$(container_of reverse-proxy)" >/dev/null 2>&1 || true
         [ $SECONDS -lt $end ] || fail "could not remove the failing proxy container"
         sleep 0.5
     done
@@ -397,15 +445,15 @@ wait_healthy reverse-proxy
 
 # ---- 9. down ------------------------------------------------------------------------------------
 if [ "${COMPOSE_TEST_KEEP:-0}" = 1 ]; then
-    say "COMPOSE_TEST_KEEP=1: stack left running on $BASE (DOCKER_HOST gone with this script's podman service)"
+    say "COMPOSE_TEST_KEEP=1: stack left running on $BASE"
     exit 0
 fi
 step "docker-compose down"
 dc down --volumes --remove-orphans 2>&1 | sed 's/^/  /'
-left=$(podman ps -a --format '{{.Names}}' --filter "label=com.docker.compose.project=$PROJECT"; \
-       podman ps -a --format '{{.Names}}' | grep "^${PROJECT}_" || true; \
-       podman network ls --format '{{.Name}}' | grep "^${PROJECT}_" || true; \
-       podman volume ls --format '{{.Name}}' | grep "^${PROJECT}_" || true; \
-       podman volume ls -q --filter "label=com.docker.compose.project=$PROJECT")
+left=$(docker ps -a --format '{{.Names}}' --filter "label=com.docker.compose.project=$PROJECT"; \
+       docker ps -a --format '{{.Names}}' | grep "^${PROJECT}_" || true; \
+       docker network ls --format '{{.Name}}' | grep "^${PROJECT}_" || true; \
+       docker volume ls --format '{{.Name}}' | grep "^${PROJECT}_" || true; \
+       docker volume ls -q --filter "label=com.docker.compose.project=$PROJECT")
 [ -z "$left" ] || fail "left behind after down: $left"
 say "  no container, network or volume of project $PROJECT left"
