@@ -697,13 +697,58 @@ async def sample_status(job, client, proxy_port, samples):
         await client.sleep_until(math.floor(t) + 1.0)
 
 
-async def drive(job, plan, members, proxy_port, rundir):
+def machine_ticks():
+    """(busy, total) CPU ticks of the whole machine, all cores (/proc/stat)."""
+    with open("/proc/stat") as fh:
+        v = [int(x) for x in fh.readline().split()[1:]]
+    busy = v[0] + v[1] + v[2] + v[5] + v[6] + (v[7] if len(v) > 7 else 0)   # user nice system irq softirq steal
+    return busy, sum(v[:8])
+
+
+def proc_ticks(pids):
+    """utime+stime ticks of pids and of all their descendants."""
+    parent = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open("/proc/%s/stat" % d) as fh:
+                    st = fh.read()
+                parent[int(d)] = (int(st[st.rindex(")") + 2:].split()[1]), st)
+            except (OSError, ValueError):
+                pass
+    want = set(p for p in pids if p)
+    grew = True
+    while grew:
+        grew = False
+        for p, (pp, _) in parent.items():
+            if pp in want and p not in want:
+                want.add(p)
+                grew = True
+    tot = 0
+    for p in want:
+        if p in parent:
+            f = parent[p][1][parent[p][1].rindex(")") + 2:].split()
+            tot += int(f[11]) + int(f[12])
+    return tot
+
+
+def own_ticks(members, proxy):
+    """CPU ticks of everything this run started: the client (this process),
+    its members and the proxy's processes."""
+    pids = [os.getpid()] + [m.proc.pid for m in members.values() if m.proc and m.proc.poll() is None]
+    if proxy is not None:
+        pids += read_pids(proxy.pidfile)
+    return proc_ticks(pids)
+
+
+async def drive(job, plan, members, proxy_port, rundir, proxy=None):
     S = job["settings"]
     c = CONTENDER_BY_NAME[job["contender"]]
     # Common start: parallel runs of one batch share the wall-clock t0.
     while time.time() < job["t0_wall"]:
         await asyncio.sleep(min(0.05, job["t0_wall"] - time.time()))
     mono0 = time.monotonic()
+    cpu0 = machine_ticks() + (own_ticks(members, proxy),)
     client = ClientModel(S, plan, proxy_port, mono0)
     tasks = []
     for s in range(S["clients"]):
@@ -719,6 +764,10 @@ async def drive(job, plan, members, proxy_port, rundir):
     if c.get("module"):
         side.append(asyncio.ensure_future(sample_status(job, client, proxy_port, samples)))
     await asyncio.wait(tasks + side, timeout=plan["duration"] + REQ_TIMEOUT + 5)
+    cpu1 = machine_ticks() + (own_ticks(members, proxy),)
+    dt = max(1, cpu1[1] - cpu0[1])
+    client.cpu = dict(machine_busy_pct=round(100.0 * (cpu1[0] - cpu0[0]) / dt, 1),
+                      own_pct=round(100.0 * (cpu1[2] - cpu0[2]) / dt, 1))
     for t in tasks + side:
         if not t.done():
             t.cancel()
@@ -767,9 +816,10 @@ def run_job(jobfile):
             raise RuntimeError("sanity request through the proxy: status %d" % st)
         if time.time() > job["t0_wall"]:
             log("%s/%s: set-up ended %.1fs after the common start" % (job["scenario"], c["name"], time.time() - job["t0_wall"]))
-        client, events_done, samples, final = asyncio.run(drive(job, plan, members, p["proxy"], rundir))
+        client, events_done, samples, final = asyncio.run(drive(job, plan, members, p["proxy"], rundir, proxy))
         result.update(analyse(S, plan, c, client.records, events_done, samples, final))
         result["sessions"] = client.sessions
+        result["cpu"] = getattr(client, "cpu", {})
         with gzip.open(os.path.join(rundir, "requests.tsv.gz"), "wt") as f:
             f.write("\t".join(RECORD_FIELDS) + "\n")
             for r in client.records:
@@ -1057,7 +1107,8 @@ def max_of(xs):
 def busy_others():
     """Other heavy suites running on the machine now (a note in the report)."""
     try:
-        out = subprocess.run(["pgrep", "-af", "pytest|wrk |bench/run.sh"], capture_output=True, text=True).stdout
+        out = subprocess.run(["pgrep", "-af", "pytest|wrk |bench/run.sh|valgrind|sr-swarm|docker-compose|podman|dockerd"],
+                             capture_output=True, text=True).stdout
     except OSError:
         return ""
     mine = str(os.getpid())

@@ -84,6 +84,7 @@ def targets_for(meta, c, runs):
 
 
 CONTENDER_FEATURES = {}
+DISTURBED_PCT = 15.0   # other work on the machine above this share of all CPUs: the batch is flagged
 
 
 def chart(meta, runs, scen, raw, out):
@@ -195,6 +196,20 @@ def main():
     # ---- headline
     L.append("## Headline")
     L.append("")
+    dist = []
+    for (s_, n), r in sorted(runs.items()):
+        cpu = r.get("cpu") or {}
+        if not cpu:
+            continue
+        grp = [runs.get((s_, x)) or {} for x in [n] + r.get("parallel_with", [])]
+        other = max(x.get("cpu", {}).get("machine_busy_pct", 0) for x in grp) - sum(
+            x.get("cpu", {}).get("own_pct", 0) for x in grp)
+        if other > DISTURBED_PCT:
+            dist.append("%s/%s (%.0f %% other)" % (s_, n, other))
+    if dist:
+        L.append("**Disturbed runs** (other work on the machine took more than %.0f %% of its CPU during the run; "
+                 "see the table at the end): %s." % (DISTURBED_PCT, ", ".join(dist)))
+        L.append("")
     L.append("| contender | scale-out: imbalance <= %.1f after (target) | moved while active (a/b/c) | errors (a/b/c) "
              "| return: max share of new sessions, first %d s (weight %s) | skew: mean imbalance | targets |"
              % (S["imbalance_target"], S["slowstart"], "0.25"))
@@ -351,11 +366,14 @@ def main():
         L.append("| %s | %s |" % (k, S[k]))
     L.append("")
     L.append("Runs, in order (contenders of a row ran side by side, each with its own members, proxy and "
-             "client process, on the same timeline); load average (1 min) before and after; other test or "
-             "bench processes seen on the machine before and after:")
+             "client process, on the same timeline). CPU during the run, in %% of all %s cores: the machine's busy "
+             "time (/proc/stat), the bench's own processes (clients, members, proxies), and the rest: other work "
+             "on the machine plus kernel time not charged to a process; above %.0f %% the batch is flagged "
+             "disturbed. Load average (1 min) before and after; other test, bench or container processes seen "
+             "before and after:" % (meta["machine"].get("cores"), DISTURBED_PCT))
     L.append("")
-    L.append("| scenario | contenders | load before / after | other suites running |")
-    L.append("|---|---|---:|---|")
+    L.append("| scenario | contenders | machine busy % | this bench % | other % | load before / after | other suites running |")
+    L.append("|---|---|---:|---:|---:|---:|---|")
     seen_b = set()
     for s_ in scen:
         for c in cs:
@@ -368,7 +386,13 @@ def main():
             seen_b.add(key)
             oth = "; ".join(x for x in (r.get("others_before", ""), r.get("others_after", "")) if x)
             oth = "none" if not oth else ", ".join(sorted({w.split(" ", 1)[1][:70] for w in oth.split("; ") if " " in w}))
-            L.append("| %s | %s | %s / %s | %s |" % (s_, " + ".join(key[1]), r["load_before"], r.get("load_after", "-"), oth))
+            rs = [runs.get((s_, n)) or {} for n in key[1]]
+            busy = max([x.get("cpu", {}).get("machine_busy_pct", 0) for x in rs] or [0])
+            own = sum(x.get("cpu", {}).get("own_pct", 0) for x in rs)
+            other = max(0.0, busy - own)
+            flag = " **(disturbed)**" if other > DISTURBED_PCT else ""
+            L.append("| %s | %s | %.0f | %.0f | %.0f%s | %s / %s | %s |" % (s_, " + ".join(key[1]), busy, own, other, flag,
+                                                                         r["load_before"], r.get("load_after", "-"), oth))
     L.append("")
     L.append("Raw data: `raw/SCENARIO-CONTENDER.tsv` (per 1-second window: requests, new sessions and mean "
              "in-flight per member, the module's status gauges when it has them, moves by reason, moves while "
