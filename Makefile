@@ -14,7 +14,7 @@ MODULE_SRC  = $(GLUE_SRC) $(CORE_SRC)
 PYTEST      = /usr/bin/python3 -m pytest
 
 .PHONY: all secret deps install test unit unit-asan unit-valgrind itest stack-test fault-test browser-test screenshot \
-        test-compose run bench fuzz clean
+        test-compose test-swarm run bench fuzz clean
 
 all: .libs/mod_sticky_route.so secrets/sticky_route_secret
 
@@ -103,8 +103,14 @@ test: deps
 	$(MAKE) fault-test
 	$(MAKE) browser-test
 
+# The compose stack on a private Docker Engine (tests/docker-engine.sh).
 test-compose: deps
 	bash tests/compose/run.sh
+
+# The same file on a single-node Swarm of that engine: two proxy replicas,
+# scaling and rolling updates under load (tests/swarm/run.sh; <= 15 min).
+test-swarm: deps
+	bash tests/swarm/run.sh
 
 run: deps
 	$(MAKE) all

@@ -1,0 +1,391 @@
+#!/usr/bin/python3
+"""Judges the Swarm test (tests/swarm/run.sh), on the host.
+
+  checks.py probe PROBE_JSON                    every replica serves page, assets, API
+  checks.py cross CROSS_JSON LOGS TASKS_JSON    cookies of one replica are `hit` on the
+                                                other (headers, and the access log of
+                                                `docker service logs`)
+  checks.py load LOAD_JSON EVENTS TASKS_JSON[,TASKS_JSON...] DNS_LOG INTERVAL REPORT
+                                                the load run over every phase
+
+Exit 1 with the list of failed expectations; prints what it saw.
+
+How a request's fate is read (the stack does not expose X-Sticky-Status to
+clients): from the response headers. A request that carried a cookie and got
+no Set-Cookie was a `hit` on the member that served it (a `new`, `failover`,
+`unknown`, `forged` or `expired` decision always re-issues the cookie; the
+module's access log, read in the `cross` check, says `hit` for them). A
+response with a Set-Cookie to a request that carried one is a move.
+
+Load rules (tests/swarm/client.py records every request):
+  * zero failed requests in every phase; retries on a reused connection the
+    server closed first (RFC 9112 9.3.1, once) and connect fallbacks to the
+    next replica address (nothing sent) are counted and reported, not failures;
+  * stickiness: within a client session every response without Set-Cookie
+    comes from the session's member;
+  * moves only away from a static task that was removed (scale-down, rolling
+    update), at most once per session and removed task: so none in the
+    steady, scale-up and proxy-update phases ("clients keep their member and
+    cookie"). Reported apart, not failed: a session begun on a brand-new task
+    through one replica that hops to the other replica before that one
+    discovered the task (within two intervals of the task's address
+    appearing) gets a new cookie there - the replicas discover independently;
+  * every static task that appears is given new sessions, through every proxy
+    replica, within two discovery intervals of its address appearing in DNS
+    (seen from a proxy task; + 1 s for the sampling of both);
+  * no request waits on a dead address more than one connect timeout: every
+    request of the static phases answers within CONNECT_TIMEOUT + 2 s.
+"""
+import collections
+import json
+import re
+import sys
+
+CONNECT_TIMEOUT = 3.0
+LATENCY_LIMIT = CONNECT_TIMEOUT + 2.0
+SAMPLING_SLACK = 1.0
+PHASES = ["steady", "scale-up", "static-update", "scale-down", "proxy-update"]
+OK_STATUS = (200,)
+
+failures = []
+
+
+def expect(cond, what):
+    if not cond:
+        failures.append(what)
+    return bool(cond)
+
+
+def say(msg):
+    print("  " + msg, flush=True)
+
+
+def load_json(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def task_key(served):
+    """static1.2.TASKID -> TASKID (the served name ends with the task id)."""
+    return served.rsplit(".", 1)[-1] if served else None
+
+
+# ---- probe --------------------------------------------------------------------------
+
+def cmd_probe(path):
+    res = load_json(path)
+    reps = res["replicas"]
+    expect(len(reps) == 2, f"probe: {len(reps)} proxy replicas answer, expected 2: {res['proxies']}")
+    for addr, r in reps.items():
+        served = [p["served"] for p in r["pages"]]
+        expect(all(p["status"] == 200 and p["cookie"] for p in r["pages"]),
+               f"probe {addr}: pages {[(p['status'], p['cookie']) for p in r['pages']]}")
+        expect(len({s.split('.')[0] for s in served if s}) == 2,
+               f"probe {addr}: 6 new clients served by {served}: expected both static services")
+        for p in r["pages"]:
+            for st, s, n_set in p["assets"]:
+                expect(st == 200 and s == p["served"] and n_set == 0,
+                       f"probe {addr}: asset of a {p['served']} client: {st} from {s}, {n_set} Set-Cookie")
+        api = [s for _, s in r["api"]]
+        expect(all(st == 200 for st, _ in r["api"]), f"probe {addr}: API statuses {r['api']}")
+        expect(len(set(api)) == 2 and all(a != b for a, b in zip(api, api[1:])),
+               f"probe {addr}: API does not alternate over two dynamic tasks: {api}")
+        expect(all(v == 403 for v in r["admin"].values()),
+               f"probe {addr}: admin pages from the network: {r['admin']} (expected 403)")
+        say(f"replica {addr}: new clients on {sorted(set(served))}; API {api[:4]}...; admin {r['admin']}")
+
+
+# ---- cross-replica cookies ------------------------------------------------------------
+
+LOG_RE = re.compile(r'^(?P<task>\S+)@\S+\s*\|\s*\S+ \[[^]]*\] "GET (?P<path>\S+) HTTP/1\.1" '
+                    r'(?P<status>\d+) \S+ \d+ route=(?P<route>\S+) decision=(?P<decision>\S+)')
+
+
+def cmd_cross(path, logs_path, tasks_path):
+    res = load_json(path)
+    tasks = load_json(tasks_path)
+    addr_task = {t["frontend_ip"]: t["id"] for t in tasks["proxy"] if t.get("frontend_ip")}
+    expect("error" not in res, f"cross: {res.get('error')}")
+    ok = 0
+    for c in res["clients"]:
+        st1, s1, n1 = c["first"]
+        st2, s2, n2 = c["second"]
+        st3, s3, n3 = c["third"]
+        good = expect(st1 == 200 and n1 == 1 and c["cookie"],
+                      f"cross #{c['i']}: first request via {c['a']}: {c['first']}")
+        good &= expect(st2 == 200 and s2 == s1 and n2 == 0,
+                       f"cross #{c['i']}: cookie from {c['a']} sent to {c['b']}: {st2} from {s2} "
+                       f"({n2} Set-Cookie), expected 200 from {s1} without Set-Cookie")
+        good &= expect(st3 == 200 and s3 == s1 and n3 == 0,
+                       f"cross #{c['i']}: back on {c['a']}: {c['third']}")
+        ok += bool(good)
+    # The access log: the decision of every marked request and which task logged it.
+    seen = {}
+    with open(logs_path, errors="replace") as f:
+        for line in f:
+            m = LOG_RE.match(line.strip())
+            if not m:
+                continue
+            mk = re.search(r"sr-mark=([A-Za-z0-9-]+)", m.group("path"))
+            if mk:
+                seen[mk.group(1)] = (m.group("task"), m.group("decision"), m.group("status"))
+    marks = {}
+    for c in res["clients"]:
+        mark_base = None
+        for k in seen:
+            if k.endswith(f"-{c['i']}-b"):
+                mark_base = k[:-2]
+        if mark_base is None:
+            expect(False, f"cross #{c['i']}: its requests are not in the proxies' access log")
+            continue
+        for step, addr, want in (("a", c["a"], "new"), ("b", c["b"], "hit"), ("c", c["a"], "hit")):
+            task, decision, status = seen.get(f"{mark_base}-{step}", ("-", "-", "-"))
+            marks.setdefault(decision, 0)
+            marks[decision] += 1
+            expect(decision == want, f"cross #{c['i']} request {step}: decision={decision}, expected {want}")
+            tid = addr_task.get(addr)
+            expect(tid is not None and tid in task,
+                   f"cross #{c['i']} request {step}: logged by {task}, expected the task of {addr} ({tid})")
+    say(f"{ok}/{len(res['clients'])} clients: cookie from one replica served on the other without "
+        f"a new cookie; access log decisions of their requests: {marks}")
+
+
+# ---- load -------------------------------------------------------------------------------
+
+def phase_of(t, starts):
+    name = None
+    for n, t0 in starts:
+        if t >= t0:
+            name = n
+    return name
+
+
+def pct(values, p):
+    if not values:
+        return 0.0
+    v = sorted(values)
+    return v[min(len(v) - 1, int(p / 100.0 * len(v)))]
+
+
+def cmd_load(load_path, events_path, tasks_path, dns_path, interval, report_path):
+    interval = float(interval)
+    load = load_json(load_path)
+    recs = load["records"]
+    # Task snapshots, oldest first (comma-separated files): Swarm forgets the
+    # tasks of the slots a scale-down removes, so each phase saved its own.
+    snaps = [load_json(p) for p in tasks_path.split(",")]
+    merged = {}
+    for snap in snaps:
+        for t in snap["static"]:
+            merged[t["id"]] = dict(t)
+    final = {t["id"] for t in snaps[-1]["static"]}
+    for tid, t in merged.items():
+        if tid not in final:
+            t["desired"] = "removed"
+    tasks = {"static": list(merged.values())}
+    events = {}
+    with open(events_path) as f:
+        for line in f:
+            e = json.loads(line)
+            events.setdefault(e["event"], e["t"])
+    starts = [("warm-up", load["start"])] + [(p, events[p]) for p in PHASES if p in events]
+    expect(not load["crashes"], f"load: client crashes: {load['crashes']}")
+    expect(all(p in events for p in PHASES), f"load: phases missing: {[p for p in PHASES if p not in events]}")
+
+    static_tasks = {t["id"]: t for t in tasks["static"]}
+    removed = {tid for tid, t in static_tasks.items() if t["desired"] != "running"}
+    # DNS samples of a proxy task's resolver: (t, {addresses}).
+    samples = []
+    with open(dns_path) as f:
+        for line in f:
+            parts = line.split()
+            try:
+                samples.append((float(parts[0]), set(parts[1:])))
+            except (ValueError, IndexError):
+                continue
+    # When each task's address appeared in DNS (the first sample after the
+    # task was created that has it: an address can be given to a later task).
+    first_dns = {}      # task id -> t
+    for tid, t in static_tasks.items():
+        ip = t.get("backend_ip")
+        for ts, addrs in samples:
+            if ts >= t.get("created", 0) - 1 and ip in addrs:
+                first_dns[tid] = ts
+                break
+
+    by_phase = collections.defaultdict(lambda: collections.Counter())
+    lat = collections.defaultdict(list)
+    errors = collections.defaultdict(list)
+    slow = collections.defaultdict(list)
+    for r in recs:
+        ph = phase_of(r["t0"], starts)
+        c = by_phase[ph]
+        c["requests"] += 1
+        c["connect fallbacks"] += len(r["fb"])
+        if r.get("stale"):
+            c["stale connections re-opened"] += 1
+        if r.get("retry"):
+            c["retries (RFC 9112 9.3.1)"] += 1
+            continue
+        dt = r["t1"] - r["t0"]
+        if r.get("err"):
+            c["failed"] += 1
+            errors[ph].append(r)
+            continue
+        lat[ph].append(dt)
+        if r["status"] not in OK_STATUS:
+            c["failed"] += 1
+            errors[ph].append(r)
+        if dt > LATENCY_LIMIT and ph in ("scale-up", "static-update", "scale-down", "proxy-update"):
+            slow[ph].append(r)
+
+    # Sessions: stickiness and moves.
+    sessions = collections.defaultdict(list)
+    for r in recs:
+        if r["k"] == "sticky" and not r.get("err") and not r.get("retry") and r["status"] in OK_STATUS:
+            sessions[(r["c"], r["s"])].append(r)
+    moves = collections.Counter()
+    bad_moves = []
+    skew_moves = []
+    unsticky = []
+    reissued = []
+    for key, rs in sessions.items():
+        rs.sort(key=lambda r: r["t0"])
+        member = None
+        left = set()
+        for r in rs:
+            ph = phase_of(r["t0"], starts)
+            if r["sent"] is None:
+                member = r["served"]
+                continue
+            if r["set"]:
+                prev = member
+                member = r["served"]
+                if task_key(prev) == task_key(member):
+                    reissued.append((ph, key, prev, r))
+                    continue
+                moves[ph] += 1
+                if task_key(prev) not in removed:
+                    t_new = first_dns.get(task_key(prev), 0)
+                    if t_new >= events.get("scale-up", float("inf")) and \
+                            r["t0"] <= t_new + 2 * interval + SAMPLING_SLACK:
+                        # A session begun on a task one replica had just
+                        # discovered, carried to the other replica before
+                        # that one discovered it too.
+                        skew_moves.append((ph, key, prev, member, r))
+                    else:
+                        bad_moves.append((ph, key, prev, member, "its member was not removed"))
+                elif prev in left:
+                    bad_moves.append((ph, key, prev, member, "moved away from it twice"))
+                left.add(prev)
+            elif r["served"] != member:
+                unsticky.append((ph, key, member, r))
+    # Sessions of removed tasks: after the task's removal they never come back to it.
+    # (Implied by the stickiness rule: a response from a removed task after the
+    # session left it would be a response without Set-Cookie from another member.)
+
+    # New tasks: first new session they got through each replica.
+    new_session_first = collections.defaultdict(dict)   # task -> {proxy addr: t}
+    for r in recs:
+        if r["k"] in ("sticky", "fresh") and r["sent"] is None and not r.get("err") \
+                and r["status"] in OK_STATUS and r.get("served"):
+            tid = task_key(r["served"])
+            d = new_session_first[tid]
+            if r["addr"] not in d or r["t1"] < d[r["addr"]]:
+                d[r["addr"]] = r["t1"]
+    proxy_addrs_static = sorted({r["addr"] for r in recs if r.get("addr")
+                                 and events.get("scale-up", 0) <= r["t0"] < events.get("scale-down", 0)})
+    late = []
+    timing = []
+    new_tasks = [tid for tid, t in static_tasks.items()
+                 # (created: whole seconds)
+                 if t.get("created", 0) >= events.get("scale-up", float("inf")) - 1]
+    for tid in new_tasks:
+        ip = static_tasks[tid].get("backend_ip")
+        t_dns = first_dns.get(tid)
+        if t_dns is None:
+            late.append((tid, ip, "its address never appeared in DNS"))
+            continue
+        if tid not in new_session_first:
+            late.append((tid, ip, "never given a new session"))
+            continue
+        for addr in proxy_addrs_static:
+            tf = new_session_first[tid].get(addr)
+            if tf is None:
+                late.append((tid, ip, f"never given a new session through {addr}"))
+                continue
+            timing.append(tf - t_dns)
+            if tf - t_dns > 2 * interval + SAMPLING_SLACK:
+                late.append((tid, ip, f"first new session through {addr} {tf - t_dns:.1f}s after "
+                                      f"its address appeared in DNS (limit {2 * interval:.0f}s + "
+                                      f"{SAMPLING_SLACK:.0f}s)"))
+
+    # Report.
+    lines = []
+    lines.append("%-14s %8s %6s %7s %6s %9s %6s %7s %7s %7s" %
+                 ("phase", "requests", "failed", "retries", "stale", "fallbacks", "moves",
+                  "p50 ms", "p99 ms", "max ms"))
+    for ph in ["warm-up"] + PHASES:
+        c = by_phase.get(ph, collections.Counter())
+        lines.append("%-14s %8d %6d %7d %6d %9d %6d %7.0f %7.0f %7.0f" % (
+            ph, c["requests"], c["failed"], c["retries (RFC 9112 9.3.1)"],
+            c["stale connections re-opened"], c["connect fallbacks"], moves[ph],
+            1000 * pct(lat[ph], 50), 1000 * pct(lat[ph], 99), 1000 * max(lat[ph] or [0])))
+    lines.append("static tasks: %d seen, %d removed; new tasks' first new session after their "
+                 "address appeared in DNS: %s" % (
+                     len(static_tasks), len(removed),
+                     ", ".join("%.1fs" % x for x in sorted(timing)) or "-"))
+    with open(report_path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    for line in lines:
+        say(line)
+
+    for ph, rs in errors.items():
+        expect(False, f"{len(rs)} failed requests in phase {ph}, e.g. " +
+               "; ".join(f"{r.get('k')}#{r.get('c')} {r.get('p')} via {r.get('addr')}: "
+                         f"{r.get('err') or r.get('status')} after {r['t1'] - r['t0']:.2f}s"
+                         for r in rs[:5]))
+    for ph, rs in slow.items():
+        expect(False, f"{len(rs)} requests in phase {ph} took more than {LATENCY_LIMIT:.0f}s "
+                      f"(one connect timeout + 2s), e.g. " +
+               "; ".join(f"{r['p']} via {r['addr']} from {r.get('served')} {r['t1'] - r['t0']:.2f}s"
+                         for r in rs[:5]))
+    expect(not unsticky, f"{len(unsticky)} responses from another member without a new cookie, e.g. " +
+           "; ".join(f"[{ph}] session {k} on {m} served by {r['served']} via {r['addr']}"
+                     for ph, k, m, r in unsticky[:5]))
+    expect(not reissued, f"{len(reissued)} cookies re-issued for the same member (a replica did "
+                         f"not accept the other's cookie?), e.g. " +
+           "; ".join(f"[{ph}] session {k} {p} via {r['addr']}: {r['set']}"
+                     for ph, k, p, r in reissued[:5]))
+    expect(not bad_moves, f"{len(bad_moves)} unexpected moves, e.g. " +
+           "; ".join(f"[{ph}] session {k} {a} -> {b}: {why}" for ph, k, a, b, why in bad_moves[:5]))
+    expect(not late, "new static tasks not given sessions in time: " +
+           "; ".join(f"{tid} ({ip}): {why}" for tid, ip, why in late[:6]))
+    expect(moves["static-update"] > 0 and moves["scale-down"] > 0,
+           f"no client moved in the static update / scale-down ({dict(moves)}): did they have "
+           "clients on the removed tasks?")
+    expect(len(new_tasks) >= 5, f"new static tasks seen in DNS during the run: {len(new_tasks)} "
+                                "(expected 2 from the scale-up and 3 from the update)")
+    say(f"moves by phase: {dict(moves)}; removed static tasks: {len(removed)}; "
+        f"new static tasks: {len(new_tasks)}")
+    if skew_moves:
+        say(f"{len(skew_moves)} of the moves left a task the other replica had not discovered yet "
+            f"(within 2 intervals of its address appearing), e.g. " +
+            "; ".join(f"[{ph}] {a} -> {b} via {r['addr']}" for ph, _, a, b, r in skew_moves[:3]))
+
+
+def main(argv):
+    cmds = {"probe": (cmd_probe, 1), "cross": (cmd_cross, 3), "load": (cmd_load, 6)}
+    if len(argv) < 2 or argv[1] not in cmds or len(argv) - 2 != cmds[argv[1]][1]:
+        print(__doc__, file=sys.stderr)
+        return 2
+    cmds[argv[1]][0](*argv[2:])
+    if failures:
+        for f in failures:
+            print(f"CHECK FAILED ({argv[1]}): {f}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,337 @@
+#!/usr/bin/python3
+"""Clients of the Swarm test (tests/swarm/run.sh), run INSIDE a client
+container attached to the stack's frontend network. Python's standard
+library only (the client image has Debian's python3 and nothing else).
+
+The proxies are reached by their tasks' own addresses: `tasks.reverse-proxy`
+(the Swarm routing mesh and the service VIP do not work on these machines,
+and a test must see which replica it talks to anyway).
+
+  client.py probe  OUT                 every proxy replica: page, assets, API, admin 403
+  client.py cross  OUT N MARK          N clients: a cookie from one replica, then the
+                                       other replica with it (MARK tags the requests)
+  client.py load   OUT STOP_FILE MAX_S [--sticky N] [--fresh N] [--api N] [--seed S]
+        sticky clients: keep-alive, cookie jar, sessions of random length
+          (then a new session without a cookie), a new connection to the next
+          replica every few requests (so every client hops between replicas);
+        fresh clients: every request a new session (no cookie);
+        api clients: /api/ round robin.
+        Runs until STOP_FILE exists or MAX_S seconds; writes every request.
+
+Failures are recorded, not raised. What counts as what (RFC 9112 9.3.1, as
+tests/faults does): an idempotent request whose REUSED connection was closed
+before any byte of a response is retried once on a new connection and
+counted as a retry; a connection the server closed while idle is noticed
+before sending and re-opened (counted as stale). A connect that fails (the
+replica's address is gone: refused, unreachable, timeout) sends nothing; the
+client tries the next address of tasks.reverse-proxy, as a browser tries the
+next address of a name, and counts it as a connect fallback. Anything else -
+an error after the request was sent on a new connection, a second failure,
+a status other than 2xx/3xx/404 - is a failed request.
+"""
+import http.client
+import json
+import os
+import random
+import re
+import select
+import socket
+import sys
+import threading
+import time
+
+PROXIES = "tasks.reverse-proxy"
+PORT = 80
+CONNECT_TIMEOUT = 3.0       # as the proxy's connectiontimeout=3
+READ_TIMEOUT = 20.0
+STATIC_PATHS = ["/", "/css/style.css", "/js/app.js", "/img/logo.svg", "/img/dots.png"]
+COOKIE_RE = re.compile(r"^ROUTEID=([A-Za-z0-9._~-]+); Path=/; HttpOnly; SameSite=Lax$")
+RETRYABLE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
+CONNECT_ERRORS = (ConnectionRefusedError, socket.timeout, TimeoutError, OSError)
+
+
+def resolve():
+    """The replicas' addresses, sorted (empty when the name does not resolve)."""
+    try:
+        infos = socket.getaddrinfo(PROXIES, PORT, socket.AF_INET, socket.SOCK_STREAM)
+    except socket.gaierror:
+        return []
+    return sorted({i[4][0] for i in infos}, key=lambda a: tuple(int(x) for x in a.split(".")))
+
+
+def connection_dropped(conn):
+    """The server closed this idle keep-alive connection (readable = EOF)."""
+    sock = conn.sock
+    if sock is None:
+        return True
+    try:
+        r, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    return bool(r)
+
+
+class Conn:
+    """A keep-alive connection to one replica, opened with fallback over the
+    replicas' addresses."""
+
+    def __init__(self):
+        self.conn = None
+        self.addr = None
+
+    def close(self):
+        if self.conn is not None:
+            self.conn.close()
+        self.conn = None
+        self.addr = None
+
+    def open(self, start, fallbacks):
+        """Connects to the address at index start (mod n) of a fresh DNS
+        answer, else the next ones; appends (addr, error, seconds) of every
+        failed connect to fallbacks. Returns False when none connected."""
+        for attempt in range(4):
+            addrs = resolve()
+            if not addrs:
+                fallbacks.append(("-", "no address for " + PROXIES, 0.0))
+                time.sleep(0.2)
+                continue
+            addr = addrs[(start + attempt) % len(addrs)]
+            c = http.client.HTTPConnection(addr, PORT, timeout=CONNECT_TIMEOUT)
+            t = time.monotonic()
+            try:
+                c.connect()
+            except CONNECT_ERRORS as e:
+                c.close()
+                fallbacks.append((addr, "%s: %s" % (type(e).__name__, e), time.monotonic() - t))
+                continue
+            c.sock.settimeout(READ_TIMEOUT)
+            self.conn, self.addr = c, addr
+            return True
+        return False
+
+
+def one_request(conn, path, cookie, rec):
+    """Sends path on conn (a Conn that is open); fills rec; raises on errors."""
+    headers = {"Host": "localhost"}
+    if cookie:
+        headers["Cookie"] = "ROUTEID=" + cookie
+    conn.conn.request("GET", path, headers=headers)
+    resp = conn.conn.getresponse()
+    resp.read()
+    rec["status"] = resp.status
+    rec["served"] = resp.getheader("X-Served-By")
+    rec["set"] = [v for k, v in resp.getheaders() if k.lower() == "set-cookie"]
+    return resp
+
+
+class Client(threading.Thread):
+    def __init__(self, kind, tid, stop, deadline, seed, hop, think):
+        super().__init__(daemon=True, name="%s-%d" % (kind, tid))
+        self.kind, self.tid, self.stop, self.deadline = kind, tid, stop, deadline
+        self.rng = random.Random(seed * 1000 + tid + {"sticky": 0, "fresh": 300, "api": 600}[kind])
+        self.hop, self.think = hop, think
+        self.recs = []
+        self.crash = None
+        self.cookie = None
+        self.session = 0
+        self.session_left = 0
+
+    def run(self):
+        try:
+            self.loop()
+        except BaseException as e:      # noqa: BLE001 - reported
+            self.crash = repr(e)
+
+    def next_path(self, n):
+        if self.kind == "api":
+            return "/api/?count=1"
+        return STATIC_PATHS[(n + self.tid) % len(STATIC_PATHS)]
+
+    def loop(self):
+        conn = Conn()
+        start = self.tid
+        n = 0
+        since_hop = 0
+        retry = None
+        while not self.stop.is_set() and time.monotonic() < self.deadline:
+            if self.kind == "sticky" and self.session_left <= 0 and retry is None:
+                # A new session: a new user, no cookie.
+                self.cookie = None
+                self.session += 1
+                self.session_left = self.rng.randint(60, 240)
+            if retry is not None:
+                path, retried = retry, True
+            else:
+                path, retried = self.next_path(n), False
+            retry = None
+            rec = {"k": self.kind, "c": self.tid, "s": self.session, "p": path,
+                   "sent": self.cookie if self.kind == "sticky" else None,
+                   "retried": retried, "stale": False, "fb": [], "reused": False}
+            if conn.conn is not None and self.hop and since_hop >= self.hop:
+                conn.close()            # hop: the next replica
+                start += 1
+                since_hop = 0
+            if conn.conn is not None and connection_dropped(conn.conn):
+                conn.close()
+                rec["stale"] = True
+            rec["reused"] = conn.conn is not None
+            t0 = time.time()
+            rec["t0"] = t0
+            if conn.conn is None and not conn.open(start, rec["fb"]):
+                rec.update(t1=time.time(), err="connect: no replica answered", addr=None)
+                self.recs.append(rec)
+                time.sleep(0.2)
+                continue
+            rec["addr"] = conn.addr
+            try:
+                resp = one_request(conn, path, rec["sent"], rec)
+            except Exception as e:      # noqa: BLE001 - every failure counts
+                reused = rec["reused"]
+                conn.close()
+                if reused and not retried and isinstance(e, RETRYABLE):
+                    # RFC 9112 9.3.1: retried once on a new connection.
+                    rec.update(t1=time.time(), err="retried: %s: %s" % (type(e).__name__, e),
+                               retry=True)
+                    self.recs.append(rec)
+                    retry = path
+                    continue
+                rec.update(t1=time.time(), err="%s: %s" % (type(e).__name__, e))
+                self.recs.append(rec)
+                time.sleep(0.05)
+                continue
+            rec["t1"] = time.time()
+            self.recs.append(rec)
+            n += 1
+            since_hop += 1
+            if self.kind == "sticky":
+                self.session_left -= 1
+                for sc in rec["set"]:
+                    m = COOKIE_RE.match(sc)
+                    if m:
+                        self.cookie = m.group(1)
+            if resp.will_close:
+                conn.close()
+            if self.kind == "fresh":
+                conn.close()
+                start += 1
+            time.sleep(self.think)
+        conn.close()
+
+
+def cmd_load(out, stop_file, max_s, args):
+    opts = {"--sticky": 24, "--fresh": 3, "--api": 2, "--seed": 1, "--hop": 25, "--think": 0.04}
+    it = iter(args)
+    for a in it:
+        if a not in opts:
+            raise SystemExit("unknown option %s" % a)
+        opts[a] = type(opts[a])(next(it))
+    stop = threading.Event()
+    deadline = time.monotonic() + float(max_s)
+    clients = []
+    for kind, n in (("sticky", opts["--sticky"]), ("fresh", opts["--fresh"]), ("api", opts["--api"])):
+        for tid in range(n):
+            clients.append(Client(kind, tid, stop, deadline, opts["--seed"],
+                                  opts["--hop"] if kind == "sticky" else 0, opts["--think"]))
+    t_start = time.time()
+    for c in clients:
+        c.start()
+    print("load: %d clients on %s" % (len(clients), resolve()), flush=True)
+    while time.monotonic() < deadline and not os.path.exists(stop_file):
+        time.sleep(0.2)
+    stop.set()
+    for c in clients:
+        c.join(READ_TIMEOUT + 2 * CONNECT_TIMEOUT + 5)
+    recs = [r for c in clients for r in c.recs]
+    crashes = [c.crash for c in clients if c.crash] + \
+        ["%s still running" % c.name for c in clients if c.is_alive()]
+    with open(out + ".tmp", "w") as f:
+        json.dump({"start": t_start, "end": time.time(), "records": recs, "crashes": crashes}, f)
+    os.rename(out + ".tmp", out)
+    print("load: %d requests, %d errors, %d crashes" %
+          (len(recs), sum(1 for r in recs if r.get("err")), len(crashes)), flush=True)
+
+
+def simple_get(addr, path, cookie=None, marker=None):
+    c = http.client.HTTPConnection(addr, PORT, timeout=10)
+    headers = {"Host": "localhost"}
+    if cookie:
+        headers["Cookie"] = "ROUTEID=" + cookie
+    if marker:
+        path += ("&" if "?" in path else "?") + "sr-mark=" + marker
+    try:
+        c.request("GET", path, headers=headers)
+        r = c.getresponse()
+        body = r.read()
+        return {"status": r.status, "served": r.getheader("X-Served-By"),
+                "set": [v for k, v in r.getheaders() if k.lower() == "set-cookie"],
+                "body": body.decode("utf-8", "replace")}
+    finally:
+        c.close()
+
+
+def cookie_of(res):
+    for sc in res["set"]:
+        m = COOKIE_RE.match(sc)
+        if m:
+            return m.group(1)
+    return None
+
+
+def cmd_probe(out):
+    addrs = resolve()
+    res = {"proxies": addrs, "replicas": {}}
+    for a in addrs:
+        r = {"pages": [], "api": [], "admin": {}}
+        for _ in range(6):
+            page = simple_get(a, "/")
+            cookie = cookie_of(page)
+            assets = [simple_get(a, p, cookie) for p in STATIC_PATHS[1:]]
+            r["pages"].append({"status": page["status"], "served": page["served"], "cookie": cookie,
+                               "assets": [(x["status"], x["served"], len(x["set"])) for x in assets]})
+        for _ in range(6):
+            x = simple_get(a, "/api/?count=1")
+            r["api"].append((x["status"], x["served"]))
+        for p in ("/sticky-route-status", "/balancer-manager"):
+            r["admin"][p] = simple_get(a, p)["status"]
+        res["replicas"][a] = r
+    with open(out, "w") as f:
+        json.dump(res, f)
+    print(json.dumps({a: [p["served"] for p in r["pages"]] for a, r in res["replicas"].items()}))
+
+
+def cmd_cross(out, n, mark):
+    addrs = resolve()
+    res = {"proxies": addrs, "clients": []}
+    if len(addrs) < 2:
+        res["error"] = "fewer than two replicas: %s" % addrs
+    else:
+        for i in range(int(n)):
+            a, b = addrs[i % len(addrs)], addrs[(i + 1) % len(addrs)]
+            first = simple_get(a, "/", marker="%s-%d-a" % (mark, i))
+            cookie = cookie_of(first)
+            second = simple_get(b, "/", cookie, marker="%s-%d-b" % (mark, i))
+            third = simple_get(a, "/css/style.css", cookie, marker="%s-%d-c" % (mark, i))
+            res["clients"].append({
+                "i": i, "a": a, "b": b, "cookie": cookie,
+                "first": [first["status"], first["served"], len(first["set"])],
+                "second": [second["status"], second["served"], len(second["set"])],
+                "third": [third["status"], third["served"], len(third["set"])]})
+    with open(out, "w") as f:
+        json.dump(res, f)
+
+
+def main(argv):
+    if len(argv) >= 3 and argv[1] == "probe":
+        cmd_probe(argv[2])
+    elif len(argv) == 5 and argv[1] == "cross":
+        cmd_cross(argv[2], argv[3], argv[4])
+    elif len(argv) >= 5 and argv[1] == "load":
+        cmd_load(argv[2], argv[3], argv[4], argv[5:])
+    else:
+        print(__doc__, file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,403 @@
+#!/bin/bash
+# make test-swarm: docker-compose.yml deployed on a single-node Docker Swarm
+# with `docker stack deploy -c docker-compose.yml` (the documented path), two
+# proxy replicas, and checks from client containers on the stack's
+# attachable frontend network, under a bounded load:
+#
+#   0. the private engine (tests/docker-engine.sh), `docker swarm init
+#      --advertise-addr 127.0.0.1`, the images (docker-compose build, cached in
+#      the engine's data-root /tmp/sr-docker/data between runs) and the test
+#      client's image (tests/swarm/client.Dockerfile)
+#   1. deploy: STATIC_APP=static:80 DYNAMIC_APP=dynamic:3000 (service names
+#      without a route: StickyRouteDiscover follows every task; "static" and
+#      "dynamic" are network aliases of static1+static2 and dynamic1+dynamic2,
+#      endpoint_mode dnsrr), PROXY_REPLICAS=2, INSTANCE_SUFFIX naming each task
+#      (X-Served-By: static1.SLOT.TASKID)
+#   2. probe: every replica serves the page, assets, API; admin pages 403
+#   3. cookies of one replica are `hit` on the other (response headers, and
+#      the decisions in the proxies' access log from `docker service logs`)
+#   4. a load (tests/swarm/client.py in a client container) runs through:
+#      steady; scale static1 1 -> 3; `docker service update --force` of
+#      static1 (rolling, stop-first); scale static1 3 -> 1; `docker service
+#      update --force` of the proxy (rolling, start-first) - judged by
+#      tests/swarm/checks.py: zero failed requests, stickiness, moves only
+#      away from removed tasks, new tasks given sessions within two
+#      discovery intervals, no request waiting more than one connect timeout
+#   5. published ports: the host address of PROXY_BIND is ignored by Swarm;
+#      ingress mode does not answer on 127.0.0.1 here (no ip_vs), mode: host
+#      does (a throwaway service)
+#   6. docker stack rm: no service, container, network or secret of the stack
+#      left; the swarm is left and the engine stopped (also on failure)
+#
+# The whole run is bounded: SWARM_TEST_TIMEOUT seconds (default 900, image
+# builds included; a first run builds for 3-4 minutes, later runs reuse the
+# images in /tmp/sr-docker/data). Environment: SWARM_TEST_STACK (default
+# srswarm), SWARM_TEST_KEEP=1 (on success leave the stack, the swarm and the
+# engine running for a look: DOCKER_HOST=unix:///tmp/sr-docker/docker.sock;
+# the next test run adopts and stops the engine), DISCOVER_INTERVAL (2).
+#
+# Reaching the proxies: the Swarm routing mesh and service VIPs need ip_vs,
+# which these machines do not have, so clients reach every proxy task by its
+# own address (tasks.reverse-proxy) from the attachable frontend network.
+set -euo pipefail
+export LC_ALL=C
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)
+HERE=$REPO/tests/swarm
+cd "$REPO"
+# shellcheck source=tests/docker-engine.sh
+. "$REPO/tests/docker-engine.sh"
+
+TOTAL=${SWARM_TEST_TIMEOUT:-900}
+LOCK_WAIT=${SR_DOCKER_LOCK_WAIT:-1200}
+
+# One test at a time on the private engine, then the whole run under a
+# watchdog (SIGTERM -> the cleanup below; SIGKILL 60 s later).
+if [ -z "${SR_SWARM_TEST_INNER:-}" ]; then
+    [ "$(id -u)" = 0 ] || { echo "swarm-test: needs root (a private dockerd)" >&2; exit 1; }
+    [ -n "${SR_DOCKER_HOST:-}" ] || engine_lock "$LOCK_WAIT" || exit 1
+    export SR_SWARM_TEST_INNER=1
+    exec timeout -k 60 "$((TOTAL - 60))" bash "${BASH_SOURCE[0]}" "$@"
+fi
+
+STACK=${SWARM_TEST_STACK:-srswarm}
+INTERVAL=${DISCOVER_INTERVAL:-2}
+CLIENT_IMAGE=sr-swarm-test/client:latest
+T0=$SECONDS
+STEP_T0=$SECONDS
+
+say()  { echo "swarm-test: $*"; }
+fail() { echo "swarm-test: FAIL: $*" >&2; exit 1; }
+step() {
+    say "---- $* (at $((SECONDS - T0))s)"
+    STEP_T0=$SECONDS
+}
+now() { date +%s.%N; }
+event() { printf '{"t": %s, "event": "%s"}\n' "$(now)" "$1" >> "$WORK/events.jsonl"; }
+
+# ---- prerequisites --------------------------------------------------------------
+missing=()
+for c in /usr/bin/docker /usr/sbin/dockerd docker-compose debootstrap curl timeout flock ss; do
+    command -v "$c" >/dev/null || missing+=("$c")
+done
+[ ${#missing[@]} -eq 0 ] || fail "missing: ${missing[*]} (make deps installs them)"
+[[ $INTERVAL =~ ^[1-9][0-9]?$ ]] || fail "DISCOVER_INTERVAL=$INTERVAL: expected 1-99 seconds"
+
+# The stack's variables: what this test deploys, whatever the shell says.
+unset SERVER_NAME API_PREFIX ADMIN_ALLOW IMAGE_PREFIX IMAGE_TAG STICKY_MAX_IDLE STICKY_MAX_LIFE \
+      STICKY_ELECT STICKY_SLOW_START STICKY_REBALANCE DISCOVER_MAX
+export STATIC_APP=static:80 DYNAMIC_APP=dynamic:3000 PROXY_REPLICAS=2 \
+       INSTANCE_SUFFIX='.{{.Task.Slot}}.{{.Task.ID}}' DISCOVER_INTERVAL=$INTERVAL PROXY_BIND=127.0.0.1
+port_free() { [ -z "$(ss -Hltn "sport = :$1" 2>/dev/null)" ]; }
+PROXY_PORT=''
+for p in $(seq 18280 18379); do
+    if port_free "$p" && port_free $((p + 1)); then PROXY_PORT=$p; break; fi
+done
+[ -n "$PROXY_PORT" ] || fail "no two free ports in 18280-18380"
+HOSTMODE_PORT=$((PROXY_PORT + 1))
+export PROXY_PORT
+
+# ---- cleanup on any exit ----------------------------------------------------------
+WORK=$(mktemp -d /tmp/sr-swarm-test.XXXXXX)
+ENGINE_UP=0 SWARM_OURS=0 DNS_WATCH_PID=''
+: > "$WORK/events.jsonl"
+
+stack_left() {   # what is left of the stack (names), empty when nothing
+    docker service ls -q --filter "label=com.docker.stack.namespace=$STACK" 2>/dev/null
+    docker service ls --format '{{.Name}}' 2>/dev/null | grep -x "${STACK}-hostmode" || true
+    docker ps -aq --filter "label=com.docker.stack.namespace=$STACK" 2>/dev/null
+    docker ps -aq --filter "label=sr-swarm-test=$STACK" 2>/dev/null
+    docker network ls -q --filter "label=com.docker.stack.namespace=$STACK" 2>/dev/null
+    docker secret ls -q --filter "label=com.docker.stack.namespace=$STACK" 2>/dev/null
+}
+teardown() {   # bounded; returns 1 when something is left
+    local ids end
+    ids=$(docker ps -aq --filter "label=sr-swarm-test=$STACK" 2>/dev/null)
+    # shellcheck disable=SC2086
+    [ -z "$ids" ] || timeout 60 docker rm -f $ids >/dev/null 2>&1
+    timeout 60 docker service rm "${STACK}-hostmode" >/dev/null 2>&1
+    timeout 60 docker stack rm "$STACK" >/dev/null 2>&1
+    end=$((SECONDS + 90))
+    while [ -n "$(stack_left)" ] && [ $SECONDS -lt $end ]; do sleep 1; done
+    [ -z "$(stack_left)" ]
+}
+diagnostics() {
+    say "---- diagnostics"
+    timeout 20 docker service ls 2>&1 | sed 's/^/  /'
+    timeout 20 docker stack ps "$STACK" --no-trunc --format '{{.Name}} {{.CurrentState}} {{.DesiredState}} {{.Error}}' 2>&1 | head -40 | sed 's/^/  /'
+    timeout 30 docker service logs --tail 30 "${STACK}_reverse-proxy" 2>&1 | grep -v -e 'sticky-route-status' -e 'sr-mark=' | tail -n 60 | sed 's/^/  /'
+}
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    set +e
+    [ -z "$DNS_WATCH_PID" ] || kill "$DNS_WATCH_PID" 2>/dev/null
+    if [ "$ENGINE_UP" = 1 ]; then
+        [ $rc = 0 ] || diagnostics
+        if [ $rc = 0 ] && [ "${SWARM_TEST_KEEP:-0}" = 1 ]; then
+            say "SWARM_TEST_KEEP=1: stack $STACK, the swarm and the engine left running:" \
+                "DOCKER_HOST=$DOCKER_HOST (the next test run adopts and stops the engine)"
+            ENGINE_OWNED=0
+        else
+            teardown || say "left after docker stack rm: $(stack_left | tr '\n' ' ')"
+            if [ "$SWARM_OURS" = 1 ]; then
+                timeout 60 docker swarm leave --force >/dev/null 2>&1 || say "docker swarm leave failed"
+            fi
+        fi
+    fi
+    engine_stop
+    wait 2>/dev/null
+    if [ $rc = 0 ]; then
+        rm -rf "$WORK"
+        say "PASS in $((SECONDS - T0))s"
+    else
+        say "FAILED (exit $rc) after $((SECONDS - T0))s; files in $WORK"
+    fi
+    exit $rc
+}
+trap cleanup EXIT
+trap 'exit 143' INT TERM
+
+# ---- 0. engine, swarm, images --------------------------------------------------------
+step "Docker Engine"
+engine_start || fail "no Docker engine"
+ENGINE_UP=1
+state=$(docker info --format '{{.Swarm.LocalNodeState}}')
+if [ "$state" != inactive ]; then
+    if [ -n "${SR_DOCKER_HOST:-}" ]; then
+        fail "the engine at $SR_DOCKER_HOST is in a swarm already ($state): not touching it"
+    fi
+    say "  the private engine is still in a swarm ($state; a killed run): leaving it"
+    teardown >/dev/null 2>&1 || true
+    timeout 60 docker swarm leave --force >/dev/null || fail "docker swarm leave"
+fi
+SWARM_OURS=1
+timeout 60 docker swarm init --advertise-addr 127.0.0.1 >/dev/null || fail "docker swarm init"
+say "  single-node swarm: $(docker info --format '{{.Swarm.LocalNodeState}} node {{.Swarm.NodeID}}')"
+
+step "images"
+BASE_ENGINE=docker bash "$REPO/tests/compose/make-base-image.sh"
+if [ ! -s secrets/sticky_route_secret ]; then
+    say "generating secrets/sticky_route_secret (git-ignored)"
+    (umask 077; head -c 32 /dev/urandom | base64 > secrets/sticky_route_secret)
+fi
+if ! COMPOSE_PROJECT_NAME=$STACK timeout 900 docker-compose build >"$WORK/build.log" 2>&1; then
+    tail -n 60 "$WORK/build.log" >&2
+    fail "docker-compose build"
+fi
+grep -E '^Successfully tagged' "$WORK/build.log" | sed 's/^/  /'
+if ! timeout 600 docker build -q -t "$CLIENT_IMAGE" -f "$HERE/client.Dockerfile" "$HERE" >"$WORK/client-build.log" 2>&1; then
+    cat "$WORK/client-build.log" >&2
+    fail "client image"
+fi
+say "  images ready in $((SECONDS - STEP_T0))s"
+
+# ---- 1. deploy -----------------------------------------------------------------------------
+step "docker stack deploy -c docker-compose.yml $STACK"
+timeout 120 docker stack deploy -c docker-compose.yml "$STACK" >"$WORK/deploy.log" 2>&1 ||
+    { cat "$WORK/deploy.log" >&2; fail "docker stack deploy"; }
+sed 's/^/  /' "$WORK/deploy.log"
+# PROXY_BIND under Swarm: the CLI drops the host address (see README).
+grep -q "ignoring IP-address (127.0.0.1:$PROXY_PORT:80/tcp)" "$WORK/deploy.log" ||
+    fail "docker stack deploy did not say it ignores PROXY_BIND's address"
+
+replicas_of() { docker service ls --filter "name=${STACK}_$1" --format '{{.Name}} {{.Replicas}}' | awk -v n="${STACK}_$1" '$1==n {print $2}'; }
+wait_converged() {   # SECONDS service=replicas...
+    local end=$((SECONDS + $1)) s want got pending
+    shift
+    while :; do
+        pending=()
+        for s in "$@"; do
+            want=${s#*=}
+            got=$(replicas_of "${s%%=*}")
+            [ "$got" = "$want/$want" ] || pending+=("${s%%=*}:$got")
+            # Exactly the wanted number of tasks running (none left shutting down).
+            [ "$(docker service ps -q --filter desired-state=running --filter "name=${STACK}_${s%%=*}" "${STACK}_${s%%=*}" 2>/dev/null | wc -l)" = "$want" ] ||
+                pending+=("${s%%=*}:tasks")
+        done
+        [ ${#pending[@]} -eq 0 ] && return 0
+        [ $SECONDS -lt $end ] || fail "not converged after ${1}s: ${pending[*]}"
+        sleep 1
+    done
+}
+wait_converged 240 reverse-proxy=2 static1=1 static2=1 dynamic1=1 dynamic2=1
+say "  all services converged in $((SECONDS - STEP_T0))s (tasks are running once healthy)"
+
+# Tasks of a service as JSON lines: id, slot, desired state, addresses.
+tasks_json() {   # service...
+    local s id
+    for s in "$@"; do
+        for id in $(docker service ps -q --no-trunc "${STACK}_$s" 2>/dev/null); do
+            docker inspect --format "{\"service\": \"$s\", \"id\": \"{{.ID}}\", \"slot\": {{.Slot}}, \"created\": {{.CreatedAt.Unix}}, \"desired\": \"{{.DesiredState}}\", \"state\": \"{{.Status.State}}\", \"backend_ip\": \"{{range .NetworksAttachments}}{{if eq .Network.Spec.Name \"${STACK}_backend\"}}{{index .Addresses 0}}{{end}}{{end}}\", \"frontend_ip\": \"{{range .NetworksAttachments}}{{if eq .Network.Spec.Name \"${STACK}_frontend\"}}{{index .Addresses 0}}{{end}}{{end}}\"}" "$id" 2>/dev/null
+        done
+    done | sed 's#/[0-9]*"#"#g'
+}
+save_tasks() {   # FILE
+    {
+        echo '{"static": ['
+        tasks_json static1 static2 | paste -sd, -
+        echo '], "proxy": ['
+        tasks_json reverse-proxy | paste -sd, -
+        echo ']}'
+    } > "$1"
+}
+proxy_containers() { docker ps -q --filter "label=com.docker.swarm.service.name=${STACK}_reverse-proxy"; }
+status_of() {   # CONTAINER -> /sticky-route-status?json
+    docker exec "$1" curl -fsS --max-time 5 'http://127.0.0.1/sticky-route-status?json'
+}
+client() {   # NAME ARGS...: runs the test client on the frontend network
+    local name=$1
+    shift
+    docker run --rm --name "$STACK-$name" --label "sr-swarm-test=$STACK" \
+        --network "${STACK}_frontend" -v "$WORK:/out" "$CLIENT_IMAGE" "$@"
+}
+
+P1=$(proxy_containers | head -n 1)
+docker exec "$P1" grep -E 'StickyRouteDiscover|BalancerMember' /etc/apache2/sites-available/sticky-route.conf |
+    sed 's/^ */  config: /'
+docker exec "$P1" grep -q 'StickyRouteDiscover "http://static:80"' /etc/apache2/sites-available/sticky-route.conf ||
+    fail "the proxy does not discover static:80 (STATIC_APP=static:80)"
+
+# ---- 2. probe -------------------------------------------------------------------------------
+step "probe every proxy replica (tasks.reverse-proxy) from a client container"
+# Both replicas must have discovered both static tasks.
+end=$((SECONDS + 30))
+for c in $(proxy_containers); do
+    until status_of "$c" 2>/dev/null | /usr/bin/python3 -c '
+import json, sys
+m = [x for x in json.load(sys.stdin)["members"] if x["balancer"] == "static" and x["up"] == 1]
+sys.exit(0 if len(m) == 2 else 1)'; do
+        [ $SECONDS -lt $end ] || fail "proxy $c: two static members not up after 30s: $(status_of "$c" | head -c 2000)"
+        sleep 1
+    done
+done
+client probe probe /out/probe.json | sed 's/^/  /' || fail "probe client"
+/usr/bin/python3 "$HERE/checks.py" probe "$WORK/probe.json" || fail "probe"
+
+# ---- 3. cookies across replicas ---------------------------------------------------------------
+step "a cookie issued by one replica is a hit on the other"
+save_tasks "$WORK/tasks0.json"
+MARK=x$RANDOM$RANDOM
+since=$(date -u +%Y-%m-%dT%H:%M:%SZ -d '-5 sec')
+client cross cross /out/cross.json 20 "$MARK" || fail "cross client"
+sleep 2   # the access log reaches `docker service logs`
+timeout 60 docker service logs --no-trunc --since "$since" "${STACK}_reverse-proxy" 2>/dev/null |
+    grep -F "sr-mark=$MARK" > "$WORK/cross.log" || true
+/usr/bin/python3 "$HERE/checks.py" cross "$WORK/cross.json" "$WORK/cross.log" "$WORK/tasks0.json" ||
+    fail "cookies across replicas"
+say "  e.g. $(head -n 2 "$WORK/cross.log" | cut -c1-200 | tr '\n' ' ')"
+
+# ---- 4. load through scaling and rolling updates -------------------------------------------------
+step "load: steady"
+rm -f "$WORK/stop"
+docker run -d --name "$STACK-load" --label "sr-swarm-test=$STACK" --network "${STACK}_frontend" \
+    -v "$WORK:/out" "$CLIENT_IMAGE" load /out/load.json /out/stop "$((TOTAL - 120))" >/dev/null ||
+    fail "load client"
+# DNS as a proxy task sees it, every 0.25 s (bounded), until the proxy update.
+docker exec "$P1" bash -c "end=\$((SECONDS + $TOTAL)); while [ \$SECONDS -lt \$end ]; do
+        echo \"\$(date +%s.%N) \$(getent ahostsv4 static | awk '{print \$1}' | sort -u | tr '\n' ' ')\"
+        sleep 0.25; done" > "$WORK/dns.log" 2>/dev/null &
+DNS_WATCH_PID=$!
+sleep 3
+event steady
+sleep 6
+
+settle() { sleep $((2 * INTERVAL + 3)); }
+snapshot() {   # NAME: status of every proxy replica
+    local c i=0
+    for c in $(proxy_containers); do
+        i=$((i + 1))
+        status_of "$c" > "$WORK/status-$1-$i.json" 2>/dev/null || true
+    done
+}
+members_line() {   # NAME: a one-line summary of the static members per replica
+    local f
+    for f in "$WORK"/status-"$1"-*.json; do
+        /usr/bin/python3 -c '
+import json, sys
+m = [x for x in json.load(open(sys.argv[1]))["members"] if x["balancer"] == "static"]
+print("%d static members, %d up" % (len(m), sum(1 for x in m if x["up"] == 1)), end="; ")' "$f" 2>/dev/null
+    done
+    echo
+}
+
+step "scale static1 1 -> 3 (no proxy restart)"
+event scale-up
+timeout 180 docker service scale "${STACK}_static1=3" >/dev/null 2>&1 || fail "docker service scale ${STACK}_static1=3"
+wait_converged 180 static1=3
+say "  converged in $((SECONDS - STEP_T0))s"
+settle
+snapshot scale-up
+save_tasks "$WORK/tasks-scale-up.json"
+say "  proxies: $(members_line scale-up)"
+
+step "rolling update of static1 (docker service update --force, stop-first) under load"
+event static-update
+timeout 300 docker service update --force --detach=false "${STACK}_static1" >/dev/null 2>&1 ||
+    fail "docker service update --force ${STACK}_static1"
+wait_converged 120 static1=3
+say "  updated in $((SECONDS - STEP_T0))s"
+settle
+snapshot static-update
+save_tasks "$WORK/tasks-static-update.json"
+say "  proxies: $(members_line static-update)"
+
+step "scale static1 3 -> 1"
+event scale-down
+timeout 180 docker service scale "${STACK}_static1=1" >/dev/null 2>&1 || fail "docker service scale ${STACK}_static1=1"
+wait_converged 120 static1=1
+say "  converged in $((SECONDS - STEP_T0))s"
+settle
+snapshot scale-down
+save_tasks "$WORK/tasks-scale-down.json"
+say "  proxies: $(members_line scale-down)"
+kill "$DNS_WATCH_PID" 2>/dev/null; wait "$DNS_WATCH_PID" 2>/dev/null || true
+DNS_WATCH_PID=''
+
+step "rolling update of the proxy (start-first) under load"
+save_tasks "$WORK/tasks-before-proxy.json"
+event proxy-update
+timeout 300 docker service update --force --detach=false "${STACK}_reverse-proxy" >/dev/null 2>&1 ||
+    fail "docker service update --force ${STACK}_reverse-proxy"
+wait_converged 120 reverse-proxy=2
+say "  updated in $((SECONDS - STEP_T0))s"
+sleep 5
+event end
+touch "$WORK/stop"
+end=$((SECONDS + 60))
+while [ ! -s "$WORK/load.json" ]; do
+    [ $SECONDS -lt $end ] || fail "the load client did not write its results"
+    sleep 1
+done
+docker logs "$STACK-load" 2>&1 | sed 's/^/  /'
+save_tasks "$WORK/tasks.json"
+tasks_files=$WORK/tasks0.json,$WORK/tasks-scale-up.json,$WORK/tasks-static-update.json,$WORK/tasks-scale-down.json,$WORK/tasks.json
+/usr/bin/python3 "$HERE/checks.py" load "$WORK/load.json" "$WORK/events.jsonl" "$tasks_files" \
+    "$WORK/dns.log" "$INTERVAL" "$WORK/report.txt" || fail "load through scaling and rolling updates"
+
+# ---- 5. published ports -----------------------------------------------------------------------------
+step "published ports"
+code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 3 "http://127.0.0.1:$PROXY_PORT/" || true)
+say "  ingress mode (the stack's port $PROXY_PORT): 127.0.0.1 answers '${code}' (no routing mesh here: expected nothing)"
+timeout 120 docker service create --detach=false -q --name "${STACK}-hostmode" \
+    --publish "mode=host,target=80,published=$HOSTMODE_PORT" --env INSTANCE_NAME=hostmode \
+    --label "sr-swarm-test=$STACK" sticky-route/static:latest >/dev/null 2>&1 ||
+    fail "a service publishing in host mode did not start"
+code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://127.0.0.1:$HOSTMODE_PORT/css/style.css" || true)
+[ "$code" = 200 ] || fail "mode: host port $HOSTMODE_PORT: 127.0.0.1 answers '$code', expected 200"
+say "  mode: host (a throwaway service on port $HOSTMODE_PORT): 127.0.0.1 answers 200"
+timeout 60 docker service rm "${STACK}-hostmode" >/dev/null
+
+# ---- 6. teardown --------------------------------------------------------------------------------------
+if [ "${SWARM_TEST_KEEP:-0}" = 1 ]; then
+    exit 0
+fi
+step "docker stack rm $STACK"
+teardown || fail "left after docker stack rm: $(stack_left | tr '\n' ' ')"
+say "  no service, container, network or secret of $STACK left"
+timeout 60 docker swarm leave --force >/dev/null || fail "docker swarm leave"
+SWARM_OURS=0
+say "  left the swarm"
+say "report:"
+sed 's/^/  /' "$WORK/report.txt"
+cp "$WORK/report.txt" /tmp/sr-swarm-test-report.txt
