@@ -19,7 +19,7 @@
 #   engine_start          starts the engine, or adopts one a killed run left
 #                         (same paths, our exact command line, answering,
 #                         and we hold the lock: nobody else can be using it);
-#                         exports DOCKER_HOST
+#                         leaves a swarm a killed run left; exports DOCKER_HOST
 #   engine_stop           stops it (the test's trap calls it on any exit)
 #
 # SR_DOCKER_HOST=unix:///var/run/docker.sock (say) uses an engine you run
@@ -102,6 +102,7 @@ engine_start() {
         if engine_ping; then
             engine_say "adopting the engine a previous run left (pid $pid, $SR_DOCKER_DIR)"
             ENGINE_OWNED=1
+            engine_tidy
             return 0
         fi
         engine_say "the engine a previous run left (pid $pid) does not answer: stopping it"
@@ -113,7 +114,8 @@ engine_start() {
     echo "---- $(date -u '+%Y-%m-%dT%H:%M:%SZ') start" >> "$ENGINE_LOG"
     # Its own session (no terminal signals), without the lock's fd.
     mapfile -d '' -t args < <(engine_args)
-    setsid "${args[@]}" </dev/null >>"$ENGINE_LOG" 2>&1 9>&- &
+    setsid "${args[@]}" </dev/null >>"$ENGINE_LOG" 2>&1 3>&- 4>&- 9>&- &
+    disown $!      # not a job of the test: engine_stop stops it, by its pid file
     ENGINE_OWNED=1
     for i in $(seq 120); do
         engine_ping && break
@@ -126,6 +128,21 @@ engine_start() {
     done
     engine_ping || { engine_say "dockerd does not answer on $ENGINE_SOCK after 60s" >&2; tail -n 20 "$ENGINE_LOG" >&2; return 1; }
     engine_say "engine $(docker version --format '{{.Server.Version}}') up (pid $(engine_pid))"
+    engine_tidy
+}
+
+# What a killed test run can leave in the private engine (its data-root
+# keeps it across restarts): a swarm (with its stack) and the swarm test's
+# client containers. Each test cleans its own project besides.
+engine_tidy() {
+    local ids
+    if [ "$(docker info --format '{{.Swarm.LocalNodeState}}' 2>/dev/null)" != inactive ]; then
+        engine_say "the engine is still in a swarm (a killed run): docker swarm leave --force"
+        timeout 60 docker swarm leave --force >/dev/null 2>&1 || engine_say "docker swarm leave failed" >&2
+    fi
+    ids=$(docker ps -aq --filter label=sr-swarm-test 2>/dev/null)
+    # shellcheck disable=SC2086  # one id per word
+    [ -z "$ids" ] || timeout 60 docker rm -f $ids >/dev/null 2>&1
 }
 
 engine_stop() {

@@ -52,12 +52,13 @@ TOTAL=${SWARM_TEST_TIMEOUT:-900}
 LOCK_WAIT=${SR_DOCKER_LOCK_WAIT:-1200}
 
 # One test at a time on the private engine, then the whole run under a
-# watchdog (SIGTERM -> the cleanup below; SIGKILL 60 s later).
+# watchdog: SIGTERM after TOTAL - 120 s runs the cleanup below, which has
+# 120 s (typically 30) before SIGKILL.
 if [ -z "${SR_SWARM_TEST_INNER:-}" ]; then
     [ "$(id -u)" = 0 ] || { echo "swarm-test: needs root (a private dockerd)" >&2; exit 1; }
     [ -n "${SR_DOCKER_HOST:-}" ] || engine_lock "$LOCK_WAIT" || exit 1
     export SR_SWARM_TEST_INNER=1
-    exec timeout -k 60 "$((TOTAL - 60))" bash "${BASH_SOURCE[0]}" "$@"
+    exec timeout -k 120 "$((TOTAL - 120))" bash "${BASH_SOURCE[0]}" "$@"
 fi
 
 STACK=${SWARM_TEST_STACK:-srswarm}
@@ -73,6 +74,10 @@ step() {
     STEP_T0=$SECONDS
 }
 now() { date +%s.%N; }
+# Long commands run as a background job that the script waits for: a signal
+# (the watchdog's SIGTERM) interrupts `wait` at once and runs the cleanup,
+# where a foreground command would delay the trap until it returns.
+bg() { "$@" & wait $!; }
 event() { printf '{"t": %s, "event": "%s"}\n' "$(now)" "$1" >> "$WORK/events.jsonl"; }
 
 # ---- prerequisites --------------------------------------------------------------
@@ -125,13 +130,18 @@ diagnostics() {
     say "---- diagnostics"
     timeout 20 docker service ls 2>&1 | sed 's/^/  /'
     timeout 20 docker stack ps "$STACK" --no-trunc --format '{{.Name}} {{.CurrentState}} {{.DesiredState}} {{.Error}}' 2>&1 | head -40 | sed 's/^/  /'
-    timeout 30 docker service logs --tail 30 "${STACK}_reverse-proxy" 2>&1 | grep -v -e 'sticky-route-status' -e 'sr-mark=' | tail -n 60 | sed 's/^/  /'
+    timeout 30 docker service logs --tail 30 "${STACK}_reverse-proxy" 2>&1 | grep -v -e '"GET ' | tail -n 40 | sed 's/^/  /'
 }
+# The script's own output, for the cleanup: a signal can run it while a
+# command's output is redirected (the trap runs in that context).
+exec 3>&1 4>&2
 cleanup() {
-    local rc=$?
+    local rc=$? j
     trap - EXIT INT TERM
     set +e
-    [ -z "$DNS_WATCH_PID" ] || kill "$DNS_WATCH_PID" 2>/dev/null
+    exec 1>&3 2>&4
+    # Background jobs still running (interrupted by a signal): theirs end too.
+    for j in $(jobs -p); do kill "$j" 2>/dev/null; done
     if [ "$ENGINE_UP" = 1 ]; then
         [ $rc = 0 ] || diagnostics
         if [ $rc = 0 ] && [ "${SWARM_TEST_KEEP:-0}" = 1 ]; then
@@ -162,15 +172,9 @@ trap 'exit 143' INT TERM
 step "Docker Engine"
 engine_start || fail "no Docker engine"
 ENGINE_UP=1
+# (engine_start leaves a swarm a killed run left on the private engine.)
 state=$(docker info --format '{{.Swarm.LocalNodeState}}')
-if [ "$state" != inactive ]; then
-    if [ -n "${SR_DOCKER_HOST:-}" ]; then
-        fail "the engine at $SR_DOCKER_HOST is in a swarm already ($state): not touching it"
-    fi
-    say "  the private engine is still in a swarm ($state; a killed run): leaving it"
-    teardown >/dev/null 2>&1 || true
-    timeout 60 docker swarm leave --force >/dev/null || fail "docker swarm leave"
-fi
+[ "$state" = inactive ] || fail "the engine at $DOCKER_HOST is in a swarm already ($state): not touching it"
 SWARM_OURS=1
 timeout 60 docker swarm init --advertise-addr 127.0.0.1 >/dev/null || fail "docker swarm init"
 say "  single-node swarm: $(docker info --format '{{.Swarm.LocalNodeState}} node {{.Swarm.NodeID}}')"
@@ -181,12 +185,12 @@ if [ ! -s secrets/sticky_route_secret ]; then
     say "generating secrets/sticky_route_secret (git-ignored)"
     (umask 077; head -c 32 /dev/urandom | base64 > secrets/sticky_route_secret)
 fi
-if ! COMPOSE_PROJECT_NAME=$STACK timeout 900 docker-compose build >"$WORK/build.log" 2>&1; then
+if ! COMPOSE_PROJECT_NAME=$STACK bg timeout 900 docker-compose build >"$WORK/build.log" 2>&1; then
     tail -n 60 "$WORK/build.log" >&2
     fail "docker-compose build"
 fi
 grep -E '^Successfully tagged' "$WORK/build.log" | sed 's/^/  /'
-if ! timeout 600 docker build -q -t "$CLIENT_IMAGE" -f "$HERE/client.Dockerfile" "$HERE" >"$WORK/client-build.log" 2>&1; then
+if ! bg timeout 600 docker build -q -t "$CLIENT_IMAGE" -f "$HERE/client.Dockerfile" "$HERE" >"$WORK/client-build.log" 2>&1; then
     cat "$WORK/client-build.log" >&2
     fail "client image"
 fi
@@ -194,7 +198,7 @@ say "  images ready in $((SECONDS - STEP_T0))s"
 
 # ---- 1. deploy -----------------------------------------------------------------------------
 step "docker stack deploy -c docker-compose.yml $STACK"
-timeout 120 docker stack deploy -c docker-compose.yml "$STACK" >"$WORK/deploy.log" 2>&1 ||
+bg timeout 120 docker stack deploy -c docker-compose.yml "$STACK" >"$WORK/deploy.log" 2>&1 ||
     { cat "$WORK/deploy.log" >&2; fail "docker stack deploy"; }
 sed 's/^/  /' "$WORK/deploy.log"
 # PROXY_BIND under Swarm: the CLI drops the host address (see README).
@@ -245,10 +249,18 @@ proxy_containers() { docker ps -q --filter "label=com.docker.swarm.service.name=
 status_of() {   # CONTAINER -> /sticky-route-status?json
     docker exec "$1" curl -fsS --max-time 5 'http://127.0.0.1/sticky-route-status?json'
 }
+static_summary() {   # status JSON on stdin -> one line about the static members
+    /usr/bin/python3 -c '
+import collections, json, sys
+m = [x for x in json.load(sys.stdin)["members"] if x["balancer"] == "static"]
+routes = collections.Counter(x["route"] for x in m)
+print("%d static members, %d up, routes %s" % (len(m), sum(1 for x in m if x["up"] == 1),
+      ", ".join("%s x%d" % (r, n) if n > 1 else r for r, n in sorted(routes.items()))))'
+}
 client() {   # NAME ARGS...: runs the test client on the frontend network
     local name=$1
     shift
-    docker run --rm --name "$STACK-$name" --label "sr-swarm-test=$STACK" \
+    bg timeout 120 docker run --rm --name "$STACK-$name" --label "sr-swarm-test=$STACK" \
         --network "${STACK}_frontend" -v "$WORK:/out" "$CLIENT_IMAGE" "$@"
 }
 
@@ -267,7 +279,7 @@ for c in $(proxy_containers); do
 import json, sys
 m = [x for x in json.load(sys.stdin)["members"] if x["balancer"] == "static" and x["up"] == 1]
 sys.exit(0 if len(m) == 2 else 1)'; do
-        [ $SECONDS -lt $end ] || fail "proxy $c: two static members not up after 30s: $(status_of "$c" | head -c 2000)"
+        [ $SECONDS -lt $end ] || fail "proxy $c: not exactly two static members up after 30s: $(status_of "$c" | static_summary)"
         sleep 1
     done
 done
@@ -291,7 +303,7 @@ say "  e.g. $(head -n 2 "$WORK/cross.log" | cut -c1-200 | tr '\n' ' ')"
 step "load: steady"
 rm -f "$WORK/stop"
 docker run -d --name "$STACK-load" --label "sr-swarm-test=$STACK" --network "${STACK}_frontend" \
-    -v "$WORK:/out" "$CLIENT_IMAGE" load /out/load.json /out/stop "$((TOTAL - 120))" >/dev/null ||
+    -v "$WORK:/out" "$CLIENT_IMAGE" load /out/load.json /out/stop "$((TOTAL - 180))" >/dev/null ||
     fail "load client"
 # DNS as a proxy task sees it, every 0.25 s (bounded), until the proxy update.
 docker exec "$P1" bash -c "end=\$((SECONDS + $TOTAL)); while [ \$SECONDS -lt \$end ]; do
@@ -313,17 +325,14 @@ snapshot() {   # NAME: status of every proxy replica
 members_line() {   # NAME: a one-line summary of the static members per replica
     local f
     for f in "$WORK"/status-"$1"-*.json; do
-        /usr/bin/python3 -c '
-import json, sys
-m = [x for x in json.load(open(sys.argv[1]))["members"] if x["balancer"] == "static"]
-print("%d static members, %d up" % (len(m), sum(1 for x in m if x["up"] == 1)), end="; ")' "$f" 2>/dev/null
+        static_summary < "$f" 2>/dev/null | tr '\n' ';'
     done
     echo
 }
 
 step "scale static1 1 -> 3 (no proxy restart)"
 event scale-up
-timeout 180 docker service scale "${STACK}_static1=3" >/dev/null 2>&1 || fail "docker service scale ${STACK}_static1=3"
+bg timeout 180 docker service scale "${STACK}_static1=3" >/dev/null 2>&1 || fail "docker service scale ${STACK}_static1=3"
 wait_converged 180 static1=3
 say "  converged in $((SECONDS - STEP_T0))s"
 settle
@@ -333,7 +342,7 @@ say "  proxies: $(members_line scale-up)"
 
 step "rolling update of static1 (docker service update --force, stop-first) under load"
 event static-update
-timeout 300 docker service update --force --detach=false "${STACK}_static1" >/dev/null 2>&1 ||
+bg timeout 300 docker service update --force --detach=false "${STACK}_static1" >/dev/null 2>&1 ||
     fail "docker service update --force ${STACK}_static1"
 wait_converged 120 static1=3
 say "  updated in $((SECONDS - STEP_T0))s"
@@ -344,7 +353,7 @@ say "  proxies: $(members_line static-update)"
 
 step "scale static1 3 -> 1"
 event scale-down
-timeout 180 docker service scale "${STACK}_static1=1" >/dev/null 2>&1 || fail "docker service scale ${STACK}_static1=1"
+bg timeout 180 docker service scale "${STACK}_static1=1" >/dev/null 2>&1 || fail "docker service scale ${STACK}_static1=1"
 wait_converged 120 static1=1
 say "  converged in $((SECONDS - STEP_T0))s"
 settle
@@ -357,7 +366,7 @@ DNS_WATCH_PID=''
 step "rolling update of the proxy (start-first) under load"
 save_tasks "$WORK/tasks-before-proxy.json"
 event proxy-update
-timeout 300 docker service update --force --detach=false "${STACK}_reverse-proxy" >/dev/null 2>&1 ||
+bg timeout 300 docker service update --force --detach=false "${STACK}_reverse-proxy" >/dev/null 2>&1 ||
     fail "docker service update --force ${STACK}_reverse-proxy"
 wait_converged 120 reverse-proxy=2
 say "  updated in $((SECONDS - STEP_T0))s"
@@ -379,7 +388,7 @@ tasks_files=$WORK/tasks0.json,$WORK/tasks-scale-up.json,$WORK/tasks-static-updat
 step "published ports"
 code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 3 "http://127.0.0.1:$PROXY_PORT/" || true)
 say "  ingress mode (the stack's port $PROXY_PORT): 127.0.0.1 answers '${code}' (no routing mesh here: expected nothing)"
-timeout 120 docker service create --detach=false -q --name "${STACK}-hostmode" \
+bg timeout 120 docker service create --detach=false -q --name "${STACK}-hostmode" \
     --publish "mode=host,target=80,published=$HOSTMODE_PORT" --env INSTANCE_NAME=hostmode \
     --label "sr-swarm-test=$STACK" sticky-route/static:latest >/dev/null 2>&1 ||
     fail "a service publishing in host mode did not start"
