@@ -212,6 +212,19 @@ def cmd_load(load_path, events_path, tasks_path, dns_path, interval, report_path
             if ts >= t.get("created", 0) - 1 and ip in addrs:
                 first_dns[tid] = ts
                 break
+    # When a removed task's address left DNS (the first sample without it
+    # after it was there).
+    gone_dns = {}       # task id -> t
+    for tid in removed:
+        ip, seen = static_tasks[tid].get("backend_ip"), False
+        for ts, addrs in samples:
+            if ts < first_dns.get(tid, float("inf")):
+                continue
+            if ip in addrs:
+                seen = True
+            elif seen:
+                gone_dns[tid] = ts
+                break
 
     by_phase = collections.defaultdict(lambda: collections.Counter())
     lat = collections.defaultdict(list)
@@ -335,6 +348,16 @@ def cmd_load(load_path, events_path, tasks_path, dns_path, interval, report_path
                  "address appeared in DNS: %s" % (
                      len(static_tasks), len(removed),
                      ", ".join("%.1fs" % x for x in sorted(timing)) or "-"))
+    # Removed tasks: their last response after their address left DNS
+    # (requests in flight, sessions not moved yet), for the report.
+    last_served = {}
+    for r in recs:
+        if not r.get("err") and r.get("served"):
+            tid = task_key(r["served"])
+            if tid in gone_dns and r["t1"] > last_served.get(tid, 0):
+                last_served[tid] = r["t1"]
+    lines.append("removed tasks' last response after their address left DNS: %s" % (
+        ", ".join("%.1fs" % (last_served[t] - gone_dns[t]) for t in sorted(last_served)) or "-"))
     with open(report_path, "w") as f:
         f.write("\n".join(lines) + "\n")
     for line in lines:
