@@ -1142,6 +1142,10 @@ def main():
     mod_ok = os.path.isfile(S["module"])
     if mod_ok:
         shutil.copy(S["module"], module)     # a private copy: the tree's may be rebuilt meanwhile
+        import hashlib
+        mod_sha = hashlib.sha256(open(module, "rb").read()).hexdigest()[:16]
+    else:
+        mod_sha = "missing"
     # Which contenders this build can run: apache2 -t / haproxy -c on each config.
     avail = {}
     for x in sel:
@@ -1159,7 +1163,7 @@ def main():
                                                           available=avail[c["name"]][0], reason=avail[c["name"]][1])
                                                      for c in CONTENDERS if c["name"] in sel],
                 scenarios={s: scenario_plan(S, s) for s in scen}, machine=machine_info(),
-                git=git_info(), busy_at_start=busy_others(), load_start=open("/proc/loadavg").read().split()[:3])
+                git=dict(git_info(), module_sha256=mod_sha), busy_at_start=busy_others(), load_start=open("/proc/loadavg").read().split()[:3])
     results = []
     runnable = [x for x in sel if avail[x][0]]
     procs = []
@@ -1298,6 +1302,8 @@ def git_info():
             return ""
     return dict(commit=g("rev-parse", "--short", "HEAD"),
                 subject=g("log", "-1", "--format=%s")[:120],
+                c_commit=g("log", "-1", "--format=%h", "--", "*.c", "*.h"),
+                c_subject=g("log", "-1", "--format=%s", "--", "*.c", "*.h")[:100],
                 dirty_c=len([l for l in g("status", "--porcelain", "--", "*.c", "*.h").splitlines() if l]))
 
 

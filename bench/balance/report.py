@@ -84,6 +84,14 @@ def targets_for(meta, c, runs):
 
 
 CONTENDER_FEATURES = {}
+# One colour per contender, the same in every chart and panel (HAProxy dashed).
+PALETTE = ["#000000", "#1f78b4", "#33a02c", "#e31a1c", "#ff7f00", "#6a3d9a", "#b15928", "#e7298a", "#17becf", "#999999"]
+
+
+def style(meta, n):
+    names = [c["name"] for c in meta["contenders"]]
+    i = names.index(n) if n in names else len(names)
+    return 'lw 2 lc rgb "%s"%s' % (PALETTE[i % len(PALETTE)], " dt 2" if n.startswith("haproxy") else "")
 DISTURBED_PCT = 15.0   # other work on the machine above this share of all CPUs: the batch is flagged
 
 
@@ -119,7 +127,7 @@ def chart(meta, runs, scen, raw, out):
     plots = ['%f title "target %.1f" with lines dt 3 lc rgb "black"' % (S["imbalance_target"], S["imbalance_target"])]
     for n in names:
         tsv = os.path.join(raw, "%s-%s.tsv" % (scen, n))
-        plots.append('"%s" using "t":"imb5" with lines lw 2 title "%s"' % (tsv, n))
+        plots.append('"%s" using "t":"imb5" with lines %s title "%s"' % (tsv, style(meta, n), n))
     gp.append("plot " + ", ".join(plots))
     if scen == "down":
         gp.append("unset arrow")
@@ -144,7 +152,7 @@ def chart(meta, runs, scen, raw, out):
                 plots.append('"%s" using "t":"ramp" with lines dt 3 lw 2 lc rgb "black" title "slow-start ramp of %s (%d s)"'
                              % (dat, n, S["slowstart"]))
                 first = False
-            plots.append('"%s" using "t":"new_share" with lines lw 2 title "%s"' % (dat, n))
+            plots.append('"%s" using "t":"new_share" with lines %s title "%s"' % (dat, style(meta, n), n))
         if plots:
             gp.append("plot " + ", ".join(plots))
         gp.append("unset multiplot")
@@ -178,9 +186,10 @@ def main():
                  "quoted.**")
         L.append("")
     g = meta.get("git", {})
-    L.append("Module: commit `%s` (%s)%s. Machine: %s, %s cores, %s; %s; %s. Load average at start: %s; "
-             "other suites running at start: %s." % (
-                 g.get("commit"), g.get("subject", ""), ", uncommitted C changes" if g.get("dirty_c") else "",
+    L.append("Tree at commit `%s`; module built from the C sources of `%s` (%s)%s, `.so` sha256 %s. Machine: %s, "
+             "%s cores, %s; %s; %s. Load average at start: %s; other suites running at start: %s." % (
+                 g.get("commit"), g.get("c_commit", "?"), g.get("c_subject", ""),
+                 ", with uncommitted C changes" if g.get("dirty_c") else "", g.get("module_sha256", "?"),
                  meta["machine"].get("cpu"), meta["machine"].get("cores"), meta["machine"].get("kernel"),
                  meta["machine"].get("apache2"), meta["machine"].get("haproxy"), " ".join(meta.get("load_start", [])),
                  meta.get("busy_at_start") or "none"))
@@ -402,7 +411,7 @@ def main():
     with open(os.path.join(out, "results.md"), "w") as fh:
         fh.write("\n".join(L))
     # The headline table alone, for the top-level README.
-    start = L.index("## Headline") + 2
+    start = next(i for i in range(L.index("## Headline"), len(L)) if L[i].startswith("| contender"))
     end = L.index("", start)
     with open(os.path.join(raw, "headline.md"), "w") as fh:
         fh.write("\n".join(L[start:end]) + "\n")
