@@ -36,6 +36,12 @@ PY = "/usr/bin/python3"
 MEMBERS = ["m1", "m2", "m3", "m4"]
 
 
+def die(msg):
+    """Bad settings or a missing tool: exit status 2."""
+    sys.stderr.write(msg + "\n")
+    sys.exit(2)
+
+
 def log(msg):
     sys.stderr.write("[balance %s] %s\n" % (time.strftime("%H:%M:%S"), msg))
     sys.stderr.flush()
@@ -52,7 +58,7 @@ def env_num(name, default, kind=float):
     try:
         return kind(v)
     except ValueError:
-        sys.exit("bench-balance: %s must be a number, got %r" % (name, v))
+        die("bench-balance: %s must be a number, got %r" % (name, v))
 
 
 def settings():
@@ -80,9 +86,9 @@ def settings():
         keep=os.environ.get("BALANCE_KEEP", "0") == "1",
     )
     if not (23000 <= d["port_base"] and d["port_base"] + 20 * len(CONTENDERS) + 20 <= 23999):
-        sys.exit("bench-balance: BALANCE_PORT_BASE must keep every port in 23000-23999")
+        die("bench-balance: BALANCE_PORT_BASE must keep every port in 23000-23999")
     if d["parallel"] < 1 or d["clients"] < 10:
-        sys.exit("bench-balance: need BALANCE_PARALLEL >= 1 and BALANCE_CLIENTS >= 10")
+        die("bench-balance: need BALANCE_PARALLEL >= 1 and BALANCE_CLIENTS >= 10")
     return d
 
 
@@ -1119,21 +1125,21 @@ def main():
     S = settings()
     for tool in ("apache2", "haproxy", "gnuplot"):
         if not shutil.which(tool):
-            sys.exit("bench-balance: %s not found (run: make deps)" % tool)
+            die("bench-balance: %s not found (run: make deps)" % tool)
     names = [c["name"] for c in CONTENDERS]
     sel = names if S["contenders"] == "all" else [x for x in S["contenders"].split(",") if x]
     bad = [x for x in sel if x not in names]
     if bad:
-        sys.exit("bench-balance: unknown contender(s) %s (known: %s)" % (bad, ", ".join(names)))
+        die("bench-balance: unknown contender(s) %s (known: %s)" % (bad, ", ".join(names)))
     scen = [x for x in S["scenarios"].split(",") if x]
     if any(x not in ("scaleout", "down", "skew") for x in scen):
-        sys.exit("bench-balance: BALANCE_SCENARIOS is a list of scaleout, down, skew")
+        die("bench-balance: BALANCE_SCENARIOS is a list of scaleout, down, skew")
     sel = [x for x in names if x in sel]
     for x in sel:
         p = ports_of(S, x)
         for port in p["members"] + [p["proxy"]]:
             if port_open(port):
-                sys.exit("bench-balance: port %d already in use; set BALANCE_PORT_BASE" % port)
+                die("bench-balance: port %d already in use; set BALANCE_PORT_BASE" % port)
     run = tempfile.mkdtemp(prefix="sr-balance.")
     os.chmod(run, 0o755)
     started = time.time()
