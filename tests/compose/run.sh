@@ -247,14 +247,18 @@ for df in docker/*/Dockerfile; do
     [ "$(grep '^FROM' "$df" | grep -vc '^FROM debian:bookworm-slim')" = 0 ] || fail "$df: a FROM other than debian:bookworm-slim"
 done
 image_of() { dc config | awk -v s="/$1:" '$1=="image:" && index($2, s) && !found {print $2; found=1}'; }
+# podman's Docker API leaves the healthcheck out of an image's config: ask podman.
+image_inspect() {
+    if [ "$ENGINE" = podman ]; then podman image inspect "$@"; else docker image inspect "$@"; fi
+}
 for s in reverse-proxy static dynamic; do
     img=$(image_of "$s")
-    docker image inspect "$img" >/dev/null 2>&1 || fail "image $img not built"
-    hc=$(docker image inspect "$img" --format '{{.Config.Healthcheck}}')
+    image_inspect "$img" >/dev/null 2>&1 || fail "image $img not built"
+    hc=$(image_inspect "$img" --format '{{.Config.Healthcheck}}')
     grep -q -v -e '^<nil>$' -e '^$' <<< "$hc" ||
         fail "image $img has no HEALTHCHECK"
 done
-[ "$(docker image inspect "$(image_of reverse-proxy)" --format '{{.Config.StopSignal}}')" = SIGWINCH ] ||
+[ "$(image_inspect "$(image_of reverse-proxy)" --format '{{.Config.StopSignal}}')" = SIGWINCH ] ||
     fail "reverse-proxy image: STOPSIGNAL is not SIGWINCH"
 say "  built in $((SECONDS - STEP_T0))s"
 
