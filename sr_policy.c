@@ -428,15 +428,18 @@ sr_elect_t sr_elect_leastbusy(const sr_schedule_t *s, uint64_t ticket,
     if (s->len == 0) {
         return SR_ELECT_NONE;
     }
-    /* the least load among the eligible: inflight/weight, compared as
-     * inflight_a * weight_b < inflight_b * weight_a */
+    /* the least load among the eligible, counting the request being
+     * placed: (inflight + 1) / weight, compared as
+     * (in_a + 1) * weight_b < (in_b + 1) * weight_a. The "+ 1" keeps a
+     * member with a small weight (in slow start) from taking every new
+     * session just because it is idle. */
     for (i = 0; i < s->nmembers; i++) {
         uint16_t k = s->members[i];
         uint32_t in, w;
         if (k >= n || !sr_member_takes_new(&m[k]) || sr_tried_has(tried, k)) {
             continue;
         }
-        in = inflight_of(&m[k]);
+        in = inflight_of(&m[k]) + 1;
         w = m[k].weight ? m[k].weight : 1;
         if (!any || (uint64_t)in * best_w < (uint64_t)best_in * w) {
             best_in = in;
@@ -462,7 +465,7 @@ sr_elect_t sr_elect_leastbusy(const sr_schedule_t *s, uint64_t ticket,
             continue;
         }
         w = m[k].weight ? m[k].weight : 1;
-        if ((uint64_t)inflight_of(&m[k]) * best_w == (uint64_t)best_in * w) {
+        if ((uint64_t)(inflight_of(&m[k]) + 1) * best_w == (uint64_t)best_in * w) {
             *member = k;
             return SR_ELECT_OK;
         }

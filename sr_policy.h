@@ -283,7 +283,8 @@ typedef enum {
  * members: NONE once every member of the schedule was tried. */
 /* Election by load (StickyRouteElect leastbusy): among the schedule's
  * members that take new sessions and were not tried, the least loaded
- * (in-flight requests per weight); ties go to the first of them in the
+ * ((in-flight requests + 1) per weight: the load with this request, so
+ * a member ramping up in slow start is not flooded for being idle); ties go to the first of them in the
  * schedule from slot ticket on, so idle members split new sessions exactly
  * like the round robin. O(members + schedule length). */
 sr_elect_t sr_elect_leastbusy(const sr_schedule_t *s, uint64_t ticket,

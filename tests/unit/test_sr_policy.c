@@ -1067,6 +1067,21 @@ START_TEST(leastbusy_picks_the_least_loaded_ties_by_schedule)
     load[1] = 1;
     sr_elect_leastbusy(&sched, 0, view, 3, &tried, &m);
     ck_assert_int_eq(m, 0);
+    /* an idle member of small weight (slow start) does not win against
+     * busier members of full weight: (0+1)/1 > (2+1)/1000 */
+    view[0].weight = 1000;
+    view[1].weight = 1;
+    view[2].weight = 1000;
+    load[0] = 2;
+    load[1] = 0;
+    load[2] = 3;
+    sr_elect_leastbusy(&sched, 0, view, 3, &tried, &m);
+    ck_assert_int_eq(m, 0);
+    view[0].weight = 10;
+    view[1].weight = view[2].weight = 1;
+    load[0] = 5;
+    load[1] = 1;
+    load[2] = 1;
     /* tried members are skipped; all tried: none */
     sr_tried_add(pool, &tried, 0);
     sr_elect_leastbusy(&sched, 0, view, 3, &tried, &m);
