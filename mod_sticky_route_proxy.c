@@ -602,13 +602,14 @@ static const char *sr_member_value(sr_balancer_state_t *st, int m,
  * log_transaction: httpd runs it from the EOR bucket's destruction, right
  * before it destroys the request's pool, on every way a request ends (the
  * same moment as a pool cleanup, without registering one per request). A
- * subrequest (never logged) registers a pool cleanup. */
+ * subrequest (never logged) registers a pool cleanup. (GCC's atomic
+ * builtins, as apr_atomic uses them, without a call per request.) */
 static apr_status_t sr_inflight_release(void *data)
 {
     sr_req_t *rq = data;
 
     if (rq->inflight) {
-        apr_atomic_dec32(&rq->inflight->inflight);
+        __atomic_fetch_sub(&rq->inflight->inflight, 1, __ATOMIC_RELAXED);
         rq->inflight = NULL;
     }
     return APR_SUCCESS;
@@ -622,7 +623,7 @@ static void sr_inflight_move(request_rec *r, sr_req_t *rq,
     }
     sr_inflight_release(rq);
     if (to) {
-        apr_atomic_inc32(&to->inflight);
+        __atomic_fetch_add(&to->inflight, 1, __ATOMIC_RELAXED);
         rq->inflight = to;
         if (r->main && !rq->inflight_cleanup) {
             apr_pool_cleanup_register(r->pool, rq, sr_inflight_release,

@@ -166,25 +166,40 @@ static void encode_u64(char *out, uint64_t v)
     out[o] = '\0';
 }
 
+/* Character classes of a byte, one table lookup: */
+#define SR_CC_COOKIE 1      /* RFC 6265 cookie-octet */
+#define SR_CC_ROUTE  2      /* A-Z a-z 0-9 - _ ~ */
+#define SR_CC_B64URL 4      /* A-Z a-z 0-9 - _ */
+static const unsigned char sr_cclass[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 7, 1, 1,
+    7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 1, 0, 1, 1, 1, 1,
+    1, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,
+    7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 1, 0, 1, 1, 7,
+    1, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,
+    7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 1, 1, 1, 3, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+};
+
 static int is_route_char(unsigned char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
-        || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '~';
+    return sr_cclass[c] & SR_CC_ROUTE;
 }
 
 static int is_b64url_char(unsigned char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
-        || (c >= '0' && c <= '9') || c == '-' || c == '_';
+    return sr_cclass[c] & SR_CC_B64URL;
 }
 
 /* RFC 6265 cookie-octet. */
-static int is_cookie_octet(unsigned char c)
-{
-    return c == 0x21 || (c >= 0x23 && c <= 0x2B) || (c >= 0x2D && c <= 0x3A)
-        || (c >= 0x3C && c <= 0x5B) || (c >= 0x5D && c <= 0x7E);
-}
-
 int sr_route_is_valid(const char *route, size_t len)
 {
     size_t i;
@@ -372,6 +387,7 @@ sr_value_kind_t sr_value_parse(const char *v, size_t len, int signed_format,
                                sr_value_t *out)
 {
     const char *dot, *colon;
+    int all_route;
     size_t i;
 
     out->kind = SR_VALUE_MALFORMED;
@@ -389,22 +405,28 @@ sr_value_kind_t sr_value_parse(const char *v, size_t len, int signed_format,
     }
     dot = NULL;
     colon = NULL;
+    all_route = 1;
     for (i = 0; i < len; i++) {
-        if (!is_cookie_octet((unsigned char)v[i])) {
+        unsigned char cc = sr_cclass[(unsigned char)v[i]];
+        if (!(cc & SR_CC_COOKIE)) {
             return out->kind;
         }
-        if (v[i] == '.' && !dot) {
-            dot = v + i;
-        }
-        else if (v[i] == ':' && !colon) {
-            colon = v + i;
+        if (!(cc & SR_CC_ROUTE)) {
+            all_route = 0;
+            if (v[i] == '.' && !dot) {
+                dot = v + i;
+            }
+            else if (v[i] == ':' && !colon) {
+                colon = v + i;
+            }
         }
     }
     if (colon && (!dot || colon < dot)) {
         return value_parse_dated(v, len, colon, dot, signed_format, out);
     }
     if (dot == NULL) {
-        if (!sr_route_is_valid(v, len)) {
+        /* one pass told it: route characters only, and not too long */
+        if (!all_route || len > SR_ROUTE_MAX) {
             return out->kind;
         }
         return value_found(out, SR_VALUE_PLAIN, v, len);
@@ -708,8 +730,23 @@ const char *sr_cookie_spec_parse(apr_pool_t *p, int argc,
 char *sr_cookie_format(apr_pool_t *p, const sr_cookie_spec_t *spec,
                        const char *value, int https)
 {
-    return apr_pstrcat(p, spec->name, "=", value, spec->attrs,
-                       (https && !spec->secure) ? "; Secure" : "", NULL);
+    /* one allocation, four copies: this runs for every cookie issued */
+    static const char secure[] = "; Secure";
+    size_t nlen = strlen(spec->name), vlen = strlen(value);
+    size_t alen = strlen(spec->attrs);
+    size_t slen = (https && !spec->secure) ? sizeof(secure) - 1 : 0;
+    char *out = apr_palloc(p, nlen + 1 + vlen + alen + slen + 1), *o = out;
+
+    memcpy(o, spec->name, nlen);
+    o += nlen;
+    *o++ = '=';
+    memcpy(o, value, vlen);
+    o += vlen;
+    memcpy(o, spec->attrs, alen);
+    o += alen;
+    memcpy(o, secure, slen);
+    o[slen] = '\0';
+    return out;
 }
 
 /* ---- smooth weighted round robin ------------------------------------ */

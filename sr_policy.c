@@ -16,13 +16,6 @@
 
 /* ---- tried set ------------------------------------------------------------ */
 
-void sr_tried_init(sr_tried_t *t, uint32_t capacity)
-{
-    t->capacity = capacity;
-    t->count = 0;
-    t->bits = NULL;
-}
-
 void sr_tried_add(apr_pool_t *p, sr_tried_t *t, uint32_t member)
 {
     if (member >= t->capacity || sr_tried_has(t, member)) {
@@ -287,9 +280,23 @@ void sr_decide_sticky(const sr_member_t *m, uint32_t n,
 {
     const sr_lifetime_t *lt = in->lifetime;
     const sr_member_t *w;
-    int may_write = !c->foreign;
+    int may_write;
     int64_t now = in->now;
     int failed_here;
+
+    /* the common case first: a native cookie naming a member that serves,
+     * no dates, no application session id (the same answer as below) */
+    if (c->member >= 0 && (uint32_t)c->member < n && c->app_member < 0
+        && c->form == SR_FORM_NATIVE && !lt) {
+        w = &m[c->member];
+        if (w->usable && (!w->standby || in->from_standby)
+            && !sr_tried_has(tried, (uint32_t)c->member)) {
+            decide(d, SR_ACT_SERVE, c->member, SR_STATUS_HIT, 0, now,
+                   "cookie names a usable member");
+            return;
+        }
+    }
+    may_write = !c->foreign;
 
     /* an application's session id names the member (StickyRouteSession) */
     if (c->app_member >= 0 && (uint32_t)c->app_member < n) {

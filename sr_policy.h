@@ -63,7 +63,12 @@ typedef struct {
     unsigned char *bits;    /* NULL while empty */
 } sr_tried_t;
 
-void sr_tried_init(sr_tried_t *t, uint32_t capacity);
+static inline void sr_tried_init(sr_tried_t *t, uint32_t capacity)
+{
+    t->capacity = capacity;
+    t->count = 0;
+    t->bits = NULL;
+}
 
 static inline int sr_tried_has(const sr_tried_t *t, uint32_t member)
 {
