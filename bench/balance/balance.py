@@ -526,7 +526,7 @@ class ClientModel:
             uid = "%s%d.%d" % ({"heavy": "H", "surge": "S"}.get(heavy, "c"), slot, sess_no)
             jar = {}
             conn = Conn(self.port)
-            prev_member, prev_end = None, None
+            prev_member, prev_end, prev_start = None, None, None
             i = 0
             try:
                 while i < n and self.now() < self.stop_at:
@@ -551,18 +551,19 @@ class ClientModel:
                         err = "socket: %s" % (e.__class__.__name__ if not str(e) else str(e))
                         conn.close()
                     t1 = self.now()
-                    moved_from, gap = "", -1.0
+                    # gap: since the end of the previous answer (the client's idle
+                    # time); gap_start: since the previous request left (what a
+                    # proxy can know at most)
+                    moved_from, gap, gap_start = "", -1.0, -1.0
                     if prev_end is not None:
-                        gap = t0 - prev_end
+                        gap, gap_start = t0 - prev_end, t0 - prev_start
                     if not err and member:
                         if prev_member is not None and member != prev_member:
                             moved_from = prev_member
-                        prev_member, prev_end = member, t1
-                    elif prev_end is None:
-                        pass
+                        prev_member, prev_end, prev_start = member, t1, t0
                     self.records.append((round(t0, 4), round(t1, 4), uid, i, 1 if heavy else 0,
                                          1 if not cookie else 0, status, member, sticky,
-                                         err, 1 if retried else 0, moved_from, round(gap, 3)))
+                                         err, 1 if retried else 0, moved_from, round(gap, 3), round(gap_start, 3)))
                     i += 1
                     wake = min(self.now() + think, self.stop_at)
                     await self.sleep_until(wake)
@@ -577,7 +578,7 @@ class ClientModel:
 
 
 RECORD_FIELDS = ["t0", "t1", "session", "i", "heavy", "nocookie", "status", "member", "sticky",
-                 "err", "retried", "moved_from", "gap"]
+                 "err", "retried", "moved_from", "gap", "gap_start"]
 
 
 # ---------------------------------------------------------------------------
@@ -915,7 +916,7 @@ def analyse(S, plan, c, records, events_done, samples, final):
     active_list = []
     retries = 0
     for r in records:
-        t0, t1, uid, i, heavy, nocookie, status, member, sticky, err, retried, moved_from, gap = r
+        t0, t1, uid, i, heavy, nocookie, status, member, sticky, err, retried, moved_from, gap, gap_start = r
         w = int(t0)
         if w >= nW or w < 0:
             continue
@@ -953,7 +954,7 @@ def analyse(S, plan, c, records, events_done, samples, final):
                 active_moves[w] += 1
                 if len(active_list) < 20:
                     active_list.append(dict(t=t0, session=uid, i=i, frm=moved_from, to=member,
-                                            gap=gap, status=sticky or "-", reason=reason))
+                                            gap=gap, gap_start=gap_start, status=sticky or "-", reason=reason))
     imb1 = [imbalance(req[w], usable[w]) for w in range(nW)]
     imb5 = rolling_imbalance(req, usable, change_ws)
     # Status gauges per window (module contenders).

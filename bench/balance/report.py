@@ -344,8 +344,9 @@ def main():
             if r.get("moved_active_examples"):
                 ex = r["moved_active_examples"][:3]
                 notes.append("`%s`: moved while active, e.g. %s" % (c["name"], "; ".join(
-                    "t=%.1fs %s #%d %s->%s after %.2fs idle (status %s)" % (e["t"], e["session"], e["i"], e["frm"], e["to"],
-                                                                         e["gap"], e["status"]) for e in ex)))
+                    "t=%.1fs %s #%d %s->%s after %.2f s idle (%s s since its previous request left; status %s)" % (
+                        e["t"], e["session"], e["i"], e["frm"], e["to"], e["gap"],
+                        ("%.2f" % e["gap_start"]) if "gap_start" in e else "?", e["status"]) for e in ex)))
             if r.get("error_kinds"):
                 notes.append("`%s`: errors by kind %s" % (c["name"], r["error_kinds"]))
             if r.get("decisions"):
