@@ -234,7 +234,9 @@ PY
 
 # ---- 3. build, up, health ------------------------------------------------------------
 step "docker-compose build"
-if ! DC_TIMEOUT=1200 dc build >"$WORK/build.log" 2>&1; then
+# One service per image (static2 and dynamic2 share static1's and dynamic1's),
+# the three images at once: about half the time of one after the other.
+if ! DC_TIMEOUT=1200 dc build --parallel reverse-proxy static1 dynamic1 >"$WORK/build.log" 2>&1; then
     tail -n 60 "$WORK/build.log" >&2
     fail "docker-compose build"
 fi

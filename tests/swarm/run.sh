@@ -152,6 +152,7 @@ cleanup() {
             teardown || say "left after docker stack rm: $(stack_left | tr '\n' ' ')"
             if [ "$SWARM_OURS" = 1 ]; then
                 timeout 60 docker swarm leave --force >/dev/null 2>&1 || say "docker swarm leave failed"
+                timeout 30 docker network rm docker_gwbridge >/dev/null 2>&1
             fi
         fi
     fi
@@ -185,7 +186,9 @@ if [ ! -s secrets/sticky_route_secret ]; then
     say "generating secrets/sticky_route_secret (git-ignored)"
     (umask 077; head -c 32 /dev/urandom | base64 > secrets/sticky_route_secret)
 fi
-if ! COMPOSE_PROJECT_NAME=$STACK bg timeout 900 docker-compose build >"$WORK/build.log" 2>&1; then
+# The three images at once (static2 and dynamic2 share static1's and dynamic1's).
+if ! COMPOSE_PROJECT_NAME=$STACK bg timeout 900 docker-compose build --parallel reverse-proxy static1 dynamic1 \
+        >"$WORK/build.log" 2>&1; then
     tail -n 60 "$WORK/build.log" >&2
     fail "docker-compose build"
 fi
@@ -406,7 +409,11 @@ teardown || fail "left after docker stack rm: $(stack_left | tr '\n' ' ')"
 say "  no service, container, network or secret of $STACK left"
 timeout 60 docker swarm leave --force >/dev/null || fail "docker swarm leave"
 SWARM_OURS=0
-say "  left the swarm"
+# The bridge Swarm made for its containers' outside traffic (and its iptables rules).
+timeout 30 docker network rm docker_gwbridge >/dev/null 2>&1 || true
+left=$(docker network ls --format '{{.Name}}' | grep -x -e "${STACK}_.*" -e ingress -e docker_gwbridge || true)
+[ -z "$left" ] || fail "networks left after leaving the swarm: $left"
+say "  left the swarm; no ingress, docker_gwbridge or stack network left"
 say "report:"
 sed 's/^/  /' "$WORK/report.txt"
 cp "$WORK/report.txt" /tmp/sr-swarm-test-report.txt
