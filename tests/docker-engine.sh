@@ -82,7 +82,7 @@ engine_start() {
             { engine_say "no engine answers at $DOCKER_HOST" >&2; return 1; }
         return 0
     fi
-    [ -x "$SR_DOCKERD" ] && [ -x /usr/bin/docker ] ||
+    { [ -x "$SR_DOCKERD" ] && [ -x /usr/bin/docker ]; } ||
         { engine_say "Debian's docker.io is not installed (make deps)" >&2; return 1; }
     mkdir -p "$SR_DOCKER_DIR/data" "$SR_DOCKER_DIR/exec"
     export DOCKER_HOST=unix://$ENGINE_SOCK
