@@ -280,43 +280,57 @@ static const char *sr_worker_name(const proxy_worker *w)
     return w->s->name_ex[0] ? w->s->name_ex : w->s->name;
 }
 
-/* Is w a member a discovery makes: same scheme and port, an address (not
- * a name) as its host? (The caller leaves out the configured members.) */
-int sr_discover_owns(const sr_discover_conf_t *dc, const proxy_worker *w)
+/* The address of w when it is a member a discovery makes - same scheme
+ * and port, an address (not a name) as its host - else NULL. httpd leaves
+ * the scheme's default port out of a worker's name ("http://10.0.0.5"), so
+ * ":port" may be missing. (The caller leaves out the configured members.) */
+static const char *sr_discovered_addr(apr_pool_t *p,
+                                      const sr_discover_conf_t *dc,
+                                      const proxy_worker *w)
 {
     const char *name = sr_worker_name(w);
     size_t slen = strlen(dc->scheme);
-    const char *host, *end;
+    const char *host, *end, *addr_end, *c;
     char port[8];
 
-    if (w->s->port != dc->port || strncasecmp(name, dc->scheme, slen)
-        || strncmp(name + slen, "://", 3)) {
-        return 0;
+    if (w->s->port != dc->port || w->s->is_name_matchable
+        || strncasecmp(name, dc->scheme, slen) || strncmp(name + slen, "://", 3)) {
+        return NULL;
     }
     host = name + slen + 3;
     if (*host == '[') {
-        end = strchr(host, ']');
-        if (!end) {
-            return 0;
+        addr_end = strchr(host, ']');
+        if (!addr_end) {
+            return NULL;
         }
-        end++;
+        end = addr_end + 1;
+        host++;
     }
     else {
-        end = strchr(host, ':');
-        if (!end || end == host) {
-            return 0;
+        for (c = host; (*c >= '0' && *c <= '9') || *c == '.'; c++)
+            ;
+        if (c == host) {
+            return NULL;
         }
-        {
-            const char *c;
-            for (c = host; c < end; c++) {
-                if (!((*c >= '0' && *c <= '9') || *c == '.')) {
-                    return 0;   /* a name: a configured member */
-                }
-            }
-        }
+        addr_end = end = c;     /* a name would stop here on a letter */
     }
     apr_snprintf(port, sizeof(port), ":%u", (unsigned)dc->port);
-    return !strcmp(end, port) && !w->s->is_name_matchable;
+    if (*end == ':') {
+        if (strncmp(end, port, strlen(port))) {
+            return NULL;
+        }
+        end += strlen(port);
+    }
+    else if (dc->port != apr_uri_port_of_scheme(dc->scheme)) {
+        return NULL;            /* no port: only the default one */
+    }
+    if (*end == '/') {
+        end++;
+    }
+    if (*end) {
+        return NULL;
+    }
+    return apr_pstrmemdup(p, host, (apr_size_t)(addr_end - host));
 }
 
 /* ---- startup ------------------------------------------------------------------------ */
@@ -493,20 +507,13 @@ static void sr_discover_run(sr_discovery_t *d, apr_pool_t *p)
     for (i = 0; i < (apr_uint32_t)b->workers->nelts; i++) {
         sr_disc_member_t *m;
         const char *name = sr_worker_name(ws[i]);
-        const char *host;
+        const char *a;
         if (apr_hash_get(d->configured, name, APR_HASH_KEY_STRING)
-            || !sr_discover_owns(d->dc, ws[i])) {
+            || !(a = sr_discovered_addr(p, d->dc, ws[i]))) {
             continue;
         }
-        /* its address: between "://" (and '[') and the ":port" */
-        host = strstr(name, "://") + 3;
         m = apr_array_push(have);
-        if (*host == '[') {
-            m->addr = apr_pstrndup(p, host + 1, (apr_size_t)(strchr(host, ']') - host - 1));
-        }
-        else {
-            m->addr = apr_pstrndup(p, host, (apr_size_t)(strrchr(host, ':') - host));
-        }
+        m->addr = a;
         m->enabled = !(ws[i]->s->status & PROXY_WORKER_DISABLED);
         APR_ARRAY_PUSH(have_w, proxy_worker *) = ws[i];
     }

@@ -235,8 +235,6 @@ int sr_discover_check(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s,
                       const sr_key_t *route_key);
 /* post_config: the watchdog callbacks; needs mod_watchdog. */
 int sr_discover_post_config(apr_pool_t *pconf, server_rec *main_s);
-/* Does a member belong to a discovery (made by it at startup or run time)? */
-int sr_discover_owns(const sr_discover_conf_t *dc, const proxy_worker *w);
 
 /* ---- status (mod_sticky_route_status.c) ----------------------------------- */
 

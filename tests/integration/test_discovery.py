@@ -26,8 +26,8 @@ def addr(i):
 class Fleet:
     """Backends b1.. on 127.0.0.11.. (one port) and the hosts file."""
 
-    def __init__(self, test_dir):
-        self.port = free_port()
+    def __init__(self, test_dir, port=None):
+        self.port = port or free_port()
         self.hosts = HostsFile(test_dir / "hosts")
         self.backends = {}
 
@@ -240,3 +240,27 @@ def test_no_request_lost_while_the_set_changes_under_load(fleet, make_proxy):
             t.join(30)
     assert sum(done) > 100, done
     assert errors == [], errors[:10]
+
+
+def test_default_port_members_are_recognised_and_not_added_again(test_dir, make_proxy):
+    """httpd leaves the scheme's default port out of a worker's name
+    (http://127.0.0.11): the members discovery made must still be its own at
+    the next resolutions - no slot used again for the same address."""
+    fleet = Fleet(test_dir, port=80)
+    fleet.resolve_to(1, 2)
+    p = discovering_proxy(make_proxy, fleet, max_=4)
+    free0 = discover_gauge(p, "sticky_route_discover_slots_free")
+    runs0 = discover_gauge(p, "sticky_route_discover_resolutions_total")
+    wait_until(lambda: discover_gauge(p, "sticky_route_discover_resolutions_total") >= runs0 + 3,
+               8, 0.3, "three more resolutions")
+    assert discover_gauge(p, "sticky_route_discover_slots_free") == free0 == 4
+    assert discover_gauge(p, "sticky_route_discover_members") == 2
+    assert len(members_up(p)) == 2, members_up(p)
+    count, _ = new_sessions(p, 8)
+    assert count == {"b1": 4, "b2": 4}, count
+    # and a member that goes and comes back keeps its slot
+    fleet.resolve_to(1)
+    wait_until(lambda: discover_gauge(p, "sticky_route_discover_members") == 1, 5, 0.3, "b2 gone")
+    fleet.resolve_to(1, 2)
+    wait_until(lambda: discover_gauge(p, "sticky_route_discover_members") == 2, 5, 0.3, "b2 back")
+    assert discover_gauge(p, "sticky_route_discover_slots_free") == 4
