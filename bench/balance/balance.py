@@ -1038,9 +1038,11 @@ def scenario_metrics(S, plan, c, W, records, usable):
                 gauge_start = w["t"] - g * ss
                 out["gauge_ramp_start_s"] = round(gauge_start - back["t"], 2)
                 break
-        # The ramp starts when the proxy uses the member again (its first
-        # answer), or when the module says its ramp started, whichever is later.
-        anchor = max(seen, gauge_start) if (seen is not None and gauge_start is not None) else seen
+        # The ramp starts where the module's gauge says it did (the member was
+        # usable again from then on, even if a slowly ramping share gave it its
+        # first new session only later); for a proxy without the gauge, at the
+        # member's first answer after the restart.
+        anchor = gauge_start if gauge_start is not None else seen
         ws = int(math.floor(anchor)) if anchor is not None else None
         if ws is not None:
             out["ramp_anchor_s"] = round(anchor - back["t"], 2)
