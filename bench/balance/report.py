@@ -71,11 +71,17 @@ def targets_for(meta, c, runs):
         if "slowstart" in feats:
             ok = (dn.get("ramp_windows_over") == 0 and dn.get("ramp_new_got", 0) >= 0.5 * (dn.get("ramp_new_expected") or 0)
                   and (dn.get("req_share_max") or 0) <= (ws or 0) * 1.1)
+            ramping = [x for x in (dn.get("return_series") or []) if x["ramp"] < (ws or 0) - 1e-9]
+            new_over = max_over(ramping, "new_share")
+            req_over = max_over(ramping, "req_share")
             out.append(("slow-start ramp", "return: new sessions follow the slow-start ramp, no spike above the weight share (%s)" % f(ws),
                         "met" if ok else "MISSED",
-                        "5 s windows (>= 20 new sessions) above ramp + 0.05: %s; new sessions during the ramp %s (ramp: %s); "
-                        "max 5 s share of requests %s" % (dn.get("ramp_windows_over"), dn.get("ramp_new_got"),
-                                                            dn.get("ramp_new_expected"), f(dn.get("req_share_max")))))
+                        "5 s windows (>= 20 new sessions) above ramp + 0.05: %s; its share of new sessions at most %s "
+                        "above the ramp; new sessions during the ramp %s (ramp: %s); its share of requests %s, "
+                        "at most %s in all" % (
+                            dn.get("ramp_windows_over"), f(new_over), dn.get("ramp_new_got"), dn.get("ramp_new_expected"),
+                            ("under the ramp throughout" if req_over is not None and req_over <= 0
+                             else "at most %s above the ramp" % f(req_over)), f(dn.get("req_share_max")))))
         else:
             out.append(("slow-start ramp", "return: slow-start ramp", "n/a",
                         "no slow start; max 5 s share of new sessions %s in the first %d s (weight share %s)" %
@@ -93,6 +99,12 @@ def style(meta, n):
     i = names.index(n) if n in names else len(names)
     return 'lw 2 lc rgb "%s"%s' % (PALETTE[i % len(PALETTE)], " dt 2" if n.startswith("haproxy") else "")
 DISTURBED_PCT = 15.0   # other work on the machine above this share of all CPUs: the batch is flagged
+
+
+def max_over(rows, key):
+    """Largest amount by which a 5 s share exceeds the ramp (negative: always under)."""
+    v = [x[key] - x["ramp"] for x in rows if x.get(key) is not None]
+    return round(max(v), 3) if v else None
 
 
 def chart(meta, runs, scen, raw, out):
