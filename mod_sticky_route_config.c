@@ -169,28 +169,6 @@ static const char *sr_cmd_flag(cmd_parms *cmd, void *mconfig, int flag)
     return NULL;
 }
 
-/* A whole number of seconds, 0 .. max. */
-static int sr_parse_seconds(const char *arg, long max, long *out)
-{
-    long n = 0;
-    const char *p = arg;
-
-    if (!*p) {
-        return 0;
-    }
-    for (; *p; p++) {
-        if (*p < '0' || *p > '9' || n > max / 10) {
-            return 0;
-        }
-        n = n * 10 + (*p - '0');
-    }
-    if (n > max) {
-        return 0;
-    }
-    *out = n;
-    return 1;
-}
-
 #define SR_SECONDS_MAX 31536000L    /* a year */
 
 static const char *sr_cmd_elect(cmd_parms *cmd, void *mconfig, const char *arg)
@@ -224,7 +202,7 @@ static const char *sr_cmd_slowstart(cmd_parms *cmd, void *mconfig,
     if (err) {
         return err;
     }
-    if (!sr_parse_seconds(arg, SR_SECONDS_MAX, &n)) {
+    if (!sr_parse_number(arg, SR_SECONDS_MAX, &n)) {
         return apr_psprintf(cmd->pool, "%s %s: needs a whole number of "
                             "seconds, 0 (off) to %ld", cmd->cmd->name, arg,
                             SR_SECONDS_MAX);
@@ -252,7 +230,7 @@ static const char *sr_cmd_rebalance(cmd_parms *cmd, void *mconfig,
         c->rebalance_factor = SR_REBALANCE_FACTOR_DEFAULT;
         return NULL;
     }
-    if (!sr_parse_seconds(idle, SR_SECONDS_MAX, &n) || n == 0) {
+    if (!sr_parse_number(idle, SR_SECONDS_MAX, &n) || n == 0) {
         return apr_psprintf(cmd->pool, "%s %s: IDLE_SECONDS must be a whole "
                             "number of seconds, 1 to %ld (or off)",
                             cmd->cmd->name, idle, SR_SECONDS_MAX);

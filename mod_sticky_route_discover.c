@@ -81,26 +81,6 @@ static apr_status_t sr_discoveries_reset(void *data)
 
 /* ---- configuration ----------------------------------------------------------- */
 
-static int sr_parse_num(const char *v, long max, long *out)
-{
-    long n = 0;
-
-    if (!*v) {
-        return 0;
-    }
-    for (; *v; v++) {
-        if (*v < '0' || *v > '9' || n > max / 10) {
-            return 0;
-        }
-        n = n * 10 + (*v - '0');
-    }
-    if (n > max) {
-        return 0;
-    }
-    *out = n;
-    return 1;
-}
-
 const char *sr_discover_parse(apr_pool_t *p, int argc, char *const argv[],
                               sr_discover_conf_t *dc)
 {
@@ -138,10 +118,10 @@ const char *sr_discover_parse(apr_pool_t *p, int argc, char *const argv[],
                              : argv[i];
         const char *val = eq ? eq + 1 : "";
 
-        if (!strcasecmp(key, "interval") && sr_parse_num(val, 86400, &n) && n > 0) {
+        if (!strcasecmp(key, "interval") && sr_parse_number(val, 86400, &n) && n > 0) {
             dc->interval = apr_time_from_sec(n);
         }
-        else if (!strcasecmp(key, "max") && sr_parse_num(val, SR_DISCOVER_MAX_MAX, &n)
+        else if (!strcasecmp(key, "max") && sr_parse_number(val, SR_DISCOVER_MAX_MAX, &n)
                  && n > 0) {
             dc->max = (int)n;
         }
@@ -149,20 +129,20 @@ const char *sr_discover_parse(apr_pool_t *p, int argc, char *const argv[],
                  && (!strcasecmp(val, "On") || !strcasecmp(val, "Off"))) {
             dc->keepalive = !strcasecmp(val, "On");
         }
-        else if (!strcasecmp(key, "ttl") && sr_parse_num(val, 86400, &n) && n > 0) {
+        else if (!strcasecmp(key, "ttl") && sr_parse_number(val, 86400, &n) && n > 0) {
             dc->ttl = n;
         }
         else if (!strcasecmp(key, "connectiontimeout")
-                 && sr_parse_num(val, 3600, &n) && n > 0) {
+                 && sr_parse_number(val, 3600, &n) && n > 0) {
             dc->conn_timeout = n;
         }
-        else if (!strcasecmp(key, "retry") && sr_parse_num(val, 86400, &n)) {
+        else if (!strcasecmp(key, "retry") && sr_parse_number(val, 86400, &n)) {
             dc->retry = n;
         }
-        else if (!strcasecmp(key, "timeout") && sr_parse_num(val, 86400, &n) && n > 0) {
+        else if (!strcasecmp(key, "timeout") && sr_parse_number(val, 86400, &n) && n > 0) {
             dc->timeout = n;
         }
-        else if (!strcasecmp(key, "loadfactor") && sr_parse_num(val, 100, &n)
+        else if (!strcasecmp(key, "loadfactor") && sr_parse_number(val, 100, &n)
                  && n > 0) {
             dc->lbfactor = (int)n;
         }

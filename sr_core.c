@@ -36,6 +36,23 @@ static const sr_key_t public_route_key = { "sticky-route-pub" };
 
 #define SR_SECRET_FILE_MAX 4096
 
+int sr_parse_number(const char *s, long max, long *out)
+{
+    long n = 0;
+
+    if (!s || !*s) {
+        return 0;
+    }
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9' || n > (max - (*s - '0')) / 10) {
+            return 0;
+        }
+        n = n * 10 + (*s - '0');
+    }
+    *out = n;
+    return 1;
+}
+
 void sr_memzero(void *buf, size_t len)
 {
     apr_crypto_memzero(buf, len);
@@ -675,13 +692,9 @@ const char *sr_cookie_spec_parse(apr_pool_t *p, int argc,
             spec->max_age = n;
         }
         else if ((KEY_IS("MaxIdle") || KEY_IS("MaxLife")) && val) {
-            long n = 0;
-            size_t j;
+            long n;
 
-            for (j = 0; val[j] >= '0' && val[j] <= '9' && j < 10; j++) {
-                n = n * 10 + (val[j] - '0');
-            }
-            if (!*val || val[j] || n <= 0) {
+            if (!sr_parse_number(val, 999999999L, &n) || n <= 0) {
                 return apr_psprintf(p, "%.*s=%s: needs a positive integer "
                                     "number of seconds", (int)klen, arg, val);
             }

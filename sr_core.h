@@ -79,6 +79,10 @@ void sr_memzero(void *buf, size_t len);
 const char *sr_secret_load(apr_pool_t *p, const char *arg,
                            const char **out, size_t *out_len);
 
+/* A whole decimal number 0..max (no sign, no blanks). Returns 1 and sets
+ * *out, or 0. Every numeric directive argument goes through it. */
+int sr_parse_number(const char *s, long max, long *out);
+
 /* ---- routes and tags ----------------------------------------------- */
 
 /* A route usable in a cookie: 1..SR_ROUTE_MAX of [A-Za-z0-9_~-]. */

@@ -1155,6 +1155,20 @@ START_TEST(discover_plan_adds_enables_disables_and_respects_slots)
 }
 END_TEST
 
+START_TEST(number_parser_bounds)
+{
+    long n = -1;
+    ck_assert(sr_parse_number("0", 10, &n) && n == 0);
+    ck_assert(sr_parse_number("86400", 86400, &n) && n == 86400);
+    ck_assert(!sr_parse_number("86401", 86400, &n));
+    ck_assert(!sr_parse_number("", 10, &n));
+    ck_assert(!sr_parse_number("-1", 10, &n));
+    ck_assert(!sr_parse_number("1x", 10, &n));
+    ck_assert(!sr_parse_number(" 1", 10, &n));
+    ck_assert(!sr_parse_number("99999999999999999999", 2147483647L, &n));
+}
+END_TEST
+
 Suite *policy_suite(void)
 {
     Suite *s = suite_create("sr_policy");
@@ -1210,6 +1224,7 @@ Suite *policy_suite(void)
     tcase_add_test(tc, slow_start_ramp);
     tcase_add_test(tc, session_route_and_url_parameters);
     tcase_add_test(tc, discover_plan_adds_enables_disables_and_respects_slots);
+    tcase_add_test(tc, number_parser_bounds);
     suite_add_tcase(s, tc);
     return s;
 }
