@@ -147,10 +147,40 @@ static int sr_slot_ready(volatile apr_uint32_t *state)
     return 0;
 }
 
-static int sr_balancer_key_is(const sr_shm_balancer_t *e, const char *id,
-                              const char *name)
+/* One step of the claim protocol on a slot, the same for both tables:
+ * slots are claimed in order and never freed, so whoever wants a key
+ * missing so far meets the others at the first free slot, and the loser
+ * of the compare-and-swap reads what the winner wrote. */
+typedef enum {
+    SR_VISIT_CLAIMED,   /* ours: fill it, then sr_slot_publish */
+    SR_VISIT_READY,     /* filled: compare its key */
+    SR_VISIT_SKIP,      /* its filler died mid-way */
+    SR_VISIT_END        /* free and not creating: the key is nowhere */
+} sr_visit_t;
+
+static sr_visit_t sr_slot_visit(volatile apr_uint32_t *state, int create)
 {
-    return !strcmp(e->server_id, id) && !strcmp(e->name, name);
+    apr_uint32_t st = apr_atomic_read32(state);
+
+    if (st == SR_SLOT_FREE) {
+        if (!create) {
+            return SR_VISIT_END;
+        }
+        if (apr_atomic_cas32(state, SR_SLOT_FILLING, SR_SLOT_FREE)
+            == SR_SLOT_FREE) {
+            return SR_VISIT_CLAIMED;
+        }
+        st = apr_atomic_read32(state);
+    }
+    if (st == SR_SLOT_FILLING && !sr_slot_ready(state)) {
+        return SR_VISIT_SKIP;
+    }
+    return SR_VISIT_READY;
+}
+
+static void sr_slot_publish(volatile apr_uint32_t *state)
+{
+    apr_atomic_set32(state, SR_SLOT_READY);
 }
 
 sr_shm_balancer_t *sr_shm_balancer(server_rec *s, const proxy_balancer *b,
@@ -160,34 +190,24 @@ sr_shm_balancer_t *sr_shm_balancer(server_rec *s, const proxy_balancer *b,
     const char *name = b->s->name;
     int i;
 
-    if (!sr_shm) {
-        return NULL;
-    }
-    /* Slots are claimed in order and never freed: whoever wants a key
-     * missing so far meets the others at the first free slot, and the
-     * loser of the compare-and-swap reads what the winner wrote. */
-    for (i = 0; i < SR_SHM_BALANCERS; i++) {
+    for (i = 0; sr_shm && i < SR_SHM_BALANCERS; i++) {
         sr_shm_balancer_t *e = &sr_shm->balancers[i];
-        apr_uint32_t st = apr_atomic_read32(&e->state);
 
-        if (st == SR_SLOT_FREE) {
-            if (!create) {
-                return NULL;
-            }
-            if (apr_atomic_cas32(&e->state, SR_SLOT_FILLING, SR_SLOT_FREE)
-                == SR_SLOT_FREE) {
-                apr_cpystrn(e->server_id, id, sizeof(e->server_id));
-                apr_cpystrn(e->name, name, sizeof(e->name));
-                apr_atomic_set32(&e->state, SR_SLOT_READY);
+        switch (sr_slot_visit(&e->state, create)) {
+        case SR_VISIT_CLAIMED:
+            apr_cpystrn(e->server_id, id, sizeof(e->server_id));
+            apr_cpystrn(e->name, name, sizeof(e->name));
+            sr_slot_publish(&e->state);
+            return e;
+        case SR_VISIT_READY:
+            if (!strcmp(e->server_id, id) && !strcmp(e->name, name)) {
                 return e;
             }
-            st = apr_atomic_read32(&e->state);
-        }
-        if (st == SR_SLOT_FILLING && !sr_slot_ready(&e->state)) {
-            continue;
-        }
-        if (sr_balancer_key_is(e, id, name)) {
-            return e;
+            break;
+        case SR_VISIT_END:
+            return NULL;
+        case SR_VISIT_SKIP:
+            break;
         }
     }
     return NULL;
@@ -205,27 +225,23 @@ sr_shm_member_t *sr_shm_member(const sr_shm_balancer_t *sb, const char *route,
     bi = (apr_uint32_t)(sb - sr_shm->balancers);
     for (i = 0; i < SR_SHM_MEMBERS; i++) {
         sr_shm_member_t *e = &sr_shm->members[i];
-        apr_uint32_t st = apr_atomic_read32(&e->state);
 
-        if (st == SR_SLOT_FREE) {
-            if (!create) {
-                return NULL;
-            }
-            if (apr_atomic_cas32(&e->state, SR_SLOT_FILLING, SR_SLOT_FREE)
-                == SR_SLOT_FREE) {
-                e->balancer = bi;
-                apr_cpystrn(e->route, route, sizeof(e->route));
-                apr_atomic_set64(&e->up_since, (apr_uint64_t)up_since_if_new);
-                apr_atomic_set32(&e->state, SR_SLOT_READY);
+        switch (sr_slot_visit(&e->state, create)) {
+        case SR_VISIT_CLAIMED:
+            e->balancer = bi;
+            apr_cpystrn(e->route, route, sizeof(e->route));
+            apr_atomic_set64(&e->up_since, (apr_uint64_t)up_since_if_new);
+            sr_slot_publish(&e->state);
+            return e;
+        case SR_VISIT_READY:
+            if (e->balancer == bi && !strcmp(e->route, route)) {
                 return e;
             }
-            st = apr_atomic_read32(&e->state);
-        }
-        if (st == SR_SLOT_FILLING && !sr_slot_ready(&e->state)) {
-            continue;
-        }
-        if (e->balancer == bi && !strcmp(e->route, route)) {
-            return e;
+            break;
+        case SR_VISIT_END:
+            return NULL;
+        case SR_VISIT_SKIP:
+            break;
         }
     }
     return NULL;
