@@ -221,10 +221,11 @@ def phase_of(t, starts):
 # The same load with the balancing features of the static pool on (issue 10):
 # dated cookies (MaxIdle/MaxLife far beyond the run, so nobody expires),
 # election by load, slow start of the member that comes back, rebalancing of
-# clients idle longer than the run (so nobody moves). Behaviour must not change;
+# clients idle longer than the run (so nobody moves); the ramp (2 s) ends
+# before the last 2 s of phase 3, whose split of new sessions is checked. Behaviour must not change;
 # in addition every in-flight counter must be back to 0 at the end.
 BALANCING_ENV = {"STICKY_MAX_IDLE": "300", "STICKY_MAX_LIFE": "3600",
-                 "STICKY_ELECT": "leastbusy", "STICKY_SLOW_START": "5",
+                 "STICKY_ELECT": "leastbusy", "STICKY_SLOW_START": "2",
                  "STICKY_REBALANCE": "120 1.25"}
 
 
