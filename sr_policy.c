@@ -509,7 +509,8 @@ int32_t sr_retry_member(const sr_member_t *m, uint32_t n, int32_t failed,
 
 void sr_discover_plan(const sr_disc_member_t *have, uint32_t nhave,
                       const char *const *want, uint32_t nwant,
-                      uint32_t free_slots, sr_disc_action_t *have_action,
+                      uint32_t free_slots, int64_t now, int64_t hold,
+                      sr_disc_action_t *have_action, uint32_t *have_target,
                       sr_disc_action_t *want_action, sr_disc_counts_t *counts)
 {
     uint32_t i, j;
@@ -517,25 +518,45 @@ void sr_discover_plan(const sr_disc_member_t *have, uint32_t nhave,
     memset(counts, 0, sizeof(*counts));
     for (i = 0; i < nhave; i++) {
         have_action[i] = SR_DISC_KEEP;
+        have_target[i] = UINT32_MAX;
     }
     for (j = 0; j < nwant; j++) {
         want_action[j] = SR_DISC_KEEP;
     }
-    if (nwant == 0) {
-        return;                 /* keep the last good set */
+    if (nwant == 0) {                   /* no answer: keep the last good set */
+        for (i = 0; i < nhave; i++) {
+            if (have[i].enabled || have[i].settle_until) {
+                counts->members++;
+            }
+            else if (!have[i].gone_since || now - have[i].gone_since <= hold) {
+                counts->held++;
+            }
+        }
+        return;
     }
     for (i = 0; i < nhave; i++) {
         int wanted = 0;
         for (j = 0; j < nwant && !wanted; j++) {
             wanted = !strcmp(have[i].addr, want[j]);
         }
-        if (wanted && !have[i].enabled) {
-            have_action[i] = SR_DISC_ENABLE;
-            counts->enable++;
+        if (wanted) {
+            if (have[i].settle_until && now < have[i].settle_until) {
+                have_action[i] = SR_DISC_SETTLE;
+                counts->settling++;
+            }
+            else if (!have[i].enabled || have[i].settle_until) {
+                have_action[i] = SR_DISC_ENABLE;
+                counts->enable++;
+            }
+            counts->members++;
         }
-        else if (!wanted && have[i].enabled) {
+        else if (have[i].enabled || have[i].settle_until) {
             have_action[i] = SR_DISC_DISABLE;
             counts->disable++;
+            counts->held++;
+        }
+        else if (!have[i].gone_since || now - have[i].gone_since <= hold) {
+            counts->held++;             /* gone, its hold not over */
         }
     }
     for (j = 0; j < nwant; j++) {
@@ -550,10 +571,39 @@ void sr_discover_plan(const sr_disc_member_t *have, uint32_t nhave,
             want_action[j] = SR_DISC_ADD;
             free_slots--;
             counts->add++;
+            counts->members++;
+            continue;
         }
-        else {
-            want_action[j] = SR_DISC_NO_SLOT;
-            counts->no_slot++;
+        /* the slot of the member gone longest, past its hold */
+        {
+            uint32_t best = UINT32_MAX;
+            for (i = 0; i < nhave; i++) {
+                if (have_action[i] != SR_DISC_KEEP || have[i].enabled
+                    || !have[i].gone_since || now - have[i].gone_since <= hold) {
+                    continue;
+                }
+                if (best == UINT32_MAX
+                    || have[i].gone_since < have[best].gone_since) {
+                    best = i;
+                }
+            }
+            if (best != UINT32_MAX) {
+                have_action[best] = SR_DISC_REUSE;
+                have_target[best] = j;
+                want_action[j] = SR_DISC_REUSE;
+                counts->reuse++;
+                counts->members++;
+            }
+            else {
+                want_action[j] = SR_DISC_NO_SLOT;
+                counts->no_slot++;
+            }
         }
     }
+}
+
+int sr_discover_warn_due(uint32_t unplaced, int64_t now, int64_t last,
+                         int64_t period)
+{
+    return unplaced > 0 && (last == 0 || now - last >= period);
 }

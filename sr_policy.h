@@ -368,36 +368,71 @@ int32_t sr_retry_member(const sr_member_t *m, uint32_t n, int32_t failed,
                         const sr_tried_t *tried);
 
 /* ---- discovery (StickyRouteDiscover) ------------------------------------------
- * Every interval the name is resolved again; the members it made are
- * compared with the addresses it resolves to now. An address that appeared
- * takes a free slot (ADD) or, when there is none, is left out (NO_SLOT:
- * counted and logged); a member whose address came back is enabled again
- * (same slot, same route); a member whose address is gone is disabled (its
- * clients fail over once). Slots are never given to another address (see
- * mod_sticky_route_discover.c for why). An answer with no address changes
- * nothing: a DNS outage never empties the pool. */
+ * Every interval the name is resolved again and the discovered members (the
+ * slots discovery owns) are compared with the addresses it resolves to now:
+ *
+ *   a member whose address is in the answer        stays, or is ENABLEd again
+ *                                                  (its address came back);
+ *   a member whose address left the answer         is DISABLEd at once (its
+ *                                                  clients fail over once) and
+ *                                                  held: its slot stays its
+ *                                                  own for hold microseconds;
+ *   a member being rewritten for a new address     SETTLEs (stopped, so that
+ *                                                  every child process sees
+ *                                                  its new address first), then
+ *                                                  is ENABLEd;
+ *   an address without a member                    takes a never-used slot
+ *                                                  (ADD), else the slot of the
+ *                                                  member gone longest past its
+ *                                                  hold (REUSE), else gets
+ *                                                  none (NO_SLOT: counted).
+ *
+ * Example, hold 10 s, slots A B free, now t=100 s: have A=10.0.0.1 (in the
+ * answer) B=10.0.0.2 (gone since t=85); want 10.0.0.1, 10.0.0.3 -> A KEEP,
+ * B REUSE for 10.0.0.3 (gone 15 s > 10 s). Had B gone at t=95, 10.0.0.3
+ * would be NO_SLOT until t=105.
+ *
+ * An answer with no address changes nothing: a DNS outage never empties
+ * the pool. Addresses are assumed distinct; the plan is a pure function of
+ * its inputs (times in microseconds). */
 typedef enum {
     SR_DISC_KEEP = 0,
-    SR_DISC_ADD,
-    SR_DISC_ENABLE,
-    SR_DISC_DISABLE,
-    SR_DISC_NO_SLOT
+    SR_DISC_ADD,            /* want[j]: a new member in a never-used slot */
+    SR_DISC_ENABLE,         /* have[i]: its address is back, or it settled */
+    SR_DISC_DISABLE,        /* have[i]: its address left the answer */
+    SR_DISC_NO_SLOT,        /* want[j]: no slot for it now */
+    SR_DISC_REUSE,          /* have[i]: its slot goes to want[target[i]];
+                               want[j]: it takes a reused slot */
+    SR_DISC_SETTLE          /* have[i]: rewritten, not yet enabled */
 } sr_disc_action_t;
 
 typedef struct {
     const char *addr;       /* the member's address, as the resolver gives it */
     int enabled;            /* not disabled by discovery */
+    int64_t gone_since;     /* when its address left the answer; 0: it is in
+                               the answer (or was never seen to leave) */
+    int64_t settle_until;   /* rewritten for a new address: enabled from this
+                               time on; 0: not settling */
 } sr_disc_member_t;
 
 typedef struct {
-    uint32_t add, enable, disable, no_slot;
+    uint32_t add, enable, disable, no_slot, reuse, held, settling;
+    uint32_t members;       /* members with an address in the answer after
+                               the plan (enabled, or settling) */
 } sr_disc_counts_t;
 
-/* have_action[i] for each member, want_action[j] for each address
- * (addresses are assumed distinct). */
+/* have_action[i] (and have_target[i] for REUSE) for each member,
+ * want_action[j] for each address. free_slots: never-used slots. */
 void sr_discover_plan(const sr_disc_member_t *have, uint32_t nhave,
                       const char *const *want, uint32_t nwant,
-                      uint32_t free_slots, sr_disc_action_t *have_action,
+                      uint32_t free_slots, int64_t now, int64_t hold,
+                      sr_disc_action_t *have_action, uint32_t *have_target,
                       sr_disc_action_t *want_action, sr_disc_counts_t *counts);
+
+/* Whether a "beyond max=" warning is due: at every interval in which
+ * addresses are left without a slot, at most once per period (the first
+ * at once). last: when it was last given, 0: never. */
+int sr_discover_warn_due(uint32_t unplaced, int64_t now, int64_t last,
+                         int64_t period);
 
 #endif /* SR_POLICY_H */
