@@ -13,32 +13,59 @@
  *
  * At startup (check_config, before mod_proxy_balancer copies the workers
  * to shared memory) the name is resolved once and a member defined per
- * address, and the balancer's growth raised by max= so that slots are
- * there for the addresses that come later. Then a mod_watchdog callback,
- * in one child process (a singleton watchdog, as mod_proxy_hcheck runs its
- * checks), resolves the name every interval and applies sr_discover_plan
- * the way balancer-manager applies its edits: a new member in a free
- * worker slot (ap_proxy_define_worker, ap_proxy_share_worker,
- * ap_proxy_initialize_worker under the balancer's global lock, then the
- * balancer's update stamp, which makes every child's
- * ap_proxy_sync_balancer pick the member up at its next request), or the
- * disabled status bit in the member's shared slot.
+ * address (at most max=), and the balancer's growth raised so that the
+ * discovered members have exactly max= worker slots. Then a mod_watchdog
+ * callback, in one child process (a singleton watchdog, as
+ * mod_proxy_hcheck runs its checks), resolves the name every interval and
+ * applies sr_discover_plan (sr_policy.c) the way balancer-manager applies
+ * its edits: a new member in a never-used worker slot (ap_proxy_define_
+ * worker, ap_proxy_share_worker, ap_proxy_initialize_worker, then the
+ * balancer's update stamp, which makes every child's ap_proxy_sync_balancer
+ * pick the member up), the disabled status bit of a member whose address
+ * left the answer, and - once that address has been gone longer than
+ * hold= - the slot given to a new address.
  *
- * Why a slot is never given to another address: a slot is a worker's
- * proxy_worker_shared; each child holds its own proxy_worker for it, with
- * its own connection pool (worker->cp, pooled connections to the old
- * address) and its resolved address (worker->cp->addr). Nothing in
- * mod_proxy tells another child to drop them: ap_proxy_sync_balancer only
- * adds workers for slots whose name hash it has not seen (it would make a
- * second proxy_worker for the same slot and keep the first one, pooled
- * connections included), and a worker is never re-initialized in place.
- * A reused slot could thus carry a request to the old address. So an
- * address that goes keeps its slot, disabled, and gets it back - same
- * member, same route - when it returns; a new address takes a free slot;
- * when none is left the address is logged and counted (status endpoint:
- * sticky_route_discover_unplaced) until a graceful restart with a larger
- * max= gives the balancer a new, larger slot table (no request is lost:
- * old children finish theirs with the old one).
+ * Reusing a slot. A slot is a worker's proxy_worker_shared; each child
+ * process holds its own proxy_worker for it, with its own pooled
+ * connections and its own cached address (worker->address since httpd
+ * 2.4.59). ap_proxy_sync_balancer never refreshes an existing proxy_worker
+ * and nothing tells another child to drop what it holds, so the slot is
+ * rewritten in place (same worker hash, so no child makes a second
+ * proxy_worker for it) and each per-child copy is made to follow:
+ *
+ *  1. the request URL: mod_proxy_balancer builds it from the slot's
+ *     name_ex at every request, and ap_proxy_determine_connection closes
+ *     a pooled connection whose host or port differs from the URL's;
+ *  2. the cached address: every discovered member has addressttl=1, so a
+ *     child's cached address expires at the latest one second after it
+ *     was resolved, and is then resolved again from the URL's host (an
+ *     address literal: no DNS query); a pooled connection to another
+ *     address is closed when it is next taken (ap_proxy_determine_address);
+ *  3. timing: a rewritten slot stays disabled and stopped for a settle time
+ *     (SR_SETTLE, 2 s > the 1 s address TTL) before it is enabled, so every
+ *     address a child cached before the rewrite has expired before the
+ *     slot can be elected; a slot is rewritten only after its member has
+ *     been disabled for hold= and at least one interval, so no request is
+ *     still being sent to the old address by election;
+ *  4. health checks: mod_proxy_hcheck keeps, per proxy_worker pointer, a
+ *     check worker with the host copied once and skips stopped workers. A
+ *     per-child watchdog (not a singleton: it runs in every child process,
+ *     every 100 ms) gives a rewritten member that has health checks a
+ *     fresh proxy_worker in its child's balancer (a copy of the old one
+ *     sharing its connection pool, with no cached address), so the check
+ *     worker mod_proxy_hcheck makes for it has the new host; the settle
+ *     time covers that step (20 watchdog periods);
+ *  5. state of ours: the member's shared entry (counters, in-flight,
+ *     slow start) is renamed to the route derived from the new address
+ *     and starts afresh (sr_shm_member_renew); a cookie for the old
+ *     address names the old route, which no member has any more.
+ *
+ * Locks: the singleton takes the balancer's thread mutex, then its global
+ * mutex (the order mod_proxy_balancer's own paths allow: balancer-manager
+ * takes the global one alone), for sync, plan and edits; the per-child
+ * watchdog takes the thread mutex alone. An address beyond max= gets no
+ * slot; it is counted (sticky_route_discover_unplaced) and logged at every
+ * interval in which it persists, at most once a minute.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -58,6 +85,9 @@
 #define SR_DISCOVER_MAX_DEF      16
 #define SR_DISCOVER_MAX_MAX      1024
 #define SR_DISCOVER_ADDRS_MAX    1024       /* addresses read per answer */
+#define SR_DISCOVER_HOLD_DEF     10         /* seconds */
+#define SR_SETTLE                apr_time_from_sec(2)
+#define SR_WARN_PERIOD           apr_time_from_sec(60)
 
 typedef struct {
     server_rec *s;
@@ -66,7 +96,12 @@ typedef struct {
     const sr_key_t *route_key;
     apr_hash_t *configured; /* names of the configured BalancerMembers */
     int failing;            /* the last resolution failed (logged once) */
-    int short_logged;       /* "no free slot" said for this shortage */
+    apr_time_t warned;      /* "beyond max=" last said (0: never) */
+    apr_time_t settle_next; /* earliest end of a settle time, 0: none */
+    /* per child process (the per-child watchdog; this struct is copied
+     * into every child by fork): what this child saw of each slot */
+    apr_uint32_t child_gen;
+    uint32_t *child_sig;    /* b->max_workers signatures of name_ex */
 } sr_discovery_t;
 
 /* The discoveries of this configuration generation (pconf). */
@@ -108,6 +143,8 @@ const char *sr_discover_parse(apr_pool_t *p, int argc, char *const argv[],
                             argv[0], dc->scheme);
     }
     dc->interval = apr_time_from_sec(SR_DISCOVER_INTERVAL_DEF);
+    dc->hold = apr_time_from_sec(SR_DISCOVER_HOLD_DEF);
+    dc->hc = apr_array_make(p, 4, sizeof(const char *));
     dc->max = SR_DISCOVER_MAX_DEF;
     dc->keepalive = -1;
     dc->ttl = dc->conn_timeout = dc->retry = dc->timeout = -1;
@@ -120,6 +157,17 @@ const char *sr_discover_parse(apr_pool_t *p, int argc, char *const argv[],
 
         if (!strcasecmp(key, "interval") && sr_parse_number(val, 86400, &n) && n > 0) {
             dc->interval = apr_time_from_sec(n);
+        }
+        else if (!strcasecmp(key, "hold") && sr_parse_number(val, 86400, &n)) {
+            dc->hold = apr_time_from_sec(n);
+        }
+        else if ((!strcasecmp(key, "hcmethod") || !strcasecmp(key, "hcuri")
+                  || !strcasecmp(key, "hcinterval") || !strcasecmp(key, "hcpasses")
+                  || !strcasecmp(key, "hcfails") || !strcasecmp(key, "hcexpr")
+                  || !strcasecmp(key, "hctemplate")) && eq && *val) {
+            /* checked by mod_proxy_hcheck at startup (sr_discover_check) */
+            APR_ARRAY_PUSH(dc->hc, const char *) = key;
+            APR_ARRAY_PUSH(dc->hc, const char *) = apr_pstrdup(p, val);
         }
         else if (!strcasecmp(key, "max") && sr_parse_number(val, SR_DISCOVER_MAX_MAX, &n)
                  && n > 0) {
@@ -148,9 +196,13 @@ const char *sr_discover_parse(apr_pool_t *p, int argc, char *const argv[],
         }
         else {
             return apr_psprintf(p, "'%s': expected interval=SECONDS (1-86400), "
+                                "hold=SECONDS (0-86400), "
                                 "max=N (1-%d), keepalive=On|Off, ttl=, "
                                 "connectiontimeout=, retry=, timeout= "
-                                "(seconds) or loadfactor=1-100", argv[i],
+                                "(seconds), loadfactor=1-100 or a health "
+                                "check parameter (hcmethod=, hcuri=, "
+                                "hcinterval=, hcpasses=, hcfails=, hcexpr=, "
+                                "hctemplate=)", argv[i],
                                 SR_DISCOVER_MAX_MAX);
         }
     }
@@ -253,11 +305,50 @@ static void sr_member_params(proxy_worker *w, const sr_discover_conf_t *dc)
     if (dc->lbfactor > 0) {
         w->s->lbfactor = dc->lbfactor;
     }
+    /* a child's cached address lives one second (see the header) */
+    w->s->address_ttl = 1;
+    w->s->address_ttl_set = 1;
+}
+
+/* mod_proxy_hcheck's parameters on member w; NULL or the error. */
+static const char *sr_member_hc(apr_pool_t *p, server_rec *s, proxy_worker *w,
+                                const sr_discover_conf_t *dc)
+{
+    APR_OPTIONAL_FN_TYPE(set_worker_hc_param) *set_hc;
+    int k;
+
+    if (dc->hc->nelts == 0) {
+        return NULL;
+    }
+    set_hc = APR_RETRIEVE_OPTIONAL_FN(set_worker_hc_param);
+    if (!set_hc) {
+        return "health check parameters need mod_proxy_hcheck (a2enmod "
+               "proxy_hcheck)";
+    }
+    for (k = 0; k + 1 < dc->hc->nelts; k += 2) {
+        const char *err = set_hc(p, s, w, APR_ARRAY_IDX(dc->hc, k, const char *),
+                                 APR_ARRAY_IDX(dc->hc, k + 1, const char *), NULL);
+        if (err) {
+            return apr_psprintf(p, "%s=%s: %s", APR_ARRAY_IDX(dc->hc, k, const char *),
+                                APR_ARRAY_IDX(dc->hc, k + 1, const char *), err);
+        }
+    }
+    return NULL;
 }
 
 static const char *sr_worker_name(const proxy_worker *w)
 {
     return w->s->name_ex[0] ? w->s->name_ex : w->s->name;
+}
+
+static uint32_t sr_name_sig(const char *s)
+{
+    uint32_t h = 2166136261u;
+
+    while (*s) {
+        h = (h ^ (unsigned char)*s++) * 16777619u;
+    }
+    return h ? h : 1;
 }
 
 /* The address of w when it is a member a discovery makes - same scheme
@@ -340,8 +431,21 @@ int sr_discover_check(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s,
                      "a2enmod watchdog)", dc->url, b->s->name);
         return 0;
     }
-    /* slots for the members discovery adds while the server runs */
-    b->growth += dc->max;
+    if (dc->hc->nelts) {
+        /* the health check parameters, checked once on a scratch worker */
+        proxy_worker scratch;
+        proxy_worker_shared scratch_s;
+        const char *err;
+        memset(&scratch, 0, sizeof(scratch));
+        memset(&scratch_s, 0, sizeof(scratch_s));
+        scratch.s = &scratch_s;
+        if ((err = sr_member_hc(ptemp, s, &scratch, dc)) != NULL) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
+                         "StickyRouteDiscover %s in %s: %s", dc->url,
+                         b->s->name, err);
+            return 0;
+        }
+    }
     n = sr_resolve(ptemp, dc, urls, addrs, &rv);
     if (n == 0) {
         ap_log_error(APLOG_MARK, APLOG_WARNING, rv, s,
@@ -366,10 +470,19 @@ int sr_discover_check(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s,
             continue;
         }
         sr_member_params(w, dc);
+        if ((err = sr_member_hc(pconf, s, w, dc)) != NULL) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
+                         "StickyRouteDiscover %s in %s: %s", dc->url,
+                         b->s->name, err);
+            return 0;
+        }
         sr_discovered_route(route, b, url, route_key);
         apr_cpystrn(w->s->route, route, sizeof(w->s->route));
         made++;
     }
+    /* slots for the members discovery adds while the server runs: max=
+     * discovered members in all */
+    b->growth += dc->max - made;
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, s,
                  "StickyRouteDiscover %s in %s: %d member(s) at start, room "
                  "for %d", dc->url, b->s->name, made, dc->max);
@@ -418,6 +531,7 @@ static proxy_worker *sr_add_member(sr_discovery_t *d, proxy_server_conf *conf,
     }
     PROXY_COPY_CONF_PARAMS(w, conf);
     sr_member_params(w, d->dc);
+    sr_member_hc(conf->pool, d->s, w, d->dc);      /* checked at startup */
     sr_discovered_route(route, b, url, d->route_key);
     apr_cpystrn(w->s->route, route, sizeof(w->s->route));
     if ((rv = storage->grab(b->wslot, &index)) != APR_SUCCESS
@@ -439,6 +553,60 @@ static proxy_worker *sr_add_member(sr_discovery_t *d, proxy_server_conf *conf,
     return w;
 }
 
+/* Gives the slot of member w (whose address is gone) to url: rewritten in
+ * place, stopped and disabled until it has settled (see the header).
+ * Needs the balancer's thread and global mutexes (the singleton's run). */
+static void sr_reuse_slot(sr_discovery_t *d, proxy_worker *w,
+                          sr_shm_member_t *e, const char *url,
+                          const char *addr, apr_time_t now)
+{
+    proxy_balancer *b = d->b;
+    proxy_worker_shared *s = w->s;
+    char route[SR_DERIVED_ROUTE_LEN + 1];
+    char old[PROXY_WORKER_MAX_NAME_SIZE];
+    apr_int64_t gone = e ? (apr_int64_t)apr_atomic_read64(&e->gone_since) : 0;
+
+    apr_cpystrn(old, sr_worker_name(w), sizeof(old));
+    /* out of every election and health check until it has settled */
+    ap_proxy_set_wstatus(PROXY_WORKER_STOPPED_FLAG, 1, w);
+    ap_proxy_set_wstatus(PROXY_WORKER_DISABLED_FLAG, 1, w);
+    sr_discovered_route(route, b, url, d->route_key);
+    apr_cpystrn(s->name, url, sizeof(s->name));
+    apr_cpystrn(s->name_ex, url, sizeof(s->name_ex));
+    apr_cpystrn(s->hostname, addr, sizeof(s->hostname));
+    apr_cpystrn(s->hostname_ex, addr, sizeof(s->hostname_ex));
+    apr_cpystrn(s->route, route, sizeof(s->route));
+    s->port = d->dc->port;
+    /* its status and counters start afresh */
+    ap_proxy_set_wstatus(PROXY_WORKER_IN_ERROR_FLAG, 0, w);
+    ap_proxy_set_wstatus(PROXY_WORKER_HC_FAIL_FLAG, 0, w);
+    s->error_time = 0;
+    s->retries = 0;
+    s->lbstatus = 0;
+    s->elected = 0;
+    s->transferred = 0;
+    s->read = 0;
+    s->pcount = 0;
+    s->fcount = 0;
+    sr_member_params(w, d->dc);
+    s->updated = now;
+    if (e) {
+        sr_shm_member_renew(e, route, now);
+        apr_atomic_set64(&e->settle_until, (apr_uint64_t)(now + SR_SETTLE));
+    }
+    if (!d->settle_next || now + SR_SETTLE < d->settle_next) {
+        d->settle_next = now + SR_SETTLE;
+    }
+    ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, d->s,
+                 "StickyRouteDiscover %s in %s: the slot of %s (gone %"
+                 APR_TIME_T_FMT " s) reused for %s (route %s); enabled in %"
+                 APR_TIME_T_FMT " s", d->dc->url, b->s->name, old,
+                 gone ? apr_time_sec(now - gone) : (apr_time_t)0, url, route,
+                 apr_time_sec(SR_SETTLE));
+}
+
+/* One resolution and its plan, applied. Runs in the singleton watchdog;
+ * takes the balancer's thread mutex, then its global mutex. */
 static void sr_discover_run(sr_discovery_t *d, apr_pool_t *p)
 {
     proxy_balancer *b = d->b;
@@ -448,16 +616,20 @@ static void sr_discover_run(sr_discovery_t *d, apr_pool_t *p)
     apr_array_header_t *addrs = apr_array_make(p, 16, sizeof(char *));
     apr_array_header_t *have = apr_array_make(p, 16, sizeof(sr_disc_member_t));
     apr_array_header_t *have_w = apr_array_make(p, 16, sizeof(proxy_worker *));
+    apr_array_header_t *have_e = apr_array_make(p, 16, sizeof(sr_shm_member_t *));
     sr_shm_balancer_t *sb = sr_shm_balancer(d->s, b, 0);
     sr_disc_action_t *ha, *wa;
+    uint32_t *target;
     sr_disc_counts_t counts;
-    apr_uint32_t free_slots, members = 0, i;
+    apr_uint32_t free_slots, i;
+    apr_time_t now = apr_time_now();
     proxy_worker **ws;
     apr_status_t rv;
-    int n, locked;
+    int n, tlocked, glocked, rewrote = 0;
 
     if (sb) {
         apr_atomic_set32(&sb->disc_on, 1);
+        apr_atomic_set32(&sb->disc_max, (apr_uint32_t)d->dc->max);
         apr_atomic_inc64(&sb->disc_runs);
     }
     n = sr_resolve(p, d->dc, urls, addrs, &rv);
@@ -472,58 +644,94 @@ static void sr_discover_run(sr_discovery_t *d, apr_pool_t *p)
                          d->dc->url, b->s->name, d->dc->host);
             d->failing = 1;
         }
-        return;
     }
-    if (d->failing) {
+    else if (d->failing) {
         ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, d->s,
                      "StickyRouteDiscover %s in %s: %s resolves again",
                      d->dc->url, b->s->name, d->dc->host);
         d->failing = 0;
     }
-    locked = PROXY_GLOBAL_LOCK(b) == APR_SUCCESS;
+    tlocked = PROXY_THREAD_LOCK(b) == APR_SUCCESS;
+    glocked = PROXY_GLOBAL_LOCK(b) == APR_SUCCESS;
     /* members other processes added (balancer-manager) first */
     ap_proxy_sync_balancer(b, d->s, conf);
     ws = (proxy_worker **)b->workers->elts;
     for (i = 0; i < (apr_uint32_t)b->workers->nelts; i++) {
         sr_disc_member_t *m;
+        sr_shm_member_t *e;
         const char *name = sr_worker_name(ws[i]);
         const char *a;
         if (apr_hash_get(d->configured, name, APR_HASH_KEY_STRING)
             || !(a = sr_discovered_addr(p, d->dc, ws[i]))) {
             continue;
         }
+        e = sr_shm_member(sb, ws[i]->s->route, 1, 0);
         m = apr_array_push(have);
         m->addr = a;
         m->enabled = !(ws[i]->s->status & PROXY_WORKER_DISABLED);
+        m->gone_since = e ? (int64_t)apr_atomic_read64(&e->gone_since) : 0;
+        m->settle_until = e ? (int64_t)apr_atomic_read64(&e->settle_until) : 0;
+        if (!m->enabled && !m->gone_since && !m->settle_until && e) {
+            /* disabled and not seen leaving (an earlier process of ours
+             * before a restart, or an operator): held from now on */
+            apr_atomic_set64(&e->gone_since, (apr_uint64_t)now);
+            m->gone_since = now;
+        }
         APR_ARRAY_PUSH(have_w, proxy_worker *) = ws[i];
+        APR_ARRAY_PUSH(have_e, sr_shm_member_t *) = e;
     }
     free_slots = (b->storage && b->wslot) ? b->storage->num_free_slots(b->wslot)
                                           : 0;
     ha = apr_pcalloc(p, (have->nelts + 1) * sizeof(*ha));
+    target = apr_pcalloc(p, (have->nelts + 1) * sizeof(*target));
     wa = apr_pcalloc(p, (addrs->nelts + 1) * sizeof(*wa));
     sr_discover_plan((sr_disc_member_t *)have->elts, (uint32_t)have->nelts,
                      (const char *const *)addrs->elts, (uint32_t)addrs->nelts,
-                     free_slots, ha, wa, &counts);
+                     free_slots, now, d->dc->hold, ha, target, wa, &counts);
+    d->settle_next = 0;
     for (i = 0; i < (apr_uint32_t)have->nelts; i++) {
         proxy_worker *w = APR_ARRAY_IDX(have_w, i, proxy_worker *);
-        if (ha[i] == SR_DISC_DISABLE) {
+        sr_shm_member_t *e = APR_ARRAY_IDX(have_e, i, sr_shm_member_t *);
+        sr_disc_member_t *m = &APR_ARRAY_IDX(have, i, sr_disc_member_t);
+        switch (ha[i]) {
+        case SR_DISC_DISABLE:
             ap_proxy_set_wstatus(PROXY_WORKER_DISABLED_FLAG, 1, w);
+            ap_proxy_set_wstatus(PROXY_WORKER_STOPPED_FLAG, 0, w);
+            if (e) {
+                apr_atomic_set64(&e->gone_since, (apr_uint64_t)now);
+                apr_atomic_set64(&e->settle_until, 0);
+            }
             ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, d->s,
                          "StickyRouteDiscover %s in %s: %s is gone; member "
-                         "disabled (route %s)", d->dc->url, b->s->name,
-                         sr_worker_name(w), w->s->route);
-        }
-        else if (ha[i] == SR_DISC_ENABLE) {
+                         "disabled (route %s), its slot held %" APR_TIME_T_FMT
+                         " s", d->dc->url, b->s->name, sr_worker_name(w),
+                         w->s->route, apr_time_sec(d->dc->hold));
+            break;
+        case SR_DISC_ENABLE:
+            ap_proxy_set_wstatus(PROXY_WORKER_STOPPED_FLAG, 0, w);
             ap_proxy_set_wstatus(PROXY_WORKER_DISABLED_FLAG, 0, w);
+            if (e) {
+                apr_atomic_set64(&e->gone_since, 0);
+                apr_atomic_set64(&e->settle_until, 0);
+            }
             ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, d->s,
-                         "StickyRouteDiscover %s in %s: %s is back; member "
+                         "StickyRouteDiscover %s in %s: %s %s; member "
                          "enabled (route %s)", d->dc->url, b->s->name,
-                         sr_worker_name(w), w->s->route);
-        }
-        if (ha[i] == SR_DISC_ENABLE
-            || (ha[i] == SR_DISC_KEEP
-                && !(w->s->status & PROXY_WORKER_DISABLED))) {
-            members++;
+                         sr_worker_name(w), m->settle_until ? "has settled"
+                         : "is back", w->s->route);
+            break;
+        case SR_DISC_SETTLE:
+            if (!d->settle_next || m->settle_until < d->settle_next) {
+                d->settle_next = m->settle_until;
+            }
+            break;
+        case SR_DISC_REUSE:
+            sr_reuse_slot(d, w, e, APR_ARRAY_IDX(urls, target[i], const char *),
+                          APR_ARRAY_IDX(addrs, target[i], const char *), now);
+            rewrote = 1;
+            break;
+        default:
+            break;
         }
     }
     for (i = 0; i < (apr_uint32_t)addrs->nelts; i++) {
@@ -531,7 +739,6 @@ static void sr_discover_run(sr_discovery_t *d, apr_pool_t *p)
         if (wa[i] == SR_DISC_ADD) {
             proxy_worker *w = sr_add_member(d, conf, url);
             if (w) {
-                members++;
                 ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, d->s,
                              "StickyRouteDiscover %s in %s: new member %s "
                              "(route %s)", d->dc->url, b->s->name, url,
@@ -539,26 +746,34 @@ static void sr_discover_run(sr_discovery_t *d, apr_pool_t *p)
             }
             else {
                 counts.no_slot++;
+                counts.members--;
             }
         }
     }
-    if (locked) {
+    if (rewrote && sb) {
+        apr_atomic_inc32(&sb->disc_gen);
+    }
+    if (glocked) {
         PROXY_GLOBAL_UNLOCK(b);
     }
-    if (counts.no_slot && !d->short_logged) {
-        ap_log_error(APLOG_MARK, APLOG_ERR, 0, d->s,
-                     "StickyRouteDiscover %s in %s: %u address(es) without a "
-                     "free member slot (max=%d): they get no traffic; raise "
-                     "max= and restart gracefully (no request is lost)",
-                     d->dc->url, b->s->name, counts.no_slot, d->dc->max);
-        d->short_logged = 1;
+    if (tlocked) {
+        PROXY_THREAD_UNLOCK(b);
     }
-    else if (!counts.no_slot) {
-        d->short_logged = 0;
+    if (sr_discover_warn_due(counts.no_slot, now, d->warned, SR_WARN_PERIOD)) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, d->s,
+                     "StickyRouteDiscover %s in %s: %u address(es) beyond "
+                     "max=%d get no member (%u held within hold=%" APR_TIME_T_FMT
+                     " s); they take the slots of gone members as these "
+                     "pass their hold, or raise max=", d->dc->url, b->s->name,
+                     counts.no_slot, d->dc->max, counts.held,
+                     apr_time_sec(d->dc->hold));
+        d->warned = now;
     }
     if (sb) {
-        apr_atomic_set32(&sb->disc_members, members);
+        apr_atomic_set32(&sb->disc_members, counts.members);
         apr_atomic_set32(&sb->disc_unplaced, counts.no_slot);
+        apr_atomic_set32(&sb->disc_held, counts.held);
+        apr_atomic_add64(&sb->disc_reused, counts.reuse);
         apr_atomic_set32(&sb->disc_free, (b->storage && b->wslot)
                          ? b->storage->num_free_slots(b->wslot) : 0);
     }
@@ -582,12 +797,96 @@ static apr_status_t sr_discover_callback(int state, void *data, apr_pool_t *pool
     if (now < t->next) {
         return APR_SUCCESS;
     }
-    t->next = now + t->d->dc->interval;
     if (apr_pool_create(&p, pool) != APR_SUCCESS) {
         return APR_SUCCESS;
     }
     sr_discover_run(t->d, p);
     apr_pool_destroy(p);
+    t->next = now + t->d->dc->interval;
+    if (t->d->settle_next && t->d->settle_next < t->next) {
+        t->next = t->d->settle_next;    /* enable a settled slot on time */
+    }
+    {
+        sr_shm_balancer_t *sb = sr_shm_balancer(t->d->s, t->d->b, 0);
+        if (sb) {
+            apr_atomic_set64(&sb->disc_next, (apr_uint64_t)t->next);
+        }
+    }
+    return APR_SUCCESS;
+}
+
+/* The per-child step (a watchdog that runs in every child process, every
+ * 100 ms): after a slot rewrite (the shared disc_gen moved), a rewritten
+ * member that has health checks gets a fresh proxy_worker in this child's
+ * balancer, so that mod_proxy_hcheck, which keys its check workers by
+ * proxy_worker pointer and copies the host once, makes a check worker for
+ * the new address (see the header, point 4). The copy shares the old one's
+ * connection pool and mutex (its connections are closed on the address
+ * change), takes over its cached address (one reference, as before), and
+ * costs one proxy_worker per rewrite in this child. Takes the balancer's
+ * thread mutex (the one mod_proxy_balancer's finder holds). */
+static void sr_discover_child_step(sr_discovery_t *d, apr_pool_t *pool)
+{
+    proxy_balancer *b = d->b;
+    sr_shm_balancer_t *sb = sr_shm_balancer(d->s, b, 0);
+    proxy_server_conf *conf;
+    apr_uint32_t gen;
+    int i, first;
+
+    if (!sb) {
+        return;
+    }
+    gen = apr_atomic_read32(&sb->disc_gen);
+    first = d->child_sig == NULL;
+    if (!first && gen == d->child_gen) {
+        return;
+    }
+    if (first) {
+        d->child_sig = apr_pcalloc(pool, (apr_size_t)b->max_workers
+                                         * sizeof(uint32_t));
+    }
+    conf = ap_get_module_config(d->s->module_config, &proxy_module);
+    if (PROXY_THREAD_LOCK(b) != APR_SUCCESS) {
+        return;
+    }
+    ap_proxy_sync_balancer(b, d->s, conf);
+    for (i = 0; i < b->workers->nelts && i < b->max_workers; i++) {
+        proxy_worker **slot = &((proxy_worker **)b->workers->elts)[i];
+        proxy_worker *w = *slot, *fresh;
+        uint32_t sig = sr_name_sig(sr_worker_name(w));
+
+        if (!first && d->child_sig[i] && d->child_sig[i] != sig
+            && w->s->method != NONE) {
+            fresh = apr_palloc(conf->pool, sizeof(*fresh));
+            PROXY_THREAD_LOCK(w);
+            *fresh = *w;
+            fresh->address = apr_atomic_xchgptr((void *)&w->address, NULL);
+            PROXY_THREAD_UNLOCK(w);
+            *slot = fresh;
+            ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, d->s,
+                         "StickyRouteDiscover %s in %s: member %s has a "
+                         "fresh worker in this child (health checks)",
+                         d->dc->url, b->s->name, sr_worker_name(w));
+        }
+        d->child_sig[i] = sig;
+    }
+    d->child_gen = gen;
+    PROXY_THREAD_UNLOCK(b);
+}
+
+static apr_status_t sr_discover_child_callback(int state, void *data,
+                                               apr_pool_t *pool)
+{
+    int i;
+
+    (void)data;
+    if (state != AP_WATCHDOG_STATE_RUNNING || !sr_discoveries) {
+        return APR_SUCCESS;
+    }
+    for (i = 0; i < sr_discoveries->nelts; i++) {
+        sr_discover_child_step(APR_ARRAY_IDX(sr_discoveries, i,
+                                             sr_discovery_t *), pool);
+    }
     return APR_SUCCESS;
 }
 
@@ -615,6 +914,21 @@ int sr_discover_post_config(apr_pool_t *pconf, server_rec *main_s)
         ap_log_error(APLOG_MARK, APLOG_EMERG, rv, main_s,
                      "StickyRouteDiscover: cannot create the watchdog");
         return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    /* and one in every child process for the per-child step */
+    {
+        ap_watchdog_t *wd_child = NULL;
+        rv = get_instance(&wd_child, SR_DISCOVER_WATCHDOG "child_", 0, 0, pconf);
+        if (rv == APR_SUCCESS) {
+            rv = register_callback(wd_child, AP_WD_TM_SLICE, NULL,
+                                   sr_discover_child_callback);
+        }
+        if (rv != APR_SUCCESS) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, rv, main_s,
+                         "StickyRouteDiscover: cannot create the per-child "
+                         "watchdog");
+            return HTTP_INTERNAL_SERVER_ERROR;
+        }
     }
     for (i = 0; i < sr_discoveries->nelts; i++) {
         sr_discover_tick_t *t = apr_pcalloc(pconf, sizeof(*t));

@@ -59,7 +59,11 @@ typedef struct {
     const char *host;                /* the name resolved */
     apr_port_t port;
     apr_interval_time_t interval;
-    int max;                         /* slots for discovered members */
+    apr_interval_time_t hold;        /* a gone address keeps its slot this
+                                        long before another may take it */
+    int max;                         /* discovered members at most */
+    apr_array_header_t *hc;          /* mod_proxy_hcheck parameters of the
+                                        members: key, value, key, value... */
     /* parameters of the members it makes (-1: mod_proxy's default) */
     int keepalive;
     long ttl, conn_timeout, retry, timeout;
@@ -126,7 +130,7 @@ extern server_rec *sr_main_server;
  * filling -> ready) and never freed, so two children claiming the same key
  * at once end up with one entry. */
 #define SR_SHM_MAGIC       0x53524d32u  /* "SRM2" */
-#define SR_SHM_VERSION     4u
+#define SR_SHM_VERSION     5u
 #define SR_SHM_BALANCERS   512
 #define SR_SHM_MEMBERS     4096
 #define SR_SERVER_ID_SIZE  24
@@ -144,6 +148,11 @@ typedef struct {
     volatile apr_uint32_t disc_unplaced;/* addresses without a slot */
     volatile apr_uint64_t disc_errors;  /* failed or empty resolutions */
     volatile apr_uint64_t disc_runs;    /* resolutions */
+    volatile apr_uint32_t disc_max;     /* max= */
+    volatile apr_uint32_t disc_held;    /* gone addresses within their hold */
+    volatile apr_uint64_t disc_reused;  /* slots given to another address */
+    volatile apr_uint32_t disc_gen;     /* bumped at every slot rewrite */
+    volatile apr_uint64_t disc_next;    /* apr_time_t of the next resolution */
     char server_id[SR_SERVER_ID_SIZE];
     char name[PROXY_BALANCER_MAX_NAME_SIZE];
 } sr_shm_balancer_t;
@@ -159,6 +168,9 @@ typedef struct {
     volatile apr_uint32_t down;         /* seen unusable since it was up */
     volatile apr_uint64_t up_since;     /* apr_time_t it joined or came
                                            back (slow start); 0: long ago */
+    /* discovery's per-slot state (mod_sticky_route_discover.c) */
+    volatile apr_uint64_t gone_since;   /* its address left the answer */
+    volatile apr_uint64_t settle_until; /* rewritten: enabled from then on */
     char route[PROXY_WORKER_MAX_ROUTE_SIZE];
 } sr_shm_member_t;
 
@@ -171,6 +183,13 @@ sr_shm_balancer_t *sr_shm_balancer(server_rec *s, const proxy_balancer *b,
  * up_since_if_new. */
 sr_shm_member_t *sr_shm_member(const sr_shm_balancer_t *sb, const char *route,
                                int create, apr_time_t up_since_if_new);
+/* Gives member entry e to another route (a discovery slot reused): its
+ * counters, in-flight count and discovery state start afresh, up_since is
+ * set (slow start). Readers looking the entry up meanwhile wait (the entry
+ * is "filling" while it changes). Caller: the discovery watchdog, under the
+ * balancer's global lock (one renamer at a time). */
+void sr_shm_member_renew(sr_shm_member_t *e, const char *route,
+                         apr_time_t up_since);
 /* The segment was made by this generation (first start, or a layout
  * change): members found at startup are not joining. */
 int sr_shm_is_new(void);

@@ -286,8 +286,15 @@ static void sr_scan(sr_balancer_state_t *st, server_rec *s)
         }
         st->value_ok[i] = 0;        /* the route may have changed */
         if (!st->counters[i] || strcmp(st->counters[i]->route, slot)) {
-            /* a member this process has not seen yet: added at run time */
-            st->counters[i] = sr_shm_member(st->shared, slot, 1, now);
+            /* a member this process has not seen yet (added at run time),
+             * or a discovery slot given to another address: while such a
+             * slot is stopped its entry is being renamed, so it is looked
+             * up without claiming one (discovery renames, never claims) */
+            int stopped = (w->s->status & PROXY_WORKER_STOPPED) != 0;
+            sr_shm_member_t *c = sr_shm_member(st->shared, slot, !stopped, now);
+            if (c || !stopped) {
+                st->counters[i] = c;
+            }
         }
         sr_view_member(st, i, s);
         st->view[i].lbset = w->s->lbset;
@@ -609,7 +616,15 @@ static apr_status_t sr_inflight_release(void *data)
     sr_req_t *rq = data;
 
     if (rq->inflight) {
-        __atomic_fetch_sub(&rq->inflight->inflight, 1, __ATOMIC_RELAXED);
+        /* never below zero: a discovery slot given to another address
+         * starts its count afresh while older requests may still end */
+        apr_uint32_t n = __atomic_load_n(&rq->inflight->inflight,
+                                         __ATOMIC_RELAXED);
+        while (n > 0 && !__atomic_compare_exchange_n(&rq->inflight->inflight,
+                                                     &n, n - 1, 1,
+                                                     __ATOMIC_RELAXED,
+                                                     __ATOMIC_RELAXED))
+            ;
         rq->inflight = NULL;
     }
     return APR_SUCCESS;

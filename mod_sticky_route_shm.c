@@ -246,3 +246,24 @@ sr_shm_member_t *sr_shm_member(const sr_shm_balancer_t *sb, const char *route,
     }
     return NULL;
 }
+
+void sr_shm_member_renew(sr_shm_member_t *e, const char *route,
+                         apr_time_t up_since)
+{
+    int k;
+
+    if (apr_atomic_cas32(&e->state, SR_SLOT_FILLING, SR_SLOT_READY)
+        != SR_SLOT_READY) {
+        return;
+    }
+    for (k = 0; k < SR_STATUS_COUNT; k++) {
+        apr_atomic_set64(&e->count[k], 0);
+    }
+    apr_atomic_set32(&e->inflight, 0);
+    apr_atomic_set32(&e->down, 0);
+    apr_atomic_set64(&e->up_since, (apr_uint64_t)up_since);
+    apr_atomic_set64(&e->gone_since, 0);
+    apr_atomic_set64(&e->settle_until, 0);
+    apr_cpystrn(e->route, route, sizeof(e->route));
+    sr_slot_publish(&e->state);
+}

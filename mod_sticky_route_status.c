@@ -160,7 +160,16 @@ static apr_uint64_t sr_disc(const sr_discover_row_t *d, int what)
     case 1: return apr_atomic_read32(&d->sb->disc_free);
     case 2: return apr_atomic_read32(&d->sb->disc_unplaced);
     case 3: return apr_atomic_read64(&d->sb->disc_errors);
-    default: return apr_atomic_read64(&d->sb->disc_runs);
+    case 4: return apr_atomic_read64(&d->sb->disc_runs);
+    case 5: return apr_atomic_read32(&d->sb->disc_max);
+    case 6: return apr_atomic_read32(&d->sb->disc_held);
+    case 7: return apr_atomic_read64(&d->sb->disc_reused);
+    default: {
+        /* seconds to the next resolution (0: due or unknown) */
+        apr_time_t next = (apr_time_t)apr_atomic_read64(&d->sb->disc_next);
+        apr_time_t now = apr_time_now();
+        return next > now ? (apr_uint64_t)apr_time_sec(next - now + 999999) : 0;
+    }
     }
 }
 
@@ -170,14 +179,23 @@ static const struct {
     { "sticky_route_discover_members", "gauge",
       "Addresses of the discovered name with an enabled member." },
     { "sticky_route_discover_slots_free", "gauge",
-      "Member slots left for addresses that appear." },
+      "Never-used member slots left for addresses that appear." },
     { "sticky_route_discover_unplaced", "gauge",
-      "Addresses without a member slot (they get no traffic)." },
+      "Addresses beyond max= without a member slot (they get no traffic)." },
     { "sticky_route_discover_errors_total", "counter",
       "Resolutions that failed or gave no address (the members stay)." },
     { "sticky_route_discover_resolutions_total", "counter",
       "Resolutions of the discovered name." },
+    { "sticky_route_discover_slots", "gauge",
+      "Discovered members at most (max=)." },
+    { "sticky_route_discover_held", "gauge",
+      "Members whose address left the answer, their slot held (hold=)." },
+    { "sticky_route_discover_reused_total", "counter",
+      "Member slots given to another address." },
+    { "sticky_route_discover_next_seconds", "gauge",
+      "Seconds to the next resolution." },
 };
+#define SR_DISC_METRICS (int)(sizeof(sr_disc_metrics) / sizeof(sr_disc_metrics[0]))
 
 static void sr_status_prometheus_discover(request_rec *r,
                                           const apr_array_header_t *drows)
@@ -187,7 +205,7 @@ static void sr_status_prometheus_discover(request_rec *r,
     if (drows->nelts == 0) {
         return;
     }
-    for (k = 0; k < 5; k++) {
+    for (k = 0; k < SR_DISC_METRICS; k++) {
         ap_rprintf(r, "# HELP %s %s\n# TYPE %s %s\n", sr_disc_metrics[k].name,
                    sr_disc_metrics[k].help, sr_disc_metrics[k].name,
                    sr_disc_metrics[k].type);
@@ -233,11 +251,15 @@ static void sr_status_json(request_rec *r, const apr_array_header_t *rows,
                    "\"target\":\"%s\",\"members\":%" APR_UINT64_T_FMT
                    ",\"slots_free\":%" APR_UINT64_T_FMT ",\"unplaced\":%"
                    APR_UINT64_T_FMT ",\"errors\":%" APR_UINT64_T_FMT
-                   ",\"resolutions\":%" APR_UINT64_T_FMT "}", i ? "," : "",
+                   ",\"resolutions\":%" APR_UINT64_T_FMT ",\"max\":%"
+                   APR_UINT64_T_FMT ",\"held\":%" APR_UINT64_T_FMT
+                   ",\"reused\":%" APR_UINT64_T_FMT ",\"next_seconds\":%"
+                   APR_UINT64_T_FMT "}", i ? "," : "",
                    sr_json_escape(r->pool, d->server),
                    sr_json_escape(r->pool, d->balancer),
                    sr_json_escape(r->pool, d->target), sr_disc(d, 0),
-                   sr_disc(d, 1), sr_disc(d, 2), sr_disc(d, 3), sr_disc(d, 4));
+                   sr_disc(d, 1), sr_disc(d, 2), sr_disc(d, 3), sr_disc(d, 4),
+                   sr_disc(d, 5), sr_disc(d, 6), sr_disc(d, 7), sr_disc(d, 8));
     }
     ap_rputs("]}\n", r);
 }
