@@ -505,6 +505,36 @@ int32_t sr_retry_member(const sr_member_t *m, uint32_t n, int32_t failed,
     return failed;
 }
 
+/* ---- waiting for a usable member ------------------------------------------- */
+
+sr_wait_verdict_t sr_wait_decide(const sr_wait_in_t *in, int64_t *sleep,
+                                 uint32_t *retry_after)
+{
+    int64_t secs = (in->limit + 999999) / 1000000;
+
+    *sleep = 0;
+    *retry_after = secs < 1 ? 1 : secs > UINT32_MAX ? UINT32_MAX
+                                                    : (uint32_t)secs;
+    if (in->limit <= 0 || in->usable > 0 || in->forced_recovery) {
+        return SR_WAIT_GO;
+    }
+    if (in->stopping) {
+        *retry_after = 1;
+        return SR_WAIT_STOPPING;
+    }
+    if (!in->waiting && in->others >= in->max) {
+        return SR_WAIT_REFUSE;
+    }
+    if (in->waited >= in->limit) {
+        return SR_WAIT_TIMEOUT;
+    }
+    *sleep = in->limit - in->waited;
+    if (*sleep > SR_WAIT_STEP) {
+        *sleep = SR_WAIT_STEP;
+    }
+    return SR_WAIT_SLEEP;
+}
+
 /* ---- discovery ---------------------------------------------------------------- */
 
 void sr_discover_plan(const sr_disc_member_t *have, uint32_t nhave,

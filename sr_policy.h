@@ -21,6 +21,7 @@
  *   sr_cookie_read_*     what the request's cookies say
  *   sr_decide_sticky     the sticky decision table
  *   sr_elect_check       election: may the schedule's member serve?
+ *   sr_wait_decide       no usable member: wait for one, or answer 503
  */
 #ifndef SR_POLICY_H
 #define SR_POLICY_H
@@ -366,6 +367,57 @@ int sr_retry_allowed(const sr_retry_in_t *in);
 int32_t sr_retry_member(const sr_member_t *m, uint32_t n, int32_t failed,
                         int fresh_connection, int timed_out, int retries,
                         const sr_tried_t *tried);
+
+/* ---- waiting for a usable member (StickyRouteWait) -------------------------
+ * A request to a balancer none of whose members is usable (a discovered
+ * pool still empty, a single replica between its old and new task, every
+ * member disabled) waits for one, looking again every SR_WAIT_STEP, instead
+ * of failing at once. It asks sr_wait_decide before it waits and after each
+ * step:
+ *
+ *   a member is usable, or waiting is off        GO (proceed as usual)
+ *   mod_proxy_balancer will force the recovery   GO (its forcerecovery: every
+ *     of members that are merely in error           member in error is retried
+ *                                                   at once, as without us)
+ *   the process is stopping                      STOPPING (503 now)
+ *   not waiting yet, max= others wait already    REFUSE (503 now)
+ *   waited the limit                             TIMEOUT (503 now)
+ *   otherwise                                    SLEEP (the rest of the limit,
+ *                                                   at most SR_WAIT_STEP)
+ *
+ * Example, StickyRouteWait 2 max=1, no member usable: request A is alone
+ * -> SLEEP 50 ms, ... ; request B meanwhile (others 1 >= max 1) -> REFUSE;
+ * a member becomes usable at 0.8 s -> A's next look: GO; had none come,
+ * A's look at 2 s -> TIMEOUT. A 503 carries Retry-After: the limit in whole
+ * seconds (at least 1), or 1 when the process is stopping (another process
+ * or replica takes over). Times in microseconds. */
+#define SR_WAIT_STEP 50000          /* 50 ms */
+
+typedef enum {
+    SR_WAIT_GO = 0,
+    SR_WAIT_SLEEP,
+    SR_WAIT_REFUSE,         /* no place left to wait (max=) */
+    SR_WAIT_TIMEOUT,        /* waited the limit */
+    SR_WAIT_STOPPING        /* the process is stopping */
+} sr_wait_verdict_t;
+
+typedef struct {
+    int64_t limit;          /* StickyRouteWait; 0: off */
+    uint32_t max;           /* requests of the process that may wait at once */
+    uint32_t usable;        /* members usable now */
+    int forced_recovery;    /* mod_proxy_balancer will force the recovery of
+                               members in error, and that makes one usable */
+    int waiting;            /* this request holds a place already */
+    uint32_t others;        /* places other requests of the process hold */
+    int64_t waited;         /* how long this request has waited so far */
+    int stopping;           /* the process is stopping (graceful stop or
+                               restart) */
+} sr_wait_in_t;
+
+/* The verdict; *sleep (SLEEP: how long) and *retry_after (REFUSE, TIMEOUT,
+ * STOPPING: seconds for the Retry-After header) are set with it. */
+sr_wait_verdict_t sr_wait_decide(const sr_wait_in_t *in, int64_t *sleep,
+                                 uint32_t *retry_after);
 
 /* ---- discovery (StickyRouteDiscover) ------------------------------------------
  * Every interval the name is resolved again and the discovered members (the

@@ -1129,6 +1129,115 @@ START_TEST(session_route_and_url_parameters)
 }
 END_TEST
 
+START_TEST(wait_goes_when_a_member_is_usable_or_waiting_is_off)
+{
+    sr_wait_in_t in = { 0 };
+    int64_t sleep;
+    uint32_t ra;
+
+    in.limit = 2000000;
+    in.max = 4;
+    in.usable = 1;
+    ck_assert_int_eq(sr_wait_decide(&in, &sleep, &ra), SR_WAIT_GO);
+    /* even past the limit, stopping or over max: a usable member serves */
+    in.waited = 5000000;
+    in.stopping = 1;
+    in.others = 9;
+    ck_assert_int_eq(sr_wait_decide(&in, &sleep, &ra), SR_WAIT_GO);
+    ck_assert_int_eq(sleep, 0);
+    /* off: mod_proxy_balancer answers as it always did */
+    memset(&in, 0, sizeof(in));
+    in.max = 4;
+    ck_assert_int_eq(sr_wait_decide(&in, &sleep, &ra), SR_WAIT_GO);
+    /* every member in error and forcerecovery: retried at once, no wait */
+    in.limit = 2000000;
+    in.forced_recovery = 1;
+    ck_assert_int_eq(sr_wait_decide(&in, &sleep, &ra), SR_WAIT_GO);
+}
+END_TEST
+
+START_TEST(wait_sleeps_in_steps_until_the_limit_then_times_out)
+{
+    sr_wait_in_t in = { 0 };
+    int64_t sleep;
+    uint32_t ra;
+
+    in.limit = 2000000;
+    in.max = 1;
+    ck_assert_int_eq(sr_wait_decide(&in, &sleep, &ra), SR_WAIT_SLEEP);
+    ck_assert_int_eq(sleep, SR_WAIT_STEP);
+    in.waiting = 1;
+    in.waited = 1000000;
+    ck_assert_int_eq(sr_wait_decide(&in, &sleep, &ra), SR_WAIT_SLEEP);
+    ck_assert_int_eq(sleep, SR_WAIT_STEP);
+    /* the last step is only what is left of the limit */
+    in.waited = 1980000;
+    ck_assert_int_eq(sr_wait_decide(&in, &sleep, &ra), SR_WAIT_SLEEP);
+    ck_assert_int_eq(sleep, 20000);
+    in.waited = 2000000;
+    ck_assert_int_eq(sr_wait_decide(&in, &sleep, &ra), SR_WAIT_TIMEOUT);
+    ck_assert_int_eq(sleep, 0);
+    ck_assert_uint_eq(ra, 2);
+    /* a limit of 1.5 s says Retry-After: 2; a tiny one at least 1 */
+    in.limit = 1500000;
+    in.waited = 1600000;
+    ck_assert_int_eq(sr_wait_decide(&in, &sleep, &ra), SR_WAIT_TIMEOUT);
+    ck_assert_uint_eq(ra, 2);
+    in.limit = 1;
+    ck_assert_int_eq(sr_wait_decide(&in, &sleep, &ra), SR_WAIT_TIMEOUT);
+    ck_assert_uint_eq(ra, 1);
+    /* a request that has waited its limit in an earlier attempt (failover)
+     * does not wait again */
+    in.limit = 2000000;
+    in.waiting = 0;
+    in.waited = 2000000;
+    ck_assert_int_eq(sr_wait_decide(&in, &sleep, &ra), SR_WAIT_TIMEOUT);
+}
+END_TEST
+
+START_TEST(wait_refuses_beyond_max_but_keeps_those_already_waiting)
+{
+    sr_wait_in_t in = { 0 };
+    int64_t sleep;
+    uint32_t ra;
+
+    in.limit = 10000000;
+    in.max = 2;
+    in.others = 1;
+    ck_assert_int_eq(sr_wait_decide(&in, &sleep, &ra), SR_WAIT_SLEEP);
+    in.others = 2;
+    ck_assert_int_eq(sr_wait_decide(&in, &sleep, &ra), SR_WAIT_REFUSE);
+    ck_assert_int_eq(sleep, 0);
+    ck_assert_uint_eq(ra, 10);
+    /* one that holds a place keeps it however many others wait */
+    in.waiting = 1;
+    in.others = 7;
+    in.waited = 300000;
+    ck_assert_int_eq(sr_wait_decide(&in, &sleep, &ra), SR_WAIT_SLEEP);
+}
+END_TEST
+
+START_TEST(wait_ends_at_once_when_the_process_stops)
+{
+    sr_wait_in_t in = { 0 };
+    int64_t sleep;
+    uint32_t ra;
+
+    in.limit = 10000000;
+    in.max = 2;
+    in.stopping = 1;
+    ck_assert_int_eq(sr_wait_decide(&in, &sleep, &ra), SR_WAIT_STOPPING);
+    ck_assert_uint_eq(ra, 1);
+    in.waiting = 1;
+    in.waited = 400000;
+    ck_assert_int_eq(sr_wait_decide(&in, &sleep, &ra), SR_WAIT_STOPPING);
+    ck_assert_int_eq(sleep, 0);
+    /* a member usable at the same moment still serves */
+    in.usable = 2;
+    ck_assert_int_eq(sr_wait_decide(&in, &sleep, &ra), SR_WAIT_GO);
+}
+END_TEST
+
 #define SEC 1000000LL
 START_TEST(discover_plan_adds_enables_disables_and_respects_slots)
 {
@@ -1300,6 +1409,10 @@ Suite *policy_suite(void)
     tcase_add_test(tc, leastbusy_picks_the_least_loaded_ties_by_schedule);
     tcase_add_test(tc, slow_start_ramp);
     tcase_add_test(tc, session_route_and_url_parameters);
+    tcase_add_test(tc, wait_goes_when_a_member_is_usable_or_waiting_is_off);
+    tcase_add_test(tc, wait_sleeps_in_steps_until_the_limit_then_times_out);
+    tcase_add_test(tc, wait_refuses_beyond_max_but_keeps_those_already_waiting);
+    tcase_add_test(tc, wait_ends_at_once_when_the_process_stops);
     tcase_add_test(tc, discover_plan_adds_enables_disables_and_respects_slots);
     tcase_add_test(tc, discover_plan_reuses_the_slot_gone_longest_past_its_hold);
     tcase_add_test(tc, discover_plan_settles_a_rewritten_slot_before_enabling_it);
