@@ -15,6 +15,7 @@
  *   mod_sticky_route_shm.c     shared memory: tickets and counters
  *   mod_sticky_route_proxy.c   the providers, the cookie filter, the retry
  *   mod_sticky_route_status.c  the status handler
+ *   mod_sticky_route_wait.c    StickyRouteWait: requests wait for a member
  *
  * The decisions themselves are in sr_policy.c, pure and unit-tested.
  */
@@ -32,11 +33,12 @@
 #include "sr_core.h"
 #include "sr_policy.h"
 
-/* name_ex in proxy_worker_shared came with httpd 2.4.51. */
+/* name_ex in proxy_worker_shared came with httpd 2.4.51, a worker's
+ * address TTL (address_ttl, what lets discovery reuse a slot) with 2.4.59. */
 #define SR_MMN_MAJOR 20120211
-#define SR_MMN_MINOR 124
+#define SR_MMN_MINOR 130
 #if !AP_MODULE_MAGIC_AT_LEAST(SR_MMN_MAJOR, SR_MMN_MINOR)
-#error "mod_sticky_route needs httpd 2.4.51 or later (module magic 20120211.124)"
+#error "mod_sticky_route needs httpd 2.4.59 or later (module magic 20120211.130)"
 #endif
 
 /* AP_DECLARE_MODULE in mod_sticky_route.c does what APLOG_USE_MODULE does */
@@ -83,6 +85,9 @@ typedef struct {
     const char *session_cookie;      /* StickyRouteSession NAME, NULL: unset */
     const char *session_param;       /* its URL parameter, NULL: none */
     const sr_discover_conf_t *discover; /* NULL: no discovery */
+    apr_interval_time_t wait;        /* StickyRouteWait, 0: off, -1: not
+                                        set here */
+    int wait_max;                    /* its max=, 0: the default */
 } sr_conf_t;
 
 /* What applies to one balancer in one server (innermost wins). */
@@ -98,6 +103,8 @@ typedef struct {
     uint32_t rebalance_factor;       /* x 100 */
     const char *session_cookie;      /* StickyRouteSession, NULL: off */
     const char *session_param;
+    apr_interval_time_t wait;        /* StickyRouteWait, 0: off */
+    int wait_max;                    /* its max=, 0: the default */
 } sr_effective_t;
 
 extern const command_rec sr_cmds[];
@@ -148,6 +155,11 @@ typedef struct {
     volatile apr_uint32_t disc_unplaced;/* addresses without a slot */
     volatile apr_uint64_t disc_errors;  /* failed or empty resolutions */
     volatile apr_uint64_t disc_runs;    /* resolutions */
+    /* StickyRouteWait (mod_sticky_route_wait.c), across child processes */
+    volatile apr_uint64_t wait_served;  /* served after waiting */
+    volatile apr_uint64_t wait_timeouts;/* 503: waited the limit */
+    volatile apr_uint64_t wait_refused; /* 503: beyond max=, or stopping */
+    volatile apr_uint32_t wait_now;     /* requests waiting now */
     volatile apr_uint32_t disc_max;     /* max= */
     volatile apr_uint32_t disc_held;    /* gone addresses within their hold */
     volatile apr_uint64_t disc_reused;  /* slots given to another address */
@@ -230,6 +242,8 @@ typedef struct {
     sr_shm_balancer_t *shared;      /* ticket; NULL: process-local */
     apr_uint64_t local_ticket;
     sr_shm_member_t **counters;     /* per member, may be NULL */
+    volatile apr_uint32_t waiters;  /* StickyRouteWait: requests of this
+                                       process waiting now (atomic) */
 } sr_balancer_state_t;
 
 extern const proxy_balancer_method sr_sticky_method;
@@ -254,6 +268,14 @@ int sr_discover_check(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s,
                       const sr_key_t *route_key);
 /* post_config: the watchdog callbacks; needs mod_watchdog. */
 int sr_discover_post_config(apr_pool_t *pconf, server_rec *main_s);
+
+/* ---- StickyRouteWait (mod_sticky_route_wait.c) ------------------------------ */
+
+void sr_wait_register_hooks(apr_pool_t *p);
+void sr_wait_child_init(apr_pool_t *pchild, server_rec *main_s);
+/* The requests of one process that may wait for a member of a balancer
+ * with these settings at once: max=, else half the process's threads. */
+uint32_t sr_wait_max(const sr_effective_t *eff);
 
 /* ---- status (mod_sticky_route_status.c) ----------------------------------- */
 
