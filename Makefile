@@ -8,7 +8,7 @@ CORE_SRC    = sr_core.c sr_policy.c
 CORE_HDR    = sr_core.h sr_policy.h
 GLUE_SRC    = mod_sticky_route.c mod_sticky_route_config.c mod_sticky_route_shm.c \
               mod_sticky_route_proxy.c mod_sticky_route_status.c \
-              mod_sticky_route_discover.c
+              mod_sticky_route_discover.c mod_sticky_route_wait.c
 GLUE_HDR    = mod_sticky_route.h mod_sticky_route_private.h
 MODULE_SRC  = $(GLUE_SRC) $(CORE_SRC)
 PYTEST      = /usr/bin/python3 -m pytest

@@ -13,6 +13,8 @@
  * Directives: mod_sticky_route_config.c. Shared memory:
  * mod_sticky_route_shm.c. The providers, the cookie filter and the retry:
  * mod_sticky_route_proxy.c. The status handler: mod_sticky_route_status.c.
+ * Requests waiting for a usable member (StickyRouteWait):
+ * mod_sticky_route_wait.c.
  * The decisions: sr_policy.c; the cookie grammar and the schedule:
  * sr_core.c.
  */
@@ -193,7 +195,7 @@ static int sr_check_config(apr_pool_t *pconf, apr_pool_t *plog,
                      "proxy_balancer)");
         return HTTP_INTERNAL_SERVER_ERROR;
     }
-    /* StickyRouteDiscover needs a balancer of ours */
+    /* StickyRouteDiscover and StickyRouteWait need a balancer of ours */
     {
         server_rec *s;
         for (s = main_s; s; s = s->next) {
@@ -213,6 +215,13 @@ static int sr_check_config(apr_pool_t *pconf, apr_pool_t *plog,
                                  "lbmethod=sticky or lbmethod=roundrobin "
                                  "(ProxySet lbmethod=...)", sec->discover->url,
                                  bal[i].s->name);
+                    return HTTP_INTERNAL_SERVER_ERROR;
+                }
+                if (sec && sec->wait > 0 && !sr_is_ours(&bal[i])) {
+                    ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
+                                 "StickyRouteWait in %s needs lbmethod=sticky "
+                                 "or lbmethod=roundrobin (ProxySet "
+                                 "lbmethod=...)", bal[i].s->name);
                     return HTTP_INTERNAL_SERVER_ERROR;
                 }
             }
@@ -294,6 +303,7 @@ static int sr_post_config(apr_pool_t *pconf, apr_pool_t *plog,
 static void sr_child_init(apr_pool_t *pchild, server_rec *main_s)
 {
     sr_proxy_child_init(pchild, main_s);
+    sr_wait_child_init(pchild, main_s);
 }
 
 static void sr_register_hooks(apr_pool_t *p)
@@ -309,6 +319,7 @@ static void sr_register_hooks(apr_pool_t *p)
     ap_hook_child_init(sr_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_handler(sr_status_handler, NULL, NULL, APR_HOOK_MIDDLE);
     sr_proxy_register_hooks(p);
+    sr_wait_register_hooks(p);
 }
 
 AP_DECLARE_MODULE(sticky_route) = {

@@ -41,6 +41,7 @@ void *sr_create_dir_conf(apr_pool_t *p, char *dummy)
     c->elect = -1;
     c->slowstart = -1;
     c->rebalance_idle = -1;
+    c->wait = -1;
     return c;
 }
 
@@ -71,6 +72,14 @@ void *sr_merge_conf(apr_pool_t *p, void *basev, void *addv)
         c->rebalance_factor = base->rebalance_factor;
     }
     c->discover = add->discover ? add->discover : base->discover;
+    if (add->wait >= 0) {
+        c->wait = add->wait;
+        c->wait_max = add->wait_max;
+    }
+    else {
+        c->wait = base->wait;
+        c->wait_max = base->wait_max;
+    }
     if (add->session_cookie) {
         c->session_cookie = add->session_cookie;
         c->session_param = add->session_param;
@@ -304,6 +313,59 @@ static const char *sr_cmd_discover(cmd_parms *cmd, void *mconfig, int argc,
     return NULL;
 }
 
+/* StickyRouteWait SECONDS [max=N] */
+#define SR_WAIT_SECONDS_MAX 3600L
+#define SR_WAIT_MAX_MAX     100000L
+
+static const char *sr_cmd_wait(cmd_parms *cmd, void *mconfig, int argc,
+                               char *const argv[])
+{
+    sr_conf_t *c;
+    long secs, max = 0;
+    int i;
+    const char *err = sr_conf_for_cmd(cmd, mconfig, &c);
+
+    if (err) {
+        return err;
+    }
+    if (cmd->path == NULL
+        || strncasecmp(cmd->path, BALANCER_PREFIX, sizeof(BALANCER_PREFIX) - 1)) {
+        return apr_pstrcat(cmd->pool, cmd->cmd->name, " is only valid in a "
+                           "<Proxy balancer://...> section", NULL);
+    }
+    if (argc < 1) {
+        return apr_pstrcat(cmd->pool, cmd->cmd->name, " needs SECONDS "
+                           "[max=N]", NULL);
+    }
+    if (!sr_parse_number(argv[0], SR_WAIT_SECONDS_MAX, &secs)) {
+        return apr_psprintf(cmd->pool, "%s %s: SECONDS must be a whole number "
+                            "of seconds, 0 (off) to %ld", cmd->cmd->name,
+                            argv[0], SR_WAIT_SECONDS_MAX);
+    }
+    for (i = 1; i < argc; i++) {
+        if (strncasecmp(argv[i], "max=", 4)) {
+            return apr_psprintf(cmd->pool, "%s: unknown parameter %s (use "
+                                "SECONDS [max=N])", cmd->cmd->name, argv[i]);
+        }
+        if (i > 1) {
+            return apr_psprintf(cmd->pool, "%s: max= given twice",
+                                cmd->cmd->name);
+        }
+        if (!sr_parse_number(argv[i] + 4, SR_WAIT_MAX_MAX, &max) || max == 0) {
+            return apr_psprintf(cmd->pool, "%s %s: max= must be a whole number "
+                                "of requests per child process, 1 to %ld",
+                                cmd->cmd->name, argv[i], SR_WAIT_MAX_MAX);
+        }
+    }
+    if (secs == 0 && max) {
+        return apr_psprintf(cmd->pool, "%s 0 is off: it takes no max=",
+                            cmd->cmd->name);
+    }
+    c->wait = apr_time_from_sec(secs);
+    c->wait_max = (int)max;
+    return NULL;
+}
+
 const command_rec sr_cmds[] = {
     AP_INIT_TAKE_ARGV("StickyRouteCookie", sr_cmd_cookie, NULL,
         RSRC_CONF | ACCESS_CONF,
@@ -337,6 +399,9 @@ const command_rec sr_cmds[] = {
         "URL [interval=SECONDS] [max=N] [keepalive=On|Off] [ttl=S] "
         "[connectiontimeout=S] [retry=S] [timeout=S] [loadfactor=N] - the "
         "balancer's members are the addresses URL's host resolves to"),
+    AP_INIT_TAKE_ARGV("StickyRouteWait", sr_cmd_wait, NULL, ACCESS_CONF,
+        "SECONDS [max=N] - a request that finds no usable member waits up to "
+        "SECONDS for one; at most N per child process (0: off)"),
     AP_INIT_TAKE12("StickyRouteSession", sr_cmd_session, NULL,
         RSRC_CONF | ACCESS_CONF,
         "NAME [URL_PARAMETER] - route on an application's session id "
@@ -436,6 +501,9 @@ void sr_effective(server_rec *s, const sr_conf_t *dir, sr_effective_t *e)
     else {
         e->session_cookie = e->session_param = NULL;
     }
+    /* StickyRouteWait is a <Proxy balancer://> directive only */
+    e->wait = (dir && dir->wait >= 0) ? dir->wait : 0;
+    e->wait_max = (dir && dir->wait >= 0) ? dir->wait_max : 0;
     if (e->legacy < 0) {
         /* Default: honour the stock recipe's unsigned cookies only when
          * cookies are not signed; with a secret they would be forgeable. */

@@ -42,12 +42,22 @@ typedef struct {
     sr_shm_balancer_t *sb;
 } sr_discover_row_t;
 
+/* A balancer whose requests wait for a member (StickyRouteWait). */
+typedef struct {
+    const char *server;
+    const char *balancer;
+    apr_interval_time_t limit;
+    uint32_t max;           /* per child process */
+    sr_shm_balancer_t *sb;
+} sr_wait_row_t;
+
 typedef struct {
     request_rec *r;
     apr_hash_t *seen_shared;    /* proxy_balancer_shared already listed */
     apr_hash_t *seen_label;     /* server label + balancer already used */
     apr_array_header_t *rows;
     apr_array_header_t *discover_rows;
+    apr_array_header_t *wait_rows;
 } sr_status_ctx_t;
 
 /* "host:port" of a (virtual) server: its ServerName, and the port of its
@@ -123,6 +133,14 @@ static int sr_status_collect(server_rec *s, proxy_balancer *b, void *baton)
             dr->balancer = name;
             dr->target = sec->discover->url;
             dr->sb = sb;
+        }
+        if (eff.wait > 0) {
+            sr_wait_row_t *wr = apr_array_push(ctx->wait_rows);
+            wr->server = label;
+            wr->balancer = name;
+            wr->limit = eff.wait;
+            wr->max = sr_wait_max(&eff);
+            wr->sb = sb;
         }
     }
     now = apr_time_now();
@@ -221,8 +239,94 @@ static void sr_status_prometheus_discover(request_rec *r,
     }
 }
 
+/* StickyRouteWait: waiting now (across child processes), served after
+ * waiting, timed out, refused (beyond max=, or stopping), the settings. */
+static apr_uint64_t sr_wait_value(const sr_wait_row_t *w, int what)
+{
+    apr_uint32_t now;
+
+    switch (what) {
+    case 0:
+        now = w->sb ? apr_atomic_read32(&w->sb->wait_now) : 0;
+        /* a child's exit cleanup may run ahead of a waiter's own count
+         * for a moment: never show a wrapped value */
+        return now > 0x7fffffffu ? 0 : now;
+    case 1: return w->sb ? apr_atomic_read64(&w->sb->wait_served) : 0;
+    case 2: return w->sb ? apr_atomic_read64(&w->sb->wait_timeouts) : 0;
+    case 3: return w->sb ? apr_atomic_read64(&w->sb->wait_refused) : 0;
+    case 4: return (apr_uint64_t)apr_time_sec(w->limit);
+    default: return w->max;
+    }
+}
+
+static const struct {
+    const char *name, *type, *help;
+} sr_wait_metrics[] = {
+    { "sticky_route_wait_waiting", "gauge",
+      "Requests waiting now for a usable member (StickyRouteWait), across "
+      "child processes." },
+    { "sticky_route_wait_served_total", "counter",
+      "Requests that waited and then found a usable member." },
+    { "sticky_route_wait_timeouts_total", "counter",
+      "Requests answered 503 after waiting the limit." },
+    { "sticky_route_wait_refused_total", "counter",
+      "Requests answered 503 without waiting: max= requests of their child "
+      "process waited already, or the process was stopping." },
+    { "sticky_route_wait_limit_seconds", "gauge",
+      "How long a request waits at most (StickyRouteWait SECONDS)." },
+    { "sticky_route_wait_max", "gauge",
+      "Requests of one child process that may wait at once (max=)." },
+};
+#define SR_WAIT_METRICS (int)(sizeof(sr_wait_metrics) / sizeof(sr_wait_metrics[0]))
+
+static void sr_status_prometheus_wait(request_rec *r,
+                                      const apr_array_header_t *wrows)
+{
+    int i, k;
+
+    if (wrows->nelts == 0) {
+        return;
+    }
+    for (k = 0; k < SR_WAIT_METRICS; k++) {
+        ap_rprintf(r, "# HELP %s %s\n# TYPE %s %s\n", sr_wait_metrics[k].name,
+                   sr_wait_metrics[k].help, sr_wait_metrics[k].name,
+                   sr_wait_metrics[k].type);
+        for (i = 0; i < wrows->nelts; i++) {
+            const sr_wait_row_t *w = &APR_ARRAY_IDX(wrows, i, sr_wait_row_t);
+            ap_rprintf(r, "%s{server=\"%s\",balancer=\"%s\"} %"
+                       APR_UINT64_T_FMT "\n", sr_wait_metrics[k].name,
+                       sr_label_escape(r->pool, w->server),
+                       sr_label_escape(r->pool, w->balancer),
+                       sr_wait_value(w, k));
+        }
+    }
+}
+
+static void sr_status_json_wait(request_rec *r,
+                                const apr_array_header_t *wrows)
+{
+    int i;
+
+    ap_rputs(",\"wait\":[", r);
+    for (i = 0; i < wrows->nelts; i++) {
+        const sr_wait_row_t *w = &APR_ARRAY_IDX(wrows, i, sr_wait_row_t);
+        ap_rprintf(r, "%s{\"server\":\"%s\",\"balancer\":\"%s\","
+                   "\"waiting\":%" APR_UINT64_T_FMT ",\"served\":%"
+                   APR_UINT64_T_FMT ",\"timeouts\":%" APR_UINT64_T_FMT
+                   ",\"refused\":%" APR_UINT64_T_FMT ",\"seconds\":%"
+                   APR_UINT64_T_FMT ",\"max\":%" APR_UINT64_T_FMT "}",
+                   i ? "," : "", sr_json_escape(r->pool, w->server),
+                   sr_json_escape(r->pool, w->balancer), sr_wait_value(w, 0),
+                   sr_wait_value(w, 1), sr_wait_value(w, 2),
+                   sr_wait_value(w, 3), sr_wait_value(w, 4),
+                   sr_wait_value(w, 5));
+    }
+    ap_rputs("]", r);
+}
+
 static void sr_status_json(request_rec *r, const apr_array_header_t *rows,
-                           const apr_array_header_t *drows)
+                           const apr_array_header_t *drows,
+                           const apr_array_header_t *wrows)
 {
     int i, k;
 
@@ -261,7 +365,9 @@ static void sr_status_json(request_rec *r, const apr_array_header_t *rows,
                    sr_disc(d, 1), sr_disc(d, 2), sr_disc(d, 3), sr_disc(d, 4),
                    sr_disc(d, 5), sr_disc(d, 6), sr_disc(d, 7), sr_disc(d, 8));
     }
-    ap_rputs("]}\n", r);
+    ap_rputs("]", r);
+    sr_status_json_wait(r, wrows);
+    ap_rputs("}\n", r);
 }
 
 static const char *sr_row_labels(apr_pool_t *p, const sr_status_row_t *row)
@@ -337,6 +443,7 @@ int sr_status_handler(request_rec *r)
     ctx.seen_label = apr_hash_make(r->pool);
     ctx.rows = apr_array_make(r->pool, 16, sizeof(sr_status_row_t));
     ctx.discover_rows = apr_array_make(r->pool, 2, sizeof(sr_discover_row_t));
+    ctx.wait_rows = apr_array_make(r->pool, 2, sizeof(sr_wait_row_t));
     sr_for_each_balancer(sr_main_server ? sr_main_server : r->server,
                          sr_status_collect, &ctx);
 
@@ -347,11 +454,12 @@ int sr_status_handler(request_rec *r)
         return OK;
     }
     if (json) {
-        sr_status_json(r, ctx.rows, ctx.discover_rows);
+        sr_status_json(r, ctx.rows, ctx.discover_rows, ctx.wait_rows);
     }
     else {
         sr_status_prometheus(r, ctx.rows);
         sr_status_prometheus_discover(r, ctx.discover_rows);
+        sr_status_prometheus_wait(r, ctx.wait_rows);
     }
     return OK;
 }
