@@ -592,6 +592,11 @@ static void sr_reuse_slot(sr_discovery_t *d, proxy_worker *w,
     s->updated = now;
     if (e) {
         sr_shm_member_renew(e, route, now);
+    }
+    else {
+        e = sr_shm_member(sr_shm_balancer(d->s, b, 0), route, 1, now);
+    }
+    if (e) {
         apr_atomic_set64(&e->settle_until, (apr_uint64_t)(now + SR_SETTLE));
     }
     if (!d->settle_next || now + SR_SETTLE < d->settle_next) {
@@ -665,13 +670,16 @@ static void sr_discover_run(sr_discovery_t *d, apr_pool_t *p)
             || !(a = sr_discovered_addr(p, d->dc, ws[i]))) {
             continue;
         }
-        e = sr_shm_member(sb, ws[i]->s->route, 1, 0);
+        /* its entry, when a child made it (the scan claims it with the
+         * member's slow-start start; not claimed here before it is needed) */
+        e = sr_shm_member(sb, ws[i]->s->route, 0, 0);
         m = apr_array_push(have);
         m->addr = a;
         m->enabled = !(ws[i]->s->status & PROXY_WORKER_DISABLED);
         m->gone_since = e ? (int64_t)apr_atomic_read64(&e->gone_since) : 0;
         m->settle_until = e ? (int64_t)apr_atomic_read64(&e->settle_until) : 0;
-        if (!m->enabled && !m->gone_since && !m->settle_until && e) {
+        if (!m->enabled && !m->gone_since && !m->settle_until
+            && (e || (e = sr_shm_member(sb, ws[i]->s->route, 1, 0)))) {
             /* disabled and not seen leaving (an earlier process of ours
              * before a restart, or an operator): held from now on */
             apr_atomic_set64(&e->gone_since, (apr_uint64_t)now);
@@ -695,6 +703,9 @@ static void sr_discover_run(sr_discovery_t *d, apr_pool_t *p)
         sr_disc_member_t *m = &APR_ARRAY_IDX(have, i, sr_disc_member_t);
         switch (ha[i]) {
         case SR_DISC_DISABLE:
+            if (!e) {
+                e = sr_shm_member(sb, w->s->route, 1, 0);
+            }
             ap_proxy_set_wstatus(PROXY_WORKER_DISABLED_FLAG, 1, w);
             ap_proxy_set_wstatus(PROXY_WORKER_STOPPED_FLAG, 0, w);
             if (e) {
