@@ -204,8 +204,10 @@ static uint64_t sr_mix(uint64_t h, uint64_t v)
 }
 
 /*
- * Scan: the O(n) part, done at most once a second per process, when the
- * member list grows, or when a scheduled member turns out unusable.
+ * Scan: the O(n) part, done at most once a second per process (while a
+ * member ramps up in slow start, as often as its ramp needs:
+ * sr_slowstart_rescan), when the member list grows, or when a scheduled
+ * member turns out unusable.
  * Refreshes the routes (sr_route_choose, in member order, so every process
  * agrees), the route index, the view, and the schedule of the members
  * that take new sessions (sr_policy_takers); the schedule is rebuilt only
@@ -214,16 +216,22 @@ static uint64_t sr_mix(uint64_t h, uint64_t v)
  * replaced by the derived route, and said once in the error log.
  */
 /* The member's weight for the schedule: its loadfactor, and with
- * StickyRouteSlowStart its ramp since it joined or came back. Notes in
- * shared memory when a member goes down and when it is back, so that
- * every process ramps from the same moment. */
+ * StickyRouteSlowStart its ramp since it joined or came back (and whether
+ * it still ramps, in the view; *rescan: how soon the ramp wants the
+ * weight again, sr_slowstart_rescan). Notes in shared memory when a member
+ * goes down and when it is back, so that every process ramps from the
+ * same moment. */
 static uint32_t sr_member_weight(sr_balancer_state_t *st, int i,
-                                 const proxy_worker *w, apr_time_t now)
+                                 const proxy_worker *w, apr_time_t now,
+                                 apr_interval_time_t *rescan)
 {
     uint32_t weight = (uint32_t)(w->s->lbfactor > 0 ? w->s->lbfactor : 1);
     sr_shm_member_t *c = st->counters[i];
     apr_time_t since;
+    apr_interval_time_t ramp = apr_time_from_sec(st->eff.slowstart), next;
+    int64_t elapsed;
 
+    st->view[i].ramping = 0;
     if (st->eff.slowstart <= 0) {
         return weight;
     }
@@ -239,11 +247,21 @@ static uint32_t sr_member_weight(sr_balancer_state_t *st, int i,
         }
     }
     since = c ? (apr_time_t)apr_atomic_read64(&c->up_since) : 0;
-    return sr_slowstart_weight(weight, since ? now - since : INT64_MAX,
-                               apr_time_from_sec(st->eff.slowstart));
+    elapsed = since ? now - since : INT64_MAX;
+    if (st->view[i].usable && !st->view[i].draining) {
+        st->view[i].ramping = (unsigned char)sr_slowstart_ramping(elapsed,
+                                                                  ramp);
+        next = sr_slowstart_rescan(elapsed, ramp, SR_SCAN_INTERVAL);
+        if (next < *rescan) {
+            *rescan = next;
+        }
+    }
+    return sr_slowstart_weight(weight, elapsed, ramp);
 }
 
-static void sr_scan(sr_balancer_state_t *st, server_rec *s)
+/* Returns how soon the next scan is due (SR_SCAN_INTERVAL, sooner while a
+ * member ramps up). */
+static apr_interval_time_t sr_scan(sr_balancer_state_t *st, server_rec *s)
 {
     apr_time_t now = apr_time_now();
     proxy_balancer *b = st->balancer;
@@ -252,6 +270,7 @@ static void sr_scan(sr_balancer_state_t *st, server_rec *s)
     int i, n = b->workers->nelts;
     uint32_t ncand, k;
     uint64_t sig = 1469598103934665603ull;
+    apr_interval_time_t rescan = SR_SCAN_INTERVAL;
 
     if ((uint32_t)n > st->max) {
         n = (int)st->max;
@@ -298,7 +317,7 @@ static void sr_scan(sr_balancer_state_t *st, server_rec *s)
         }
         sr_view_member(st, i, s);
         st->view[i].lbset = w->s->lbset;
-        st->view[i].weight = sr_member_weight(st, i, w, now);
+        st->view[i].weight = sr_member_weight(st, i, w, now, &rescan);
         st->view[i].inflight = st->counters[i]
                                ? &st->counters[i]->inflight : NULL;
         st->view[i].route = slot;
@@ -323,14 +342,14 @@ static void sr_scan(sr_balancer_state_t *st, server_rec *s)
     }
     st->nworkers = b->workers->nelts;
     st->cookie_ctx.nmembers = n;
+    return rescan;
 }
 
 static void sr_scan_if_due(sr_balancer_state_t *st, request_rec *r)
 {
     if (st->nworkers != st->balancer->workers->nelts
         || r->request_time >= st->next_scan) {
-        sr_scan(st, r->server);
-        st->next_scan = r->request_time + SR_SCAN_INTERVAL;
+        st->next_scan = r->request_time + sr_scan(st, r->server);
     }
 }
 
@@ -568,16 +587,14 @@ static int sr_elect(sr_balancer_state_t *st, request_rec *r, sr_req_t *rq,
             if (rescans++ >= SR_ELECT_RESCANS) {
                 return -1;
             }
-            sr_scan(st, r->server);
-            st->next_scan = r->request_time + SR_SCAN_INTERVAL;
+            st->next_scan = r->request_time + sr_scan(st, r->server);
             fresh = 0;
             continue;
         case SR_ELECT_NONE:
         default:
             if (st->schedule.len == 0 && rescans++ < 1) {
                 /* nobody took new sessions at the last scan: look again */
-                sr_scan(st, r->server);
-                st->next_scan = r->request_time + SR_SCAN_INTERVAL;
+                st->next_scan = r->request_time + sr_scan(st, r->server);
                 fresh = 0;
                 continue;
             }

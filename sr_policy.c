@@ -409,6 +409,31 @@ double sr_slowstart_share(int64_t elapsed, int64_t ramp)
     return (double)elapsed / (double)ramp;
 }
 
+int sr_slowstart_ramping(int64_t elapsed, int64_t ramp)
+{
+    return ramp > 0 && elapsed < ramp;
+}
+
+int64_t sr_slowstart_rescan(int64_t elapsed, int64_t ramp, int64_t interval)
+{
+    int64_t step, floor_step = interval / SR_SLOWSTART_STEPS;
+
+    if (!sr_slowstart_ramping(elapsed, ramp)) {
+        return interval;
+    }
+    step = ramp / SR_SLOWSTART_STEPS;
+    if (elapsed >= 0 && ramp - elapsed < step) {
+        step = ramp - elapsed;          /* look again as the ramp ends */
+    }
+    if (step < floor_step) {
+        step = floor_step;
+    }
+    if (step > interval) {
+        step = interval;
+    }
+    return step > 0 ? step : 1;
+}
+
 /* ---- election ---------------------------------------------------------------- */
 
 int sr_schedule_exhausted(const sr_schedule_t *s, const sr_tried_t *tried)
@@ -423,52 +448,74 @@ int sr_schedule_exhausted(const sr_schedule_t *s, const sr_tried_t *tried)
     return 1;
 }
 
+/* May member k be elected in this request (a number in range, taking new
+ * sessions, not failed in this request)? */
+static int electable(const sr_member_t *m, uint32_t n, uint16_t k,
+                     const sr_tried_t *tried)
+{
+    return k < n && sr_member_takes_new(&m[k]) && !sr_tried_has(tried, k);
+}
+
 sr_elect_t sr_elect_leastbusy(const sr_schedule_t *s, uint64_t ticket,
                               const sr_member_t *m, uint32_t n,
                               const sr_tried_t *tried, int32_t *member)
 {
     uint32_t i, best_in = 0, best_w = 1;
-    int any = 0;
+    int any = 0, ramping, best_ramping = 0;
     int32_t best = -1;
+    uint16_t k;
 
     *member = -1;
     if (s->len == 0) {
         return SR_ELECT_NONE;
     }
-    /* the least load among the eligible, counting the request being
-     * placed: (inflight + 1) / weight, compared as
+    /* the ticket's slot is the turn of a member in slow start: it serves,
+     * whatever its load (the schedule gives it the ramp's share) */
+    k = sr_schedule_at(s, ticket);
+    if (electable(m, n, k, tried) && m[k].ramping) {
+        *member = k;
+        return SR_ELECT_OK;
+    }
+    /* the least load among the eligible at full weight (else among those
+     * in slow start), counting the request being placed:
+     * (inflight + 1) / weight, compared as
      * (in_a + 1) * weight_b < (in_b + 1) * weight_a. The "+ 1" keeps a
-     * member with a small weight (in slow start) from taking every new
-     * session just because it is idle. */
-    for (i = 0; i < s->nmembers; i++) {
-        uint16_t k = s->members[i];
-        uint32_t in, w;
-        if (k >= n || !sr_member_takes_new(&m[k]) || sr_tried_has(tried, k)) {
-            continue;
-        }
-        in = inflight_of(&m[k]) + 1;
-        w = m[k].weight ? m[k].weight : 1;
-        if (!any || (uint64_t)in * best_w < (uint64_t)best_in * w) {
-            best_in = in;
-            best_w = w;
-            best = k;
-            any = 1;
+     * member with a small weight from taking every new session just
+     * because it is idle. */
+    for (ramping = 0; ramping < 2 && !any; ramping++) {
+        for (i = 0; i < s->nmembers; i++) {
+            uint32_t in, w;
+            k = s->members[i];
+            if (!electable(m, n, k, tried) || (m[k].ramping != 0) != ramping) {
+                continue;
+            }
+            in = inflight_of(&m[k]) + 1;
+            w = m[k].weight ? m[k].weight : 1;
+            if (!any || (uint64_t)in * best_w < (uint64_t)best_in * w) {
+                best_in = in;
+                best_w = w;
+                best = k;
+                best_ramping = ramping;
+                any = 1;
+            }
         }
     }
     if (!any) {
         for (i = 0; i < s->nmembers; i++) {
-            uint16_t k = s->members[i];
+            k = s->members[i];
             if (k >= n || !sr_member_takes_new(&m[k])) {
                 return SR_ELECT_STALE;
             }
         }
         return SR_ELECT_NONE;
     }
-    /* the first member with that load from the ticket's slot on */
+    /* the first member of that class with that load from the ticket's
+     * slot on */
     for (i = 0; i < s->len; i++) {
-        uint16_t k = s->slots[(ticket + i) % s->len];
         uint32_t w;
-        if (k >= n || !sr_member_takes_new(&m[k]) || sr_tried_has(tried, k)) {
+        k = s->slots[(ticket + i) % s->len];
+        if (!electable(m, n, k, tried)
+            || (m[k].ramping != 0) != best_ramping) {
             continue;
         }
         w = m[k].weight ? m[k].weight : 1;

@@ -1106,6 +1106,136 @@ START_TEST(slow_start_ramp)
 }
 END_TEST
 
+/* How many slots of the schedule member k has. */
+static uint32_t slots_of(uint16_t k)
+{
+    uint32_t i, c = 0;
+    for (i = 0; i < sched.len; i++) {
+        c += sched.slots[i] == k;
+    }
+    return c;
+}
+
+START_TEST(leastbusy_member_in_slow_start_takes_only_its_turns)
+{
+    /* m3 came back with no sessions: idle, while m0..m2 serve theirs */
+    static const uint32_t busy[] = { 8, 6, 8, 0 };
+    uint32_t got[4] = { 0, 0, 0, 0 }, mine;
+    int32_t m;
+    uint64_t t;
+    members(4);
+    no_tried();
+    with_loads(4, busy);
+    view[0].weight = view[1].weight = view[2].weight = 1000;
+    view[3].weight = 250;                       /* a quarter of its ramp */
+    view[3].ramping = 1;
+    schedule_takers(4);
+    ck_assert_uint_eq(sched.len, 13);
+    mine = slots_of(3);
+    ck_assert_uint_eq(mine, 1);
+    /* its turns only, though it is the least busy (1/250 < 7/1000); the
+     * other tickets go by load among the members at full weight */
+    for (t = 0; t < 10 * sched.len; t++) {
+        ck_assert_int_eq(sr_elect_leastbusy(&sched, t, view, 4, &tried, &m), SR_ELECT_OK);
+        got[m]++;
+    }
+    ck_assert_uint_eq(got[3], 10 * mine);
+    ck_assert_uint_eq(got[1], 10 * (sched.len - mine));
+    /* the same member not ramping: its load decides (every ticket) */
+    view[3].ramping = 0;
+    got[3] = 0;
+    for (t = 0; t < sched.len; t++) {
+        sr_elect_leastbusy(&sched, t, view, 4, &tried, &m);
+        got[3] += m == 3;
+    }
+    ck_assert_uint_eq(got[3], sched.len);
+    view[3].ramping = 1;
+    /* on its turn even when busy: the ramp, not the load, is its limit */
+    load[3] = 50;
+    for (t = 0; t < sched.len; t++) {
+        if (sched.slots[t] == 3) {
+            sr_elect_leastbusy(&sched, t, view, 4, &tried, &m);
+            ck_assert_int_eq(m, 3);
+        }
+    }
+    /* its turn while it failed in this request: by load among the others */
+    sr_tried_add(pool, &tried, 3);
+    for (t = 0; t < sched.len; t++) {
+        sr_elect_leastbusy(&sched, t, view, 4, &tried, &m);
+        ck_assert_int_eq(m, 1);
+    }
+    /* every member at full weight tried: the ramping one by load */
+    no_tried();
+    sr_tried_add(pool, &tried, 0);
+    sr_tried_add(pool, &tried, 1);
+    sr_tried_add(pool, &tried, 2);
+    for (t = 0; t < sched.len; t++) {
+        ck_assert_int_eq(sr_elect_leastbusy(&sched, t, view, 4, &tried, &m), SR_ELECT_OK);
+        ck_assert_int_eq(m, 3);
+    }
+    sr_tried_add(pool, &tried, 3);
+    ck_assert_int_eq(sr_elect_leastbusy(&sched, 0, view, 4, &tried, &m), SR_ELECT_NONE);
+}
+END_TEST
+
+START_TEST(leastbusy_new_sessions_follow_the_ramp_step_by_step)
+{
+    /* a 10 s ramp looked at every 0.5 s (sr_slowstart_rescan): at every
+     * step the returning member (idle) takes exactly its schedule share,
+     * its weight's share, never more than the ramp's f / (f + 3) (at 0 s
+     * the weight floor: 1 in 3001) */
+    static const uint32_t busy[] = { 6, 7, 5, 0 };
+    int64_t ramp = 10000000, e;
+    int32_t m;
+    uint64_t t;
+    for (e = 0; e < ramp; e += sr_slowstart_rescan(e, ramp, 1000000)) {
+        uint32_t got = 0, w3 = sr_slowstart_weight(1, e, ramp);
+        double f = sr_slowstart_share(e, ramp);
+        members(4);
+        no_tried();
+        with_loads(4, busy);
+        view[0].weight = view[1].weight = view[2].weight
+            = sr_slowstart_weight(1, INT64_MAX, ramp);
+        view[3].weight = w3;
+        view[3].ramping = (unsigned char)sr_slowstart_ramping(e, ramp);
+        ck_assert(view[3].ramping);
+        schedule_takers(4);
+        for (t = 0; t < sched.len; t++) {
+            sr_elect_leastbusy(&sched, t + 7 * (uint64_t)e, view, 4, &tried, &m);
+            got += m == 3;
+        }
+        ck_assert_uint_eq(got, slots_of(3));
+        ck_assert_msg((double)got <= (double)sched.len * w3 / (w3 + 3000.0) + 1e-9
+                      && (e == 0 || (double)got <= (double)sched.len * f / (f + 3) + 1e-9),
+                      "at %lld us: %u of %u", (long long)e, got, sched.len);
+    }
+}
+END_TEST
+
+START_TEST(slow_start_ramping_and_when_to_look_again)
+{
+    const int64_t s = 1000000;                 /* one second, in us */
+    ck_assert(sr_slowstart_ramping(0, 10 * s));
+    ck_assert(sr_slowstart_ramping(-5, 10 * s));
+    ck_assert(sr_slowstart_ramping(10 * s - 1, 10 * s));
+    ck_assert(!sr_slowstart_ramping(10 * s, 10 * s));
+    ck_assert(!sr_slowstart_ramping(INT64_MAX, 10 * s));
+    ck_assert(!sr_slowstart_ramping(0, 0));
+    /* a 10 s ramp: every 0.5 s, and at its end */
+    ck_assert_int_eq(sr_slowstart_rescan(0, 10 * s, s), s / 2);
+    ck_assert_int_eq(sr_slowstart_rescan(-5, 10 * s, s), s / 2);
+    ck_assert_int_eq(sr_slowstart_rescan(9 * s + s / 5 * 4, 10 * s, s), s / 5);
+    /* never more often than a twentieth of the interval */
+    ck_assert_int_eq(sr_slowstart_rescan(10 * s - 10, 10 * s, s), s / 20);
+    ck_assert_int_eq(sr_slowstart_rescan(0, s, s), s / 20);
+    /* a long ramp: the interval; no ramp, or over: the interval */
+    ck_assert_int_eq(sr_slowstart_rescan(0, 60 * s, s), s);
+    ck_assert_int_eq(sr_slowstart_rescan(10 * s, 10 * s, s), s);
+    ck_assert_int_eq(sr_slowstart_rescan(INT64_MAX, 10 * s, s), s);
+    ck_assert_int_eq(sr_slowstart_rescan(0, 0, s), s);
+}
+END_TEST
+
 START_TEST(session_route_and_url_parameters)
 {
     sr_span_t r;
@@ -1408,6 +1538,9 @@ Suite *policy_suite(void)
     tcase_add_test(tc, decide_application_session_id);
     tcase_add_test(tc, leastbusy_picks_the_least_loaded_ties_by_schedule);
     tcase_add_test(tc, slow_start_ramp);
+    tcase_add_test(tc, leastbusy_member_in_slow_start_takes_only_its_turns);
+    tcase_add_test(tc, leastbusy_new_sessions_follow_the_ramp_step_by_step);
+    tcase_add_test(tc, slow_start_ramping_and_when_to_look_again);
     tcase_add_test(tc, session_route_and_url_parameters);
     tcase_add_test(tc, wait_goes_when_a_member_is_usable_or_waiting_is_off);
     tcase_add_test(tc, wait_sleeps_in_steps_until_the_limit_then_times_out);
