@@ -4,8 +4,8 @@ CC          ?= gcc
 WARN        = -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE
 APR_CFLAGS  = $(shell pkg-config --cflags apr-1 apr-util-1 2>/dev/null)
 APR_LIBS    = $(shell pkg-config --libs apr-1 apr-util-1 2>/dev/null)
-CORE_SRC    = sr_core.c sr_policy.c
-CORE_HDR    = sr_core.h sr_policy.h
+CORE_SRC    = sr_core.c sr_policy.c sr_dns.c
+CORE_HDR    = sr_core.h sr_policy.h sr_dns.h
 GLUE_SRC    = mod_sticky_route.c mod_sticky_route_config.c mod_sticky_route_shm.c \
               mod_sticky_route_proxy.c mod_sticky_route_status.c \
               mod_sticky_route_discover.c mod_sticky_route_wait.c
@@ -35,7 +35,7 @@ install: all
 	install -m 0644 debian/sticky_route.load $(DESTDIR)/etc/apache2/mods-available/sticky_route.load
 
 # Unit tests of the httpd-free core, with check.
-UNIT_SRC    = tests/unit/test_sr_core.c tests/unit/test_sr_policy.c
+UNIT_SRC    = tests/unit/test_sr_core.c tests/unit/test_sr_policy.c tests/unit/test_sr_dns.c
 tests/unit/sr_unit: $(UNIT_SRC) $(CORE_SRC) $(CORE_HDR)
 	$(CC) $(WARN) -O1 -g $(APR_CFLAGS) -I. -o $@ $(UNIT_SRC) $(CORE_SRC) \
 	    $(APR_LIBS) $(shell pkg-config --libs check)

@@ -22,6 +22,7 @@
 #include "sr_core.h"
 
 Suite *policy_suite(void);     /* test_sr_policy.c */
+Suite *dns_suite(void);        /* test_sr_dns.c */
 
 static apr_pool_t *pool;
 
@@ -501,6 +502,7 @@ int main(void)
     apr_initialize();
     sr = srunner_create(core_suite());
     srunner_add_suite(sr, policy_suite());
+    srunner_add_suite(sr, dns_suite());
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);
     srunner_free(sr);
