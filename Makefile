@@ -134,6 +134,10 @@ fuzz: deps
 	    fuzz/fuzz_cookie.c $(CORE_SRC) $(APR_LIBS)
 	mkdir -p fuzz/corpus-work
 	./fuzz/sr_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=9000 fuzz/corpus-work fuzz/seeds
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -I. -o fuzz/sr_fuzz_dns \
+	    fuzz/fuzz_dns.c sr_dns.c
+	mkdir -p fuzz/corpus-dns-work
+	./fuzz/sr_fuzz_dns -max_total_time=$(FUZZ_SECONDS) -max_len=65535 fuzz/corpus-dns-work fuzz/seeds-dns
 
 clean:
-	rm -rf .libs *.la *.lo *.slo *.o tests/unit/sr_unit tests/unit/sr_unit_asan fuzz/sr_fuzz fuzz/corpus-work
+	rm -rf .libs *.la *.lo *.slo *.o tests/unit/sr_unit tests/unit/sr_unit_asan fuzz/sr_fuzz fuzz/corpus-work fuzz/sr_fuzz_dns fuzz/corpus-dns-work
