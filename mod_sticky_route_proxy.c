@@ -398,6 +398,8 @@ struct sr_req_t {
     int error_response;             /* httpd answers with its own error */
     int decisions;                  /* finder calls that chose a member */
     int retries;                    /* retries before this request */
+    int unreached;                  /* ... of them after an unreached
+                                       member (sr_retry_unreached_allowed) */
     int retry_issued;               /* sr_request_status redirected it */
     int retry_same;                 /* the retry goes first to this member */
     int last_same;                  /* this request is a retry on the member
@@ -435,6 +437,7 @@ static sr_req_t *sr_req(request_rec *r, proxy_balancer *b,
             rq->balancer = b;
             rq->tried = prev->tried;
             rq->retries = prev->retries + 1;
+            rq->unreached = prev->unreached;
             rq->retry_same = prev->retry_same;
             rq->last_same = prev->retry_same >= 0;
             rq->status = prev->status;
@@ -1027,6 +1030,12 @@ static int sr_pre_connection(conn_rec *c, void *csd)
  * sent yet), the request runs again as an internal redirect: first on the
  * same member with a fresh connection when the broken one was a reused
  * pooled connection (sr_retry_member), else on another member.
+ *
+ * A 503 with a member decided is a member never reached (connect refused
+ * or timed out, the member unusable by the time of the connect) after
+ * httpd's own failover gave up (maxattempts): the request runs again on
+ * another member when sr_retry_unreached_allowed says so. A 503 without a
+ * member (the finder found none) is left alone: rq->worker is NULL then.
  */
 static int sr_request_status(int *status, request_rec *r)
 {
@@ -1034,7 +1043,7 @@ static int sr_request_status(int *status, request_rec *r)
     sr_balancer_state_t *st;
     sr_retry_in_t in;
     const char *cl;
-    int fresh, timed_out, same;
+    int fresh, timed_out, same, unreached;
 
     if (*status == DONE && rq) {
         /* mod_proxy_http returns DONE when the member broke off in the middle
@@ -1042,8 +1051,9 @@ static int sr_request_status(int *status, request_rec *r)
         rq->broken = 1;
         return DECLINED;
     }
-    if (*status != HTTP_BAD_GATEWAY || !rq || !rq->worker || rq->member < 0
-        || rq->retry_issued || r->main) {
+    unreached = *status == HTTP_SERVICE_UNAVAILABLE;
+    if ((*status != HTTP_BAD_GATEWAY && !unreached) || !rq || !rq->worker
+        || rq->member < 0 || rq->retry_issued || r->main) {
         return DECLINED;
     }
     st = rq->balancer ? rq->balancer->context : NULL;
@@ -1058,39 +1068,54 @@ static int sr_request_status(int *status, request_rec *r)
     in.response_started = r->sent_bodyct || r->connection->aborted;
     /* with ProxyErrorOverride, a 502 may be the member's own answer */
     in.member_answered = apr_table_get(r->notes, "proxy-error-override") != NULL;
-    in.retries = rq->retries;
+    in.retries = rq->retries - rq->unreached;   /* after a broken member */
     in.last_same = rq->last_same;
-    if (!sr_retry_allowed(&in)) {
+    if (unreached ? !sr_retry_unreached_allowed(&in, rq->unreached)
+                  : !sr_retry_allowed(&in)) {
         return DECLINED;
     }
-    fresh = rq->conns_mark != sr_conns_opened;
-    timed_out = apr_table_get(r->notes, "proxy_timedout") != NULL;
-    if ((uint32_t)rq->member < st->max
-        && rq->member < st->balancer->workers->nelts) {
-        sr_view_refresh(st, rq->member);
+    if (unreached) {
+        /* never again this member in this request */
+        same = -1;
+        rq->unreached++;
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
+                      "%s: %s (route %s) could not be reached; retrying the "
+                      "%s request on another member", rq->balancer->s->name,
+                      sr_worker_url(rq->worker),
+                      apr_table_get(r->subprocess_env, SR_ENV_ROUTE),
+                      r->method);
     }
-    same = sr_retry_member(st->view, st->max < (uint32_t)st->balancer->workers->nelts
-                                     ? st->max
-                                     : (uint32_t)st->balancer->workers->nelts,
-                           rq->member, fresh, timed_out, rq->retries,
-                           &rq->tried);
+    else {
+        fresh = rq->conns_mark != sr_conns_opened;
+        timed_out = apr_table_get(r->notes, "proxy_timedout") != NULL;
+        if ((uint32_t)rq->member < st->max
+            && rq->member < st->balancer->workers->nelts) {
+            sr_view_refresh(st, rq->member);
+        }
+        same = sr_retry_member(st->view,
+                               st->max < (uint32_t)st->balancer->workers->nelts
+                               ? st->max
+                               : (uint32_t)st->balancer->workers->nelts,
+                               rq->member, fresh, timed_out, rq->retries,
+                               &rq->tried);
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
+                      "%s: no response from %s (route %s, %s connection%s); "
+                      "retrying the %s request %s", rq->balancer->s->name,
+                      sr_worker_url(rq->worker),
+                      apr_table_get(r->subprocess_env, SR_ENV_ROUTE),
+                      fresh ? "fresh" : "reused", timed_out ? ", timed out" : "",
+                      r->method,
+                      same >= 0 ? "on the same member with a fresh connection"
+                                : "on another member");
+    }
     if (same < 0) {
         sr_tried_add(r->pool, &rq->tried, (uint32_t)rq->member);
     }
-    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
-                  "%s: no response from %s (route %s, %s connection%s); "
-                  "retrying the %s request %s", rq->balancer->s->name,
-                  sr_worker_url(rq->worker),
-                  apr_table_get(r->subprocess_env, SR_ENV_ROUTE),
-                  fresh ? "fresh" : "reused", timed_out ? ", timed out" : "",
-                  r->method,
-                  same >= 0 ? "on the same member with a fresh connection"
-                            : "on another member");
     rq->retry_issued = 1;
     rq->retry_same = same;
     sr_inflight_release(rq);    /* this attempt is over */
-    rq->member = -1;            /* not a connect failure: sr_req must not
-                                   add it to the tried set again */
+    rq->member = -1;            /* the tried set says all: sr_req must not
+                                   add it again as a failed connect */
     ap_internal_redirect(r->unparsed_uri, r);
     *status = OK;
     return OK;

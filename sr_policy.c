@@ -552,6 +552,17 @@ int32_t sr_retry_member(const sr_member_t *m, uint32_t n, int32_t failed,
     return failed;
 }
 
+/* ---- retries after an unreached member --------------------------------------- */
+
+int sr_retry_unreached_allowed(const sr_retry_in_t *in, int unreached)
+{
+    if (!in->enabled || !in->idempotent || in->has_body
+        || in->response_started || in->member_answered) {
+        return 0;
+    }
+    return unreached >= 0 && unreached < SR_RETRY_UNREACHED_MAX;
+}
+
 /* ---- waiting for a usable member ------------------------------------------- */
 
 sr_wait_verdict_t sr_wait_decide(const sr_wait_in_t *in, int64_t *sleep,
@@ -683,4 +694,55 @@ int sr_discover_warn_due(uint32_t unplaced, int64_t now, int64_t last,
                          int64_t period)
 {
     return unplaced > 0 && (last == 0 || now - last >= period);
+}
+
+void sr_srv_shape(const uint16_t *priority, const uint16_t *weight,
+                  uint32_t n, int *lbset, int *lbfactor)
+{
+    uint32_t i, j, maxw = 0;
+
+    for (i = 0; i < n; i++) {
+        int rank = 0;
+        /* the number of distinct priorities below this one */
+        for (j = 0; j < n; j++) {
+            uint32_t k;
+            int first = 1;
+            if (priority[j] >= priority[i]) {
+                continue;
+            }
+            for (k = 0; k < j && first; k++) {
+                first = priority[k] != priority[j];
+            }
+            rank += first;
+        }
+        lbset[i] = rank;
+        if (weight[i] > maxw) {
+            maxw = weight[i];
+        }
+    }
+    for (i = 0; i < n; i++) {
+        uint32_t w = weight[i];
+        if (maxw > 100) {
+            w = (w * 100 + maxw / 2) / maxw;
+        }
+        lbfactor[i] = w ? (int)w : 1;
+    }
+}
+
+int64_t sr_discover_next(int ttl_mode, int64_t interval, uint32_t min_ttl,
+                         int answered)
+{
+    uint32_t s;
+
+    if (!ttl_mode) {
+        return interval;
+    }
+    if (!answered || min_ttl == UINT32_MAX) {
+        s = SR_TTL_RETRY;
+    }
+    else {
+        s = min_ttl < SR_TTL_MIN ? SR_TTL_MIN
+            : min_ttl > SR_TTL_MAX ? SR_TTL_MAX : min_ttl;
+    }
+    return (int64_t)s * 1000000;
 }

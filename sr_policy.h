@@ -397,6 +397,33 @@ int32_t sr_retry_member(const sr_member_t *m, uint32_t n, int32_t failed,
                         int fresh_connection, int timed_out, int retries,
                         const sr_tried_t *tried);
 
+/* ---- retrying a request its member never got ------------------------------
+ * mod_proxy answers 503 when the elected member cannot be reached: the
+ * connect is refused or times out (its server stopped, its container is
+ * gone, before discovery disabled it), or the member stopped being usable
+ * between the election and the connect (disabled by StickyRouteDiscover or
+ * balancer-manager, put in error by another request:
+ * ap_proxy_acquire_connection, AH00940). Nothing was sent to the member.
+ * httpd itself fails over only `maxattempts` times, and unless configured
+ * that is the number of members a child process saw at its start, minus
+ * one: 0 for a discovered pool that started empty or with one address (a
+ * fresh deploy: tasks enter DNS once healthy), and members discovered later
+ * never raise it. So the module sends such a request again itself, to
+ * another member (the unreached one is added to the tried set), whatever
+ * maxattempts says. Each unreached member costs one retry and is in error
+ * or disabled afterwards, so SR_RETRY_UNREACHED_MAX bounds what a rolling
+ * update can throw at one request (and keeps the internal redirects far
+ * below LimitInternalRecursion). */
+#define SR_RETRY_UNREACHED_MAX 4
+
+/* May a request whose member was never reached go to another member? The
+ * same rules as sr_retry_allowed for the request (StickyRouteRetry on, GET
+ * or HEAD without a body, nothing sent to the client, not the member's own
+ * 503 under ProxyErrorOverride); in->retries and in->last_same are not
+ * looked at: `unreached` is the number of retries of this request that
+ * followed an unreached member, at most SR_RETRY_UNREACHED_MAX. */
+int sr_retry_unreached_allowed(const sr_retry_in_t *in, int unreached);
+
 /* ---- waiting for a usable member (StickyRouteWait) -------------------------
  * A request to a balancer none of whose members is usable (a discovered
  * pool still empty, a single replica between its old and new task, every
@@ -515,5 +542,25 @@ void sr_discover_plan(const sr_disc_member_t *have, uint32_t nhave,
  * at once). last: when it was last given, 0: never. */
 int sr_discover_warn_due(uint32_t unplaced, int64_t now, int64_t last,
                          int64_t period);
+
+/* SRV records as members (RFC 2782): the lowest priority takes traffic
+ * (lbset 0), each higher distinct priority is the next lbset (used only
+ * when every member of the lower ones is unusable); weights become load
+ * factors: as they are when none is over 100 (0 counts as 1), else scaled
+ * so that the largest is 100 (at least 1 each).
+ * Example: priorities 10 10 20, weights 5 0 300 -> lbsets 0 0 1, load
+ * factors 2 1 100 (scaled: 5*100/300 rounds to 2, 0 -> 1). */
+void sr_srv_shape(const uint16_t *priority, const uint16_t *weight,
+                  uint32_t n, int *lbset, int *lbfactor);
+
+/* When the next resolution is due, in microseconds from now: with a fixed
+ * interval, that interval; with interval=ttl, the answer's shortest TTL
+ * (seconds) clamped to [SR_TTL_MIN, SR_TTL_MAX] (and SR_TTL_RETRY after a
+ * failure or an answer without records). */
+#define SR_TTL_MIN   1
+#define SR_TTL_MAX   300
+#define SR_TTL_RETRY 5
+int64_t sr_discover_next(int ttl_mode, int64_t interval, uint32_t min_ttl,
+                         int answered);
 
 #endif /* SR_POLICY_H */

@@ -748,6 +748,42 @@ START_TEST(retry_same_member_after_a_reused_connection_broke)
 }
 END_TEST
 
+START_TEST(retry_unreached_member_on_another_whatever_maxattempts)
+{
+    /* a 503: the member was never reached (connect refused, unusable by
+     * the time of the connect); nothing was sent to it */
+    sr_retry_in_t in = { 1, 1, 0, 0, 0, 0, 0 };
+    int k;
+    for (k = 0; k < SR_RETRY_UNREACHED_MAX; k++) {
+        ck_assert(sr_retry_unreached_allowed(&in, k));
+    }
+    ck_assert(!sr_retry_unreached_allowed(&in, SR_RETRY_UNREACHED_MAX));
+    ck_assert(!sr_retry_unreached_allowed(&in, -1));
+    /* retries after broken members do not count against it */
+    in.retries = 2;
+    in.last_same = 0;
+    ck_assert(sr_retry_unreached_allowed(&in, 0));
+    /* the request's own rules are those of sr_retry_allowed */
+    in.enabled = 0;
+    ck_assert(!sr_retry_unreached_allowed(&in, 0));
+    in.enabled = 1;
+    in.idempotent = 0;                  /* POST */
+    ck_assert(!sr_retry_unreached_allowed(&in, 0));
+    in.idempotent = 1;
+    in.has_body = 1;
+    ck_assert(!sr_retry_unreached_allowed(&in, 0));
+    in.has_body = 0;
+    in.response_started = 1;
+    ck_assert(!sr_retry_unreached_allowed(&in, 0));
+    in.response_started = 0;
+    in.member_answered = 1;             /* ProxyErrorOverride: its own 503 */
+    ck_assert(!sr_retry_unreached_allowed(&in, 0));
+    /* the bound keeps every retry of one request (after broken members: at
+     * most 2) well below httpd's LimitInternalRecursion default (10) */
+    ck_assert_int_lt(SR_RETRY_UNREACHED_MAX + 2, 10);
+}
+END_TEST
+
 /* ---- escaping and Set-Cookie matching (sr_core.c) ------------------------------ */
 
 START_TEST(json_escape_any_bytes)
@@ -1471,6 +1507,34 @@ START_TEST(discover_warning_is_rate_limited)
 }
 END_TEST
 
+START_TEST(srv_priorities_become_lbsets_and_weights_load_factors)
+{
+    const uint16_t prio[] = { 10, 10, 20, 5 }, weight[] = { 5, 0, 300, 60 };
+    int lbset[4], lbf[4];
+    const uint16_t p2[] = { 0, 0 }, w2[] = { 1, 3 };
+
+    sr_srv_shape(prio, weight, 4, lbset, lbf);
+    ck_assert(lbset[3] == 0 && lbset[0] == 1 && lbset[1] == 1 && lbset[2] == 2);
+    ck_assert_int_eq(lbf[0], 2);        /* 5 * 100 / 300 */
+    ck_assert_int_eq(lbf[1], 1);        /* 0 counts as 1 */
+    ck_assert_int_eq(lbf[2], 100);
+    ck_assert_int_eq(lbf[3], 20);
+    sr_srv_shape(p2, w2, 2, lbset, lbf);
+    ck_assert(lbset[0] == 0 && lbset[1] == 0 && lbf[0] == 1 && lbf[1] == 3);
+}
+END_TEST
+
+START_TEST(next_resolution_follows_the_ttl_within_bounds)
+{
+    ck_assert(sr_discover_next(0, 5 * SEC, 2, 1) == 5 * SEC);
+    ck_assert(sr_discover_next(1, 5 * SEC, 2, 1) == 2 * SEC);
+    ck_assert(sr_discover_next(1, 5 * SEC, 0, 1) == SR_TTL_MIN * SEC);
+    ck_assert(sr_discover_next(1, 5 * SEC, 0x7fffffff, 1) == SR_TTL_MAX * SEC);
+    ck_assert(sr_discover_next(1, 5 * SEC, UINT32_MAX, 1) == SR_TTL_RETRY * SEC);
+    ck_assert(sr_discover_next(1, 5 * SEC, 30, 0) == SR_TTL_RETRY * SEC);
+}
+END_TEST
+
 START_TEST(number_parser_bounds)
 {
     long n = -1;
@@ -1525,6 +1589,7 @@ Suite *policy_suite(void)
     tcase_add_test(tc, tried_set_of_any_size);
     tcase_add_test(tc, retry_allowed_rules);
     tcase_add_test(tc, retry_same_member_after_a_reused_connection_broke);
+    tcase_add_test(tc, retry_unreached_member_on_another_whatever_maxattempts);
     tcase_add_test(tc, json_escape_any_bytes);
     tcase_add_test(tc, label_escape_any_bytes);
     tcase_add_test(tc, set_cookie_same_name_and_path);
@@ -1550,6 +1615,8 @@ Suite *policy_suite(void)
     tcase_add_test(tc, discover_plan_reuses_the_slot_gone_longest_past_its_hold);
     tcase_add_test(tc, discover_plan_settles_a_rewritten_slot_before_enabling_it);
     tcase_add_test(tc, discover_warning_is_rate_limited);
+    tcase_add_test(tc, srv_priorities_become_lbsets_and_weights_load_factors);
+    tcase_add_test(tc, next_resolution_follows_the_ttl_within_bounds);
     tcase_add_test(tc, number_parser_bounds);
     suite_add_tcase(s, tc);
     return s;
