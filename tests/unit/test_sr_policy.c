@@ -1507,34 +1507,6 @@ START_TEST(discover_warning_is_rate_limited)
 }
 END_TEST
 
-START_TEST(srv_priorities_become_lbsets_and_weights_load_factors)
-{
-    const uint16_t prio[] = { 10, 10, 20, 5 }, weight[] = { 5, 0, 300, 60 };
-    int lbset[4], lbf[4];
-    const uint16_t p2[] = { 0, 0 }, w2[] = { 1, 3 };
-
-    sr_srv_shape(prio, weight, 4, lbset, lbf);
-    ck_assert(lbset[3] == 0 && lbset[0] == 1 && lbset[1] == 1 && lbset[2] == 2);
-    ck_assert_int_eq(lbf[0], 2);        /* 5 * 100 / 300 */
-    ck_assert_int_eq(lbf[1], 1);        /* 0 counts as 1 */
-    ck_assert_int_eq(lbf[2], 100);
-    ck_assert_int_eq(lbf[3], 20);
-    sr_srv_shape(p2, w2, 2, lbset, lbf);
-    ck_assert(lbset[0] == 0 && lbset[1] == 0 && lbf[0] == 1 && lbf[1] == 3);
-}
-END_TEST
-
-START_TEST(next_resolution_follows_the_ttl_within_bounds)
-{
-    ck_assert(sr_discover_next(0, 5 * SEC, 2, 1) == 5 * SEC);
-    ck_assert(sr_discover_next(1, 5 * SEC, 2, 1) == 2 * SEC);
-    ck_assert(sr_discover_next(1, 5 * SEC, 0, 1) == SR_TTL_MIN * SEC);
-    ck_assert(sr_discover_next(1, 5 * SEC, 0x7fffffff, 1) == SR_TTL_MAX * SEC);
-    ck_assert(sr_discover_next(1, 5 * SEC, UINT32_MAX, 1) == SR_TTL_RETRY * SEC);
-    ck_assert(sr_discover_next(1, 5 * SEC, 30, 0) == SR_TTL_RETRY * SEC);
-}
-END_TEST
-
 START_TEST(number_parser_bounds)
 {
     long n = -1;
@@ -1615,8 +1587,6 @@ Suite *policy_suite(void)
     tcase_add_test(tc, discover_plan_reuses_the_slot_gone_longest_past_its_hold);
     tcase_add_test(tc, discover_plan_settles_a_rewritten_slot_before_enabling_it);
     tcase_add_test(tc, discover_warning_is_rate_limited);
-    tcase_add_test(tc, srv_priorities_become_lbsets_and_weights_load_factors);
-    tcase_add_test(tc, next_resolution_follows_the_ttl_within_bounds);
     tcase_add_test(tc, number_parser_bounds);
     suite_add_tcase(s, tc);
     return s;
