@@ -31,6 +31,8 @@
 #   A member that is a host NAME without =route is a service to discover:
 #   "StickyRouteDiscover http://name:port interval=DISCOVER_INTERVAL (2)
 #   max=DISCOVER_MAX (16)"; the module follows its addresses at run time.
+#   Its requests wait up to DISCOVER_WAIT (10) seconds for a member while it
+#   has none (StickyRouteWait; 0: off).
 #   One per pool; names with a route and addresses stay fixed members.
 #   Balancing of the static (sticky) pool, all optional:
 #   STICKY_MAX_IDLE, STICKY_MAX_LIFE   seconds (StickyRouteCookie MaxIdle=/MaxLife=)
@@ -264,6 +266,7 @@ member_lines() {
         if is_discovered "$m"; then
             out+="        StickyRouteDiscover \"http://$addr\" interval=$DISCOVER_INTERVAL"
             out+=" max=$DISCOVER_MAX $MEMBER_PARAMS"$'\n'
+            [ "$DISCOVER_WAIT" = 0 ] || out+="        StickyRouteWait $DISCOVER_WAIT"$'\n'
             continue
         fi
         out+="        BalancerMember \"http://$addr\""
@@ -282,6 +285,10 @@ DISCOVER_MAX=${DISCOVER_MAX:-16}
     err "DISCOVER_INTERVAL=$(show "$DISCOVER_INTERVAL"): expected seconds, 1-86400"
 [[ $DISCOVER_MAX =~ ^[1-9][0-9]{0,3}$ ]] && [ "$DISCOVER_MAX" -le 1024 ] ||
     err "DISCOVER_MAX=$(show "$DISCOVER_MAX"): expected a number of members, 1-1024"
+DISCOVER_WAIT=${DISCOVER_WAIT:-10}
+[[ $DISCOVER_WAIT =~ ^(0|[1-9][0-9]{0,3})$ ]] && [ "$DISCOVER_WAIT" -le 3600 ] ||
+    err "DISCOVER_WAIT=$(show "$DISCOVER_WAIT"): expected seconds a request waits for a" \
+        "member of an empty discovered pool, 0 (off) to 3600"
 
 static_members=()
 dynamic_members=()

@@ -168,6 +168,9 @@ BAD = [
     ("rebalance-no-idle", {"STICKY_REBALANCE": "1.5"}, "STICKY_REBALANCE", "1.5"),
     ("discover-interval", {"DISCOVER_INTERVAL": "0"}, "DISCOVER_INTERVAL", "'0'"),
     ("discover-max", {"DISCOVER_MAX": "99999"}, "DISCOVER_MAX", "99999"),
+    ("discover-wait-negative", {"DISCOVER_WAIT": "-1"}, "DISCOVER_WAIT", "-1"),
+    ("discover-wait-too-long", {"DISCOVER_WAIT": "3601"}, "DISCOVER_WAIT", "3601"),
+    ("discover-wait-text", {"DISCOVER_WAIT": "10s"}, "DISCOVER_WAIT", "10s"),
     ("two-service-names", {"STATIC_APP": "web1:80,web2:80"}, "STATIC_APP", "web2:80"),
 ]
 
@@ -321,5 +324,25 @@ def test_a_service_name_without_route_is_discovered(tmp_path, module_so):
     dynamic = proxy_block(conf, "dynamic")
     assert "StickyRouteDiscover" not in dynamic
     assert 'BalancerMember "http://api.example:3000" route=a1' in dynamic
+    t = configtest(tmp_path)
+    assert t.returncode == 0, t.stderr + t.stdout
+
+
+@pytest.mark.parametrize("wait,line", [(None, "StickyRouteWait 10"), ("", "StickyRouteWait 10"),
+                                       ("25", "StickyRouteWait 25"), ("0", None)],
+                         ids=["default", "empty", "25", "off"])
+def test_a_discovered_pool_waits_for_its_first_member(tmp_path, module_so, wait, line):
+    env = {**GOOD, "STATIC_APP": "static.example:80",
+           "DYNAMIC_APP": "api.example:3000=a1,127.0.0.1:8084"}
+    if wait is not None:
+        env["DISCOVER_WAIT"] = wait
+    r = render_main(tmp_path, env, module_so)
+    assert r.returncode == 0, r.stderr
+    conf = (tmp_path / "vhost.conf").read_text()
+    static = proxy_block(conf, "static")
+    waits = [l.strip() for l in static.splitlines() if "StickyRouteWait" in l]
+    assert waits == ([line] if line else []), static
+    # a pool of fixed members does not wait
+    assert "StickyRouteWait" not in proxy_block(conf, "dynamic")
     t = configtest(tmp_path)
     assert t.returncode == 0, t.stderr + t.stdout
