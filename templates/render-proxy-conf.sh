@@ -30,7 +30,8 @@
 #   STICKY_ROUTE_SECRET or STICKY_ROUTE_SECRET_FILE (optional, not both)
 #   A member that is a host NAME without =route is a service to discover:
 #   "StickyRouteDiscover http://name:port interval=DISCOVER_INTERVAL (2)
-#   max=DISCOVER_MAX (16)"; the module follows its addresses at run time.
+#   max=DISCOVER_MAX (16) hold=DISCOVER_HOLD (10)"; the module follows its
+#   addresses at run time (a gone address keeps its slot DISCOVER_HOLD s).
 #   Its requests wait up to DISCOVER_WAIT (10) seconds for a member while it
 #   has none (StickyRouteWait; 0: off).
 #   One per pool; names with a route and addresses stay fixed members.
@@ -265,7 +266,7 @@ member_lines() {
         addr=${m% *} route=${m#* }
         if is_discovered "$m"; then
             out+="        StickyRouteDiscover \"http://$addr\" interval=$DISCOVER_INTERVAL"
-            out+=" max=$DISCOVER_MAX $MEMBER_PARAMS"$'\n'
+            out+=" max=$DISCOVER_MAX hold=$DISCOVER_HOLD $MEMBER_PARAMS"$'\n'
             [ "$DISCOVER_WAIT" = 0 ] || out+="        StickyRouteWait $DISCOVER_WAIT"$'\n'
             continue
         fi
@@ -278,13 +279,17 @@ member_lines() {
 
 # ---- read and check the environment ----------------------------------------
 # Discovery of a service name (StickyRouteDiscover): every how many seconds,
-# and how many members (slots) at most.
+# how many members (slots) at most, and how long a gone address keeps its
+# slot before another address may take it.
 DISCOVER_INTERVAL=${DISCOVER_INTERVAL:-2}
 DISCOVER_MAX=${DISCOVER_MAX:-16}
 [[ $DISCOVER_INTERVAL =~ ^[1-9][0-9]{0,4}$ ]] && [ "$DISCOVER_INTERVAL" -le 86400 ] ||
     err "DISCOVER_INTERVAL=$(show "$DISCOVER_INTERVAL"): expected seconds, 1-86400"
 [[ $DISCOVER_MAX =~ ^[1-9][0-9]{0,3}$ ]] && [ "$DISCOVER_MAX" -le 1024 ] ||
     err "DISCOVER_MAX=$(show "$DISCOVER_MAX"): expected a number of members, 1-1024"
+DISCOVER_HOLD=${DISCOVER_HOLD:-10}
+[[ $DISCOVER_HOLD =~ ^(0|[1-9][0-9]{0,4})$ ]] && [ "$DISCOVER_HOLD" -le 86400 ] ||
+    err "DISCOVER_HOLD=$(show "$DISCOVER_HOLD"): expected seconds a gone address keeps its slot, 0-86400"
 DISCOVER_WAIT=${DISCOVER_WAIT:-10}
 [[ $DISCOVER_WAIT =~ ^(0|[1-9][0-9]{0,3})$ ]] && [ "$DISCOVER_WAIT" -le 3600 ] ||
     err "DISCOVER_WAIT=$(show "$DISCOVER_WAIT"): expected seconds a request waits for a" \

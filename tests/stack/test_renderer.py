@@ -168,6 +168,9 @@ BAD = [
     ("rebalance-no-idle", {"STICKY_REBALANCE": "1.5"}, "STICKY_REBALANCE", "1.5"),
     ("discover-interval", {"DISCOVER_INTERVAL": "0"}, "DISCOVER_INTERVAL", "'0'"),
     ("discover-max", {"DISCOVER_MAX": "99999"}, "DISCOVER_MAX", "99999"),
+    ("discover-hold-negative", {"DISCOVER_HOLD": "-1"}, "DISCOVER_HOLD", "-1"),
+    ("discover-hold-too-long", {"DISCOVER_HOLD": "86401"}, "DISCOVER_HOLD", "86401"),
+    ("discover-hold-text", {"DISCOVER_HOLD": "10s"}, "DISCOVER_HOLD", "10s"),
     ("discover-wait-negative", {"DISCOVER_WAIT": "-1"}, "DISCOVER_WAIT", "-1"),
     ("discover-wait-too-long", {"DISCOVER_WAIT": "3601"}, "DISCOVER_WAIT", "3601"),
     ("discover-wait-text", {"DISCOVER_WAIT": "10s"}, "DISCOVER_WAIT", "10s"),
@@ -312,12 +315,12 @@ def test_empty_balancing_variables_are_the_defaults(tmp_path):
 def test_a_service_name_without_route_is_discovered(tmp_path, module_so):
     env = {**GOOD, "STATIC_APP": "static.example:80,127.0.0.1:8085=fixed",
            "DYNAMIC_APP": "api.example:3000=a1,127.0.0.1:8084", "DISCOVER_INTERVAL": "3",
-           "DISCOVER_MAX": "8"}
+           "DISCOVER_MAX": "8", "DISCOVER_HOLD": "4"}
     r = render_main(tmp_path, env, module_so)
     assert r.returncode == 0, r.stderr
     conf = (tmp_path / "vhost.conf").read_text()
     static = proxy_block(conf, "static")
-    assert ('StickyRouteDiscover "http://static.example:80" interval=3 max=8 '
+    assert ('StickyRouteDiscover "http://static.example:80" interval=3 max=8 hold=4 '
             'keepalive=On ttl=60 connectiontimeout=3 retry=5') in static
     assert 'BalancerMember "http://127.0.0.1:8085" route=fixed' in static
     # a name with a route stays a fixed member
