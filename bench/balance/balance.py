@@ -75,6 +75,7 @@ def settings():
         maxlife=env_num("BALANCE_MAXLIFE", 300, int),                    # MaxLife= / haproxy maxlife
         slowstart=env_num("BALANCE_SLOWSTART", 4 if smoke else 10, int),  # StickyRouteSlowStart
         parallel=env_num("BALANCE_PARALLEL", 8 if smoke else 2, int),
+        repeat=env_num("BALANCE_REPEAT", 1 if smoke else 3, int),       # repetitions of every run
         port_base=env_num("BALANCE_PORT_BASE", 23100, int),
         ramp=env_num("BALANCE_RAMP", 3 if smoke else 5, float),         # clients start spread over this
         warm=env_num("BALANCE_WARM", 6 if smoke else 15, float),        # seconds before the scenario's event
@@ -87,8 +88,8 @@ def settings():
     )
     if not (23000 <= d["port_base"] and d["port_base"] + 20 * len(CONTENDERS) + 20 <= 23999):
         die("bench-balance: BALANCE_PORT_BASE must keep every port in 23000-23999")
-    if d["parallel"] < 1 or d["clients"] < 10:
-        die("bench-balance: need BALANCE_PARALLEL >= 1 and BALANCE_CLIENTS >= 10")
+    if d["parallel"] < 1 or d["clients"] < 10 or d["repeat"] < 1:
+        die("bench-balance: need BALANCE_PARALLEL >= 1, BALANCE_REPEAT >= 1 and BALANCE_CLIENTS >= 10")
     return d
 
 
@@ -1046,7 +1047,9 @@ def scenario_metrics(S, plan, c, W, records, usable):
         ws = int(math.floor(anchor)) if anchor is not None else None
         if ws is not None:
             out["ramp_anchor_s"] = round(anchor - back["t"], 2)
-            n_usable = len(usable[min(nW - 1, ws)])
+            # members usable once it is back (the ramp may start before the
+            # restart, when a retry made it electable again while it was down)
+            n_usable = len(usable[min(nW - 1, max(ws, int(math.floor(back["t"]))))])
             wshare = 1.0 / n_usable
             rows = []
             for w in range(ws, nW):
@@ -1185,52 +1188,60 @@ def main():
     signal.signal(signal.SIGTERM, stop_all)
     signal.signal(signal.SIGINT, stop_all)
     status = 0
-    for sname in scen:
-        plan = scenario_plan(S, sname)
-        batches = [runnable[i:i + S["parallel"]] for i in range(0, len(runnable), S["parallel"])]
-        for batch in batches:
-            t0 = time.time() + 3.0 + 0.5 * len(batch)
-            procs = []
-            jobs = []
-            for x in batch:
-                rd = os.path.join(run, "%s-%s" % (sname, x))
-                os.makedirs(rd)
-                os.chmod(rd, 0o755)
-                job = dict(settings=S, scenario=sname, contender=x, rundir=rd, module=module, t0_wall=t0,
-                           result=os.path.join(rd, "result.json"))
-                jf = os.path.join(rd, "job.json")
-                json.dump(job, open(jf, "w"))
-                jobs.append(job)
-                procs.append(subprocess.Popen([PY, os.path.abspath(__file__), "run-one", jf], stdin=subprocess.DEVNULL))
-            log("%s: %s (%.0f s)" % (sname, ", ".join(batch), plan["duration"]))
-            la0 = open("/proc/loadavg").read().split()[0]
-            others0 = busy_others()
-            deadline = time.time() + plan["duration"] + 90
-            for pr in procs:
-                try:
-                    pr.wait(timeout=max(1, deadline - time.time()))
-                except subprocess.TimeoutExpired:
-                    pr.terminate()
-                    pr.wait(timeout=30)
-            others1 = busy_others()
-            for job in jobs:
-                try:
-                    res = json.load(open(job["result"]))
-                except (OSError, ValueError):
-                    res = dict(scenario=sname, contender=job["contender"], failed="no result")
-                res["load_before"] = la0
-                res["load_after"] = open("/proc/loadavg").read().split()[0]
-                res["others_before"] = others0
-                res["others_after"] = others1
-                res["parallel_with"] = [x for x in batch if x != job["contender"]]
-                results.append(res)
-                if res.get("failed"):
-                    status = 1
-                log("  %-17s %s" % (job["contender"], short(res)))
+    # Every scenario is run BALANCE_REPEAT times, the repetitions outermost
+    # (a drift of the machine spreads over all contenders alike); the order of
+    # the contenders turns by one per repetition, so each runs beside
+    # different partners.
+    for rep in range(1, S["repeat"] + 1):
+        k = (rep - 1) % max(1, len(runnable))
+        order = runnable[k:] + runnable[:k]
+        for sname in scen:
+            plan = scenario_plan(S, sname)
+            batches = [order[i:i + S["parallel"]] for i in range(0, len(order), S["parallel"])]
+            for batch in batches:
+                t0 = time.time() + 3.0 + 0.5 * len(batch)
+                procs = []
+                jobs = []
+                for x in batch:
+                    rd = os.path.join(run, "%s-%s-r%d" % (sname, x, rep))
+                    os.makedirs(rd)
+                    os.chmod(rd, 0o755)
+                    job = dict(settings=S, scenario=sname, contender=x, rundir=rd, module=module, t0_wall=t0,
+                               result=os.path.join(rd, "result.json"))
+                    jf = os.path.join(rd, "job.json")
+                    json.dump(job, open(jf, "w"))
+                    jobs.append(job)
+                    procs.append(subprocess.Popen([PY, os.path.abspath(__file__), "run-one", jf], stdin=subprocess.DEVNULL))
+                log("repetition %d/%d, %s: %s (%.0f s)" % (rep, S["repeat"], sname, ", ".join(batch), plan["duration"]))
+                la0 = open("/proc/loadavg").read().split()[0]
+                others0 = busy_others()
+                deadline = time.time() + plan["duration"] + 90
+                for pr in procs:
+                    try:
+                        pr.wait(timeout=max(1, deadline - time.time()))
+                    except subprocess.TimeoutExpired:
+                        pr.terminate()
+                        pr.wait(timeout=30)
+                others1 = busy_others()
+                for job in jobs:
+                    try:
+                        res = json.load(open(job["result"]))
+                    except (OSError, ValueError):
+                        res = dict(scenario=sname, contender=job["contender"], failed="no result")
+                    res["rep"] = rep
+                    res["load_before"] = la0
+                    res["load_after"] = open("/proc/loadavg").read().split()[0]
+                    res["others_before"] = others0
+                    res["others_after"] = others1
+                    res["parallel_with"] = [x for x in batch if x != job["contender"]]
+                    results.append(res)
+                    if res.get("failed"):
+                        status = 1
+                    log("  %-17s %s" % (job["contender"], short(res)))
     for x in sel:
         if not avail[x][0]:
             for sname in scen:
-                results.append(dict(scenario=sname, contender=x, available=False, reason=avail[x][1],
+                results.append(dict(scenario=sname, contender=x, available=False, reason=avail[x][1], rep=1,
                                     label=CONTENDER_BY_NAME[x]["label"], features=CONTENDER_BY_NAME[x]["features"]))
     meta["elapsed_s"] = round(time.time() - started)
     meta["load_end"] = open("/proc/loadavg").read().split()[:3]
@@ -1241,7 +1252,7 @@ def main():
         shutil.rmtree(raw)
     os.makedirs(raw)
     for res in results:
-        base = os.path.join(raw, "%s-%s" % (res["scenario"], res["contender"]))
+        base = os.path.join(raw, "%s-%s-r%d" % (res["scenario"], res["contender"], res.get("rep", 1)))
         wins = res.pop("windows", None)
         if wins:
             cols = list(wins[0].keys())

@@ -5,8 +5,9 @@
 # skewed load), every contender on the same members and timeline. Writes
 # docs/benchmarks/balance/results.md, one PNG per scenario and raw/.
 #
-#   make bench-balance                                    # full run (~11 minutes)
-#   BALANCE_SMOKE=1 bash bench/balance/run.sh             # smoke (< 2 minutes, /tmp/balance-smoke)
+#   make bench-balance                                    # full run, 3 repetitions (~32 minutes)
+#   BALANCE_REPEAT=1 make bench-balance                   # one repetition (~11 minutes)
+#   BALANCE_SMOKE=1 bash bench/balance/run.sh             # smoke, one repetition (< 2 minutes, /tmp/balance-smoke)
 #   BALANCE_CONTENDERS=sticky,haproxy-lc BALANCE_SCENARIOS=down bash bench/balance/run.sh
 #
 # Settings: docs/benchmarks/balance/README.md. Exit status: 0 when every run
