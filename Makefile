@@ -25,7 +25,7 @@ secrets/sticky_route_secret:
 	umask 077; head -c 32 /dev/urandom | base64 > $@
 
 .libs/mod_sticky_route.so: $(MODULE_SRC) $(GLUE_HDR) $(CORE_HDR)
-	$(APXS) -c -Wc,"$(WARN)" -o mod_sticky_route.la $(MODULE_SRC) -laprutil-1
+	$(APXS) -c -Wc,"$(WARN)" -o mod_sticky_route.la $(MODULE_SRC) -laprutil-1 -lresolv
 
 deps:
 	bash scripts/install-deps.sh

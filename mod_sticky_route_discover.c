@@ -69,6 +69,10 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <netdb.h>
+#include <arpa/inet.h>
+#include <arpa/nameser.h>
+#include <resolv.h>
 
 #include "http_core.h"
 #include "apr_atomic.h"
@@ -79,6 +83,7 @@
 #include "mod_watchdog.h"
 
 #include "mod_sticky_route_private.h"
+#include "sr_dns.h"
 
 #define SR_DISCOVER_WATCHDOG     "_sticky_route_discover_"
 #define SR_DISCOVER_INTERVAL_DEF 5          /* seconds */
@@ -95,7 +100,11 @@ typedef struct {
     const sr_discover_conf_t *dc;
     const sr_key_t *route_key;
     apr_hash_t *configured; /* names of the configured BalancerMembers */
-    int failing;            /* the last resolution failed (logged once) */
+    int failing;            /* the last resolution was a DNS failure */
+    apr_time_t fail_warned; /* when that was last logged */
+    apr_time_t empty_since; /* NXDOMAIN/NODATA since then, 0: not */
+    uint32_t last_ttl;      /* shortest TTL of the last answer */
+    int answered;           /* the last lookup gave addresses */
     apr_time_t warned;      /* "beyond max=" last said (0: never) */
     apr_time_t settle_next; /* earliest end of a settle time, 0: none */
     /* per child process (the per-child watchdog; this struct is copied
@@ -124,7 +133,8 @@ const char *sr_discover_parse(apr_pool_t *p, int argc, char *const argv[],
     int i;
 
     if (argc < 1) {
-        return "needs a URL such as http://service:80";
+        return "needs a URL such as http://service:80 or, for SRV records, "
+               "http://_http._tcp.service";
     }
     if (apr_uri_parse(p, argv[0], &uri) != APR_SUCCESS || !uri.scheme
         || !uri.hostname || !*uri.hostname
@@ -137,10 +147,21 @@ const char *sr_discover_parse(apr_pool_t *p, int argc, char *const argv[],
     dc->scheme = apr_pstrdup(p, uri.scheme);
     ap_str_tolower((char *)dc->scheme);
     dc->host = apr_pstrdup(p, uri.hostname);
-    dc->port = uri.port ? uri.port : apr_uri_port_of_scheme(dc->scheme);
-    if (!dc->port) {
-        return apr_psprintf(p, "'%s': no port and no default port for %s",
-                            argv[0], dc->scheme);
+    dc->srv = dc->host[0] == '_';
+    if (dc->srv) {
+        if (uri.port_str) {
+            return apr_psprintf(p, "'%s': an SRV name (%s) takes no port: the "
+                                "records give each member's", argv[0],
+                                dc->host);
+        }
+        dc->port = 0;
+    }
+    else {
+        dc->port = uri.port ? uri.port : apr_uri_port_of_scheme(dc->scheme);
+        if (!dc->port) {
+            return apr_psprintf(p, "'%s': no port and no default port for %s",
+                                argv[0], dc->scheme);
+        }
     }
     dc->interval = apr_time_from_sec(SR_DISCOVER_INTERVAL_DEF);
     dc->hold = apr_time_from_sec(SR_DISCOVER_HOLD_DEF);
@@ -155,8 +176,13 @@ const char *sr_discover_parse(apr_pool_t *p, int argc, char *const argv[],
                              : argv[i];
         const char *val = eq ? eq + 1 : "";
 
-        if (!strcasecmp(key, "interval") && sr_parse_number(val, 86400, &n) && n > 0) {
+        if (!strcasecmp(key, "interval") && !strcasecmp(val, "ttl")) {
+            dc->ttl_mode = 1;
+            dc->interval = apr_time_from_sec(SR_TTL_RETRY);
+        }
+        else if (!strcasecmp(key, "interval") && sr_parse_number(val, 86400, &n) && n > 0) {
             dc->interval = apr_time_from_sec(n);
+            dc->ttl_mode = 0;
         }
         else if (!strcasecmp(key, "hold") && sr_parse_number(val, 86400, &n)) {
             dc->hold = apr_time_from_sec(n);
@@ -195,7 +221,8 @@ const char *sr_discover_parse(apr_pool_t *p, int argc, char *const argv[],
             dc->lbfactor = (int)n;
         }
         else {
-            return apr_psprintf(p, "'%s': expected interval=SECONDS (1-86400), "
+            return apr_psprintf(p, "'%s': expected interval=SECONDS (1-86400) "
+                                "or interval=ttl, "
                                 "hold=SECONDS (0-86400), "
                                 "max=N (1-%d), keepalive=On|Off, ttl=, "
                                 "connectiontimeout=, retry=, timeout= "
@@ -211,63 +238,280 @@ const char *sr_discover_parse(apr_pool_t *p, int argc, char *const argv[],
 
 /* ---- members --------------------------------------------------------------------- */
 
-/* "scheme://ADDRESS:port" of one resolved address. */
-static const char *sr_member_url(apr_pool_t *p, const sr_discover_conf_t *dc,
-                                 apr_sockaddr_t *sa, char **addr_out)
-{
-    char *ip = NULL;
+/* ---- looking the name up ------------------------------------------------------ */
 
-    apr_sockaddr_ip_get(&ip, sa);
-    *addr_out = ip;
-#if APR_HAVE_IPV6
-    if (sa->family == APR_INET6) {
-        return apr_psprintf(p, "%s://[%s]:%u", dc->scheme, ip, (unsigned)dc->port);
+/* One address + port the name leads to. */
+typedef struct {
+    const char *url;        /* scheme://ADDRESS:PORT (IPv6 in brackets) */
+    const char *key;        /* "ADDRESS PORT": what a member is known by */
+    const char *addr;       /* ADDRESS */
+    apr_port_t port;
+    int lbset, lbfactor;    /* from SRV priority and weight; -1: none */
+} sr_found_t;
+
+typedef enum {
+    SR_LOOKUP_OK = 0,       /* addresses */
+    SR_LOOKUP_EMPTY,        /* NXDOMAIN or NODATA: the service is gone */
+    SR_LOOKUP_FAIL          /* a DNS failure: nothing is known */
+} sr_lookup_outcome_t;
+
+typedef struct {
+    apr_array_header_t *found;  /* sr_found_t, distinct, sorted by url */
+    sr_lookup_outcome_t outcome;
+    const char *why;            /* for the log */
+    uint32_t min_ttl;           /* shortest TTL used; UINT32_MAX: none */
+} sr_lookup_t;
+
+static void sr_found_add(apr_pool_t *p, const sr_discover_conf_t *dc,
+                         sr_lookup_t *L, const char *ip, int v6,
+                         apr_port_t port, int lbset, int lbfactor)
+{
+    const char *key = apr_psprintf(p, "%s %u", ip, (unsigned)port);
+    sr_found_t *f;
+    int i;
+
+    if (L->found->nelts >= SR_DISCOVER_ADDRS_MAX) {
+        return;
     }
-#endif
-    return apr_psprintf(p, "%s://%s:%u", dc->scheme, ip, (unsigned)dc->port);
+    for (i = 0; i < L->found->nelts; i++) {
+        if (!strcmp(APR_ARRAY_IDX(L->found, i, sr_found_t).key, key)) {
+            return;
+        }
+    }
+    f = apr_array_push(L->found);
+    f->key = key;
+    f->addr = apr_pstrdup(p, ip);
+    f->port = port;
+    f->lbset = lbset;
+    f->lbfactor = lbfactor;
+    f->url = v6 ? apr_psprintf(p, "%s://[%s]:%u", dc->scheme, ip, (unsigned)port)
+                : apr_psprintf(p, "%s://%s:%u", dc->scheme, ip, (unsigned)port);
 }
 
-/* The distinct addresses of the name, sorted (so that every proxy replica
- * makes its members in the same order); 0 when it does not resolve. */
-static int sr_resolve(apr_pool_t *p, const sr_discover_conf_t *dc,
-                      apr_array_header_t *urls, apr_array_header_t *addrs,
-                      apr_status_t *rv)
+/* The addresses of name through getaddrinfo; *rv its status. */
+static void sr_found_getaddrinfo(apr_pool_t *p, const sr_discover_conf_t *dc,
+                                 sr_lookup_t *L, const char *name,
+                                 apr_port_t port, int lbset, int lbfactor,
+                                 apr_status_t *rv)
 {
     apr_sockaddr_t *sa = NULL, *a;
-    int i, n = 0;
 
-    *rv = apr_sockaddr_info_get(&sa, dc->host, APR_UNSPEC, dc->port, 0, p);
-    if (*rv != APR_SUCCESS) {
-        return 0;
+    *rv = apr_sockaddr_info_get(&sa, name, APR_UNSPEC, port, 0, p);
+    for (a = *rv == APR_SUCCESS ? sa : NULL; a; a = a->next) {
+        char *ip = NULL;
+        apr_sockaddr_ip_get(&ip, a);
+        sr_found_add(p, dc, L, ip, a->family != APR_INET, port, lbset, lbfactor);
     }
-    for (a = sa; a && n < SR_DISCOVER_ADDRS_MAX; a = a->next) {
-        char *ip;
-        const char *url = sr_member_url(p, dc, a, &ip);
-        int dup = 0;
-        for (i = 0; i < urls->nelts && !dup; i++) {
-            dup = !strcmp(APR_ARRAY_IDX(urls, i, const char *), url);
+}
+
+/* One DNS question through the C library's resolver (the servers of
+ * /etc/resolv.conf; each try waits at most SR_DNS_TIMEOUT seconds, at most
+ * SR_DNS_TRIES rounds over the servers; a truncated UDP answer is asked
+ * again over TCP by res_nsend). Returns the outcome; the records in *out. */
+#define SR_DNS_TIMEOUT 2
+#define SR_DNS_TRIES   2
+static sr_dns_outcome_t sr_dns_ask(apr_pool_t *p, const char *name,
+                                   uint16_t qtype, sr_dns_answer_t *out,
+                                   const char **why)
+{
+    struct __res_state st;
+    unsigned char query[NS_PACKETSZ];
+    unsigned char *answer = apr_palloc(p, NS_MAXMSG);
+    sr_dns_outcome_t o;
+    int qlen, alen;
+
+    memset(&st, 0, sizeof(st));
+    out->max_srv = out->max_addr = SR_DISCOVER_ADDRS_MAX;
+    out->srv = apr_palloc(p, SR_DISCOVER_ADDRS_MAX * sizeof(sr_dns_srv_t));
+    out->addr = apr_palloc(p, SR_DISCOVER_ADDRS_MAX * sizeof(sr_dns_addr_t));
+    out->nsrv = out->naddr = 0;
+    if (res_ninit(&st) != 0) {
+        *why = "the resolver could not be set up (resolv.conf)";
+        return SR_DNS_SERVFAIL;
+    }
+    st.retrans = SR_DNS_TIMEOUT;
+    st.retry = SR_DNS_TRIES;
+    qlen = res_nmkquery(&st, ns_o_query, name, ns_c_in, qtype, NULL, 0, NULL,
+                        query, sizeof(query));
+    if (qlen < 12) {
+        res_nclose(&st);
+        *why = "the name cannot be asked (too long?)";
+        return SR_DNS_MALFORMED;
+    }
+    alen = res_nsend(&st, query, qlen, answer, NS_MAXMSG);
+    res_nclose(&st);
+    if (alen < 0) {
+        *why = "no usable answer (timeout, SERVFAIL or REFUSED from every "
+               "server)";
+        return SR_DNS_SERVFAIL;
+    }
+    o = sr_dns_parse(answer, (size_t)alen, (uint16_t)((query[0] << 8) | query[1]),
+                     qtype, out);
+    *why = sr_dns_outcome_name(o);
+    return o;
+}
+
+static char *sr_dns_ip(apr_pool_t *p, const sr_dns_addr_t *a)
+{
+    char buf[INET6_ADDRSTRLEN];
+
+    if (!inet_ntop(a->family == 4 ? AF_INET : AF_INET6, a->addr, buf,
+                   sizeof(buf))) {
+        return NULL;
+    }
+    return apr_pstrdup(p, buf);
+}
+
+static sr_lookup_outcome_t sr_outcome_of(sr_dns_outcome_t o)
+{
+    return o == SR_DNS_OK ? SR_LOOKUP_OK
+           : (o == SR_DNS_NXDOMAIN || o == SR_DNS_NODATA) ? SR_LOOKUP_EMPTY
+           : SR_LOOKUP_FAIL;
+}
+
+static void sr_lookup_srv(apr_pool_t *p, const sr_discover_conf_t *dc,
+                          sr_lookup_t *L)
+{
+    sr_dns_answer_t ans;
+    sr_dns_outcome_t o = sr_dns_ask(p, dc->host, SR_DNS_T_SRV, &ans, &L->why);
+    uint16_t *prio, *weight;
+    int *lbset, *lbf;
+    uint32_t i, k;
+
+    L->outcome = sr_outcome_of(o);
+    if (o != SR_DNS_OK) {
+        return;
+    }
+    prio = apr_palloc(p, (ans.nsrv + 1) * sizeof(*prio));
+    weight = apr_palloc(p, (ans.nsrv + 1) * sizeof(*weight));
+    lbset = apr_palloc(p, (ans.nsrv + 1) * sizeof(*lbset));
+    lbf = apr_palloc(p, (ans.nsrv + 1) * sizeof(*lbf));
+    for (i = 0; i < ans.nsrv; i++) {
+        prio[i] = ans.srv[i].priority;
+        weight[i] = ans.srv[i].weight;
+    }
+    sr_srv_shape(prio, weight, ans.nsrv, lbset, lbf);
+    for (i = 0; i < ans.nsrv; i++) {
+        const sr_dns_srv_t *r = &ans.srv[i];
+        int from_additional = 0;
+        if (!r->port) {
+            continue;
         }
-        if (!dup) {
-            APR_ARRAY_PUSH(urls, const char *) = url;
-            APR_ARRAY_PUSH(addrs, const char *) = ip;
-            n++;
+        if (r->ttl < L->min_ttl) {
+            L->min_ttl = r->ttl;
+        }
+        for (k = 0; k < ans.naddr; k++) {
+            char *ip;
+            if (strcmp(ans.addr[k].owner, r->target)
+                || !(ip = sr_dns_ip(p, &ans.addr[k]))) {
+                continue;
+            }
+            sr_found_add(p, dc, L, ip, ans.addr[k].family == 6, r->port,
+                         lbset[i], lbf[i]);
+            if (ans.addr[k].ttl < L->min_ttl) {
+                L->min_ttl = ans.addr[k].ttl;
+            }
+            from_additional = 1;
+        }
+        if (!from_additional) {
+            apr_status_t rv;
+            sr_found_getaddrinfo(p, dc, L, r->target, r->port, lbset[i],
+                                 lbf[i], &rv);
         }
     }
-    /* sort both arrays by URL (insertion sort: small) */
-    for (i = 1; i < urls->nelts; i++) {
+    if (L->found->nelts == 0) {
+        L->outcome = SR_LOOKUP_FAIL;    /* records, but no target resolves */
+        L->why = "no SRV target resolves to an address";
+    }
+}
+
+/* A and AAAA asked of the DNS servers directly (interval=ttl: their TTLs). */
+static void sr_lookup_ttl(apr_pool_t *p, const sr_discover_conf_t *dc,
+                          sr_lookup_t *L)
+{
+    static const uint16_t types[2] = { SR_DNS_T_A, SR_DNS_T_AAAA };
+    sr_lookup_outcome_t got[2];
+    const char *why[2];
+    int t;
+    uint32_t k;
+
+    for (t = 0; t < 2; t++) {
+        sr_dns_answer_t ans;
+        sr_dns_outcome_t o = sr_dns_ask(p, dc->host, types[t], &ans, &why[t]);
+        got[t] = sr_outcome_of(o);
+        for (k = 0; o == SR_DNS_OK && k < ans.naddr; k++) {
+            char *ip = sr_dns_ip(p, &ans.addr[k]);
+            if (ip && ans.addr[k].family == (t ? 6 : 4)) {
+                sr_found_add(p, dc, L, ip, t == 1, dc->port, -1, -1);
+            }
+        }
+        if (o == SR_DNS_OK && ans.min_ttl < L->min_ttl) {
+            L->min_ttl = ans.min_ttl;
+        }
+    }
+    if (L->found->nelts) {
+        L->outcome = SR_LOOKUP_OK;
+        L->why = "ok";
+    }
+    else if (got[0] == SR_LOOKUP_EMPTY && got[1] == SR_LOOKUP_EMPTY) {
+        L->outcome = SR_LOOKUP_EMPTY;
+        L->why = why[0];
+    }
+    else {
+        L->outcome = SR_LOOKUP_FAIL;
+        L->why = got[0] == SR_LOOKUP_FAIL ? why[0] : why[1];
+    }
+}
+
+/* What the name leads to now: distinct members, sorted by URL (so that
+ * every proxy replica makes its members in the same order). */
+static void sr_lookup(apr_pool_t *p, const sr_discover_conf_t *dc,
+                      sr_lookup_t *L)
+{
+    int i;
+
+    L->found = apr_array_make(p, 16, sizeof(sr_found_t));
+    L->min_ttl = UINT32_MAX;
+    L->why = "ok";
+    if (dc->srv) {
+        sr_lookup_srv(p, dc, L);
+    }
+    else if (dc->ttl_mode) {
+        sr_lookup_ttl(p, dc, L);
+    }
+    else {
+        apr_status_t rv;
+        sr_found_getaddrinfo(p, dc, L, dc->host, dc->port, -1, -1, &rv);
+        if (L->found->nelts) {
+            L->outcome = SR_LOOKUP_OK;
+        }
+        else {
+            int eai = rv > APR_OS_START_EAIERR
+                      && rv < APR_OS_START_EAIERR + APR_OS_ERRSPACE_SIZE
+                      ? (int)(rv - APR_OS_START_EAIERR) : 0;
+            /* getaddrinfo's "no such name" and "no address": gone */
+            if (eai > 0 && EAI_NONAME < 0) {
+                eai = -eai;     /* APR folds glibc's negative codes */
+            }
+            L->outcome = (eai == EAI_NONAME || eai == EAI_NODATA)
+                         ? SR_LOOKUP_EMPTY : SR_LOOKUP_FAIL;
+            L->why = eai ? gai_strerror(eai) : "no address";
+        }
+    }
+    if (L->outcome != SR_LOOKUP_OK) {
+        apr_array_clear(L->found);
+    }
+    /* sort by URL (insertion sort: small) */
+    for (i = 1; i < L->found->nelts; i++) {
         int j = i;
-        while (j > 0 && strcmp(APR_ARRAY_IDX(urls, j - 1, const char *),
-                               APR_ARRAY_IDX(urls, j, const char *)) > 0) {
-            const char *t = APR_ARRAY_IDX(urls, j, const char *);
-            APR_ARRAY_IDX(urls, j, const char *) = APR_ARRAY_IDX(urls, j - 1, const char *);
-            APR_ARRAY_IDX(urls, j - 1, const char *) = t;
-            t = APR_ARRAY_IDX(addrs, j, const char *);
-            APR_ARRAY_IDX(addrs, j, const char *) = APR_ARRAY_IDX(addrs, j - 1, const char *);
-            APR_ARRAY_IDX(addrs, j - 1, const char *) = t;
+        sr_found_t *f = (sr_found_t *)L->found->elts;
+        while (j > 0 && strcmp(f[j - 1].url, f[j].url) > 0) {
+            sr_found_t t = f[j];
+            f[j] = f[j - 1];
+            f[j - 1] = t;
             j--;
         }
     }
-    return n;
 }
 
 /* A discovered member's route: derived from the balancer and its URL, keyed
@@ -351,57 +595,38 @@ static uint32_t sr_name_sig(const char *s)
     return h ? h : 1;
 }
 
-/* The address of w when it is a member a discovery makes - same scheme
- * and port, an address (not a name) as its host - else NULL. httpd leaves
- * the scheme's default port out of a worker's name ("http://10.0.0.5"), so
- * ":port" may be missing. (The caller leaves out the configured members.) */
-static const char *sr_discovered_addr(apr_pool_t *p,
-                                      const sr_discover_conf_t *dc,
-                                      const proxy_worker *w)
+/* "ADDRESS PORT" when w is a member a discovery makes - the scheme's, an
+ * address literal (not a name) as its host, and (A/AAAA names) the port of
+ * the URL - else NULL. Read from the worker's host and port fields, not its
+ * name (httpd leaves the scheme's default port out of a worker's name). The
+ * caller leaves out the configured members. */
+static const char *sr_discovered_key(apr_pool_t *p,
+                                     const sr_discover_conf_t *dc,
+                                     const proxy_worker *w)
 {
-    const char *name = sr_worker_name(w);
-    size_t slen = strlen(dc->scheme);
-    const char *host, *end, *addr_end, *c;
-    char port[8];
+    const char *host = w->s->hostname_ex[0] ? w->s->hostname_ex : w->s->hostname;
+    unsigned char buf[16];
 
-    if (w->s->port != dc->port || w->s->is_name_matchable
-        || strncasecmp(name, dc->scheme, slen) || strncmp(name + slen, "://", 3)) {
+    if (w->s->is_name_matchable || strcasecmp(w->s->scheme, dc->scheme)
+        || (!dc->srv && w->s->port != dc->port)
+        || (inet_pton(AF_INET, host, buf) != 1
+            && inet_pton(AF_INET6, host, buf) != 1)) {
         return NULL;
     }
-    host = name + slen + 3;
-    if (*host == '[') {
-        addr_end = strchr(host, ']');
-        if (!addr_end) {
-            return NULL;
-        }
-        end = addr_end + 1;
-        host++;
+    return apr_psprintf(p, "%s %u", host, (unsigned)w->s->port);
+}
+
+/* An SRV member's lbset and load factor as its records say (loadfactor=
+ * on the directive wins). */
+static void sr_member_shape(proxy_worker *w, const sr_discover_conf_t *dc,
+                            const sr_found_t *f)
+{
+    if (f->lbset >= 0 && w->s->lbset != f->lbset) {
+        w->s->lbset = f->lbset;
     }
-    else {
-        for (c = host; (*c >= '0' && *c <= '9') || *c == '.'; c++)
-            ;
-        if (c == host) {
-            return NULL;
-        }
-        addr_end = end = c;     /* a name would stop here on a letter */
+    if (f->lbfactor > 0 && dc->lbfactor <= 0 && w->s->lbfactor != f->lbfactor) {
+        w->s->lbfactor = f->lbfactor;
     }
-    apr_snprintf(port, sizeof(port), ":%u", (unsigned)dc->port);
-    if (*end == ':') {
-        if (strncmp(end, port, strlen(port))) {
-            return NULL;
-        }
-        end += strlen(port);
-    }
-    else if (dc->port != apr_uri_port_of_scheme(dc->scheme)) {
-        return NULL;            /* no port: only the default one */
-    }
-    if (*end == '/') {
-        end++;
-    }
-    if (*end) {
-        return NULL;
-    }
-    return apr_pstrmemdup(p, host, (apr_size_t)(addr_end - host));
 }
 
 /* ---- startup ------------------------------------------------------------------------ */
@@ -412,11 +637,9 @@ int sr_discover_check(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s,
 {
     proxy_server_conf *conf = ap_get_module_config(s->module_config,
                                                    &proxy_module);
-    apr_array_header_t *urls = apr_array_make(ptemp, 8, sizeof(char *));
-    apr_array_header_t *addrs = apr_array_make(ptemp, 8, sizeof(char *));
     apr_hash_t *configured = apr_hash_make(pconf);
     proxy_worker **ws = (proxy_worker **)b->workers->elts;
-    apr_status_t rv;
+    sr_lookup_t L;
     int i, n, made = 0;
 
     for (i = 0; i < b->workers->nelts; i++) {
@@ -446,15 +669,17 @@ int sr_discover_check(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s,
             return 0;
         }
     }
-    n = sr_resolve(ptemp, dc, urls, addrs, &rv);
+    sr_lookup(ptemp, dc, &L);
+    n = L.found->nelts;
     if (n == 0) {
-        ap_log_error(APLOG_MARK, APLOG_WARNING, rv, s,
-                     "StickyRouteDiscover %s in %s: %s does not resolve (yet); "
-                     "members are added when it does", dc->url, b->s->name,
-                     dc->host);
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
+                     "StickyRouteDiscover %s in %s: %s does not resolve (yet: "
+                     "%s); members are added when it does", dc->url,
+                     b->s->name, dc->host, L.why);
     }
     for (i = 0; i < n && made < dc->max; i++) {
-        const char *url = APR_ARRAY_IDX(urls, i, const char *);
+        const sr_found_t *f = &APR_ARRAY_IDX(L.found, i, sr_found_t);
+        const char *url = f->url;
         proxy_worker *w = ap_proxy_get_worker(ptemp, b, conf, url);
         char route[SR_DERIVED_ROUTE_LEN + 1];
         const char *err;
@@ -470,6 +695,7 @@ int sr_discover_check(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s,
             continue;
         }
         sr_member_params(w, dc);
+        sr_member_shape(w, dc, f);
         if ((err = sr_member_hc(pconf, s, w, dc)) != NULL) {
             ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
                          "StickyRouteDiscover %s in %s: %s", dc->url,
@@ -508,8 +734,9 @@ int sr_discover_check(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s,
 /* Adds a member for url in a free slot, as balancer-manager does; the
  * balancer's global lock is held. Returns the worker or NULL. */
 static proxy_worker *sr_add_member(sr_discovery_t *d, proxy_server_conf *conf,
-                                   const char *url)
+                                   const sr_found_t *f)
 {
+    const char *url = f->url;
     proxy_balancer *b = d->b;
     ap_slotmem_provider_t *storage = b->storage;
     proxy_worker_shared *shm;
@@ -531,6 +758,7 @@ static proxy_worker *sr_add_member(sr_discovery_t *d, proxy_server_conf *conf,
     }
     PROXY_COPY_CONF_PARAMS(w, conf);
     sr_member_params(w, d->dc);
+    sr_member_shape(w, d->dc, f);
     sr_member_hc(conf->pool, d->s, w, d->dc);      /* checked at startup */
     sr_discovered_route(route, b, url, d->route_key);
     apr_cpystrn(w->s->route, route, sizeof(w->s->route));
@@ -557,9 +785,10 @@ static proxy_worker *sr_add_member(sr_discovery_t *d, proxy_server_conf *conf,
  * place, stopped and disabled until it has settled (see the header).
  * Needs the balancer's thread and global mutexes (the singleton's run). */
 static void sr_reuse_slot(sr_discovery_t *d, proxy_worker *w,
-                          sr_shm_member_t *e, const char *url,
-                          const char *addr, apr_time_t now)
+                          sr_shm_member_t *e, const sr_found_t *f,
+                          apr_time_t now)
 {
+    const char *url = f->url, *addr = f->addr;
     proxy_balancer *b = d->b;
     proxy_worker_shared *s = w->s;
     char route[SR_DERIVED_ROUTE_LEN + 1];
@@ -576,7 +805,7 @@ static void sr_reuse_slot(sr_discovery_t *d, proxy_worker *w,
     apr_cpystrn(s->hostname, addr, sizeof(s->hostname));
     apr_cpystrn(s->hostname_ex, addr, sizeof(s->hostname_ex));
     apr_cpystrn(s->route, route, sizeof(s->route));
-    s->port = d->dc->port;
+    s->port = f->port;
     /* its status and counters start afresh */
     ap_proxy_set_wstatus(PROXY_WORKER_IN_ERROR_FLAG, 0, w);
     ap_proxy_set_wstatus(PROXY_WORKER_HC_FAIL_FLAG, 0, w);
@@ -589,6 +818,7 @@ static void sr_reuse_slot(sr_discovery_t *d, proxy_worker *w,
     s->pcount = 0;
     s->fcount = 0;
     sr_member_params(w, d->dc);
+    sr_member_shape(w, d->dc, f);
     s->updated = now;
     if (e) {
         sr_shm_member_renew(e, route, now);
@@ -617,8 +847,7 @@ static void sr_discover_run(sr_discovery_t *d, apr_pool_t *p)
     proxy_balancer *b = d->b;
     proxy_server_conf *conf = ap_get_module_config(d->s->module_config,
                                                    &proxy_module);
-    apr_array_header_t *urls = apr_array_make(p, 16, sizeof(char *));
-    apr_array_header_t *addrs = apr_array_make(p, 16, sizeof(char *));
+    apr_array_header_t *keys = apr_array_make(p, 16, sizeof(char *));
     apr_array_header_t *have = apr_array_make(p, 16, sizeof(sr_disc_member_t));
     apr_array_header_t *have_w = apr_array_make(p, 16, sizeof(proxy_worker *));
     apr_array_header_t *have_e = apr_array_make(p, 16, sizeof(sr_shm_member_t *));
@@ -629,33 +858,75 @@ static void sr_discover_run(sr_discovery_t *d, apr_pool_t *p)
     apr_uint32_t free_slots, i;
     apr_time_t now = apr_time_now();
     proxy_worker **ws;
-    apr_status_t rv;
-    int n, tlocked, glocked, rewrote = 0;
+    sr_lookup_t L;
+    const char *const *want;
+    int tlocked, glocked, rewrote = 0, answered;
 
     if (sb) {
         apr_atomic_set32(&sb->disc_on, 1);
         apr_atomic_set32(&sb->disc_max, (apr_uint32_t)d->dc->max);
         apr_atomic_inc64(&sb->disc_runs);
     }
-    n = sr_resolve(p, d->dc, urls, addrs, &rv);
-    if (n == 0) {
+    sr_lookup(p, d->dc, &L);
+    for (i = 0; i < (apr_uint32_t)L.found->nelts; i++) {
+        APR_ARRAY_PUSH(keys, const char *) = APR_ARRAY_IDX(L.found, i, sr_found_t).key;
+    }
+    d->last_ttl = L.min_ttl;
+    d->answered = L.outcome == SR_LOOKUP_OK;
+    if (L.outcome == SR_LOOKUP_FAIL) {
+        if (sb) {
+            apr_atomic_inc64(&sb->disc_errors);
+            apr_atomic_set32(&sb->disc_failing, 1);
+        }
+        if (!d->failing || now - d->fail_warned >= SR_WARN_PERIOD) {
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, d->s,
+                         "StickyRouteDiscover %s in %s: %s does not resolve "
+                         "(DNS failure: %s); the members stay as they are",
+                         d->dc->url,
+                         b->s->name, d->dc->host, L.why);
+            d->fail_warned = now;
+        }
+        d->failing = 1;
+    }
+    else {
+        if (sb) {
+            apr_atomic_set32(&sb->disc_failing, 0);
+        }
+        if (d->failing) {
+            ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, d->s,
+                         "StickyRouteDiscover %s in %s: %s resolves again",
+                         d->dc->url, b->s->name, d->dc->host);
+            d->failing = 0;
+        }
+    }
+    if (L.outcome == SR_LOOKUP_EMPTY) {
         if (sb) {
             apr_atomic_inc64(&sb->disc_errors);
         }
-        if (!d->failing) {
-            ap_log_error(APLOG_MARK, APLOG_WARNING, rv, d->s,
+        if (!d->empty_since) {
+            d->empty_since = now;
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, d->s,
                          "StickyRouteDiscover %s in %s: %s does not resolve "
-                         "(or to no address); the members stay as they are",
-                         d->dc->url, b->s->name, d->dc->host);
-            d->failing = 1;
+                         "(%s: the name is gone); its members are disabled "
+                         "if it stays so for hold=%"
+                         APR_TIME_T_FMT " s", d->dc->url, b->s->name,
+                         d->dc->host, L.why, apr_time_sec(d->dc->hold));
         }
     }
-    else if (d->failing) {
-        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, d->s,
-                     "StickyRouteDiscover %s in %s: %s resolves again",
-                     d->dc->url, b->s->name, d->dc->host);
-        d->failing = 0;
+    else {
+        if (d->empty_since && L.outcome == SR_LOOKUP_OK) {
+            ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, d->s,
+                         "StickyRouteDiscover %s in %s: %s resolves again",
+                         d->dc->url, b->s->name, d->dc->host);
+        }
+        d->empty_since = 0;
     }
+    /* the want list: an answer (possibly empty: the service is gone, once
+     * that has lasted hold=), or none (NULL: keep everything) */
+    answered = L.outcome == SR_LOOKUP_OK
+               || (L.outcome == SR_LOOKUP_EMPTY
+                   && now - d->empty_since >= d->dc->hold);
+    want = answered ? (const char *const *)keys->elts : NULL;
     tlocked = PROXY_THREAD_LOCK(b) == APR_SUCCESS;
     glocked = PROXY_GLOBAL_LOCK(b) == APR_SUCCESS;
     /* members other processes added (balancer-manager) first */
@@ -667,7 +938,7 @@ static void sr_discover_run(sr_discovery_t *d, apr_pool_t *p)
         const char *name = sr_worker_name(ws[i]);
         const char *a;
         if (apr_hash_get(d->configured, name, APR_HASH_KEY_STRING)
-            || !(a = sr_discovered_addr(p, d->dc, ws[i]))) {
+            || !(a = sr_discovered_key(p, d->dc, ws[i]))) {
             continue;
         }
         /* its entry, when a child made it (the scan claims it with the
@@ -692,9 +963,9 @@ static void sr_discover_run(sr_discovery_t *d, apr_pool_t *p)
                                           : 0;
     ha = apr_pcalloc(p, (have->nelts + 1) * sizeof(*ha));
     target = apr_pcalloc(p, (have->nelts + 1) * sizeof(*target));
-    wa = apr_pcalloc(p, (addrs->nelts + 1) * sizeof(*wa));
+    wa = apr_pcalloc(p, (keys->nelts + 1) * sizeof(*wa));
     sr_discover_plan((sr_disc_member_t *)have->elts, (uint32_t)have->nelts,
-                     (const char *const *)addrs->elts, (uint32_t)addrs->nelts,
+                     want, answered ? (uint32_t)keys->nelts : 0,
                      free_slots, now, d->dc->hold, ha, target, wa, &counts);
     d->settle_next = 0;
     for (i = 0; i < (apr_uint32_t)have->nelts; i++) {
@@ -737,22 +1008,32 @@ static void sr_discover_run(sr_discovery_t *d, apr_pool_t *p)
             }
             break;
         case SR_DISC_REUSE:
-            sr_reuse_slot(d, w, e, APR_ARRAY_IDX(urls, target[i], const char *),
-                          APR_ARRAY_IDX(addrs, target[i], const char *), now);
+            sr_reuse_slot(d, w, e, &APR_ARRAY_IDX(L.found, target[i], sr_found_t),
+                          now);
             rewrote = 1;
             break;
         default:
             break;
         }
+        if (answered && ha[i] != SR_DISC_REUSE && ha[i] != SR_DISC_DISABLE) {
+            /* SRV priorities and weights may change: follow them */
+            uint32_t j;
+            for (j = 0; j < (apr_uint32_t)keys->nelts; j++) {
+                if (!strcmp(m->addr, APR_ARRAY_IDX(keys, j, const char *))) {
+                    sr_member_shape(w, d->dc, &APR_ARRAY_IDX(L.found, j, sr_found_t));
+                    break;
+                }
+            }
+        }
     }
-    for (i = 0; i < (apr_uint32_t)addrs->nelts; i++) {
-        const char *url = APR_ARRAY_IDX(urls, i, const char *);
+    for (i = 0; answered && i < (apr_uint32_t)keys->nelts; i++) {
+        const sr_found_t *f = &APR_ARRAY_IDX(L.found, i, sr_found_t);
         if (wa[i] == SR_DISC_ADD) {
-            proxy_worker *w = sr_add_member(d, conf, url);
+            proxy_worker *w = sr_add_member(d, conf, f);
             if (w) {
                 ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, d->s,
                              "StickyRouteDiscover %s in %s: new member %s "
-                             "(route %s)", d->dc->url, b->s->name, url,
+                             "(route %s)", d->dc->url, b->s->name, f->url,
                              w->s->route);
             }
             else {
@@ -813,7 +1094,8 @@ static apr_status_t sr_discover_callback(int state, void *data, apr_pool_t *pool
     }
     sr_discover_run(t->d, p);
     apr_pool_destroy(p);
-    t->next = now + t->d->dc->interval;
+    t->next = now + sr_discover_next(t->d->dc->ttl_mode, t->d->dc->interval,
+                                     t->d->last_ttl, t->d->answered);
     if (t->d->settle_next && t->d->settle_next < t->next) {
         t->next = t->d->settle_next;    /* enable a settled slot on time */
     }

@@ -59,7 +59,9 @@ typedef struct {
     const char *url;                 /* as given */
     const char *scheme;              /* http, https, ... */
     const char *host;                /* the name resolved */
-    apr_port_t port;
+    apr_port_t port;                 /* 0: from the SRV records */
+    int srv;                         /* the host is an SRV name ("_...") */
+    int ttl_mode;                    /* interval=ttl */
     apr_interval_time_t interval;
     apr_interval_time_t hold;        /* a gone address keeps its slot this
                                         long before another may take it */
@@ -165,6 +167,8 @@ typedef struct {
     volatile apr_uint64_t disc_reused;  /* slots given to another address */
     volatile apr_uint32_t disc_gen;     /* bumped at every slot rewrite */
     volatile apr_uint64_t disc_next;    /* apr_time_t of the next resolution */
+    volatile apr_uint32_t disc_failing; /* the last resolution was a DNS
+                                           failure (the set is kept) */
     char server_id[SR_SERVER_ID_SIZE];
     char name[PROXY_BALANCER_MAX_NAME_SIZE];
 } sr_shm_balancer_t;

@@ -611,7 +611,7 @@ void sr_discover_plan(const sr_disc_member_t *have, uint32_t nhave,
     for (j = 0; j < nwant; j++) {
         want_action[j] = SR_DISC_KEEP;
     }
-    if (nwant == 0) {                   /* no answer: keep the last good set */
+    if (!want) {                        /* no answer: keep the last good set */
         for (i = 0; i < nhave; i++) {
             if (have[i].enabled || have[i].settle_until) {
                 counts->members++;
@@ -694,4 +694,55 @@ int sr_discover_warn_due(uint32_t unplaced, int64_t now, int64_t last,
                          int64_t period)
 {
     return unplaced > 0 && (last == 0 || now - last >= period);
+}
+
+void sr_srv_shape(const uint16_t *priority, const uint16_t *weight,
+                  uint32_t n, int *lbset, int *lbfactor)
+{
+    uint32_t i, j, maxw = 0;
+
+    for (i = 0; i < n; i++) {
+        int rank = 0;
+        /* the number of distinct priorities below this one */
+        for (j = 0; j < n; j++) {
+            uint32_t k;
+            int first = 1;
+            if (priority[j] >= priority[i]) {
+                continue;
+            }
+            for (k = 0; k < j && first; k++) {
+                first = priority[k] != priority[j];
+            }
+            rank += first;
+        }
+        lbset[i] = rank;
+        if (weight[i] > maxw) {
+            maxw = weight[i];
+        }
+    }
+    for (i = 0; i < n; i++) {
+        uint32_t w = weight[i];
+        if (maxw > 100) {
+            w = (w * 100 + maxw / 2) / maxw;
+        }
+        lbfactor[i] = w ? (int)w : 1;
+    }
+}
+
+int64_t sr_discover_next(int ttl_mode, int64_t interval, uint32_t min_ttl,
+                         int answered)
+{
+    uint32_t s;
+
+    if (!ttl_mode) {
+        return interval;
+    }
+    if (!answered || min_ttl == UINT32_MAX) {
+        s = SR_TTL_RETRY;
+    }
+    else {
+        s = min_ttl < SR_TTL_MIN ? SR_TTL_MIN
+            : min_ttl > SR_TTL_MAX ? SR_TTL_MAX : min_ttl;
+    }
+    return (int64_t)s * 1000000;
 }

@@ -500,9 +500,10 @@ sr_wait_verdict_t sr_wait_decide(const sr_wait_in_t *in, int64_t *sleep,
  * B REUSE for 10.0.0.3 (gone 15 s > 10 s). Had B gone at t=95, 10.0.0.3
  * would be NO_SLOT until t=105.
  *
- * An answer with no address changes nothing: a DNS outage never empties
- * the pool. Addresses are assumed distinct; the plan is a pure function of
- * its inputs (times in microseconds). */
+ * No answer (want NULL: a DNS failure) changes nothing: a DNS outage never
+ * empties the pool; an empty answer (want not NULL, nwant 0: the name is
+ * gone) disables every member. Addresses are assumed distinct; the plan is
+ * a pure function of its inputs (times in microseconds). */
 typedef enum {
     SR_DISC_KEEP = 0,
     SR_DISC_ADD,            /* want[j]: a new member in a never-used slot */
@@ -542,5 +543,25 @@ void sr_discover_plan(const sr_disc_member_t *have, uint32_t nhave,
  * at once). last: when it was last given, 0: never. */
 int sr_discover_warn_due(uint32_t unplaced, int64_t now, int64_t last,
                          int64_t period);
+
+/* SRV records as members (RFC 2782): the lowest priority takes traffic
+ * (lbset 0), each higher distinct priority is the next lbset (used only
+ * when every member of the lower ones is unusable); weights become load
+ * factors: as they are when none is over 100 (0 counts as 1), else scaled
+ * so that the largest is 100 (at least 1 each).
+ * Example: priorities 10 10 20, weights 5 0 300 -> lbsets 0 0 1, load
+ * factors 2 1 100 (scaled: 5*100/300 rounds to 2, 0 -> 1). */
+void sr_srv_shape(const uint16_t *priority, const uint16_t *weight,
+                  uint32_t n, int *lbset, int *lbfactor);
+
+/* When the next resolution is due, in microseconds from now: with a fixed
+ * interval, that interval; with interval=ttl, the answer's shortest TTL
+ * (seconds) clamped to [SR_TTL_MIN, SR_TTL_MAX] (and SR_TTL_RETRY after a
+ * failure or an answer without records). */
+#define SR_TTL_MIN   1
+#define SR_TTL_MAX   300
+#define SR_TTL_RETRY 5
+int64_t sr_discover_next(int ttl_mode, int64_t interval, uint32_t min_ttl,
+                         int answered);
 
 #endif /* SR_POLICY_H */

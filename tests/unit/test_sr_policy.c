@@ -1425,10 +1425,15 @@ START_TEST(discover_plan_adds_enables_disables_and_respects_slots)
     ck_assert_int_eq(wa[3], SR_DISC_NO_SLOT);    /* none left: 10.0.0.2 is held */
     ck_assert(c.add == 1 && c.enable == 1 && c.disable == 1 && c.no_slot == 1);
     ck_assert(c.held == 1 && c.reuse == 0 && c.members == 3);
-    /* an empty answer changes nothing */
-    sr_discover_plan(have, 3, want, 0, 5, 100 * SEC, 10 * SEC, ha, tg, wa, &c);
+    /* no answer (a DNS failure) changes nothing */
+    sr_discover_plan(have, 3, NULL, 0, 5, 100 * SEC, 10 * SEC, ha, tg, wa, &c);
     ck_assert(ha[0] == SR_DISC_KEEP && ha[1] == SR_DISC_KEEP && ha[2] == SR_DISC_KEEP);
     ck_assert(c.add == 0 && c.disable == 0 && c.reuse == 0);
+    ck_assert(c.members == 2 && c.held == 1);
+    /* an empty answer (the name is gone): every member is disabled */
+    sr_discover_plan(have, 3, want, 0, 5, 100 * SEC, 10 * SEC, ha, tg, wa, &c);
+    ck_assert(ha[0] == SR_DISC_DISABLE && ha[1] == SR_DISC_DISABLE);
+    ck_assert(ha[2] == SR_DISC_KEEP && c.disable == 2 && c.members == 0);
     /* nothing known yet: every address is added while slots last */
     sr_discover_plan(NULL, 0, want, 4, 16, 100 * SEC, 10 * SEC, ha, tg, wa, &c);
     ck_assert_uint_eq(c.add, 4);
@@ -1487,7 +1492,7 @@ START_TEST(discover_plan_settles_a_rewritten_slot_before_enabling_it)
     sr_discover_plan(have, 1, want, 1, 0, 102 * SEC, 10 * SEC, ha, tg, wa, &c);
     ck_assert_int_eq(ha[0], SR_DISC_ENABLE);
     /* its address left while it settled: disabled, held */
-    sr_discover_plan(have, 1, want, 0, 0, 101 * SEC, 10 * SEC, ha, tg, wa, &c);
+    sr_discover_plan(have, 1, NULL, 0, 0, 101 * SEC, 10 * SEC, ha, tg, wa, &c);
     ck_assert_int_eq(ha[0], SR_DISC_KEEP);       /* no answer: nothing moves */
     {
         const char *other[] = { "10.0.0.8" };
@@ -1504,6 +1509,34 @@ START_TEST(discover_warning_is_rate_limited)
     ck_assert(sr_discover_warn_due(2, 100 * SEC, 0, 60 * SEC));
     ck_assert(!sr_discover_warn_due(2, 130 * SEC, 100 * SEC, 60 * SEC));
     ck_assert(sr_discover_warn_due(2, 160 * SEC, 100 * SEC, 60 * SEC));
+}
+END_TEST
+
+START_TEST(srv_priorities_become_lbsets_and_weights_load_factors)
+{
+    const uint16_t prio[] = { 10, 10, 20, 5 }, weight[] = { 5, 0, 300, 60 };
+    int lbset[4], lbf[4];
+    const uint16_t p2[] = { 0, 0 }, w2[] = { 1, 3 };
+
+    sr_srv_shape(prio, weight, 4, lbset, lbf);
+    ck_assert(lbset[3] == 0 && lbset[0] == 1 && lbset[1] == 1 && lbset[2] == 2);
+    ck_assert_int_eq(lbf[0], 2);        /* 5 * 100 / 300 */
+    ck_assert_int_eq(lbf[1], 1);        /* 0 counts as 1 */
+    ck_assert_int_eq(lbf[2], 100);
+    ck_assert_int_eq(lbf[3], 20);
+    sr_srv_shape(p2, w2, 2, lbset, lbf);
+    ck_assert(lbset[0] == 0 && lbset[1] == 0 && lbf[0] == 1 && lbf[1] == 3);
+}
+END_TEST
+
+START_TEST(next_resolution_follows_the_ttl_within_bounds)
+{
+    ck_assert(sr_discover_next(0, 5 * SEC, 2, 1) == 5 * SEC);
+    ck_assert(sr_discover_next(1, 5 * SEC, 2, 1) == 2 * SEC);
+    ck_assert(sr_discover_next(1, 5 * SEC, 0, 1) == SR_TTL_MIN * SEC);
+    ck_assert(sr_discover_next(1, 5 * SEC, 0x7fffffff, 1) == SR_TTL_MAX * SEC);
+    ck_assert(sr_discover_next(1, 5 * SEC, UINT32_MAX, 1) == SR_TTL_RETRY * SEC);
+    ck_assert(sr_discover_next(1, 5 * SEC, 30, 0) == SR_TTL_RETRY * SEC);
 }
 END_TEST
 
@@ -1587,6 +1620,8 @@ Suite *policy_suite(void)
     tcase_add_test(tc, discover_plan_reuses_the_slot_gone_longest_past_its_hold);
     tcase_add_test(tc, discover_plan_settles_a_rewritten_slot_before_enabling_it);
     tcase_add_test(tc, discover_warning_is_rate_limited);
+    tcase_add_test(tc, srv_priorities_become_lbsets_and_weights_load_factors);
+    tcase_add_test(tc, next_resolution_follows_the_ttl_within_bounds);
     tcase_add_test(tc, number_parser_bounds);
     suite_add_tcase(s, tc);
     return s;
