@@ -182,6 +182,7 @@ static apr_uint64_t sr_disc(const sr_discover_row_t *d, int what)
     case 5: return apr_atomic_read32(&d->sb->disc_max);
     case 6: return apr_atomic_read32(&d->sb->disc_held);
     case 7: return apr_atomic_read64(&d->sb->disc_reused);
+    case 9: return apr_atomic_read32(&d->sb->disc_failing);
     default: {
         /* seconds to the next resolution (0: due or unknown) */
         apr_time_t next = (apr_time_t)apr_atomic_read64(&d->sb->disc_next);
@@ -212,6 +213,8 @@ static const struct {
       "Member slots given to another address." },
     { "sticky_route_discover_next_seconds", "gauge",
       "Seconds to the next resolution." },
+    { "sticky_route_discover_failing", "gauge",
+      "1 while the last resolution was a DNS failure (the members are kept)." },
 };
 #define SR_DISC_METRICS (int)(sizeof(sr_disc_metrics) / sizeof(sr_disc_metrics[0]))
 
@@ -358,12 +361,14 @@ static void sr_status_json(request_rec *r, const apr_array_header_t *rows,
                    ",\"resolutions\":%" APR_UINT64_T_FMT ",\"max\":%"
                    APR_UINT64_T_FMT ",\"held\":%" APR_UINT64_T_FMT
                    ",\"reused\":%" APR_UINT64_T_FMT ",\"next_seconds\":%"
-                   APR_UINT64_T_FMT "}", i ? "," : "",
+                   APR_UINT64_T_FMT ",\"failing\":%" APR_UINT64_T_FMT "}",
+                   i ? "," : "",
                    sr_json_escape(r->pool, d->server),
                    sr_json_escape(r->pool, d->balancer),
                    sr_json_escape(r->pool, d->target), sr_disc(d, 0),
                    sr_disc(d, 1), sr_disc(d, 2), sr_disc(d, 3), sr_disc(d, 4),
-                   sr_disc(d, 5), sr_disc(d, 6), sr_disc(d, 7), sr_disc(d, 8));
+                   sr_disc(d, 5), sr_disc(d, 6), sr_disc(d, 7), sr_disc(d, 8),
+                   sr_disc(d, 9));
     }
     ap_rputs("]", r);
     sr_status_json_wait(r, wrows);
