@@ -50,6 +50,8 @@
  * arrives); a waiting request sees it at its next step and answers 503
  * with Retry-After: 1 at once instead of holding the old process up.
  */
+#include <string.h>
+
 #include "http_core.h"
 #include "http_protocol.h"
 #include "ap_mpm.h"
@@ -283,30 +285,48 @@ static int sr_wait_for_member(proxy_balancer *b, sr_balancer_state_t *st,
     return HTTP_SERVICE_UNAVAILABLE;
 }
 
+/* Was the request placed on a member of b already? mod_proxy calls the
+ * hook again with *balancer set (a failover after the member it got could
+ * not be connected to), and the module's retry sends the request again
+ * through an internal redirect (same pool, r->prev); either way the finder
+ * leaves out the members that failed for the rest of the request, so
+ * waiting for them to come back would be waiting for nothing. The marks:
+ * mod_proxy_balancer sets BALANCER_NAME in a request it placed. Lock-free
+ * (reads the request chain, owned by this thread). */
+static int sr_wait_placed_before(request_rec *r, const proxy_balancer *b)
+{
+    for (; r; r = r->prev) {
+        const char *name = apr_table_get(r->subprocess_env, "BALANCER_NAME");
+        if (name && !strcmp(name, b->s->name)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* proxy_pre_request, before mod_proxy_balancer's. Lock-free but for the
  * looks at the members (sr_wait_usable takes the balancer's thread mutex
  * for each). Zero cost when no balancer waits; otherwise, for a balancer
- * that waits, one short look under the mutex while a member is usable. */
+ * that waits, one short look under the mutex while a member is usable.
+ * Only a request's first placement waits (see sr_wait_placed_before). */
 static int sr_wait_pre_request(proxy_worker **worker, proxy_balancer **balancer,
                                request_rec *r, proxy_server_conf *conf,
                                char **url)
 {
-    proxy_balancer *b = *balancer;
+    proxy_balancer *b;
     sr_balancer_state_t *st;
 
     (void)worker;
-    if (!sr_wait_on) {
-        return DECLINED;
-    }
-    if (!b && (ap_cstr_casecmpn(*url, BALANCER_PREFIX,
-                                sizeof(BALANCER_PREFIX) - 1)
-               || !(b = ap_proxy_get_balancer(r->pool, conf, *url, 1)))) {
+    if (!sr_wait_on || *balancer
+        || ap_cstr_casecmpn(*url, BALANCER_PREFIX, sizeof(BALANCER_PREFIX) - 1)
+        || !(b = ap_proxy_get_balancer(r->pool, conf, *url, 1))) {
         return DECLINED;
     }
     if (!sr_is_ours(b) || !(st = b->context) || st->eff.wait <= 0) {
         return DECLINED;
     }
-    if (sr_wait_usable(b, r, conf, 0, NULL) > 0) {
+    if (sr_wait_usable(b, r, conf, 0, NULL) > 0
+        || sr_wait_placed_before(r, b)) {
         return DECLINED;
     }
     return sr_wait_for_member(b, st, r, conf);

@@ -308,3 +308,33 @@ def test_good_stickyroutewait_passes_configtest(configtest, line):
     body = balancer("app", [("http://127.0.0.1:20998", "s1")], inner=line)
     rc, out = configtest(body)
     assert rc == 0, out
+
+
+@pytest.mark.parametrize("forcerecovery", ["Off", "On"])
+def test_member_in_error_is_waited_for_unless_mod_proxy_balancer_forces_its_recovery(
+        make_proxy, forcerecovery):
+    """A single member that failed (its replica restarting) is in error for
+    retry= seconds. forcerecovery=Off: the next request waits until the
+    member's retry time has passed, then is served. forcerecovery=On
+    (mod_proxy_balancer's default): it does not wait - mod_proxy_balancer
+    tries the member again at once, as without StickyRouteWait."""
+    port = free_port()
+    body = (STATUS_CONF +
+            balancer("app", [("http://127.0.0.1:%d" % port, "m1", "retry=2")],
+                     proxyset="lbmethod=sticky forcerecovery=%s" % forcerecovery,
+                     inner="StickyRouteWait 10"))
+    p = make_proxy(body)
+    r = get(p.port)                       # nothing listens: the member goes in error
+    assert r.status == 503, r
+    t_error = time.monotonic()
+    PyBackend("m1", respond=lambda c, n, h: ok("m1"), port=port)   # the replica is back
+    r, took = timed_get(p.port)
+    assert (r.status, r.served_by) == (200, "m1"), r
+    v = wait_values(p.port)
+    if forcerecovery == "Off":
+        assert time.monotonic() - t_error >= 1.9, "served before the member's retry time"
+        assert took < 3.0, took
+        assert v["sticky_route_wait_served_total"] == 1, v
+    else:
+        assert took < 0.5, "waited %.2f s although mod_proxy_balancer forces recovery" % took
+        assert v["sticky_route_wait_served_total"] == 0, v
