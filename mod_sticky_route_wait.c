@@ -61,8 +61,10 @@
 
 #include "mod_sticky_route_private.h"
 
-/* r->pool userdata: how long the request has waited in earlier attempts
- * (mod_proxy's failover and our retry run the hook again) */
+/* r->pool userdata: how long the request has waited already, so that a
+ * request that comes back to the hook unplaced through an internal redirect
+ * (same pool: an ErrorDocument for the 503 on the same balancer) does not
+ * wait a second time */
 #define SR_WAIT_KEY "sticky_route_wait"
 
 static APR_OPTIONAL_FN_TYPE(ap_proxy_retry_worker) *sr_wait_retry = NULL;
