@@ -34,6 +34,9 @@
 #   addresses at run time (a gone address keeps its slot DISCOVER_HOLD s).
 #   Its requests wait up to DISCOVER_WAIT (10) seconds for a member while it
 #   has none (StickyRouteWait; 0: off).
+#   An SRV name (_service._proto.name, no port: "_http._tcp.static.service.
+#   consul") is discovered from its SRV records (ports from the records).
+#   DISCOVER_INTERVAL=ttl follows the records' TTLs.
 #   One per pool; names with a route and addresses stay fixed members.
 #   Balancing of the static (sticky) pool, all optional:
 #   STICKY_MAX_IDLE, STICKY_MAX_LIFE   seconds (StickyRouteCookie MaxIdle=/MaxLife=)
@@ -160,7 +163,23 @@ parse_members() {
                 continue
             fi
         fi
-        if [[ $rest =~ ^\[([^]]*)\]:([^:]*)$ ]]; then
+        if [[ $rest == _* ]]; then
+            # an SRV name (_service._proto.name): discovered, each member's
+            # port from its record
+            if ! [[ $rest =~ ^_[A-Za-z0-9-]+\._[A-Za-z0-9-]+(\.[A-Za-z0-9_-]+)+$ ]] ||
+               [ ${#rest} -gt 253 ]; then
+                err "$var=$(show "$value"): malformed SRV name $(show "$rest") in member" \
+                    "$(show "$item") (expected _service._proto.name, no port)"
+                continue
+            fi
+            if [ -n "$route" ]; then
+                err "$var=$(show "$value"): SRV name $(show "$rest") with a route: a" \
+                    "discovered pool's routes are derived from its members' addresses"
+                continue
+            fi
+            into+=("$rest:srv -")
+            continue
+        elif [[ $rest =~ ^\[([^]]*)\]:([^:]*)$ ]]; then
             host=${BASH_REMATCH[1]} port=${BASH_REMATCH[2]}
             if ! is_ipv6 "$host"; then
                 err "$var=$(show "$value"): malformed IPv6 address $(show "$host") in member $(show "$item")"
@@ -265,6 +284,7 @@ member_lines() {
     for m in "${list[@]}"; do
         addr=${m% *} route=${m#* }
         if is_discovered "$m"; then
+            [[ $addr == *:srv ]] && addr=${addr%:srv}     # an SRV name: no port
             out+="        StickyRouteDiscover \"http://$addr\" interval=$DISCOVER_INTERVAL"
             out+=" max=$DISCOVER_MAX hold=$DISCOVER_HOLD $MEMBER_PARAMS"$'\n'
             [ "$DISCOVER_WAIT" = 0 ] || out+="        StickyRouteWait $DISCOVER_WAIT"$'\n'
@@ -283,8 +303,10 @@ member_lines() {
 # slot before another address may take it.
 DISCOVER_INTERVAL=${DISCOVER_INTERVAL:-2}
 DISCOVER_MAX=${DISCOVER_MAX:-16}
-[[ $DISCOVER_INTERVAL =~ ^[1-9][0-9]{0,4}$ ]] && [ "$DISCOVER_INTERVAL" -le 86400 ] ||
-    err "DISCOVER_INTERVAL=$(show "$DISCOVER_INTERVAL"): expected seconds, 1-86400"
+[ "$DISCOVER_INTERVAL" = ttl ] ||
+    { [[ $DISCOVER_INTERVAL =~ ^[1-9][0-9]{0,4}$ ]] && [ "$DISCOVER_INTERVAL" -le 86400 ]; } ||
+    err "DISCOVER_INTERVAL=$(show "$DISCOVER_INTERVAL"): expected seconds, 1-86400, or ttl" \
+        "(the records' TTL)"
 [[ $DISCOVER_MAX =~ ^[1-9][0-9]{0,3}$ ]] && [ "$DISCOVER_MAX" -le 1024 ] ||
     err "DISCOVER_MAX=$(show "$DISCOVER_MAX"): expected a number of members, 1-1024"
 DISCOVER_HOLD=${DISCOVER_HOLD:-10}

@@ -331,6 +331,27 @@ def test_a_service_name_without_route_is_discovered(tmp_path, module_so):
     assert t.returncode == 0, t.stderr + t.stdout
 
 
+def test_an_srv_name_is_discovered_from_its_records(tmp_path, module_so):
+    env = {**GOOD, "STATIC_APP": "_http._tcp.static.service.consul",
+           "DYNAMIC_APP": "127.0.0.1:8084", "DISCOVER_INTERVAL": "ttl"}
+    r = render_main(tmp_path, env, module_so)
+    assert r.returncode == 0, r.stderr
+    static = proxy_block((tmp_path / "vhost.conf").read_text(), "static")
+    assert 'StickyRouteDiscover "http://_http._tcp.static.service.consul" interval=ttl ' in static
+    t = configtest(tmp_path)
+    assert t.returncode == 0, t.stderr + t.stdout
+
+
+@pytest.mark.parametrize("value,what", [
+    ("_http._tcp.static:80", "malformed"), ("_http.static", "malformed SRV name"),
+    ("_http._tcp.static=s1", "with a route")], ids=["port", "no-proto", "route"])
+def test_a_bad_srv_member_is_refused(tmp_path, module_so, value, what):
+    env = {**GOOD, "STATIC_APP": value, "DYNAMIC_APP": "127.0.0.1:8084"}
+    r = render_main(tmp_path, env, module_so)
+    assert r.returncode != 0
+    assert "STATIC_APP" in r.stderr and what in r.stderr, r.stderr
+
+
 @pytest.mark.parametrize("wait,line", [(None, "StickyRouteWait 10"), ("", "StickyRouteWait 10"),
                                        ("25", "StickyRouteWait 25"), ("0", None)],
                          ids=["default", "empty", "25", "off"])
