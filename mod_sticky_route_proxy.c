@@ -1043,7 +1043,7 @@ static int sr_request_status(int *status, request_rec *r)
     sr_balancer_state_t *st;
     sr_retry_in_t in;
     const char *cl;
-    int fresh, timed_out, same, unreached;
+    int fresh, timed_out, same, unreached, locked;
 
     if (*status == DONE && rq) {
         /* mod_proxy_http returns DONE when the member broke off in the middle
@@ -1088,6 +1088,10 @@ static int sr_request_status(int *status, request_rec *r)
     else {
         fresh = rq->conns_mark != sr_conns_opened;
         timed_out = apr_table_get(r->notes, "proxy_timedout") != NULL;
+        /* st->view is the finders' per-process state: mod_proxy runs this
+         * hook without the balancer's thread mutex, so take it (as
+         * mod_proxy_balancer does around the finder) */
+        locked = PROXY_THREAD_LOCK(rq->balancer) == APR_SUCCESS;
         if ((uint32_t)rq->member < st->max
             && rq->member < st->balancer->workers->nelts) {
             sr_view_refresh(st, rq->member);
@@ -1098,6 +1102,9 @@ static int sr_request_status(int *status, request_rec *r)
                                : (uint32_t)st->balancer->workers->nelts,
                                rq->member, fresh, timed_out, rq->retries,
                                &rq->tried);
+        if (locked) {
+            PROXY_THREAD_UNLOCK(rq->balancer);
+        }
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
                       "%s: no response from %s (route %s, %s connection%s); "
                       "retrying the %s request %s", rq->balancer->s->name,
