@@ -213,9 +213,19 @@ int sr_shm_is_new(void);
 const char *sr_server_id(server_rec *s);
 
 /* ---- per-process balancer state (mod_sticky_route_proxy.c) ----------------
- * Lives in proxy_balancer->context of our balancers only. mod_proxy_balancer
- * calls the finder with the balancer's thread mutex held, so one thread at a
- * time per process touches it; processes share only the shm entries. */
+ * Lives in proxy_balancer->context of our balancers only. The lock rule:
+ * whoever reads or writes it, or b->workers, holds the balancer's thread
+ * mutex (PROXY_THREAD_LOCK(b)), so one thread at a time per process touches
+ * it; processes share only the shm entries (apr_atomic / __atomic only).
+ *   - the finders: mod_proxy_balancer calls them with the mutex held;
+ *   - sr_request_status (the retry decision): takes it;
+ *   - the discovery watchdog (mod_sticky_route_discover.c): takes it, then
+ *     the balancer's global mutex, around ap_proxy_sync_balancer and its
+ *     edits; its per-child step takes it alone;
+ *   - StickyRouteWait (mod_sticky_route_wait.c): takes it to sync, never
+ *     while it sleeps;
+ *   - the status handler reads only shared memory and the routes it
+ *     computes itself (sr_balancer_routes). */
 typedef struct {
     proxy_balancer *balancer;
     server_rec *server;

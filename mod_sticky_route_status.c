@@ -98,13 +98,13 @@ static int sr_status_collect(server_rec *s, proxy_balancer *b, void *baton)
 {
     sr_status_ctx_t *ctx = baton;
     apr_pool_t *p = ctx->r->pool;
-    proxy_worker **w = (proxy_worker **)b->workers->elts;
+    proxy_worker **w;
     const char *name = b->s->name, *label, *key;
     const char **routes;
     sr_shm_balancer_t *sb;
     sr_effective_t eff;
     apr_time_t now;
-    int k;
+    int k, locked;
 
     if (apr_hash_get(ctx->seen_shared, &b->s, sizeof(b->s))) {
         return 0;
@@ -122,6 +122,11 @@ static int sr_status_collect(server_rec *s, proxy_balancer *b, void *baton)
         label = apr_pstrcat(p, label, "#", sr_server_id(s), NULL);
     }
     apr_hash_set(ctx->seen_label, key, APR_HASH_KEY_STRING, "");
+    /* b->workers is per-process state, grown by ap_proxy_sync_balancer and
+     * edited by discovery's per-child step under the balancer's thread
+     * mutex: read it under that mutex too (brief: no I/O inside) */
+    locked = PROXY_THREAD_LOCK(b) == APR_SUCCESS;
+    w = (proxy_worker **)b->workers->elts;
     routes = sr_balancer_routes(p, s, b);
     sb = sr_shm_balancer(s, b, 0);
     {
@@ -153,6 +158,9 @@ static int sr_status_collect(server_rec *s, proxy_balancer *b, void *baton)
         row->up = PROXY_WORKER_IS_USABLE(w[k]) ? 1 : 0;
         row->counter = sb ? sr_shm_member(sb, routes[k], 0, 0) : NULL;
         row->share = sr_member_share(row, &eff, now);
+    }
+    if (locked) {
+        PROXY_THREAD_UNLOCK(b);
     }
     return 0;
 }
