@@ -111,6 +111,7 @@ typedef struct {
      * into every child by fork): what this child saw of each slot */
     apr_uint32_t child_gen;
     uint32_t *child_sig;    /* b->max_workers signatures of name_ex */
+    apr_pool_t *child_pool; /* for those and the fresh workers */
 } sr_discovery_t;
 
 /* The discoveries of this configuration generation (pconf). */
@@ -1118,7 +1119,7 @@ static apr_status_t sr_discover_callback(int state, void *data, apr_pool_t *pool
  * change), takes over its cached address (one reference, as before), and
  * costs one proxy_worker per rewrite in this child. Takes the balancer's
  * thread mutex (the one mod_proxy_balancer's finder holds). */
-static void sr_discover_child_step(sr_discovery_t *d, apr_pool_t *pool)
+static void sr_discover_child_step(sr_discovery_t *d)
 {
     proxy_balancer *b = d->b;
     sr_shm_balancer_t *sb = sr_shm_balancer(d->s, b, 0);
@@ -1135,8 +1136,14 @@ static void sr_discover_child_step(sr_discovery_t *d, apr_pool_t *pool)
         return;
     }
     if (first) {
-        d->child_sig = apr_pcalloc(pool, (apr_size_t)b->max_workers
-                                         * sizeof(uint32_t));
+        /* the watchdog clears its pool after every call: this child's
+         * memory of the slots lives in a pool of its own, used by this
+         * (the per-child watchdog's) thread only */
+        if (apr_pool_create(&d->child_pool, NULL) != APR_SUCCESS) {
+            return;
+        }
+        d->child_sig = apr_pcalloc(d->child_pool, (apr_size_t)b->max_workers
+                                                  * sizeof(uint32_t));
     }
     conf = ap_get_module_config(d->s->module_config, &proxy_module);
     if (PROXY_THREAD_LOCK(b) != APR_SUCCESS) {
@@ -1150,7 +1157,7 @@ static void sr_discover_child_step(sr_discovery_t *d, apr_pool_t *pool)
 
         if (!first && d->child_sig[i] && d->child_sig[i] != sig
             && w->s->method != NONE) {
-            fresh = apr_palloc(conf->pool, sizeof(*fresh));
+            fresh = apr_palloc(d->child_pool, sizeof(*fresh));
             PROXY_THREAD_LOCK(w);
             *fresh = *w;
             fresh->address = apr_atomic_xchgptr((void *)&w->address, NULL);
@@ -1173,12 +1180,13 @@ static apr_status_t sr_discover_child_callback(int state, void *data,
     int i;
 
     (void)data;
+    (void)pool;
     if (state != AP_WATCHDOG_STATE_RUNNING || !sr_discoveries) {
         return APR_SUCCESS;
     }
     for (i = 0; i < sr_discoveries->nelts; i++) {
         sr_discover_child_step(APR_ARRAY_IDX(sr_discoveries, i,
-                                             sr_discovery_t *), pool);
+                                             sr_discovery_t *));
     }
     return APR_SUCCESS;
 }
