@@ -22,6 +22,11 @@ harness.become_subreaper()
 _RUN = {"dir": None}
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "slow: runs for minutes (still run by default; -m 'not slow' leaves it out)")
+
+
 def _run_dir():
     if _RUN["dir"] is None:
         d = tempfile.mkdtemp(prefix="sr-itest-", dir="/tmp")
