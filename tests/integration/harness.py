@@ -389,14 +389,15 @@ def balancer(name, members, proxyset="lbmethod=sticky", inner="", mount="/"):
     return "\n".join(lines) + "\n"
 
 
-def configtest(base_dir, name, body, load_module=True, extra_modules=(), **kw):
-    """Write a proxy config and run `apache2 -t -f` on it.
+def configtest(base_dir, name, body, load_module=True, extra_modules=(), wrapper=(), **kw):
+    """Write a proxy config and run `apache2 -t -f` on it (behind the
+    command prefix `wrapper`, e.g. private_files_wrapper(...)).
     Returns (returncode, combined stdout+stderr).  kw: more Proxy arguments
     (e.g. proxy_modules)."""
     p = Proxy(base_dir, name, body, load_module=load_module, extra_modules=extra_modules, **kw)
     Httpd.registry.remove(p)
-    res = subprocess.run([APACHE2, "-t", "-f", str(p.conf)], stdin=subprocess.DEVNULL,
-                         capture_output=True, timeout=30)
+    res = subprocess.run(list(wrapper) + [APACHE2, "-t", "-f", str(p.conf)],
+                         stdin=subprocess.DEVNULL, capture_output=True, timeout=30)
     return res.returncode, (res.stdout + res.stderr).decode(errors="replace")
 
 
@@ -1022,5 +1023,18 @@ class HostsFile:
             f.truncate()
 
     def wrapper(self):
-        return ["unshare", "--mount", "--propagation", "private", "sh", "-c",
-                'mount --bind "$0" /etc/hosts && exec "$@"', str(self.path)]
+        return private_files_wrapper({"/etc/hosts": self.path})
+
+
+def private_files_wrapper(files):
+    """A command prefix running a process in a mount namespace of its own
+    where each file of the test is bind-mounted over a system file
+    ({"/etc/hosts": path, "/etc/resolv.conf": path}); the machine's files
+    are never touched."""
+    script, args = [], []
+    for i, (target, source) in enumerate(sorted(files.items())):
+        script.append('mount --bind "${%d}" "${%d}"' % (2 * i + 1, 2 * i + 2))
+        args += [str(source), str(target)]
+    n = len(args)
+    return (["unshare", "--mount", "--propagation", "private", "sh", "-c",
+             " && ".join(script) + ' && shift %d && exec "$@"' % n, "sh"] + args)
