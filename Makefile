@@ -4,8 +4,8 @@ CC          ?= gcc
 WARN        = -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE
 APR_CFLAGS  = $(shell pkg-config --cflags apr-1 apr-util-1 2>/dev/null)
 APR_LIBS    = $(shell pkg-config --libs apr-1 apr-util-1 2>/dev/null)
-CORE_SRC    = sr_core.c sr_policy.c sr_dns.c
-CORE_HDR    = sr_core.h sr_policy.h sr_dns.h
+CORE_SRC    = sr_core.c sr_policy.c sr_dns.c sr_hash.c
+CORE_HDR    = sr_core.h sr_policy.h sr_dns.h sr_hash.h
 GLUE_SRC    = mod_sticky_route.c mod_sticky_route_config.c mod_sticky_route_shm.c \
               mod_sticky_route_proxy.c mod_sticky_route_status.c \
               mod_sticky_route_discover.c mod_sticky_route_wait.c
@@ -25,7 +25,7 @@ secrets/sticky_route_secret:
 	umask 077; head -c 32 /dev/urandom | base64 > $@
 
 .libs/mod_sticky_route.so: $(MODULE_SRC) $(GLUE_HDR) $(CORE_HDR)
-	$(APXS) -c -Wc,"$(WARN)" -o mod_sticky_route.la $(MODULE_SRC) -laprutil-1 -lresolv
+	$(APXS) -c -Wc,"$(WARN)" -o mod_sticky_route.la $(MODULE_SRC) -laprutil-1 -lresolv -lm
 
 deps:
 	bash scripts/install-deps.sh
@@ -35,10 +35,11 @@ install: all
 	install -m 0644 debian/sticky_route.load $(DESTDIR)/etc/apache2/mods-available/sticky_route.load
 
 # Unit tests of the httpd-free core, with check.
-UNIT_SRC    = tests/unit/test_sr_core.c tests/unit/test_sr_policy.c tests/unit/test_sr_dns.c
+UNIT_SRC    = tests/unit/test_sr_core.c tests/unit/test_sr_policy.c tests/unit/test_sr_dns.c \
+              tests/unit/test_sr_hash.c
 tests/unit/sr_unit: $(UNIT_SRC) $(CORE_SRC) $(CORE_HDR)
 	$(CC) $(WARN) -O1 -g $(APR_CFLAGS) -I. -o $@ $(UNIT_SRC) $(CORE_SRC) \
-	    $(APR_LIBS) $(shell pkg-config --libs check)
+	    $(APR_LIBS) $(shell pkg-config --libs check) -lm
 
 unit: tests/unit/sr_unit
 	./tests/unit/sr_unit
@@ -46,7 +47,7 @@ unit: tests/unit/sr_unit
 unit-asan:
 	clang $(WARN) -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all \
 	    -fno-omit-frame-pointer $(APR_CFLAGS) -I. -o tests/unit/sr_unit_asan \
-	    $(UNIT_SRC) $(CORE_SRC) $(APR_LIBS) $(shell pkg-config --libs check)
+	    $(UNIT_SRC) $(CORE_SRC) $(APR_LIBS) $(shell pkg-config --libs check) -lm
 	CK_FORK=no ./tests/unit/sr_unit_asan
 
 unit-valgrind: tests/unit/sr_unit
@@ -131,7 +132,7 @@ bench-balance: deps
 FUZZ_SECONDS ?= 60
 fuzz: deps
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all $(APR_CFLAGS) -I. -o fuzz/sr_fuzz \
-	    fuzz/fuzz_cookie.c $(CORE_SRC) $(APR_LIBS)
+	    fuzz/fuzz_cookie.c $(CORE_SRC) $(APR_LIBS) -lm
 	mkdir -p fuzz/corpus-work
 	./fuzz/sr_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=9000 fuzz/corpus-work fuzz/seeds
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -I. -o fuzz/sr_fuzz_dns \

@@ -23,6 +23,7 @@
 
 Suite *policy_suite(void);     /* test_sr_policy.c */
 Suite *dns_suite(void);        /* test_sr_dns.c */
+Suite *hash_suite(void);       /* test_sr_hash.c */
 
 static apr_pool_t *pool;
 
@@ -503,6 +504,7 @@ int main(void)
     sr = srunner_create(core_suite());
     srunner_add_suite(sr, policy_suite());
     srunner_add_suite(sr, dns_suite());
+    srunner_add_suite(sr, hash_suite());
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);
     srunner_free(sr);
