@@ -44,6 +44,17 @@
 #   STICKY_SLOW_START                  seconds (StickyRouteSlowStart)
 #   STICKY_REBALANCE                   "IDLE_SECONDS [FACTOR]" (StickyRouteRebalance)
 #   (empty is the same as unset)
+#   HTTPS at the front (docs/STACK.md, README "HTTPS"):
+#   TLS (off) | files | acme    the site on LISTEN_TLS_PORT (443) with h2 and
+#                     http/1.1; LISTEN_PORT redirects to it (ACME challenges
+#                     excepted); HSTS_MAX_AGE seconds: Strict-Transport-Security
+#   SERVER_ALIASES    comma-separated extra names (ServerAlias; in MDomain)
+#   files: TLS_CERT_FILE, TLS_KEY_FILE (PEM; checked with openssl: readable,
+#          key of the certificate, not expired; the key is never shown)
+#   acme:  ACME_EMAIL (required), ACME_DIRECTORY (Let's Encrypt production),
+#          ACME_CA_FILE (the CA's HTTPS root, for a private CA), ACME_STORE_DIR
+#          (/var/lib/apache2/md: keep it on a volume), ACME_CHALLENGES
+#          (mod_md's choice), ACME_RENEW_WINDOW (mod_md's default, 33%)
 #
 # A bad value: exit 2 with a message naming the variable and its value (never
 # the secret), nothing written. A good one: every file is written to a
@@ -458,6 +469,165 @@ if [ -n "${STICKY_REBALANCE+set}" ]; then
     fi
 fi
 
+# ---- HTTPS at the front (TLS=off|files|acme) ----------------------------------
+# TLS=files: TLS_CERT_FILE and TLS_KEY_FILE (checked with openssl: readable,
+# key matches the certificate, not expired; the key is never printed).
+# TLS=acme: mod_md obtains and renews the certificate of SERVER_NAME and
+# SERVER_ALIASES from ACME_DIRECTORY. Either way the site moves to
+# LISTEN_TLS_PORT (h2, http/1.1) and LISTEN_PORT only redirects to it (ACME
+# http-01 challenges excepted).
+ACME_LE_DIRECTORY=https://acme-v02.api.letsencrypt.org/directory
+# TLS 1.2 and 1.3 only; for TLS 1.2 ECDHE with AEAD ciphers only (forward
+# secrecy; TLS 1.3 suites are all AEAD and are OpenSSL's defaults).
+TLS_CIPHERS=ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305
+for v in TLS LISTEN_TLS_PORT TLS_CERT_FILE TLS_KEY_FILE SERVER_ALIASES ACME_DIRECTORY ACME_EMAIL \
+         ACME_CA_FILE ACME_STORE_DIR ACME_CHALLENGES ACME_RENEW_WINDOW HSTS_MAX_AGE; do
+    if [ -n "${!v+set}" ] && [ -z "${!v}" ]; then unset "$v"; fi
+done
+TLS=${TLS:-off}
+LISTEN_TLS_PORT=${LISTEN_TLS_PORT:-443}
+tls_warnings=()
+alias_list=()
+ocsp_uri=''
+case $TLS in
+    off|files|acme) ;;
+    *) err "TLS=$(show "$TLS"): expected off, files or acme" ;;
+esac
+if [ -n "${SERVER_ALIASES+set}" ]; then
+    IFS=, read -r -d '' -a alias_items < <(printf '%s\0' "$SERVER_ALIASES") || true
+    for a in "${alias_items[@]}"; do
+        if is_hostname "$a" && ! is_ipv4 "$a"; then
+            alias_list+=("$a")
+        else
+            err "SERVER_ALIASES=$(show "$SERVER_ALIASES"): $(show "$a") is not a host name" \
+                "(comma-separated names, no spaces)"
+        fi
+    done
+fi
+# A PEM file given by a variable: an absolute path to a readable regular file.
+check_pem_file() {   # $1 = variable name; 0 when usable
+    local var=$1 path=${!1} mode
+    if ! [[ $path =~ $SAFE_PATH_RE ]]; then
+        err "$var=$(show "$path"): expected an absolute path of A-Z a-z 0-9 . _ / + -"
+        return 1
+    fi
+    if ! [ -e "$path" ]; then
+        err "$var=$(show "$path"): no such file"
+        return 1
+    fi
+    if ! [ -f "$path" ]; then
+        err "$var=$(show "$path"): not a regular file"
+        return 1
+    fi
+    mode=$(stat -L -c %a -- "$path")
+    # root reads any file: a file without any read permission is still an
+    # operator's mistake (and unreadable to everybody else).
+    if ! [ -r "$path" ] || [ $(( 8#$mode & 8#444 )) = 0 ] || ! head -c 1 -- "$path" >/dev/null 2>&1; then
+        err "$var=$(show "$path"): not readable (mode $(printf '%04o' $(( 8#$mode ))), owner" \
+            "$(stat -L -c %U -- "$path"))"
+        return 1
+    fi
+}
+if [ "$TLS" != off ]; then
+    is_port "$LISTEN_TLS_PORT" ||
+        err "LISTEN_TLS_PORT=$(show "$LISTEN_TLS_PORT"): expected an integer 1-65535"
+    [ "$LISTEN_TLS_PORT" != "$LISTEN_PORT" ] ||
+        err "LISTEN_TLS_PORT=$(show "$LISTEN_TLS_PORT"): the same port as LISTEN_PORT (HTTP" \
+            "redirects to HTTPS: two ports)"
+    if [ -n "${HSTS_MAX_AGE+set}" ] &&
+       ! { [[ $HSTS_MAX_AGE =~ ^(0|[1-9][0-9]{0,8})$ ]] && [ "$HSTS_MAX_AGE" -le 63072000 ]; }; then
+        err "HSTS_MAX_AGE=$(show "$HSTS_MAX_AGE"): expected seconds, 0-63072000 (two years)"
+    fi
+fi
+if [ "$TLS" = files ]; then
+    for v in TLS_CERT_FILE TLS_KEY_FILE; do
+        [ -n "${!v+set}" ] || err "TLS=files needs $v (a PEM file)"
+    done
+    for v in ACME_DIRECTORY ACME_EMAIL ACME_CA_FILE ACME_STORE_DIR ACME_CHALLENGES ACME_RENEW_WINDOW; do
+        [ -z "${!v+set}" ] || err "$v is set but TLS=files: ACME_* variables are for TLS=acme"
+    done
+    if [ -n "${TLS_CERT_FILE+set}" ] && [ -n "${TLS_KEY_FILE+set}" ]; then
+        cert_ok=0 key_ok=0
+        check_pem_file TLS_CERT_FILE && cert_ok=1
+        check_pem_file TLS_KEY_FILE && key_ok=1
+        if [ $key_ok = 1 ]; then
+            key_mode=$(stat -L -c %a -- "$TLS_KEY_FILE")
+            if [ $(( 8#$key_mode & 8#022 )) != 0 ]; then
+                err "TLS_KEY_FILE=$(show "$TLS_KEY_FILE"): writable by group or others (mode" \
+                    "$(printf '%04o' $(( 8#$key_mode )))): chmod 0600 (or 0400)"
+                key_ok=0
+            elif [ $(( 8#$key_mode & 8#004 )) != 0 ]; then
+                tls_warnings+=("TLS_KEY_FILE=$(show "$TLS_KEY_FILE"): readable by every user (mode $(printf '%04o' $(( 8#$key_mode )))); chmod 0600 recommended")
+            fi
+        fi
+        if ! command -v openssl >/dev/null 2>&1; then
+            err "TLS=files: the openssl command is needed to check TLS_CERT_FILE and TLS_KEY_FILE" \
+                "(package openssl)"
+        elif [ $cert_ok = 1 ]; then
+            if ! cert_pub=$(openssl x509 -in "$TLS_CERT_FILE" -noout -pubkey 2>/dev/null); then
+                err "TLS_CERT_FILE=$(show "$TLS_CERT_FILE"): not a PEM certificate"
+                cert_ok=0
+            elif ! openssl x509 -in "$TLS_CERT_FILE" -noout -checkend 0 >/dev/null 2>&1; then
+                err "TLS_CERT_FILE=$(show "$TLS_CERT_FILE"): certificate expired on" \
+                    "$(openssl x509 -in "$TLS_CERT_FILE" -noout -enddate 2>/dev/null | sed 's/^notAfter=//')"
+                cert_ok=0
+            else
+                ocsp_uri=$(openssl x509 -in "$TLS_CERT_FILE" -noout -ocsp_uri 2>/dev/null || true)
+            fi
+            check_name=-checkhost
+            is_ipv4 "$SERVER_NAME" && check_name=-checkip
+            if [ $cert_ok = 1 ] && [[ $(openssl x509 -in "$TLS_CERT_FILE" -noout $check_name "$SERVER_NAME" \
+                                        2>/dev/null) != *" does match certificate"* ]]; then
+                tls_warnings+=("TLS_CERT_FILE=$(show "$TLS_CERT_FILE"): the certificate does not name SERVER_NAME=$(show "$SERVER_NAME"); browsers will refuse it")
+            fi
+            if [ $key_ok = 1 ] && [ $cert_ok = 1 ]; then
+                # Only public keys are compared; the private key's text never
+                # reaches a message (openssl's stderr is dropped).
+                if ! key_pub=$(openssl pkey -in "$TLS_KEY_FILE" -passin pass: -pubout 2>/dev/null); then
+                    err "TLS_KEY_FILE=$(show "$TLS_KEY_FILE") (content not shown): not an unencrypted" \
+                        "PEM private key (httpd cannot ask for a passphrase here)"
+                elif [ "$key_pub" != "$cert_pub" ]; then
+                    err "TLS_KEY_FILE=$(show "$TLS_KEY_FILE") (content not shown): not the key of the" \
+                        "certificate in TLS_CERT_FILE=$(show "$TLS_CERT_FILE")"
+                fi
+            fi
+        fi
+    fi
+elif [ "$TLS" = acme ]; then
+    for v in TLS_CERT_FILE TLS_KEY_FILE; do
+        [ -z "${!v+set}" ] || err "$v is set but TLS=acme: mod_md manages the certificate"
+    done
+    if is_ipv4 "$SERVER_NAME" || [ "$SERVER_NAME" = localhost ]; then
+        err "SERVER_NAME=$(show "$SERVER_NAME"): TLS=acme needs a DNS name the CA can reach"
+    fi
+    ACME_DIRECTORY=${ACME_DIRECTORY:-$ACME_LE_DIRECTORY}
+    [[ $ACME_DIRECTORY =~ ^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/%-]*)?$ ]] ||
+        err "ACME_DIRECTORY=$(show "$ACME_DIRECTORY"): expected the https:// URL of an ACME directory"
+    if [ -z "${ACME_EMAIL+set}" ]; then
+        err "TLS=acme needs ACME_EMAIL: the contact of the ACME account (the CA's expiry notices)"
+    elif ! [[ $ACME_EMAIL =~ ^[A-Za-z0-9._%+-]+@$LABEL_RE(\.$LABEL_RE)+$ ]]; then
+        err "ACME_EMAIL=$(show "$ACME_EMAIL"): expected an e-mail address"
+    fi
+    [ -z "${ACME_CA_FILE+set}" ] || check_pem_file ACME_CA_FILE || true
+    ACME_STORE_DIR=${ACME_STORE_DIR:-/var/lib/apache2/md}
+    if ! [[ $ACME_STORE_DIR =~ $SAFE_PATH_RE ]]; then
+        err "ACME_STORE_DIR=$(show "$ACME_STORE_DIR"): expected an absolute path of A-Z a-z 0-9 . _ / + -"
+    elif ! [ -d "$ACME_STORE_DIR" ] && ! [ -d "$(dirname -- "$ACME_STORE_DIR")" ]; then
+        err "ACME_STORE_DIR=$(show "$ACME_STORE_DIR"): neither it nor its parent directory exists"
+    fi
+    if [ -n "${ACME_CHALLENGES+set}" ]; then
+        for c in $ACME_CHALLENGES; do
+            [[ $c =~ ^(http-01|tls-alpn-01)$ ]] ||
+                err "ACME_CHALLENGES=$(show "$ACME_CHALLENGES"): $(show "$c") is not http-01 or tls-alpn-01"
+        done
+    fi
+    if [ -n "${ACME_RENEW_WINDOW+set}" ] &&
+       ! [[ $ACME_RENEW_WINDOW =~ ^([1-9][0-9]?%|[1-9][0-9]{0,3}[dhms])$ ]]; then
+        err "ACME_RENEW_WINDOW=$(show "$ACME_RENEW_WINDOW"): expected a duration (30d, 12h) or a" \
+            "share of the lifetime (33%)"
+    fi
+fi
+
 output_abs='' main_abs='' ports_abs='' log_abs='' run_abs=''
 check_output_path output_abs OUTPUT_FILE "$output"
 [ -z "$main_conf" ] || check_output_path main_abs --main-conf "$main_conf"
@@ -482,6 +652,7 @@ if [ ${#errors[@]} -gt 0 ]; then
     echo "$PROG: nothing written" >&2
     exit 2
 fi
+for w in "${tls_warnings[@]}"; do echo "$PROG: warning: $w" >&2; done
 
 # ---- render ------------------------------------------------------------------
 cpus=$(nproc 2>/dev/null || echo 2)
@@ -530,6 +701,101 @@ TPL_LOG_DIR=$log_abs
 TPL_MODULE=$module
 TPL_VHOST_FILE=$output_abs
 
+# ---- TLS lines (empty with TLS=off) ---------------------------------------------
+load_module() {   # $1 = module name, $2 = file in /usr/lib/apache2/modules
+    printf '<IfModule !%s>\n    LoadModule %s /usr/lib/apache2/modules/%s\n</IfModule>\n' "$1" "$1" "$2"
+}
+TPL_SITE_PORT=$LISTEN_PORT TPL_TLS_SERVER_LINES='' TPL_TLS_VHOST_LINES='' TPL_TLS_EXCLUDES=''
+TPL_TLS_ADMIN_LINES='' TPL_TLS_LISTEN_LINE=''
+alias_line=''
+[ ${#alias_list[@]} -eq 0 ] || alias_line="    ServerAlias ${alias_list[*]}"
+if [ "$TLS" != off ]; then
+    TPL_SITE_PORT=$LISTEN_TLS_PORT
+    TPL_TLS_LISTEN_LINE="Listen $listen_address:$LISTEN_TLS_PORT https"
+    port_suffix=":$LISTEN_TLS_PORT"
+    [ "$LISTEN_TLS_PORT" != 443 ] || port_suffix=''
+    s="# ---- HTTPS at the front (TLS=$TLS) -------------------------------------"$'\n'
+    s+="# Modules for TLS, loaded here unless the server loads them already."$'\n'
+    s+=$(load_module socache_shmcb_module mod_socache_shmcb.so)$'\n'
+    s+=$(load_module ssl_module mod_ssl.so)$'\n'
+    s+=$(load_module http2_module mod_http2.so)$'\n'
+    s+=$(load_module headers_module mod_headers.so)$'\n'
+    s+=$(load_module rewrite_module mod_rewrite.so)$'\n'
+    [ "$TLS" != acme ] || s+=$(load_module md_module mod_md.so)$'\n'
+    s+="# TLS 1.2 and 1.3 only. TLS 1.2: ECDHE key exchange (forward secrecy) and"$'\n'
+    s+="# AEAD ciphers only; TLS 1.3: OpenSSL's suites (all AEAD). Clients choose."$'\n'
+    s+="SSLProtocol -all +TLSv1.2 +TLSv1.3"$'\n'
+    s+="SSLCipherSuite $TLS_CIPHERS"$'\n'
+    s+="SSLHonorCipherOrder off"$'\n'
+    s+="SSLSessionTickets off"$'\n'
+    s+="SSLSessionCache \"shmcb:sticky-route-ssl-sessions(1024000)\""$'\n'
+    s+="SSLSessionCacheTimeout 300"$'\n'
+    if [ "$TLS" = files ]; then
+        s+="# OCSP stapling (when the certificate names a responder): its cache."$'\n'
+        s+="SSLStaplingCache \"shmcb:sticky-route-ssl-stapling(256000)\""$'\n'
+    else
+        s+="# Certificates from ACME (mod_md): the account, keys and certificates live"$'\n'
+        s+="# in MDStoreDir (keep it on a volume: a restart must not order again)."$'\n'
+        s+="# Renewal runs inside httpd; a new certificate is used after a graceful"$'\n'
+        s+="# restart, which whatever runs httpd must send (mod_md cannot)."$'\n'
+        s+="MDStoreDir \"$ACME_STORE_DIR\""$'\n'
+        s+="MDCertificateAuthority \"$ACME_DIRECTORY\""$'\n'
+        s+="MDCertificateAgreement accepted"$'\n'
+        s+="MDContactEmail $ACME_EMAIL"$'\n'
+        [ -z "${ACME_CA_FILE+set}" ] || s+="MDCACertificateFile \"$ACME_CA_FILE\""$'\n'
+        [ -z "${ACME_CHALLENGES+set}" ] || s+="MDCAChallenges $ACME_CHALLENGES"$'\n'
+        [ -z "${ACME_RENEW_WINDOW+set}" ] || s+="MDRenewWindow $ACME_RENEW_WINDOW"$'\n'
+        s+="# The CA reaches http://NAME/ and https://NAME/ at these local ports."$'\n'
+        s+="MDPortMap http:$LISTEN_PORT https:$LISTEN_TLS_PORT"$'\n'
+        s+="MDStapling on"$'\n'
+        s+="# Certificate status only at /md-status, from ADMIN_ALLOW."$'\n'
+        s+="MDCertificateStatus off"$'\n'
+        s+="MDomain $SERVER_NAME${alias_list[*]:+ ${alias_list[*]}}"$'\n'
+    fi
+    s+=$'\n'"# Plain HTTP: a redirect to HTTPS, except ACME http-01 challenges."$'\n'
+    s+="<VirtualHost *:$LISTEN_PORT>"$'\n'
+    s+="    ServerName $SERVER_NAME"$'\n'
+    [ -z "$alias_line" ] || s+="$alias_line"$'\n'
+    s+="$log_lines"$'\n'
+    s+="    RewriteEngine On"$'\n'
+    s+="    RewriteCond \"%{REQUEST_URI}\" \"!^/\\.well-known/acme-challenge/\""$'\n'
+    s+="    RewriteRule \"^\" \"https://%{SERVER_NAME}$port_suffix%{REQUEST_URI}\" [R=301,L]"$'\n'
+    s+="</VirtualHost>"
+    TPL_TLS_SERVER_LINES=$s
+
+    v="    SSLEngine on"$'\n'
+    if [ "$TLS" = files ]; then
+        v+="    SSLCertificateFile \"$TLS_CERT_FILE\""$'\n'
+        v+="    SSLCertificateKeyFile \"$TLS_KEY_FILE\""$'\n'
+        if [ -n "$ocsp_uri" ]; then
+            v+="    # OCSP stapling: the certificate names a responder."$'\n'
+            v+="    SSLUseStapling on"$'\n'
+        else
+            v+="    # No OCSP stapling: the certificate names no OCSP responder."$'\n'
+        fi
+        v+="    Protocols h2 http/1.1"$'\n'
+    else
+        v+="    # The certificate: mod_md's (MDomain above). acme-tls/1: tls-alpn-01."$'\n'
+        v+="    Protocols h2 http/1.1 acme-tls/1"$'\n'
+    fi
+    if [ -n "${HSTS_MAX_AGE+set}" ]; then
+        v+="    Header always set Strict-Transport-Security \"max-age=$HSTS_MAX_AGE\""$'\n'
+    fi
+    v+="    RequestHeader set X-Forwarded-Proto \"https\""
+    TPL_TLS_VHOST_LINES=$v
+    if [ "$TLS" = acme ]; then
+        TPL_TLS_EXCLUDES='    ProxyPass        "/md-status" "!"'$'\n'
+        TPL_TLS_EXCLUDES+='    ProxyPass        "/.well-known/acme-challenge/" "!"'
+        TPL_TLS_ADMIN_LINES='    <Location "/md-status">'$'\n'
+        TPL_TLS_ADMIN_LINES+='        SetHandler md-status'$'\n'
+        TPL_TLS_ADMIN_LINES+="        Require ip ${admin_list[*]}"$'\n'
+        TPL_TLS_ADMIN_LINES+='    </Location>'
+    fi
+fi
+[ -z "$alias_line" ] || TPL_TLS_VHOST_LINES="$alias_line${TPL_TLS_VHOST_LINES:+$'\n'$TPL_TLS_VHOST_LINES}"
+export TPL_SITE_PORT TPL_TLS_SERVER_LINES TPL_TLS_VHOST_LINES TPL_TLS_EXCLUDES TPL_TLS_ADMIN_LINES \
+       TPL_TLS_LISTEN_LINE
+
 # Replaces every @@NAME@@ by $TPL_NAME; an unknown placeholder is an error.
 fill() {
     awk '
@@ -546,6 +812,8 @@ fill() {
             out = out substr(line, 1, RSTART - 1) ENVIRON[key]
             line = substr(line, RSTART + RLENGTH)
         }
+        # a line that was only a placeholder with an empty value: dropped
+        if (out line == "" && $0 ~ /^@@[A-Z_]+@@$/) next
         print out line
     }' "$1"
 }
@@ -577,6 +845,7 @@ if [ -n "$ports_abs" ]; then
     make_tmp ports_tmp "$ports_abs"
     printf '# Written by render-proxy-conf.sh: the proxy listens on LISTEN_PORT.\nListen %s\n' \
         "$LISTEN_PORT" > "$ports_tmp"
+    [ "$TLS" = off ] || printf 'Listen %s https\n' "$LISTEN_TLS_PORT" >> "$ports_tmp"
     chmod 0644 "$ports_tmp"
     targets+=("$ports_abs") temps+=("$ports_tmp")
 fi

@@ -1,6 +1,7 @@
 """templates/render-proxy-conf.sh: good values render a config apache2 accepts,
 bad ones are refused by name, nothing is ever half written."""
 import os
+import pathlib
 import re
 import stat
 import subprocess
@@ -370,3 +371,268 @@ def test_a_discovered_pool_waits_for_its_first_member(tmp_path, module_so, wait,
     assert "StickyRouteWait" not in proxy_block(conf, "dynamic")
     t = configtest(tmp_path)
     assert t.returncode == 0, t.stderr + t.stdout
+
+
+# ---- HTTPS at the front: TLS=files|acme ----------------------------------------
+
+def openssl(*args, cwd=None):
+    subprocess.run(["openssl", *args], check=True, capture_output=True, timeout=30, cwd=cwd)
+
+
+def make_cert(d, name, cn="shop.test", days=2):
+    """A self-signed EC certificate and its key (mode 0600) in directory d."""
+    crt, key = d / f"{name}.crt", d / f"{name}.key"
+    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+            "-nodes", "-days", str(days), "-subj", f"/CN={cn}", "-addext",
+            f"subjectAltName=DNS:{cn}", "-keyout", str(key), "-out", str(crt))
+    key.chmod(0o600)
+    return crt, key
+
+
+def make_expired_cert(d):
+    """A certificate valid only on 2020-01-01 (openssl ca sets past dates)."""
+    (d / "index.txt").write_text("")
+    (d / "serial").write_text("01\n")
+    (d / "ca.cnf").write_text(
+        f"[ca]\ndefault_ca = d\n[d]\ndatabase = {d}/index.txt\nnew_certs_dir = {d}\n"
+        f"serial = {d}/serial\ndefault_md = sha256\npolicy = p\n[p]\ncommonName = supplied\n")
+    key, crt = d / "expired.key", d / "expired.crt"
+    openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
+            "-out", str(key))
+    key.chmod(0o600)
+    openssl("req", "-new", "-key", str(key), "-subj", "/CN=shop.test", "-out", str(d / "r.csr"))
+    openssl("ca", "-batch", "-notext", "-config", str(d / "ca.cnf"), "-selfsign", "-keyfile",
+            str(key), "-in", str(d / "r.csr"), "-startdate", "20200101000000Z",
+            "-enddate", "20200102000000Z", "-out", str(crt))
+    return crt, key
+
+
+@pytest.fixture(scope="module")
+def tls_files(tmp_path_factory):
+    """Certificates outside the render directory (its emptiness is checked)."""
+    d = tmp_path_factory.mktemp("tls-files")
+    good_crt, good_key = make_cert(d, "good")
+    _, other_key = make_cert(d, "other")
+    exp_crt, exp_key = make_expired_cert(d)
+    return {"dir": d, "crt": good_crt, "key": good_key, "other_key": other_key,
+            "expired_crt": exp_crt, "expired_key": exp_key}
+
+
+def tls_env(files, **extra):
+    return {**GOOD, "SERVER_NAME": "shop.test", "LISTEN_PORT": "8080", "TLS": "files",
+            "LISTEN_TLS_PORT": "8443", "TLS_CERT_FILE": str(files["crt"]),
+            "TLS_KEY_FILE": str(files["key"]), **extra}
+
+
+def vhost_block(conf, port):
+    m = re.search(rf"<VirtualHost \*:{port}>(.*?)</VirtualHost>", conf, re.S)
+    assert m, conf
+    return m.group(1)
+
+
+def test_tls_files_renders_https_h2_and_a_redirect_that_pass_configtest(tmp_path, module_so,
+                                                                         tls_files):
+    r = render_main(tmp_path, tls_env(tls_files, HSTS_MAX_AGE="31536000",
+                                      SERVER_ALIASES="www.shop.test"), module_so,
+                    "--ports-conf", str(tmp_path / "ports.conf"))
+    assert r.returncode == 0, r.stderr
+    assert "warning" not in r.stderr, r.stderr
+    t = configtest(tmp_path)
+    assert t.returncode == 0, t.stderr
+    conf = (tmp_path / "vhost.conf").read_text()
+    site = vhost_block(conf, 8443)
+    assert "SSLEngine on" in site
+    assert f'SSLCertificateFile "{tls_files["crt"]}"' in site
+    assert f'SSLCertificateKeyFile "{tls_files["key"]}"' in site
+    assert re.search(r"^\s*Protocols h2 http/1.1$", site, re.M)
+    assert 'Header always set Strict-Transport-Security "max-age=31536000"' in site
+    assert "ServerAlias www.shop.test" in site
+    assert 'ProxyPass        "/" "balancer://static/"' in site
+    # A self-signed certificate names no OCSP responder: no stapling to try.
+    assert not re.search(r"^\s*SSLUseStapling", site, re.M)
+    assert re.search(r"^SSLProtocol -all \+TLSv1.2 \+TLSv1.3$", conf, re.M)
+    plain = vhost_block(conf, 8080)
+    assert "balancer://" not in plain
+    assert 'RewriteCond "%{REQUEST_URI}" "!^/\\.well-known/acme-challenge/"' in plain
+    assert 'RewriteRule "^" "https://%{SERVER_NAME}:8443%{REQUEST_URI}" [R=301,L]' in plain
+    main = (tmp_path / "httpd.conf").read_text()
+    assert "Listen 127.0.0.1:8080\nListen 127.0.0.1:8443 https\n" in main
+    assert (tmp_path / "ports.conf").read_text().splitlines()[-2:] == [
+        "Listen 8080", "Listen 8443 https"]
+    assert "MDomain" not in conf
+
+
+def test_tls_port_443_redirects_without_a_port(tmp_path, tls_files):
+    r = render(tmp_path, tls_env(tls_files, LISTEN_PORT="80", LISTEN_TLS_PORT="443"))
+    assert r.returncode == 0, r.stderr
+    conf = (tmp_path / "vhost.conf").read_text()
+    assert '"https://%{SERVER_NAME}%{REQUEST_URI}"' in vhost_block(conf, 80)
+    assert "Strict-Transport-Security" not in conf
+
+
+def test_tls_off_is_the_default_and_renders_no_tls(tmp_path):
+    for env in (GOOD, {**GOOD, "TLS": ""}, {**GOOD, "TLS": "off", "HSTS_MAX_AGE": "60"}):
+        r = render(tmp_path, env)
+        assert r.returncode == 0, r.stderr
+        conf = (tmp_path / "vhost.conf").read_text()
+        assert "SSLEngine" not in conf and "mod_ssl" not in conf and "Strict-Transport" not in conf
+        assert conf.count("<VirtualHost") == 1
+
+
+def test_tls_acme_renders_mod_md_that_passes_configtest(tmp_path, module_so):
+    store = tmp_path / "md"
+    env = {**GOOD, "TLS": "acme", "SERVER_NAME": "shop.example.org",
+           "SERVER_ALIASES": "www.shop.example.org", "LISTEN_PORT": "8080",
+           "LISTEN_TLS_PORT": "8443", "ACME_EMAIL": "ops@example.org",
+           "ACME_STORE_DIR": str(store), "ADMIN_ALLOW": "127.0.0.1,10.0.0.0/8"}
+    r = render_main(tmp_path, env, module_so)
+    assert r.returncode == 0, r.stderr
+    t = configtest(tmp_path)
+    assert t.returncode == 0, t.stderr
+    conf = (tmp_path / "vhost.conf").read_text()
+    md = dict(re.findall(r"^(MD\w+) (.*)$", conf, re.M))
+    assert md == {
+        "MDStoreDir": f'"{store}"',
+        "MDCertificateAuthority": '"https://acme-v02.api.letsencrypt.org/directory"',
+        "MDCertificateAgreement": "accepted",
+        "MDContactEmail": "ops@example.org",
+        "MDPortMap": "http:8080 https:8443",
+        "MDStapling": "on",
+        "MDCertificateStatus": "off",
+        "MDomain": "shop.example.org www.shop.example.org",
+    }
+    site = vhost_block(conf, 8443)
+    assert re.search(r"^\s*Protocols h2 http/1.1 acme-tls/1$", site, re.M)
+    assert "SSLCertificateFile" not in site
+    # mod_md's status only from ADMIN_ALLOW, never proxied; challenges never proxied.
+    block = re.search(r'<Location "/md-status">(.*?)</Location>', site, re.S).group(1)
+    assert "SetHandler md-status" in block and "Require ip 127.0.0.1 10.0.0.0/8" in block
+    passes = re.findall(r'^\s*ProxyPass\s+"([^"]+)"\s+"([^"]+)"', site, re.M)
+    assert passes[:4] == [("/balancer-manager", "!"), ("/sticky-route-status", "!"),
+                          ("/md-status", "!"), ("/.well-known/acme-challenge/", "!")]
+    main = (tmp_path / "httpd.conf").read_text()
+    assert "Listen 127.0.0.1:8443 https" in main
+
+
+def test_tls_acme_options_become_md_directives(tmp_path, tls_files):
+    env = {**GOOD, "TLS": "acme", "SERVER_NAME": "shop.test", "ACME_EMAIL": "a@shop.test",
+           "ACME_DIRECTORY": "https://127.0.0.1:14000/dir", "ACME_CA_FILE": str(tls_files["crt"]),
+           "ACME_STORE_DIR": str(tmp_path), "ACME_CHALLENGES": "tls-alpn-01",
+           "ACME_RENEW_WINDOW": "50%"}
+    r = render(tmp_path, env)
+    assert r.returncode == 0, r.stderr
+    conf = (tmp_path / "vhost.conf").read_text()
+    for line in ('MDCertificateAuthority "https://127.0.0.1:14000/dir"',
+                 f'MDCACertificateFile "{tls_files["crt"]}"', "MDCAChallenges tls-alpn-01",
+                 "MDRenewWindow 50%", "MDPortMap http:80 https:443"):
+        assert f"\n{line}\n" in conf
+
+
+def bad_tls_cases(files):
+    d = files["dir"]
+    return [
+        ("tls-unknown", {"TLS": "yes"}, "TLS", "'yes'"),
+        ("tls-port-same", {"LISTEN_TLS_PORT": "8080"}, "LISTEN_TLS_PORT", "same port"),
+        ("tls-port-range", {"LISTEN_TLS_PORT": "70000"}, "LISTEN_TLS_PORT", "70000"),
+        ("hsts-text", {"HSTS_MAX_AGE": "1y"}, "HSTS_MAX_AGE", "1y"),
+        ("hsts-too-long", {"HSTS_MAX_AGE": "63072001"}, "HSTS_MAX_AGE", "63072001"),
+        ("cert-unset", {"TLS_CERT_FILE": None}, "TLS_CERT_FILE", "needs"),
+        ("key-unset", {"TLS_KEY_FILE": None}, "TLS_KEY_FILE", "needs"),
+        ("cert-missing", {"TLS_CERT_FILE": str(d / "nope.crt")}, "TLS_CERT_FILE",
+         "no such file"),
+        ("key-missing", {"TLS_KEY_FILE": str(d / "nope.key")}, "TLS_KEY_FILE", "no such file"),
+        ("cert-relative", {"TLS_CERT_FILE": "good.crt"}, "TLS_CERT_FILE", "absolute path"),
+        ("cert-directory", {"TLS_CERT_FILE": str(d)}, "TLS_CERT_FILE", "not a regular file"),
+        ("cert-not-pem", {"TLS_CERT_FILE": str(d / "index.txt")}, "TLS_CERT_FILE",
+         "not a PEM certificate"),
+        ("key-not-pem", {"TLS_KEY_FILE": str(d / "serial")}, "TLS_KEY_FILE",
+         "not an unencrypted PEM private key"),
+        ("wrong-key", {"TLS_KEY_FILE": str(files["other_key"])}, "TLS_KEY_FILE",
+         "not the key of the certificate"),
+        ("expired", {"TLS_CERT_FILE": str(files["expired_crt"]),
+                     "TLS_KEY_FILE": str(files["expired_key"])}, "TLS_CERT_FILE",
+         "expired on Jan  2 00:00:00 2020 GMT"),
+        ("acme-vars-with-files", {"ACME_EMAIL": "a@shop.test"}, "ACME_EMAIL", "TLS=acme"),
+        ("acme-no-email", {"TLS": "acme", "TLS_CERT_FILE": None, "TLS_KEY_FILE": None},
+         "ACME_EMAIL", "needs"),
+        ("acme-with-files", {"TLS": "acme", "ACME_EMAIL": "a@shop.test"}, "TLS_CERT_FILE",
+         "mod_md manages"),
+        ("acme-ip-name", {"TLS": "acme", "TLS_CERT_FILE": None, "TLS_KEY_FILE": None,
+                          "ACME_EMAIL": "a@shop.test", "SERVER_NAME": "127.0.0.1"},
+         "SERVER_NAME", "DNS name"),
+        ("acme-bad-email", {"TLS": "acme", "TLS_CERT_FILE": None, "TLS_KEY_FILE": None,
+                            "ACME_EMAIL": "ops at example"}, "ACME_EMAIL", "ops at example"),
+        ("acme-http-directory", {"TLS": "acme", "TLS_CERT_FILE": None, "TLS_KEY_FILE": None,
+                                 "ACME_EMAIL": "a@shop.test",
+                                 "ACME_DIRECTORY": "http://ca.example/dir"},
+         "ACME_DIRECTORY", "http://ca.example/dir"),
+        ("acme-challenge", {"TLS": "acme", "TLS_CERT_FILE": None, "TLS_KEY_FILE": None,
+                            "ACME_EMAIL": "a@shop.test", "ACME_CHALLENGES": "dns-01"},
+         "ACME_CHALLENGES", "dns-01"),
+        ("acme-store", {"TLS": "acme", "TLS_CERT_FILE": None, "TLS_KEY_FILE": None,
+                        "ACME_EMAIL": "a@shop.test", "ACME_STORE_DIR": "/nonexistent/x/md"},
+         "ACME_STORE_DIR", "/nonexistent/x/md"),
+        ("acme-window", {"TLS": "acme", "TLS_CERT_FILE": None, "TLS_KEY_FILE": None,
+                         "ACME_EMAIL": "a@shop.test", "ACME_RENEW_WINDOW": "100%"},
+         "ACME_RENEW_WINDOW", "100%"),
+        ("alias-bad", {"SERVER_ALIASES": "www.shop.test other"}, "SERVER_ALIASES", "other"),
+    ]
+
+
+BAD_TLS_IDS = [c[0] for c in bad_tls_cases({"dir": pathlib.Path("/x"), "other_key": "",
+                                             "expired_crt": "", "expired_key": ""})]
+
+
+@pytest.mark.parametrize("case", BAD_TLS_IDS)
+def test_bad_tls_value_is_refused_by_name_and_nothing_is_written(tmp_path, tls_files, case):
+    _, env, variable, shown = next(c for c in bad_tls_cases(tls_files) if c[0] == case)
+    full = {k: v for k, v in tls_env(tls_files, **env).items() if v is not None}
+    r = render(tmp_path, full)
+    assert r.returncode != 0
+    assert variable in r.stderr, r.stderr
+    assert shown in r.stderr, r.stderr
+    assert "nothing written" in r.stderr
+    assert list(tmp_path.iterdir()) == [], "the renderer wrote something"
+    key_text = tls_files["key"].read_text() + tls_files["other_key"].read_text()
+    for line in key_text.splitlines():
+        if "-----" not in line:
+            assert line not in r.stderr, "a private key reached the message"
+
+
+def test_unreadable_and_group_writable_key_are_refused(tmp_path, tls_files):
+    d = tls_files["dir"]
+    for mode, shown in ((0o000, "not readable (mode 0000"), (0o620, "writable by group")):
+        key = d / f"key-{mode:o}.key"
+        key.write_bytes(tls_files["key"].read_bytes())
+        key.chmod(mode)
+        r = render(tmp_path, tls_env(tls_files, TLS_KEY_FILE=str(key)))
+        assert r.returncode == 2 and "TLS_KEY_FILE" in r.stderr and shown in r.stderr, r.stderr
+        assert list(tmp_path.iterdir()) == []
+
+
+def test_world_readable_key_and_foreign_name_are_warnings(tmp_path, tls_files):
+    key = tls_files["dir"] / "world.key"
+    key.write_bytes(tls_files["key"].read_bytes())
+    key.chmod(0o644)
+    r = render(tmp_path, tls_env(tls_files, TLS_KEY_FILE=str(key), SERVER_NAME="other.test"))
+    assert r.returncode == 0, r.stderr
+    assert "warning: TLS_KEY_FILE" in r.stderr and "readable by every user" in r.stderr
+    assert "warning: TLS_CERT_FILE" in r.stderr and "does not name SERVER_NAME='other.test'" \
+        in r.stderr
+
+
+def test_samesite_none_without_secure_is_refused_at_configtest(tmp_path, module_so):
+    r = render_main(tmp_path, {**GOOD, "LISTEN_PORT": "8080"}, module_so)
+    assert r.returncode == 0, r.stderr
+    vhost = tmp_path / "vhost.conf"
+    conf = vhost.read_text()
+    for attrs, ok in (("SameSite=None", False), ("SameSite=None Secure", True)):
+        vhost.write_text(conf.replace("        ProxySet lbmethod=sticky\n",
+                                      f"        ProxySet lbmethod=sticky\n"
+                                      f"        StickyRouteCookie ROUTEID {attrs}\n"))
+        t = configtest(tmp_path)
+        if ok:
+            assert t.returncode == 0, t.stderr
+        else:
+            assert t.returncode != 0
+            assert "StickyRouteCookie" in t.stderr and "SameSite=None requires Secure" in t.stderr
