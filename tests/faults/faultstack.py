@@ -15,7 +15,6 @@ import http.client
 import os
 import pathlib
 import re
-import select
 import shutil
 import signal
 import socket
@@ -24,6 +23,7 @@ import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 from proclib import proc_stats, wait_until  # noqa: E402,F401  (wait_until is re-exported)
+from httpretry import connection_dropped, may_retry  # noqa: E402,F401  (re-exported)
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 RENDERER = REPO / "templates" / "render-proxy-conf.sh"
@@ -88,20 +88,6 @@ def http_get(port, path="/", headers=None, source=None, timeout=10):
         return r.status, r.getheaders(), r.read()
     finally:
         conn.close()
-
-
-def connection_dropped(conn):
-    """True when the server already closed this idle keep-alive connection
-    (what urllib3 and browsers check before they reuse a pooled connection):
-    the socket is readable while no response is expected, i.e. EOF or RST."""
-    sock = conn.sock
-    if sock is None:
-        return True
-    try:
-        readable, _, _ = select.select([sock], [], [], 0)
-    except (OSError, ValueError):
-        return True
-    return bool(readable)
 
 
 # ---------------------------------------------------------------------------

@@ -62,16 +62,10 @@ COOKIE_RE = re.compile(r"^ROUTEID=(([A-Za-z0-9_~-]+)(?::[0-9]+:[0-9]+)?(?:\.[A-Z
                        r"Path=/; HttpOnly; SameSite=Lax$")
 
 
-# RFC 9112 section 9.3.1: a client MAY retry an idempotent request sent on a
-# reused connection that the server closed before any byte of a response
-# (the server cannot have acted on it). Browsers, curl and urllib3 do, once.
-# httpd relies on it: a graceful restart closes idle client keep-alive
-# connections, and mod_proxy_http closes the client connection (instead of
-# answering 502) when a pooled backend connection breaks under a request on a
-# reused client connection. The clients below retry exactly that case, once,
-# on a new connection; each retry is counted and reported per phase, and a
-# second failure is a failure.
-RETRYABLE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
+# The clients retry a request once on a new connection exactly when RFC 9112
+# section 9.3.1 allows it (tests/httpretry.py, shared with tests/swarm:
+# fs.may_retry); each retry is counted and reported per phase, and a second
+# failure is a failure.
 
 
 class Rec:
@@ -150,7 +144,7 @@ class Client(threading.Thread):
             except Exception as e:      # noqa: BLE001 - every failure counts
                 conn.close()
                 conn = None
-                if reused and not retrying and isinstance(e, RETRYABLE):
+                if fs.may_retry(e, reused, retrying):
                     self.retries.append((t0, "%s: %s" % (type(e).__name__, e)))
                     retry_path = path
                     continue
