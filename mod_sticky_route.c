@@ -32,7 +32,8 @@ server_rec *sr_main_server = NULL;
 int sr_is_ours(const proxy_balancer *b)
 {
     return b->lbmethod == &sr_sticky_method
-        || b->lbmethod == &sr_roundrobin_method;
+        || b->lbmethod == &sr_roundrobin_method
+        || b->lbmethod == &sr_hash_method;
 }
 
 int sr_for_each_balancer(server_rec *main_s, sr_balancer_fn *fn, void *baton)

@@ -25,6 +25,7 @@
 /* Names of the lbmethod providers and of the status handler. */
 #define SR_LBMETHOD_STICKY     "sticky"
 #define SR_LBMETHOD_ROUNDROBIN "roundrobin"
+#define SR_LBMETHOD_HASH       "hash"
 #define SR_STATUS_HANDLER      "sticky-route-status"
 
 /* Environment variables set per request. */

@@ -42,6 +42,7 @@ void *sr_create_dir_conf(apr_pool_t *p, char *dummy)
     c->slowstart = -1;
     c->rebalance_idle = -1;
     c->wait = -1;
+    c->hash_balance = -1;
     return c;
 }
 
@@ -72,6 +73,9 @@ void *sr_merge_conf(apr_pool_t *p, void *basev, void *addv)
         c->rebalance_factor = base->rebalance_factor;
     }
     c->discover = add->discover ? add->discover : base->discover;
+    c->hash_key = add->hash_key ? add->hash_key : base->hash_key;
+    c->hash_balance = add->hash_balance >= 0 ? add->hash_balance
+                                             : base->hash_balance;
     if (add->wait >= 0) {
         c->wait = add->wait;
         c->wait_max = add->wait_max;
@@ -180,6 +184,57 @@ static const char *sr_cmd_flag(cmd_parms *cmd, void *mconfig, int flag)
 
 #define SR_SECONDS_MAX 31536000L    /* a year */
 
+/* StickyRouteHashKey EXPR: an ap_expr string, evaluated per request */
+static const char *sr_cmd_hash_key(cmd_parms *cmd, void *mconfig,
+                                   const char *arg)
+{
+    sr_conf_t *c;
+    const char *err = sr_conf_for_cmd(cmd, mconfig, &c);
+    const char *perr = NULL;
+    ap_expr_info_t *expr;
+
+    if (err) {
+        return err;
+    }
+    expr = ap_expr_parse_cmd(cmd, arg, AP_EXPR_FLAG_STRING_RESULT, &perr,
+                             NULL);
+    if (perr) {
+        return apr_psprintf(cmd->pool, "%s \"%s\": cannot parse the "
+                            "expression: %s", cmd->cmd->name, arg, perr);
+    }
+    c->hash_key = expr;
+    return NULL;
+}
+
+/* StickyRouteHashBalance FACTOR|off: bounded loads, FACTOR > 1 */
+static const char *sr_cmd_hash_balance(cmd_parms *cmd, void *mconfig,
+                                       const char *arg)
+{
+    sr_conf_t *c;
+    const char *err = sr_conf_for_cmd(cmd, mconfig, &c);
+    char *end;
+    double f;
+
+    if (err) {
+        return err;
+    }
+    if (!strcasecmp(arg, "off")) {
+        c->hash_balance = 0;
+        return NULL;
+    }
+    f = strtod(arg, &end);
+    if (end == arg || *end || !(f > 1.0) || f > 100.0) {
+        return apr_psprintf(cmd->pool, "%s %s: FACTOR must be a number "
+                            "above 1 and at most 100 (e.g. 1.25), or off",
+                            cmd->cmd->name, arg);
+    }
+    c->hash_balance = (int)(f * 100.0 + 0.5);
+    if (c->hash_balance <= 100) {
+        c->hash_balance = 101;
+    }
+    return NULL;
+}
+
 static const char *sr_cmd_elect(cmd_parms *cmd, void *mconfig, const char *arg)
 {
     sr_conf_t *c;
@@ -194,9 +249,12 @@ static const char *sr_cmd_elect(cmd_parms *cmd, void *mconfig, const char *arg)
     else if (!strcasecmp(arg, "leastbusy")) {
         c->elect = SR_ELECT_LEASTBUSY;
     }
+    else if (!strcasecmp(arg, "hash")) {
+        c->elect = SR_ELECT_HASH;
+    }
     else {
-        return apr_psprintf(cmd->pool, "%s %s: use roundrobin or leastbusy",
-                            cmd->cmd->name, arg);
+        return apr_psprintf(cmd->pool, "%s %s: use roundrobin, leastbusy or "
+                            "hash", cmd->cmd->name, arg);
     }
     return NULL;
 }
@@ -385,7 +443,15 @@ const command_rec sr_cmds[] = {
         "answering (default On)"),
     AP_INIT_TAKE1("StickyRouteElect", sr_cmd_elect, NULL,
         RSRC_CONF | ACCESS_CONF,
-        "roundrobin|leastbusy - how a new session's member is elected"),
+        "roundrobin|leastbusy|hash - how a new session's member is elected"),
+    AP_INIT_TAKE1("StickyRouteHashKey", sr_cmd_hash_key, NULL,
+        RSRC_CONF | ACCESS_CONF,
+        "EXPR - the request key lbmethod=hash and StickyRouteElect hash map "
+        "to a member (default: the client address)"),
+    AP_INIT_TAKE1("StickyRouteHashBalance", sr_cmd_hash_balance, NULL,
+        RSRC_CONF | ACCESS_CONF,
+        "FACTOR|off - bounded loads: a key's member with more than FACTOR x "
+        "the mean in-flight requests per weight is passed over"),
     AP_INIT_TAKE1("StickyRouteSlowStart", sr_cmd_slowstart, NULL,
         RSRC_CONF | ACCESS_CONF,
         "SECONDS - a member that joins or comes back takes a share of new "
@@ -501,6 +567,12 @@ void sr_effective(server_rec *s, const sr_conf_t *dir, sr_effective_t *e)
     else {
         e->session_cookie = e->session_param = NULL;
     }
+    e->hash_key = (dir && dir->hash_key) ? dir->hash_key
+                : srv ? srv->hash_key : NULL;
+    e->hash_balance = (dir && dir->hash_balance >= 0)
+                      ? (uint32_t)dir->hash_balance
+                      : (srv && srv->hash_balance >= 0)
+                      ? (uint32_t)srv->hash_balance : 0;
     /* StickyRouteWait is a <Proxy balancer://> directive only */
     e->wait = (dir && dir->wait >= 0) ? dir->wait : 0;
     e->wait_max = (dir && dir->wait >= 0) ? dir->wait_max : 0;

@@ -16,6 +16,7 @@
  *   mod_sticky_route_proxy.c   the providers, the cookie filter, the retry
  *   mod_sticky_route_status.c  the status handler
  *   mod_sticky_route_wait.c    StickyRouteWait: requests wait for a member
+ *   mod_sticky_route_hash.c    lbmethod=hash: the request key, the map
  *
  * The decisions themselves are in sr_policy.c, pure and unit-tested.
  */
@@ -27,11 +28,13 @@
 #include "http_log.h"
 #include "ap_mmn.h"
 #include "util_filter.h"
+#include "ap_expr.h"
 #include "mod_proxy.h"
 
 #include "mod_sticky_route.h"
 #include "sr_core.h"
 #include "sr_policy.h"
+#include "sr_hash.h"
 
 /* name_ex in proxy_worker_shared came with httpd 2.4.51, a worker's
  * address TTL (address_ttl, what lets discovery reuse a slot) with 2.4.59. */
@@ -51,7 +54,8 @@ extern module AP_MODULE_DECLARE_DATA sticky_route_module;
 
 typedef enum {
     SR_ELECT_ROUNDROBIN = 0,
-    SR_ELECT_LEASTBUSY
+    SR_ELECT_LEASTBUSY,
+    SR_ELECT_HASH                    /* by the request key (sr_hash.h) */
 } sr_elect_mode_t;
 
 /* StickyRouteDiscover URL [interval=S] [max=N] [member parameters] */
@@ -90,6 +94,9 @@ typedef struct {
     apr_interval_time_t wait;        /* StickyRouteWait, 0: off, -1: not
                                         set here */
     int wait_max;                    /* its max=, 0: the default */
+    const ap_expr_info_t *hash_key;  /* StickyRouteHashKey, NULL: unset */
+    int hash_balance;                /* StickyRouteHashBalance x 100, 0:
+                                        off, -1: not set here */
 } sr_conf_t;
 
 /* What applies to one balancer in one server (innermost wins). */
@@ -107,6 +114,9 @@ typedef struct {
     const char *session_param;
     apr_interval_time_t wait;        /* StickyRouteWait, 0: off */
     int wait_max;                    /* its max=, 0: the default */
+    const ap_expr_info_t *hash_key;  /* StickyRouteHashKey, NULL: the
+                                        client address */
+    uint32_t hash_balance;           /* StickyRouteHashBalance x 100, 0: off */
 } sr_effective_t;
 
 extern const command_rec sr_cmds[];
@@ -139,7 +149,7 @@ extern server_rec *sr_main_server;
  * filling -> ready) and never freed, so two children claiming the same key
  * at once end up with one entry. */
 #define SR_SHM_MAGIC       0x53524d32u  /* "SRM2" */
-#define SR_SHM_VERSION     5u
+#define SR_SHM_VERSION     6u
 #define SR_SHM_BALANCERS   512
 #define SR_SHM_MEMBERS     4096
 #define SR_SERVER_ID_SIZE  24
@@ -187,6 +197,9 @@ typedef struct {
     /* discovery's per-slot state (mod_sticky_route_discover.c) */
     volatile apr_uint64_t gone_since;   /* its address left the answer */
     volatile apr_uint64_t settle_until; /* rewritten: enabled from then on */
+    volatile apr_uint32_t hash_share;   /* lbmethod=hash: its share of the
+                                           hash space, parts per million
+                                           (every process writes the same) */
     char route[PROXY_WORKER_MAX_ROUTE_SIZE];
 } sr_shm_member_t;
 
@@ -258,10 +271,13 @@ typedef struct {
     sr_shm_member_t **counters;     /* per member, may be NULL */
     volatile apr_uint32_t waiters;  /* StickyRouteWait: requests of this
                                        process waiting now (atomic) */
+    struct sr_hash_state_t *hash;   /* lbmethod=hash, StickyRouteElect hash
+                                       (mod_sticky_route_hash.c); NULL: none */
 } sr_balancer_state_t;
 
 extern const proxy_balancer_method sr_sticky_method;
 extern const proxy_balancer_method sr_roundrobin_method;
+extern const proxy_balancer_method sr_hash_method;
 
 void sr_proxy_register_hooks(apr_pool_t *p);
 void sr_proxy_post_config(void);
@@ -271,6 +287,41 @@ void sr_proxy_child_init(apr_pool_t *pchild, server_rec *main_s);
  * does (sr_route_choose in member order), for the status handler. */
 const char **sr_balancer_routes(apr_pool_t *p, server_rec *s,
                                 proxy_balancer *b);
+
+/* ---- lbmethod=hash (mod_sticky_route_hash.c) --------------------------------
+ * The per-process key -> member map of a balancer (sr_hash.h), kept in
+ * st->hash. Every function here needs the balancer's thread mutex
+ * (PROXY_THREAD_LOCK(b)), like the rest of the per-process state. */
+typedef struct sr_hash_state_t sr_hash_state_t;
+
+/* Does balancer b (settings eff) map keys: lbmethod=hash or
+ * StickyRouteElect hash? (no lock) */
+int sr_hash_wanted(const proxy_balancer *b, const sr_effective_t *eff);
+/* The map for st, from pool p (st->max members); the caller serialises
+ * the use of p. */
+sr_hash_state_t *sr_hash_state_create(apr_pool_t *p,
+                                      const sr_balancer_state_t *st);
+/* From the scan: the map follows the members that take new requests now
+ * (st->cand, st->weights: ncand of them) and their routes; notes each
+ * member's share of the hash space in shared memory. O(members) when
+ * nothing changed. Lock: the balancer's thread mutex. */
+void sr_hash_scan(sr_balancer_state_t *st, uint32_t ncand);
+/* The request's key hash (StickyRouteHashKey, else the client address);
+ * 0 when the key is empty. No lock. */
+int sr_hash_request_key(const sr_balancer_state_t *st, request_rec *r,
+                        uint64_t *h);
+/* The member for key hash h: the key's first choice that takes new
+ * requests now (its view refreshed), is not in tried and, with
+ * StickyRouteHashBalance, is within its bounded load. *spilled: a choice
+ * was passed over for its load; *stale: a choice had become unusable
+ * since the scan (rescan, then ask again). -1: none. n: members in the
+ * view. Lock: the balancer's thread mutex. */
+int32_t sr_hash_choose(sr_balancer_state_t *st, uint64_t h, uint32_t n,
+                       const sr_tried_t *tried, int *spilled, int *stale);
+
+/* Reads member i's shared status word into st->view[i] (O(1)). Lock: the
+ * balancer's thread mutex. */
+void sr_view_refresh_member(sr_balancer_state_t *st, int i);
 
 /* ---- discovery (mod_sticky_route_discover.c) --------------------------------- */
 

@@ -100,6 +100,9 @@ static sr_balancer_state_t *sr_state_create(apr_pool_t *p, server_rec *s,
                                            st->lifetime.rebalance_idle);
     st->dated = sr_lifetime_dated(&st->lifetime);
     st->shared = sr_shm_balancer(s, b, 1);
+    if (sr_hash_wanted(b, &st->eff)) {
+        st->hash = sr_hash_state_create(p, st);
+    }
     return st;
 }
 
@@ -158,6 +161,11 @@ static inline void sr_view_refresh(sr_balancer_state_t *st, int i)
     m->draining = (status & PROXY_WORKER_DRAIN) != 0;
     m->standby = (status & PROXY_WORKER_HOT_STANDBY) != 0;
     m->spare = (status & PROXY_WORKER_HOT_SPARE) != 0;
+}
+
+void sr_view_refresh_member(sr_balancer_state_t *st, int i)
+{
+    sr_view_refresh(st, i);
 }
 
 /* A member that is not usable gets its ap_proxy_retry_worker chance (as
@@ -339,6 +347,9 @@ static apr_interval_time_t sr_scan(sr_balancer_state_t *st, server_rec *s)
     if (sig != st->signature || st->schedule.len == 0) {
         sr_schedule_build(&st->schedule, st->cand, st->weights, ncand);
         st->signature = sig;
+    }
+    if (st->hash) {
+        sr_hash_scan(st, ncand);    /* lbmethod=hash: the same takers */
     }
     st->nworkers = b->workers->nelts;
     st->cookie_ctx.nmembers = n;
@@ -765,6 +776,33 @@ static int sr_retry_same(request_rec *r, sr_balancer_state_t *st,
     return 1;
 }
 
+/* Election by the request's key (lbmethod=hash, StickyRouteElect hash):
+ * the key's member in the map, or its next choice (sr_hash_choose). A
+ * member found unusable since the scan makes the map stale: one rescan,
+ * then the key is asked again. Returns the member, -1: none, -2: the key
+ * is empty. Lock: the balancer's thread mutex (the finder's). */
+static int sr_elect_by_key(sr_balancer_state_t *st, request_rec *r,
+                           sr_req_t *rq, int *spilled)
+{
+    uint64_t h;
+    uint32_t n;
+    int32_t m;
+    int stale;
+
+    *spilled = 0;
+    if (!st->hash || !sr_hash_request_key(st, r, &h)) {
+        return -2;
+    }
+    n = (uint32_t)st->balancer->workers->nelts < st->max
+        ? (uint32_t)st->balancer->workers->nelts : st->max;
+    m = sr_hash_choose(st, h, n, &rq->tried, spilled, &stale);
+    if (stale) {
+        st->next_scan = r->request_time + sr_scan(st, r->server);
+        m = sr_hash_choose(st, h, n, &rq->tried, spilled, &stale);
+    }
+    return m;
+}
+
 /* lbmethod=sticky: gathers the cookie and the named member's state, asks
  * sr_decide_sticky (the table in sr_policy.h), applies the answer. */
 static proxy_worker *sr_find_sticky(proxy_balancer *b, request_rec *r)
@@ -827,8 +865,15 @@ static proxy_worker *sr_find_sticky(proxy_balancer *b, request_rec *r)
     }
     /* a rebalanced client goes by load whatever the election: never back
      * to the member it is moved from */
-    m = sr_elect(st, r, rq, st->eff.elect == SR_ELECT_LEASTBUSY
-                            || d.status == SR_STATUS_REBALANCED);
+    m = -1;
+    if (st->eff.elect == SR_ELECT_HASH && d.status != SR_STATUS_REBALANCED) {
+        int spilled;
+        m = sr_elect_by_key(st, r, rq, &spilled);
+    }
+    if (m < 0) {
+        m = sr_elect(st, r, rq, st->eff.elect == SR_ELECT_LEASTBUSY
+                                || d.status == SR_STATUS_REBALANCED);
+    }
     if (m < 0) {
         sr_unapplied(r, st, rq, d.status, "no member takes new sessions");
         return NULL;
@@ -879,6 +924,71 @@ static proxy_worker *sr_find_roundrobin(proxy_balancer *b, request_rec *r)
     return ((proxy_worker **)b->workers->elts)[m];
 }
 
+/*
+ * lbmethod=hash: the request's key (StickyRouteHashKey, default the client
+ * address) picks the member through the balancer's map (sr_hash.c:
+ * weighted rendezvous over a bucket table, the same in every process and
+ * on every proxy); no cookie. An empty key is placed as lbmethod=roundrobin
+ * places a request (decision roundrobin).
+ *
+ *   key's member takes requests                 it serves     hashed
+ *   it is unusable, or failed in this request   next choice   hashed
+ *   StickyRouteHashBalance: it is over its bound  next choice within
+ *                                                 its bound    hash-spill
+ */
+static proxy_worker *sr_find_hash(proxy_balancer *b, request_rec *r)
+{
+    sr_balancer_state_t *st = sr_state(b, r->server);
+    sr_req_t *rq;
+    int m, spilled;
+
+    if (!st) {
+        return NULL;
+    }
+    if (!st->hash) {
+        /* lbmethod switched to hash at run time (balancer-manager) */
+#if APR_HAS_THREADS
+        if (sr_child_mutex) {
+            apr_thread_mutex_lock(sr_child_mutex);
+        }
+#endif
+        if (!st->hash && sr_child_pool) {
+            st->hash = sr_hash_state_create(sr_child_pool, st);
+        }
+#if APR_HAS_THREADS
+        if (sr_child_mutex) {
+            apr_thread_mutex_unlock(sr_child_mutex);
+        }
+#endif
+        st->nworkers = -1;          /* scan now: fills the map */
+    }
+    sr_scan_if_due(st, r);
+    rq = sr_req(r, b, st);
+    if (rq->retry_same >= 0) {
+        rq->issue = 0;
+        if (sr_retry_same(r, st, rq, &st->eff)) {
+            return rq->worker;
+        }
+    }
+    m = sr_elect_by_key(st, r, rq, &spilled);
+    if (m == -2) {
+        m = sr_elect(st, r, rq, st->eff.elect == SR_ELECT_LEASTBUSY);
+        if (m >= 0) {
+            sr_apply(r, st, rq, m, SR_STATUS_ROUNDROBIN, 0, 0, &st->eff,
+                     "empty key: the round-robin schedule's turn");
+            return ((proxy_worker **)b->workers->elts)[m];
+        }
+    }
+    if (m < 0) {
+        sr_unapplied(r, st, rq, SR_STATUS_HASHED, "no member takes requests");
+        return NULL;
+    }
+    sr_apply(r, st, rq, m, spilled ? SR_STATUS_HASH_SPILL : SR_STATUS_HASHED,
+             0, 0, &st->eff, spilled ? "the key's member is over its bounded "
+             "load: its next choice" : "the key's member");
+    return ((proxy_worker **)b->workers->elts)[m];
+}
+
 static apr_status_t sr_reset(proxy_balancer *b, server_rec *s)
 {
     (void)b;
@@ -899,6 +1009,10 @@ const proxy_balancer_method sr_sticky_method = {
 
 const proxy_balancer_method sr_roundrobin_method = {
     SR_LBMETHOD_ROUNDROBIN, &sr_find_roundrobin, NULL, &sr_reset, &sr_age, NULL
+};
+
+const proxy_balancer_method sr_hash_method = {
+    SR_LBMETHOD_HASH, &sr_find_hash, NULL, &sr_reset, &sr_age, NULL
 };
 
 /* ====================================================================
@@ -1170,6 +1284,8 @@ void sr_proxy_register_hooks(apr_pool_t *p)
                          &sr_sticky_method);
     ap_register_provider(p, PROXY_LBMETHOD, SR_LBMETHOD_ROUNDROBIN, "0",
                          &sr_roundrobin_method);
+    ap_register_provider(p, PROXY_LBMETHOD, SR_LBMETHOD_HASH, "0",
+                         &sr_hash_method);
     ap_hook_insert_error_filter(sr_insert_error_filter, NULL, NULL,
                                 APR_HOOK_MIDDLE);
     ap_hook_log_transaction(sr_log_transaction, NULL, NULL, APR_HOOK_MIDDLE);

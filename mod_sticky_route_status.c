@@ -165,6 +165,27 @@ static int sr_status_collect(server_rec *s, proxy_balancer *b, void *baton)
     return 0;
 }
 
+/* lbmethod=hash: the member's share of the hash space, 0..1 */
+static double sr_hash_share_of(const sr_status_row_t *row)
+{
+    return row->counter
+           ? apr_atomic_read32(&row->counter->hash_share) / 1e6 : 0.0;
+}
+
+/* The decisions a balancer of this lbmethod can make. */
+static int sr_status_applies(const char *method, int k)
+{
+    if (!strcmp(method, SR_LBMETHOD_STICKY)) {
+        return k != SR_STATUS_ROUNDROBIN && k != SR_STATUS_HASHED
+               && k != SR_STATUS_HASH_SPILL;
+    }
+    if (!strcmp(method, SR_LBMETHOD_HASH)) {
+        return k == SR_STATUS_ROUNDROBIN || k == SR_STATUS_HASHED
+               || k == SR_STATUS_HASH_SPILL;
+    }
+    return k == SR_STATUS_ROUNDROBIN;
+}
+
 static apr_uint32_t sr_inflight(const sr_status_row_t *row)
 {
     return row->counter ? apr_atomic_read32(&row->counter->inflight) : 0;
@@ -347,12 +368,14 @@ static void sr_status_json(request_rec *r, const apr_array_header_t *rows,
         ap_rprintf(r, "%s{\"server\":\"%s\",\"balancer\":\"%s\","
                    "\"route\":\"%s\",\"lbmethod\":\"%s\",\"up\":%d,"
                    "\"inflight\":%u,\"slowstart_share\":%.3f,"
+                   "\"hash_share\":%.6f,"
                    "\"requests\":{", i ? "," : "",
                    sr_json_escape(r->pool, row->server),
                    sr_json_escape(r->pool, row->balancer),
                    sr_json_escape(r->pool, row->route),
                    sr_json_escape(r->pool, row->method), row->up,
-                   (unsigned)sr_inflight(row), row->share);
+                   (unsigned)sr_inflight(row), row->share,
+                   sr_hash_share_of(row));
         for (k = 0; k < SR_STATUS_COUNT; k++) {
             ap_rprintf(r, "%s\"%s\":%" APR_UINT64_T_FMT, k ? "," : "",
                        sr_status_name((sr_status_t)k), sr_count(row, k));
@@ -401,10 +424,9 @@ static void sr_status_prometheus(request_rec *r,
              "# TYPE sticky_route_requests_total counter\n", r);
     for (i = 0; i < rows->nelts; i++) {
         const sr_status_row_t *row = &APR_ARRAY_IDX(rows, i, sr_status_row_t);
-        int sticky = !strcmp(row->method, SR_LBMETHOD_STICKY);
         const char *labels = sr_row_labels(r->pool, row);
         for (k = 0; k < SR_STATUS_COUNT; k++) {
-            if ((k == SR_STATUS_ROUNDROBIN) == sticky) {
+            if (!sr_status_applies(row->method, k)) {
                 continue;
             }
             ap_rprintf(r, "sticky_route_requests_total{%s,status=\"%s\"} %"
@@ -434,6 +456,14 @@ static void sr_status_prometheus(request_rec *r,
         const sr_status_row_t *row = &APR_ARRAY_IDX(rows, i, sr_status_row_t);
         ap_rprintf(r, "sticky_route_member_slowstart_share{%s} %.3f\n",
                    sr_row_labels(r->pool, row), row->share);
+    }
+    ap_rputs("# HELP sticky_route_member_hash_share Share of the hash space "
+             "the member owns (lbmethod=hash, StickyRouteElect hash).\n"
+             "# TYPE sticky_route_member_hash_share gauge\n", r);
+    for (i = 0; i < rows->nelts; i++) {
+        const sr_status_row_t *row = &APR_ARRAY_IDX(rows, i, sr_status_row_t);
+        ap_rprintf(r, "sticky_route_member_hash_share{%s} %.6f\n",
+                   sr_row_labels(r->pool, row), sr_hash_share_of(row));
     }
 }
 

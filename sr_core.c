@@ -22,7 +22,7 @@
 
 const char *const sr_status_names[SR_STATUS_COUNT] = {
     "hit", "new", "failover", "unknown", "forged", "roundrobin", "expired",
-    "rebalanced"
+    "rebalanced", "hashed", "hash-spill"
 };
 
 /* ---- keys ---------------------------------------------------------- */

@@ -47,6 +47,10 @@ typedef enum {
     SR_STATUS_ROUNDROBIN,
     SR_STATUS_EXPIRED,      /* cookie past MaxIdle or MaxLife: elected again */
     SR_STATUS_REBALANCED,   /* idle client of an overloaded member: moved */
+    SR_STATUS_HASHED,       /* lbmethod=hash: the key's member (or its next
+                               choice when that one is unusable) */
+    SR_STATUS_HASH_SPILL,   /* lbmethod=hash: the key's member was over its
+                               bounded load, a next choice served */
     SR_STATUS_COUNT
 } sr_status_t;
 

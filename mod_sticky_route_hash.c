@@ -1,0 +1,183 @@
+/*
+ * Copyright 2026 The mod_sticky_route authors
+ * SPDX-License-Identifier: Apache-2.0
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License"); you may
+ * not use this file except in compliance with the License. You may obtain a
+ * copy of the License at http://www.apache.org/licenses/LICENSE-2.0
+ */
+
+/*
+ * mod_sticky_route_hash.c - lbmethod=hash and StickyRouteElect hash: the
+ * request key (StickyRouteHashKey), the per-process map of a balancer
+ * (sr_hash.h: the algorithm and its numbers are written down there), the
+ * choice among a key's members (failover, bounded loads).
+ *
+ * The finder itself (sr_find_hash) is in mod_sticky_route_proxy.c with
+ * the other two, because it applies its answer the way they do.
+ *
+ *   key            the ap_expr of StickyRouteHashKey, else the client
+ *                  address (r->useragent_ip: mod_remoteip's real client)
+ *   map            follows the members that take new requests
+ *                  (sr_policy_takers, from the scan): drained, disabled,
+ *                  stopped, failed members and hot standbys (while a
+ *                  regular member is up) are not in it; slow start ramps
+ *                  a member's weight in it
+ *   choice         the key's member; when it became unusable since the
+ *                  scan or failed in this request, the key's next choice;
+ *                  with StickyRouteHashBalance, a member over its bounded
+ *                  load is passed over too (decision hash-spill)
+ */
+#include <string.h>
+
+#include "apr_atomic.h"
+#include "apr_strings.h"
+
+#include "mod_sticky_route_private.h"
+
+struct sr_hash_state_t {
+    sr_hash_map_t *map;
+    sr_hash_member_t *members;      /* scratch: the takers as map members */
+    sr_key_t key;                   /* keys are hashed with it */
+    uint32_t *share_ppm;            /* per member: last written share */
+};
+
+/* Public key for request keys when no StickyRouteSecret is set (every
+ * proxy then maps a key the same way; with a secret, every proxy with the
+ * same secret does, and nobody else can aim keys at one member). */
+static const sr_key_t sr_hash_public_key = { "sticky-route-hky" };
+
+int sr_hash_wanted(const proxy_balancer *b, const sr_effective_t *eff)
+{
+    return b->lbmethod == &sr_hash_method || eff->elect == SR_ELECT_HASH;
+}
+
+sr_hash_state_t *sr_hash_state_create(apr_pool_t *p,
+                                      const sr_balancer_state_t *st)
+{
+    sr_hash_state_t *hs = apr_pcalloc(p, sizeof(*hs));
+    uint32_t i;
+
+    hs->map = sr_hash_map_create(p, st->max, 0);
+    hs->members = apr_pcalloc(p, st->max * sizeof(sr_hash_member_t));
+    hs->share_ppm = apr_palloc(p, st->max * sizeof(uint32_t));
+    for (i = 0; i < st->max; i++) {
+        hs->share_ppm[i] = UINT32_MAX;
+    }
+    hs->key = st->eff.route_key ? *st->eff.route_key : sr_hash_public_key;
+    return hs;
+}
+
+void sr_hash_scan(sr_balancer_state_t *st, uint32_t ncand)
+{
+    sr_hash_state_t *hs = st->hash;
+    uint32_t k, i, n;
+
+    if (!hs) {
+        return;
+    }
+    for (k = 0; k < ncand; k++) {
+        uint16_t m = st->cand[k];
+        hs->members[k].id = sr_hash_id(st->routes[m], strlen(st->routes[m]));
+        hs->members[k].weight = st->weights[k];
+        hs->members[k].member = m;
+    }
+    sr_hash_map_update(hs->map, hs->members, ncand);
+    /* every process computes the same shares; write only changes */
+    n = (uint32_t)st->balancer->workers->nelts;
+    if (n > st->max) {
+        n = st->max;
+    }
+    for (i = 0; i < n; i++) {
+        uint32_t ppm = (uint32_t)(sr_hash_share(hs->map, i) * 1e6 + 0.5);
+        if (ppm != hs->share_ppm[i] && st->counters[i]) {
+            apr_atomic_set32(&st->counters[i]->hash_share, ppm);
+            hs->share_ppm[i] = ppm;
+        }
+    }
+}
+
+int sr_hash_request_key(const sr_balancer_state_t *st, request_rec *r,
+                        uint64_t *h)
+{
+    const char *key;
+    const char *err = NULL;
+
+    if (st->eff.hash_key) {
+        key = ap_expr_str_exec(r, st->eff.hash_key, &err);
+        if (err) {
+            ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
+                          "%s: StickyRouteHashKey cannot be evaluated: %s",
+                          st->balancer->s->name, err);
+            key = NULL;
+        }
+    }
+    else {
+        key = r->useragent_ip;
+    }
+    if (!key || !*key) {
+        return 0;
+    }
+    *h = sr_hash_key(key, strlen(key), &st->hash->key);
+    return 1;
+}
+
+int32_t sr_hash_choose(sr_balancer_state_t *st, uint64_t h, uint32_t n,
+                       const sr_tried_t *tried, int *spilled, int *stale)
+{
+    sr_hash_state_t *hs = st->hash;
+    sr_hash_cursor_t cur;
+    uint64_t total = 0, total_w = 0;
+    uint32_t factor = st->eff.hash_balance, k, seen = 0;
+    int32_t m, over = -1;
+
+    *spilled = 0;
+    *stale = 0;
+    if (!hs) {
+        return -1;
+    }
+    if (factor) {
+        /* the mean: requests in flight over the members in the map */
+        for (k = 0; k < n; k++) {
+            if (sr_hash_share(hs->map, k) > 0) {
+                total += st->view[k].inflight
+                         ? __atomic_load_n(st->view[k].inflight,
+                                           __ATOMIC_RELAXED) : 0;
+                total_w += st->view[k].weight ? st->view[k].weight : 1;
+            }
+        }
+    }
+    memset(&cur, 0, sizeof(cur));
+    while ((m = sr_hash_walk(hs->map, h, &cur)) >= 0) {
+        if (++seen > n + 1) {
+            break;
+        }
+        if ((uint32_t)m >= n) {
+            continue;
+        }
+        sr_view_refresh_member(st, m);
+        if (!sr_member_takes_new(&st->view[m])) {
+            *stale = 1;
+            continue;
+        }
+        if (sr_tried_has(tried, (uint32_t)m)) {
+            continue;
+        }
+        if (factor) {
+            uint32_t inflight = st->view[m].inflight
+                ? __atomic_load_n(st->view[m].inflight, __ATOMIC_RELAXED) : 0;
+            if (!sr_hash_within_bound(inflight, st->view[m].weight, total,
+                                      total_w, factor)) {
+                if (over < 0) {
+                    over = m;
+                }
+                *spilled = 1;
+                continue;
+            }
+        }
+        return m;
+    }
+    /* every choice over its bound (counts read at different moments can
+     * say so): the first of them */
+    return over;
+}
