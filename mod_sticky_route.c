@@ -213,15 +213,15 @@ static int sr_check_config(apr_pool_t *pconf, apr_pool_t *plog,
                 if (sec && sec->discover && !sr_is_ours(&bal[i])) {
                     ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
                                  "StickyRouteDiscover %s in %s needs "
-                                 "lbmethod=sticky or lbmethod=roundrobin "
+                                 "lbmethod=sticky, roundrobin or hash "
                                  "(ProxySet lbmethod=...)", sec->discover->url,
                                  bal[i].s->name);
                     return HTTP_INTERNAL_SERVER_ERROR;
                 }
                 if (sec && sec->wait > 0 && !sr_is_ours(&bal[i])) {
                     ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
-                                 "StickyRouteWait in %s needs lbmethod=sticky "
-                                 "or lbmethod=roundrobin (ProxySet "
+                                 "StickyRouteWait in %s needs lbmethod=sticky, "
+                                 "roundrobin or hash (ProxySet "
                                  "lbmethod=...)", bal[i].s->name);
                     return HTTP_INTERNAL_SERVER_ERROR;
                 }

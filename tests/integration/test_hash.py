@@ -258,8 +258,9 @@ def run_clients(port, keys, clients, path):
 @pytest.mark.slow
 def test_bounded_loads_under_zipf_keys(make_proxy):
     """Zipf (s = 1.1) over 10,000 keys, 64 concurrent clients, 4 members
-    answering /slow after 0.2 s: in flight per member (sampled from the
-    status endpoint) stays <= ceil(1.25 x mean) + 1; the hot keys spill."""
+    answering /slow after 0.2 s: in flight per member (the proxy's own
+    counts, sampled from the status endpoint) stays <= ceil(1.25 x mean)
+    + 1; the hot keys spill."""
     names = ["z1", "z2", "z3", "z4"]
     bs = [SlowBackend(n, slow=0.2) for n in names]
     p = make_proxy(hash_body([(b.url, n, "") for b, n in zip(bs, names)],
@@ -269,10 +270,15 @@ def test_bounded_loads_under_zipf_keys(make_proxy):
     stop = threading.Event()
 
     def sampler():
+        # the proxy's own in-flight counts (what the bound is computed on),
+        # all four read by one status request
         while not stop.is_set():
-            held = [b.held for b in bs]
-            samples.append(held)
-            time.sleep(0.02)
+            try:
+                v = member_values(p.port, "sticky_route_member_inflight", "app")
+            except Exception:        # noqa: BLE001 - a sample lost under load
+                continue
+            samples.append([v.get(n, 0) for n in names])
+            time.sleep(0.01)
 
     st = threading.Thread(target=sampler)
     st.start()
@@ -283,7 +289,7 @@ def test_bounded_loads_under_zipf_keys(make_proxy):
     assert all(r[1] == 200 for r in results), [r for r in results if r[1] != 200][:5]
     decisions = Counter(r[3] for r in results)
     assert decisions["hash-spill"] > 0, decisions
-    worst = 0
+    worst, over = -99, 0
     import math
     for held in samples:
         total = sum(held)
@@ -291,8 +297,9 @@ def test_bounded_loads_under_zipf_keys(make_proxy):
             continue
         bound = math.ceil(1.25 * total / len(held)) + 1
         worst = max(worst, max(held) - bound)
-    print("decisions %s, samples %d, worst excess over the bound %d"
-          % (dict(decisions), len(samples), worst))
+        over += max(held) > bound
+    print("decisions %s, samples %d, worst excess over the bound %d, samples over it %d"
+          % (dict(decisions), len(samples), worst, over))
     assert worst <= 0, "a member above ceil(1.25 x mean) + 1"
     for b in bs:
         b.stop()
