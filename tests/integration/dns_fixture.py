@@ -282,8 +282,8 @@ class Dnsmasq:
     # -- the zone ---------------------------------------------------------
     def set_zone(self, srv=None, hosts=None, txt=None, local=("svc.test",), forward=None,
                  ttl=None, restart=True):
-        """srv: {name: [Srv, ...]}; hosts: {name: [address, ...]} (A and AAAA;
-        host-record= takes a TTL of its own as a last element); txt: {name:
+        """srv: {name: [Srv, ...]}; hosts: {name: [address, ...]} (A and AAAA,
+        a host-record= line each; a number in the list: their TTL); txt: {name:
         text}; local: domains answered only from this file (another name of
         them: NXDOMAIN; a name of no local domain: REFUSED); forward: {domain:
         upstream} (DEAD_UPSTREAM: dnsmasq never answers; a HostileDNS in
@@ -295,7 +295,9 @@ class Dnsmasq:
         for name, recs in (srv or {}).items():
             lines += [r.line(name) for r in recs]
         for name, addrs in (hosts or {}).items():
-            lines.append("host-record=%s,%s" % (name, ",".join(addrs)))
+            ttl_part = "".join("," + a for a in addrs if a.isdigit())
+            lines += ["host-record=%s,%s%s" % (name, a, ttl_part)
+                      for a in addrs if not a.isdigit()]
         for name, text in (txt or {}).items():
             lines.append('txt-record=%s,"%s"' % (name, text))
         lines += ["local=/%s/" % d for d in local]
@@ -461,7 +463,7 @@ class HostileDNS:
     answers carry the targets' A records in the additional section, AAAA
     is NODATA, other names NXDOMAIN), "servfail"/"refused" answer that
     rcode, any key of HOSTILE_MODES a malformed answer. `ttl` of every good
-    record. `log`: (time.monotonic(), mode, transport, name, type) of every
+    record; `additional` False: SRV answers without the A records. `log`: (time.monotonic(), mode, transport, name, type) of every
     query. Registered in Httpd.registry (stopped after the test)."""
 
     kind = "hostile-dns"
@@ -474,6 +476,7 @@ class HostileDNS:
         self.srv = dict(srv or {})
         self.hosts = dict(hosts or {})
         self.ttl = ttl
+        self.additional = True      # SRV answers carry the targets' A records
         self.mode = "good"
         self.lock = threading.Lock()
         self.log = []
@@ -512,7 +515,7 @@ class HostileDNS:
         if qtype == TYPE_SRV and qname in self.srv:
             ans = [(qname, TYPE_SRV, self.ttl, rec) for rec in self.srv[qname]]
             add = [(rec[3], TYPE_A, self.ttl, self.hosts[rec[3]])
-                   for rec in self.srv[qname] if rec[3] in self.hosts]
+                   for rec in self.srv[qname] if rec[3] in self.hosts and self.additional]
             return RCODE_NOERROR, ans, add
         if qname in self.hosts:
             if qtype == TYPE_A:

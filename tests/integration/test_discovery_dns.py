@@ -273,6 +273,46 @@ def test_srv_members_with_their_own_ports_appear_change_port_leave_and_return(
     assert (r.status, r.served_by, r.sticky_status) == (200, b3.name, "hit"), r
 
 
+def test_srv_target_with_several_ports_and_addresses_is_a_member_each(dns, members, make_proxy,
+                                                                      test_dir):
+    """Nomad-style: one host, an instance per port; the target has two
+    addresses: a member per address and port; a record given twice is one
+    member; a port whose record goes loses its members only."""
+    pa, pb = free_port(), free_port()
+    backends = {(i, port): members.start(i, port) for i in (1, 9) for port in (pa, pb)}
+    two_addresses = {target(1): [baddr(1), baddr(9)]}
+    publish(dns, [(1, pa), (1, pb), (1, pa)], hosts=two_addresses)
+    p = dns_proxy(make_proxy, test_dir, dns.addresses,
+                  [block("app", "http://" + SRV_NAME, "interval=1 max=8 hold=10")])
+    assert set(enabled_workers(p)) == {url(i, port) for i, port in backends}, workers(p)
+    assert disc(p, "members") == 4
+    count, _ = new_sessions(p, 8)
+    assert count == {b.name: 2 for b in backends.values()}, count
+    publish(dns, [(1, pa)], hosts=two_addresses)
+    wait_until(lambda: disc(p, "members") == 2, 8, 0.3, "the port-b members disabled")
+    assert set(enabled_workers(p)) == {url(1, pa), url(9, pa)}, workers(p)
+    count, _ = new_sessions(p, 4)
+    assert count == {backends[(1, pa)].name: 2, backends[(9, pa)].name: 2}, count
+
+
+def test_srv_targets_are_resolved_when_the_answer_has_no_additional_records(
+        members, make_proxy, test_dir):
+    p1, p2 = free_port(), free_port()
+    b1, b2 = members.start(1, p1), members.start(2, p2)
+    h = HostileDNS(srv={SRV_NAME: [(10, 1, p1, target(1)), (10, 1, p2, target(2))]},
+                   hosts={target(1): baddr(1), target(2): baddr(2)})
+    h.additional = False
+    assert parse_message(h.build(7, SRV_NAME, TYPE_SRV, "good"))["additional"] == []
+    p = dns_proxy(make_proxy, test_dir, h.address,
+                  [block("app", "http://" + SRV_NAME, "interval=1 max=8 hold=10")])
+    assert set(enabled_workers(p)) == {url(1, p1), url(2, p2)}, workers(p)
+    count, _ = new_sessions(p, 4)
+    assert count == {b1.name: 2, b2.name: 2}, count
+    asked = {q[3] for q in h.queries(qtype=1)}
+    assert asked >= {target(1), target(2)}, h.queries()
+    assert disc(p, "failing") == 0
+
+
 def test_srv_priorities_take_traffic_in_order_and_weights_split_it(dns, members, make_proxy,
                                                                     test_dir):
     """Priority 10 (lbset 0) takes all the traffic, split 1:3 by the weights;
@@ -292,6 +332,17 @@ def test_srv_priorities_take_traffic_in_order_and_weights_split_it(dns, members,
     # priority 10 takes all the traffic, 1:3 (exact round robin: 4 cycles)
     count, _ = new_sessions(p, 16)
     assert count == {b1.name: 4, b2.name: 12}, count
+
+    # a change of priority or weight is followed at the next resolution
+    publish(dns, primaries + [(3, p3, 5, 1)])
+    wait_until(lambda: new_sessions(p, 1)[0] == {b3.name: 1}, 8, 0.3, "b3 first now")
+    assert new_sessions(p, 6)[0] == {b3.name: 6}
+    publish(dns, [(1, p1, 10, 3), (2, p2, 10, 1)] + standby)
+    wait_until(lambda: b3.name not in new_sessions(p, 4)[0], 8, 0.3, "b3 standby again")
+    wait_until(lambda: enabled_workers(p)[url(1, p1)] > enabled_workers(p)[url(2, p2)],
+               8, 0.3, "weights swapped")
+    count, _ = new_sessions(p, 16)
+    assert count == {b1.name: 12, b2.name: 4}, count
 
     # the priority-10 records removed: the priority-20 member takes the traffic
     publish(dns, standby)
@@ -415,9 +466,14 @@ def test_absurd_ttls_are_clamped_to_1_and_300_seconds(members, make_proxy, test_
     n = len(h.queries(qtype=TYPE_SRV, since=t0))
     assert 4 <= n <= 8, ("SRV queries in 6 s with TTL 0", n)
     assert disc(p, "next_seconds") <= 1
+    # a failure: asked again 5 s later (README)
+    h.set_mode("servfail")
+    wait_until(lambda: disc(p, "failing") == 1, 5, 0.1, "SERVFAIL taken")
+    assert 4 <= disc(p, "next_seconds") <= 5
     # TTL 2^31-1: at most 300 s
     h.ttl = 2 ** 31 - 1
-    wait_until(lambda: disc(p, "next_seconds") > 200, 5, 0.2, "the long TTL taken")
+    h.set_mode("good")
+    wait_until(lambda: disc(p, "next_seconds") > 200, 8, 0.2, "the long TTL taken")
     assert disc(p, "next_seconds") <= 300
     t1 = time.monotonic()
     time.sleep(4)
@@ -475,6 +531,7 @@ def test_dns_failures_keep_the_last_good_set(members, make_proxy, test_dir):
                    and time.monotonic() - t0 >= 3 * 2 + 1, 20, 0.3,
                    "failed resolutions and 3 x hold while %s" % what)
         assert disc(p, "failing") == 1, what
+        assert disc_json(p)["failing"] == 1, what
         assert disc(p, "members") == 2, what
         assert sorted(members_up(p).values()) == [1, 1], (what, members_up(p))
         count, _ = new_sessions(p, 4)
