@@ -463,7 +463,9 @@ class HostileDNS:
     answers carry the targets' A records in the additional section, AAAA
     is NODATA, other names NXDOMAIN), "servfail"/"refused" answer that
     rcode, any key of HOSTILE_MODES a malformed answer. `ttl` of every good
-    record; `additional` False: SRV answers without the A records. `log`: (time.monotonic(), mode, transport, name, type) of every
+    record; `additional` False: SRV answers without the A records;
+    `servfail_names`: names whose A and AAAA queries get SERVFAIL (in mode
+    "good"). `log`: (time.monotonic(), mode, transport, name, type) of every
     query. Registered in Httpd.registry (stopped after the test)."""
 
     kind = "hostile-dns"
@@ -477,6 +479,7 @@ class HostileDNS:
         self.hosts = dict(hosts or {})
         self.ttl = ttl
         self.additional = True      # SRV answers carry the targets' A records
+        self.servfail_names = set()  # names whose A/AAAA queries get SERVFAIL
         self.mode = "good"
         self.lock = threading.Lock()
         self.log = []
@@ -528,6 +531,8 @@ class HostileDNS:
     def build(self, qid, qname, qtype, mode, tcp=False):
         """The answer (bytes) to a query in the given mode, or None (no
         answer: the TCP connection is closed)."""
+        if mode == "good" and qname in self.servfail_names and qtype in (TYPE_A, TYPE_AAAA):
+            mode = "servfail"
         if mode in ("servfail", "refused"):
             rcode = RCODE_SERVFAIL if mode == "servfail" else RCODE_REFUSED
             return header(qid, 0x8180 | rcode, qd=1) + question(qname, qtype)

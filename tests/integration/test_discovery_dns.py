@@ -313,6 +313,28 @@ def test_srv_targets_are_resolved_when_the_answer_has_no_additional_records(
     assert disc(p, "failing") == 0
 
 
+def test_srv_target_whose_address_lookup_fails_keeps_its_member(members, make_proxy,
+                                                                test_dir):
+    """The SRV answer has no additional records and the A/AAAA lookup of one
+    target gets SERVFAIL (a DNS failure, not an answer): its member stays,
+    as the whole set does when the SRV query itself fails."""
+    p1, p2 = free_port(), free_port()
+    b1, b2 = members.start(1, p1), members.start(2, p2)
+    h = HostileDNS(srv={SRV_NAME: [(10, 1, p1, target(1)), (10, 1, p2, target(2))]},
+                   hosts={target(1): baddr(1), target(2): baddr(2)})
+    h.additional = False
+    p = dns_proxy(make_proxy, test_dir, h.address,
+                  [block("app", "http://" + SRV_NAME, "interval=1 max=8 hold=2")])
+    assert set(enabled_workers(p)) == {url(1, p1), url(2, p2)}, workers(p)
+    h.servfail_names = {target(2)}
+    t0 = time.monotonic()
+    wait_until(lambda: len(h.queries(since=t0, qtype=TYPE_SRV)) >= 3
+               and time.monotonic() - t0 >= 2 + 1.5, 10, 0.2, "resolutions past hold=")
+    assert set(enabled_workers(p)) == {url(1, p1), url(2, p2)}, (workers(p), p.error_log[-1500:])
+    count, _ = new_sessions(p, 4)
+    assert count == {b1.name: 2, b2.name: 2}, count
+
+
 def test_srv_priorities_take_traffic_in_order_and_weights_split_it(dns, members, make_proxy,
                                                                     test_dir):
     """Priority 10 (lbset 0) takes all the traffic, split 1:3 by the weights;
