@@ -140,6 +140,10 @@ fuzz: deps
 	    fuzz/fuzz_dns.c sr_dns.c
 	mkdir -p fuzz/corpus-dns-work
 	./fuzz/sr_fuzz_dns -max_total_time=$(FUZZ_SECONDS) -max_len=65535 fuzz/corpus-dns-work fuzz/seeds-dns
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all $(APR_CFLAGS) -I. -o fuzz/sr_fuzz_hash \
+	    fuzz/fuzz_hash.c sr_hash.c $(APR_LIBS) -lm
+	mkdir -p fuzz/corpus-hash-work
+	./fuzz/sr_fuzz_hash -max_total_time=$(FUZZ_SECONDS) -max_len=600 fuzz/corpus-hash-work fuzz/seeds-hash
 
 clean:
-	rm -rf .libs *.la *.lo *.slo *.o tests/unit/sr_unit tests/unit/sr_unit_asan fuzz/sr_fuzz fuzz/corpus-work fuzz/sr_fuzz_dns fuzz/corpus-dns-work
+	rm -rf .libs *.la *.lo *.slo *.o tests/unit/sr_unit tests/unit/sr_unit_asan fuzz/sr_fuzz fuzz/corpus-work fuzz/sr_fuzz_dns fuzz/corpus-dns-work fuzz/sr_fuzz_hash fuzz/corpus-hash-work

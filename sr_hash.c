@@ -184,9 +184,12 @@ sr_hash_map_t *sr_hash_map_create(apr_pool_t *p, uint32_t max, uint32_t bits)
             lg++;
         }
         bits = lg + 12;
+        if (bits < SR_HASH_BITS_MIN) {
+            bits = SR_HASH_BITS_MIN;
+        }
     }
-    if (bits < SR_HASH_BITS_MIN) {
-        bits = SR_HASH_BITS_MIN;
+    if (bits < 4) {
+        bits = 4;               /* tests and the fuzzer ask for small maps */
     }
     if (bits > SR_HASH_BITS_MAX) {
         bits = SR_HASH_BITS_MAX;

@@ -56,7 +56,9 @@ typedef struct sr_hash_map_t sr_hash_map_t;
 #define SR_HASH_FLOOR 25
 #define SR_HASH_FLOOR_MIN 2048
 
-/* A map for member numbers 0 .. max-1 (max <= 65535). bits 0: from max.
+/* A map for member numbers 0 .. max-1 (max <= 65535). bits 0: from max
+ * (as above); else 2^bits buckets, 4 <= bits <= SR_HASH_BITS_MAX (small
+ * maps for tests and the fuzzer).
  * Memory: 2 * 2 bytes per bucket + 24 bytes per member number. */
 sr_hash_map_t *sr_hash_map_create(apr_pool_t *p, uint32_t max, uint32_t bits);
 
