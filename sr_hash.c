@@ -28,6 +28,9 @@
  *      buckets; a member over it gives up its buckets with the largest
  *      keys, and those buckets (in bucket order) go to their next member
  *      in their own order that is under its cap: owner[b].
+ *   4. Floor (up to 256 members: 2048 buckets per member or more): a
+ *      member below floor(0.975 x its fair share) takes the buckets it
+ *      ranks best on (largest u) from members above their own floor.
  *
  * Why: rendezvous ranks are a pure function of the set of (route, weight),
  * so every child process and proxy replica builds the same table whatever
@@ -36,9 +39,10 @@
  * and adding one moves only the buckets it now ranks first on. Alone,
  * rendezvous over B buckets balances only as well as a binomial does (the
  * max of 100 members about 2.5 sigma above the mean); the cap bounds the
- * largest share at 1.02 x the fair one and moves only the few buckets
- * above it (the cap sits ~2 sigma above the fair share at 4096 buckets per
- * member, so ~0.02 % of the space is not on its first member). Against
+ * largest share at 1.02 x the fair one (the floor the smallest at 0.975)
+ * and moves only the few buckets beyond them (at ~4096 buckets per member
+ * the cap sits ~1.5 sigma above the fair share: ~0.1 % of the space is
+ * not on its first member, and that part barely changes). Against
  * the anchors: ketama rings (nginx `hash consistent`, HAProxy lb_chash
  * with its bounded-load walk, Envoy ring_hash) balance to ~1/sqrt(points
  * per member) and need many points for 5 %; Maglev (Eisenbud et al.,
@@ -49,20 +53,37 @@
  * the members change (per bucket: first[] kept up to date incrementally)
  * and on the rare walks to a key's next choices (failover, bounded loads).
  *
- * Worked example (B = 8, members a b c of weights 1 1 2, rendezvous
- * ranks per bucket shown left to right):
+ * Worked example (B = 8, members a b c of weights 1 1 2; the ranks are
+ * made up for the example, left to right):
  *   bucket 0: c a b   1: a c b   2: c b a   3: b c a
  *   bucket 4: c a b   5: c b a   6: a b c   7: c a b
  *   first: c a c b c c a c -> c owns 5 buckets, cap ceil(1.02*8*2/4) = 5
  *   c down: 0 -> a, 2 -> b, 4 -> a, 5 -> b, 7 -> a; 1 3 6 keep theirs.
  *
- * Measured (tests/unit/test_sr_hash.c, bench/micro/hash_bench.c; this
- * 2-core VM, gcc -O2): see the README's "lbmethod=hash" section and
- * docs/benchmarks/hash/ for the numbers of the current build.
+ * Measured (2026-12-04, this 2-core VM shared with other jobs, load 3-6;
+ * exact shares read from the table by tests/unit/test_sr_hash.c, times by
+ * bench/micro/hash_bench.c, gcc -O2):
  *
- * Memory per balancer: 2 x 2 bytes per bucket (first[], owner[]) and
- * ~40 bytes per member number: 256 KiB up to 16 members, 2 MiB at
- * 128..255, 4 MiB (2^20 buckets) from 256 members on.
+ *   members  buckets  max/mean  weights 1..4   removal: moved    addition:
+ *                     (equal)   worst dev.     beyond its share  beyond 1/(N+1)
+ *   10       2^16     1.020     2.5 %          +0.02 %           +0.06 %
+ *   100      2^19     1.020     2.5 %          +0.02 %           +0.01 %
+ *
+ *   members  select (SipHash  next choice  first build  update after one
+ *            + one load)      (walk step)  (per process) leave / join / reweight
+ *   10       16-50 ns         0.2-0.6 us   3-9 ms       0.4 / 0.6 / 1.5-4 ms
+ *   100      21-40 ns         1.3-3.5 us   130-260 ms   8-26 / 8-25 / 14-42 ms
+ *   1000     24-52 ns         17-21 us     3.2-5.1 s    8-49 / 23-43 / 36-68 ms
+ *
+ * The first build of a balancer with hundreds of members is the expensive
+ * part (once per child process, at its first request); the floor (step 4)
+ * applies up to 256 members, and above that the cap widens to 2 sigmas,
+ * so the updates of large balancers stay near the 50 ms budget.
+ *
+ * Memory per balancer and child process: 2 x 2 bytes per bucket (first[],
+ * owner[]) plus ~60 bytes per member slot (the balancer's members plus its
+ * growth=): 256 KiB up to 16 slots, 512 KiB up to 32, 1 MiB up to 64,
+ * 2 MiB up to 128, 4 MiB (2^20 buckets, the most) beyond.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -376,6 +397,18 @@ static void apply_cap(sr_hash_map_t *map)
 {
     uint64_t total_w = 0;
     uint32_t i, b;
+    int cap = SR_HASH_CAP;
+
+    /* without a floor (large balancers, few buckets per member) the cap
+     * sits at least 2 binomial sigmas above the mean share (sigma/mean =
+     * 1/sqrt(buckets per member)), so that few buckets leave their first
+     * member and the update stays cheap */
+    if (map->n > 0 && map->nb < (uint64_t)SR_HASH_FLOOR_MIN * map->n) {
+        double per = (double)map->nb / map->n, c = 2000.0 / sqrt(per);
+        if (c > cap) {
+            cap = (int)(c + 0.999);
+        }
+    }
 
     memcpy(map->owner, map->first, map->nb * sizeof(uint16_t));
     for (i = 0; i < map->n; i++) {
@@ -390,7 +423,7 @@ static void apply_cap(sr_hash_map_t *map)
     }
     for (i = 0; i < map->n; i++) {
         uint16_t mm = map->m[i].member;
-        map->cap[mm] = quota(map, map->m[i].weight, total_w, SR_HASH_CAP, 1);
+        map->cap[mm] = quota(map, map->m[i].weight, total_w, cap, 1);
         map->floor[mm] = map->nb >= (uint64_t)SR_HASH_FLOOR_MIN * map->n
                          ? quota(map, map->m[i].weight, total_w,
                                  -SR_HASH_FLOOR, 0)
@@ -516,16 +549,23 @@ uint32_t sr_hash_map_update(sr_hash_map_t *map, const sr_hash_member_t *m,
             map->scratch[k].weight = 1;
         }
         map->changed[mm] |= 4;          /* in the new set */
-        if (!map->present[mm] || map->id[mm] != m[i].id
-            || map->weight[mm] != map->scratch[k].weight) {
-            map->changed[mm] |= 2;
+        if (!map->present[mm] || map->id[mm] != m[i].id) {
+            map->changed[mm] |= map->present[mm] ? 3 : 2;
+        }
+        else if (map->scratch[k].weight > map->weight[mm]) {
+            map->changed[mm] |= 2;      /* heavier: it keeps its buckets
+                                           and may win more */
+        }
+        else if (map->scratch[k].weight < map->weight[mm]) {
+            map->changed[mm] |= 1;      /* lighter: it may lose some of
+                                           its buckets, wins none */
         }
         k++;
     }
     n = k;
     for (i = 0; i < map->max; i++) {
-        if (map->present[i] && (!(map->changed[i] & 4) || (map->changed[i] & 2))) {
-            map->changed[i] |= 1;
+        if (map->present[i] && !(map->changed[i] & 4)) {
+            map->changed[i] |= 1;       /* left */
         }
         if (map->changed[i] & 3) {
             changes++;

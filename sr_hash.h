@@ -48,7 +48,9 @@ typedef struct sr_hash_map_t sr_hash_map_t;
 #define SR_HASH_BITS_MIN 16
 #define SR_HASH_BITS_MAX 20
 /* A member's share is capped at (1 + SR_HASH_CAP / 1000) times its
- * weight's share of the space. */
+ * weight's share of the space; in maps without a floor (below), at 2
+ * binomial sigmas above it when that is more (2 / sqrt(buckets per
+ * member): 6.2 % at 1000 members). */
 #define SR_HASH_CAP 20
 /* ... and raised to at least (1 - SR_HASH_FLOOR / 1000) times it, when the
  * table has SR_HASH_FLOOR_MIN buckets per member or more (up to 256
