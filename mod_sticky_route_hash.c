@@ -31,6 +31,7 @@
 #include <string.h>
 
 #include "apr_atomic.h"
+#include "apr_siphash.h"
 #include "apr_strings.h"
 
 #include "mod_sticky_route_private.h"
@@ -64,7 +65,18 @@ sr_hash_state_t *sr_hash_state_create(apr_pool_t *p,
     for (i = 0; i < st->max; i++) {
         hs->share_ppm[i] = UINT32_MAX;
     }
-    hs->key = st->eff.route_key ? *st->eff.route_key : sr_hash_public_key;
+    if (st->eff.route_key) {
+        /* a key of its own, derived from the secret's route key */
+        uint64_t a = apr_siphash24("sr-hash-key-a", 13,
+                                   st->eff.route_key->bytes);
+        uint64_t b = apr_siphash24("sr-hash-key-b", 13,
+                                   st->eff.route_key->bytes);
+        memcpy(hs->key.bytes, &a, sizeof(a));
+        memcpy(hs->key.bytes + sizeof(a), &b, sizeof(b));
+    }
+    else {
+        hs->key = sr_hash_public_key;
+    }
     return hs;
 }
 
