@@ -363,6 +363,21 @@ static char *sr_dns_ip(apr_pool_t *p, const sr_dns_addr_t *a)
     return apr_pstrdup(p, buf);
 }
 
+/* Whether getaddrinfo's status says the name is gone (no such name, or no
+ * address for it) rather than that the lookup failed; *why: its text. */
+static int sr_eai_gone(apr_status_t rv, const char **why)
+{
+    int eai = rv > APR_OS_START_EAIERR
+              && rv < APR_OS_START_EAIERR + APR_OS_ERRSPACE_SIZE
+              ? (int)(rv - APR_OS_START_EAIERR) : 0;
+
+    if (eai > 0 && EAI_NONAME < 0) {
+        eai = -eai;             /* APR folds glibc's negative codes */
+    }
+    *why = eai ? gai_strerror(eai) : "no address";
+    return eai == EAI_NONAME || eai == EAI_NODATA;
+}
+
 static sr_lookup_outcome_t sr_outcome_of(sr_dns_outcome_t o)
 {
     return o == SR_DNS_OK ? SR_LOOKUP_OK
@@ -378,6 +393,7 @@ static void sr_lookup_srv(apr_pool_t *p, const sr_discover_conf_t *dc,
     uint16_t *prio, *weight;
     int *lbset, *lbf;
     uint32_t i, k;
+    const char *failed = NULL;
 
     L->outcome = sr_outcome_of(o);
     if (o != SR_DNS_OK) {
@@ -416,11 +432,23 @@ static void sr_lookup_srv(apr_pool_t *p, const sr_discover_conf_t *dc,
         }
         if (!from_additional) {
             apr_status_t rv;
+            const char *why;
             sr_found_getaddrinfo(p, dc, L, r->target, r->port, lbset[i],
                                  lbf[i], &rv);
+            if (rv != APR_SUCCESS && !sr_eai_gone(rv, &why) && !failed) {
+                /* a DNS failure for one target is no answer for its
+                 * members: nothing is changed this time (as when the SRV
+                 * query itself fails) */
+                failed = apr_psprintf(p, "the address lookup of SRV target "
+                                      "%s failed: %s", r->target, why);
+            }
         }
     }
-    if (L->found->nelts == 0) {
+    if (failed) {
+        L->outcome = SR_LOOKUP_FAIL;
+        L->why = failed;
+    }
+    else if (L->found->nelts == 0) {
         L->outcome = SR_LOOKUP_FAIL;    /* records, but no target resolves */
         L->why = "no SRV target resolves to an address";
     }
@@ -487,16 +515,9 @@ static void sr_lookup(apr_pool_t *p, const sr_discover_conf_t *dc,
             L->outcome = SR_LOOKUP_OK;
         }
         else {
-            int eai = rv > APR_OS_START_EAIERR
-                      && rv < APR_OS_START_EAIERR + APR_OS_ERRSPACE_SIZE
-                      ? (int)(rv - APR_OS_START_EAIERR) : 0;
             /* getaddrinfo's "no such name" and "no address": gone */
-            if (eai > 0 && EAI_NONAME < 0) {
-                eai = -eai;     /* APR folds glibc's negative codes */
-            }
-            L->outcome = (eai == EAI_NONAME || eai == EAI_NODATA)
-                         ? SR_LOOKUP_EMPTY : SR_LOOKUP_FAIL;
-            L->why = eai ? gai_strerror(eai) : "no address";
+            L->outcome = sr_eai_gone(rv, &L->why) ? SR_LOOKUP_EMPTY
+                                                  : SR_LOOKUP_FAIL;
         }
     }
     if (L->outcome != SR_LOOKUP_OK) {
@@ -548,7 +569,7 @@ static void sr_member_params(proxy_worker *w, const sr_discover_conf_t *dc)
         w->s->timeout_set = 1;
     }
     if (dc->lbfactor > 0) {
-        w->s->lbfactor = dc->lbfactor;
+        w->s->lbfactor = dc->lbfactor * 100;    /* httpd keeps it x 100 */
     }
     /* a child's cached address lives one second (see the header) */
     w->s->address_ttl = 1;
@@ -625,8 +646,10 @@ static void sr_member_shape(proxy_worker *w, const sr_discover_conf_t *dc,
     if (f->lbset >= 0 && w->s->lbset != f->lbset) {
         w->s->lbset = f->lbset;
     }
-    if (f->lbfactor > 0 && dc->lbfactor <= 0 && w->s->lbfactor != f->lbfactor) {
-        w->s->lbfactor = f->lbfactor;
+    /* httpd keeps a load factor x 100 (loadfactor=2.5 is 250) */
+    if (f->lbfactor > 0 && dc->lbfactor <= 0
+        && w->s->lbfactor != f->lbfactor * 100) {
+        w->s->lbfactor = f->lbfactor * 100;
     }
 }
 
@@ -879,7 +902,7 @@ static void sr_discover_run(sr_discovery_t *d, apr_pool_t *p)
             apr_atomic_inc64(&sb->disc_errors);
             apr_atomic_set32(&sb->disc_failing, 1);
         }
-        if (!d->failing || now - d->fail_warned >= SR_WARN_PERIOD) {
+        if (!d->fail_warned || now - d->fail_warned >= SR_WARN_PERIOD) {
             ap_log_error(APLOG_MARK, APLOG_WARNING, 0, d->s,
                          "StickyRouteDiscover %s in %s: %s does not resolve "
                          "(DNS failure: %s); the members stay as they are",
