@@ -41,6 +41,7 @@ struct sr_hash_state_t {
     sr_hash_member_t *members;      /* scratch: the takers as map members */
     sr_key_t key;                   /* keys are hashed with it */
     uint32_t *share_ppm;            /* per member: last written share */
+    sr_shm_member_t **share_at;     /* ... and where it was written */
 };
 
 /* Public key for request keys when no StickyRouteSecret is set (every
@@ -62,6 +63,7 @@ sr_hash_state_t *sr_hash_state_create(apr_pool_t *p,
     hs->map = sr_hash_map_create(p, st->max, 0);
     hs->members = apr_pcalloc(p, st->max * sizeof(sr_hash_member_t));
     hs->share_ppm = apr_palloc(p, st->max * sizeof(uint32_t));
+    hs->share_at = apr_pcalloc(p, st->max * sizeof(sr_shm_member_t *));
     for (i = 0; i < st->max; i++) {
         hs->share_ppm[i] = UINT32_MAX;
     }
@@ -102,9 +104,11 @@ void sr_hash_scan(sr_balancer_state_t *st, uint32_t ncand)
     }
     for (i = 0; i < n; i++) {
         uint32_t ppm = (uint32_t)(sr_hash_share(hs->map, i) * 1e6 + 0.5);
-        if (ppm != hs->share_ppm[i] && st->counters[i]) {
+        if (st->counters[i] && (ppm != hs->share_ppm[i]
+                                || st->counters[i] != hs->share_at[i])) {
             apr_atomic_set32(&st->counters[i]->hash_share, ppm);
             hs->share_ppm[i] = ppm;
+            hs->share_at[i] = st->counters[i];
         }
     }
 }

@@ -328,3 +328,89 @@ def test_uniform_keys_stay_on_their_first_choice(make_proxy, per_member):
         assert first >= 0.95, d
     for b in bs:
         b.stop()
+
+
+# ---- configuration ------------------------------------------------------------
+
+CONF_MEMBERS = [("http://127.0.0.1:20998", "s1"), ("http://127.0.0.1:20999", "s2")]
+
+
+@pytest.mark.parametrize("line,directive", [
+    ('StickyRouteHashKey "%{HTTP:X-Key"', "StickyRouteHashKey"),
+    ("StickyRouteHashKey %{NO_SUCH_FUNCTION:x}", "StickyRouteHashKey"),
+    ("StickyRouteHashBalance 1", "StickyRouteHashBalance"),
+    ("StickyRouteHashBalance 0.5", "StickyRouteHashBalance"),
+    ("StickyRouteHashBalance abc", "StickyRouteHashBalance"),
+    ("StickyRouteHashBalance 101", "StickyRouteHashBalance"),
+    ("StickyRouteElect hashed", "StickyRouteElect"),
+], ids=["expr-unclosed", "expr-unknown-var", "factor-1", "factor-0.5", "factor-abc",
+        "factor-101", "elect-hashed"])
+def test_bad_values_are_refused_at_startup_naming_the_directive(configtest, test_dir, line,
+                                                                directive):
+    for body in (line + "\n" + balancer("app", CONF_MEMBERS, proxyset="lbmethod=hash"),
+                 balancer("app", CONF_MEMBERS, proxyset="lbmethod=hash", inner=line)):
+        rc, out = configtest(body)
+        assert rc != 0, "accepted:\n%s\n%s" % (body, out)
+        assert directive in out and "Invalid command" not in out, out
+
+
+def test_valid_hash_configurations_pass(configtest):
+    body = ('StickyRouteHashKey "%{REMOTE_ADDR}"\nStickyRouteHashBalance off\n'
+            + balancer("app", CONF_MEMBERS, proxyset="lbmethod=hash",
+                       inner='StickyRouteHashKey "%{HTTP:X-Tenant}/%{QUERY_STRING}"\n'
+                             "StickyRouteHashBalance 1.25")
+            + balancer("s", CONF_MEMBERS, inner="StickyRouteElect hash", mount="/s/"))
+    rc, out = configtest(body)
+    assert rc == 0, out
+
+
+def test_same_secret_same_mapping_another_secret_another(backends, make_proxy):
+    def body(secret):
+        return ("StickyRouteSecret %s\n" % secret) + hash_body(four(backends))
+    p1 = make_proxy(body("0123456789abcdef-one"), name="s1")
+    p2 = make_proxy(body("0123456789abcdef-one"), name="s2")
+    p3 = make_proxy(body("0123456789abcdef-two"), name="s3")
+    a = served_map(p1, KEYS)
+    assert served_map(p2, KEYS) == a
+    c = served_map(p3, KEYS)
+    assert sum(a[k] != c[k] for k in KEYS) > len(KEYS) / 4, "another secret, same mapping"
+
+
+# ---- a discovered pool ---------------------------------------------------------
+
+def test_discovered_pool_scaled_up_and_down_moves_only_the_keys_concerned(test_dir,
+                                                                          make_proxy):
+    from test_discovery import Fleet, discovering_proxy, members_up
+    fleet = Fleet(test_dir)
+    fleet.resolve_to(1, 2, 3)
+    p = discovering_proxy(make_proxy, fleet, lbmethod="hash", inner="    %s\n" % KEY)
+    wait_until(lambda: sum(members_up(p).values()) == 3, 10, what="3 members up")
+    time.sleep(RESCAN)
+
+    def mapping():
+        out = {}
+        for k in KEYS:
+            r = key_get(p, k)
+            assert r.status == 200 and r.sticky_status == "hashed", (k, r)
+            out[k] = r.served_by
+        return out
+
+    three = mapping()
+    assert set(three.values()) == {"b1", "b2", "b3"}, Counter(three.values())
+    fleet.resolve_to(1, 2, 3, 4)
+    wait_until(lambda: sum(members_up(p).values()) == 4, 10, what="4 members up")
+    time.sleep(RESCAN)
+    four_ = mapping()
+    moved = [k for k in KEYS if four_[k] != three[k]]
+    assert moved and all(four_[k] == "b4" for k in moved), moved
+    assert len(moved) <= len(KEYS) * 0.45, len(moved)
+    fleet.resolve_to(1, 2)
+    wait_until(lambda: sum(members_up(p).values()) == 2, 10, what="2 members up")
+    time.sleep(RESCAN)
+    two = mapping()
+    for k in KEYS:
+        if four_[k] in ("b1", "b2"):
+            assert two[k] == four_[k], (k, four_[k], two[k])
+    assert set(two.values()) == {"b1", "b2"}
+    for b in fleet.backends.values():
+        b.stop()
