@@ -9,7 +9,8 @@ PKGS=(apache2 apache2-dev apache2-utils libapr1-dev libaprutil1-dev check pkg-co
       wrk haproxy gnuplot-nox valgrind clang libclang-rt-14-dev linux-perf
       docker.io containerd runc docker-compose python3-yaml debootstrap iptables iproute2 procps psmisc
       debhelper dpkg-dev fakeroot lintian
-      dnsmasq-base)
+      dnsmasq-base
+      pebble nghttp2-client openssl)
 missing=()
 for p in "${PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

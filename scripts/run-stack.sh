@@ -14,6 +14,13 @@
 # repository); STACK_RUN_DIR (default /tmp/sticky-route-run-PORT, or
 # $XDG_RUNTIME_DIR/sticky-route-run-PORT when not root).
 #
+# HTTPS: TLS=files (TLS_CERT_FILE, TLS_KEY_FILE) or TLS=acme (ACME_EMAIL,
+# ACME_DIRECTORY, ACME_CA_FILE, ...: see templates/render-proxy-conf.sh) serve
+# the site on TLS_PORT (default 8443, h2 and http/1.1); PORT then redirects to
+# it. With acme the certificates live in ACME_STORE_DIR (default RUN_DIR/md,
+# kept across runs), and this script sends the proxy a graceful restart
+# whenever mod_md has a new certificate (its AH10059 line): mod_md cannot.
+#
 # Ctrl-C (SIGINT) or SIGTERM stops every process it started; the run
 # directory keeps the configs and logs, no pid file. A port already taken:
 # a message naming it, nothing started.
@@ -39,6 +46,18 @@ declare -A port=(
     [dynamic-1]=$((PORT + 3)) [dynamic-2]=$((PORT + 4))
 )
 declare -A route=([static-1]=s1 [static-2]=s2 [dynamic-1]=d1 [dynamic-2]=d2)
+TLS=${TLS:-off}
+TLS_PORT=${TLS_PORT:-8443}
+case $TLS in
+    off) ;;
+    files|acme)
+        if ! [[ $TLS_PORT =~ ^[1-9][0-9]{0,4}$ ]] || [ "$TLS_PORT" -gt 65535 ] ||
+           { [ "$TLS_PORT" -ge "$PORT" ] && [ "$TLS_PORT" -le $((PORT + 4)) ]; }; then
+            die "TLS_PORT='$TLS_PORT' is invalid: expected an integer 1-65535 outside $PORT-$((PORT + 4))"
+        fi ;;
+    *) die "TLS='$TLS' is invalid: expected off, files or acme" ;;
+esac
+ACME_START_TIMEOUT_S=${ACME_START_TIMEOUT_S:-60}   # TLS=acme: for the first certificate
 MODULE=${STICKY_ROUTE_MODULE:-$REPO/.libs/mod_sticky_route.so}
 APACHE2=${APACHE2:-$(command -v apache2 || echo /usr/sbin/apache2)}
 if [ "$(id -u)" = 0 ]; then
@@ -77,6 +96,15 @@ for name in "${NAMES[@]}"; do
         taken=1
     fi
 done
+if [ "$TLS" != off ]; then
+    line=$(listener_of "$TLS_PORT")
+    if [ -n "$line" ]; then
+        users=$(grep -o 'users:.*' <<< "$line" || true)
+        echo "$PROG: port $TLS_PORT (TLS_PORT, for the proxy's HTTPS) is already in use${users:+ by $users}" >&2
+        echo "$PROG: nothing started: stop what uses it or pick another, e.g. TLS_PORT=$((TLS_PORT + 10))" >&2
+        exit 1
+    fi
+fi
 if [ $taken = 1 ]; then
     echo "$PROG: nothing started. The stack needs ports $PORT-$((PORT + 4)) on 127.0.0.1:" \
          "stop what uses them or pick another base port, e.g. PORT=$((PORT + 10)) make run" >&2
@@ -196,7 +224,8 @@ wait_ready() {
             tail -n 15 "$3" >&2 || true
             return 1
         fi
-        if curl -fsS -o /dev/null --max-time 1 "$url" 2>/dev/null; then
+        # -k: whether the proxy answers, not whether its certificate is trusted
+        if curl -kfsS -o /dev/null --max-time 1 "$url" 2>/dev/null; then
             return 0
         fi
         sleep 0.1
@@ -248,6 +277,14 @@ render_env=(
     DYNAMIC_APP="127.0.0.1:${port[dynamic-1]}=${route[dynamic-1]},127.0.0.1:${port[dynamic-2]}=${route[dynamic-2]}"
     LISTEN_PORT="$PORT" API_PREFIX=/api/
 )
+if [ "$TLS" != off ]; then
+    render_env+=(TLS="$TLS" LISTEN_TLS_PORT="$TLS_PORT")
+    if [ "$TLS" = acme ] && [ -z "${ACME_STORE_DIR:-}" ]; then
+        # kept across runs (the clean-up above spares it): no new order at each start
+        mkdir -p -m 0755 "$RUN_DIR/md"
+        render_env+=(ACME_STORE_DIR="$RUN_DIR/md")
+    fi
+fi
 # Numbered members from the caller's environment would join the pools.
 for v in $(compgen -e); do
     if [[ $v =~ ^(STATIC|DYNAMIC)_APP_[0-9]+$ ]]; then render_env=(-u "$v" "${render_env[@]}"); fi
@@ -267,8 +304,56 @@ start_service proxy "$LOG_DIR/proxy.out" "$APACHE2" -f "$RUN_DIR/proxy/httpd.con
 out=$LOG_DIR/proxy-error.log
 wait_ready proxy "http://127.0.0.1:$PORT/api/healthz" "$out" || startup_failed
 
+# TLS=acme: mod_md orders in a child process and logs AH10059 when a new
+# certificate waits in its store; only a graceful restart puts it in use, and
+# a child cannot send one. This script does, for the first certificate and
+# every renewal.
+md_log_offset=0
+activate_new_certificates() {
+    [ "$TLS" = acme ] || return 0
+    local log=$LOG_DIR/proxy-error.log size
+    size=$(stat -c %s "$log" 2>/dev/null || echo 0)
+    [ "$size" -ge "$md_log_offset" ] || md_log_offset=0     # a new log
+    [ "$size" -gt "$md_log_offset" ] || return 0
+    if tail -c +$((md_log_offset + 1)) "$log" | head -c $((size - md_log_offset)) | grep -q 'AH10059'; then
+        say "mod_md has a new certificate: graceful restart of the proxy (pid ${pid_of[proxy]})"
+        kill -USR1 "${pid_of[proxy]}" 2>/dev/null || true
+    fi
+    md_log_offset=$size
+}
+if [ "$TLS" != off ]; then
+    url="https://127.0.0.1:$TLS_PORT/api/healthz"
+    if [ "$TLS" = files ]; then
+        wait_ready proxy "$url" "$out" || startup_failed
+    else
+        # Until mod_md has a certificate, HTTPS shows its fallback certificate
+        # and answers 503: wait for the real one a while, then go on anyway.
+        deadline=$((SECONDS + ACME_START_TIMEOUT_S))
+        # (with the name in SNI: without it the fallback answers as well)
+        name=${SERVER_NAME:-localhost}
+        until curl -kfsS -o /dev/null --max-time 1 --resolve "$name:$TLS_PORT:127.0.0.1" \
+                   "https://$name:$TLS_PORT/api/healthz" 2>/dev/null; do
+            activate_new_certificates
+            kill -0 "${pid_of[proxy]}" 2>/dev/null || { tail -n 15 "$out" >&2; startup_failed; }
+            [ -z "$signal" ] || startup_failed
+            if [ $SECONDS -ge $deadline ]; then
+                echo "$PROG: no certificate from the CA within" \
+                     "${ACME_START_TIMEOUT_S}s: HTTPS serves mod_md's fallback certificate (503)" \
+                     "until one is obtained; see https://127.0.0.1:$TLS_PORT/md-status and $out" >&2
+                break
+            fi
+            sleep 0.5
+        done
+    fi
+fi
+
 echo
-echo "mod_sticky_route reference stack is up:  http://127.0.0.1:$PORT/"
+if [ "$TLS" = off ]; then
+    echo "mod_sticky_route reference stack is up:  http://127.0.0.1:$PORT/"
+else
+    echo "mod_sticky_route reference stack is up:  https://${SERVER_NAME:-localhost}:$TLS_PORT/" \
+         "(127.0.0.1:$TLS_PORT, TLS=$TLS, h2; http://127.0.0.1:$PORT/ redirects)"
+fi
 echo
 printf '  %-10s %-18s %-43s %s\n' name address what pid \
     proxy "127.0.0.1:$PORT" "apache2 + mod_sticky_route" "${pid_of[proxy]}"
@@ -281,18 +366,30 @@ for name in static-1 static-2 dynamic-1 dynamic-2; do
     esac
     printf '  %-10s %-18s %-43s %s\n' "$name" "127.0.0.1:${port[$name]}" "$what" "${pid_of[$name]}"
 done
+admin_base=http://127.0.0.1:$PORT
+[ "$TLS" = off ] || admin_base=https://127.0.0.1:$TLS_PORT
 cat <<EOF
 
-  admin (from ${ADMIN_ALLOW:-127.0.0.1}):  http://127.0.0.1:$PORT/balancer-manager
-                                http://127.0.0.1:$PORT/sticky-route-status
+  admin (from ${ADMIN_ALLOW:-127.0.0.1}):  $admin_base/balancer-manager
+                                $admin_base/sticky-route-status
   configs, logs:  $RUN_DIR
+EOF
+[ "$TLS" != acme ] || echo "  certificates (mod_md):  $admin_base/md-status, store ${ACME_STORE_DIR:-$RUN_DIR/md}"
+cat <<EOF
 Press Ctrl-C to stop.
 EOF
 
 # ---- foreground: until a signal, or until a service dies ---------------------------
 died=''
 while [ -z "$signal" ]; do
-    wait -n 2>/dev/null || true
+    if [ "$TLS" = acme ]; then
+        # polls mod_md's log line every second (a sleep of our own ends the wait)
+        activate_new_certificates
+        sleep 1 &
+        wait -n 2>/dev/null || true
+    else
+        wait -n 2>/dev/null || true
+    fi
     [ -z "$signal" ] || break
     for name in "${started[@]}"; do
         if ! kill -0 "${pid_of[$name]}" 2>/dev/null; then

@@ -1,0 +1,404 @@
+"""HTTPS at the front (issue 19), end to end through scripts/run-stack.sh:
+TLS=acme against a real ACME server (Debian's pebble, with pebble-challtestsrv
+as its DNS: every name is 127.0.0.1), TLS=files with openssl-made
+certificates, HTTP/2 (h2load, split Cookie fields) and stickiness over TLS.
+
+pebble and its issuing root live in the test's temporary directory; only the
+test's clients trust that root (ssl contexts, curl --cacert), nothing of the
+machine's. Ports: STACK_TEST_PORT_BASE+50..59 (pebble, challtestsrv),
++60..65 and +70..75 (stacks: PORT..PORT+4 and TLS_PORT=PORT+5).
+Run time: about 80 s.
+"""
+import http.client
+import json
+import os
+import pathlib
+import re
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import tempfile
+import threading
+import time
+
+import pytest
+
+from conftest import PORT_BASE, Stack, run_dir_of, wait_until
+
+PEBBLE_PORT = PORT_BASE + 50          # ACME directory (HTTPS)
+PEBBLE_MGMT_PORT = PORT_BASE + 51     # /roots/0: the issuing root of this run
+DNS_PORT = PORT_BASE + 52             # pebble-challtestsrv's DNS
+CTS_MGMT_PORT = PORT_BASE + 53
+STACK_A = PORT_BASE + 60
+STACK_B = PORT_BASE + 70
+NAME = "shop.sticky-route.test"
+REFUSED = "refused.sticky-route.test"   # in pebble's domain block list
+
+pytestmark = pytest.mark.skipif(
+    not (shutil.which("pebble") and shutil.which("pebble-challtestsrv") and shutil.which("openssl")),
+    reason="needs pebble, pebble-challtestsrv (package pebble) and openssl: make deps")
+
+
+def openssl(*args):
+    subprocess.run(["openssl", *args], check=True, capture_output=True, timeout=30)
+
+
+def self_signed(d, stem, names):
+    crt, key = d / f"{stem}.crt", d / f"{stem}.key"
+    san = ",".join(("IP:" if n[0].isdigit() else "DNS:") + n for n in names)
+    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+            "-days", "2", "-subj", f"/CN={names[0]}", "-addext", f"subjectAltName={san}",
+            "-keyout", str(key), "-out", str(crt))
+    key.chmod(0o600)
+    return crt, key
+
+
+class Pebble:
+    """pebble + pebble-challtestsrv on loopback ports; validates on the
+    given proxy's HTTP and HTTPS ports."""
+
+    def __init__(self, d, http_port, tls_port, validity=0):
+        self.dir = d
+        self.listener_crt, key = self_signed(d, "pebble-listener", ["localhost", "127.0.0.1"])
+        cfg = {"pebble": {
+            "listenAddress": f"127.0.0.1:{PEBBLE_PORT}",
+            "managementListenAddress": f"127.0.0.1:{PEBBLE_MGMT_PORT}",
+            "certificate": str(self.listener_crt), "privateKey": str(key),
+            "httpPort": http_port, "tlsPort": tls_port, "ocspResponderURL": "",
+            "externalAccountBindingRequired": False, "domainBlocklist": [REFUSED],
+            "certificateValidityPeriod": validity}}
+        (d / "pebble.json").write_text(json.dumps(cfg))
+        self.procs = []
+        self.log = d / "pebble.log"
+        with open(d / "challtestsrv.log", "w") as out:
+            self.procs.append(subprocess.Popen(
+                ["pebble-challtestsrv", "-defaultIPv4", "127.0.0.1", "-defaultIPv6", "",
+                 "-dns01", f"127.0.0.1:{DNS_PORT}", "-http01", "", "-https01", "",
+                 "-tlsalpn01", "", "-management", f"127.0.0.1:{CTS_MGMT_PORT}"],
+                stdout=out, stderr=subprocess.STDOUT))
+        with open(self.log, "w") as out:
+            self.procs.append(subprocess.Popen(
+                ["pebble", "-config", str(d / "pebble.json"), "-dnsserver",
+                 f"127.0.0.1:{DNS_PORT}"], stdout=out, stderr=subprocess.STDOUT,
+                env=dict(os.environ, PEBBLE_VA_NOSLEEP="1")))
+        ctx = ssl.create_default_context(cafile=str(self.listener_crt))
+        self.directory = f"https://127.0.0.1:{PEBBLE_PORT}/dir"
+
+        def root():
+            try:
+                c = http.client.HTTPSConnection("127.0.0.1", PEBBLE_MGMT_PORT, context=ctx,
+                                                timeout=2)
+                c.request("GET", "/roots/0")
+                r = c.getresponse()
+                return r.read() if r.status == 200 else None
+            except OSError:
+                return None
+        assert wait_until(lambda: root() is not None, 15), self.log.read_text()
+        self.root = d / "pebble-root.pem"
+        self.root.write_bytes(root())
+
+    def stop(self):
+        for p in reversed(self.procs):
+            p.terminate()
+        for p in self.procs:
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(5)
+
+
+class SNIConnection(http.client.HTTPSConnection):
+    """HTTPS to 127.0.0.1 with the SNI and Host of another name (no DNS)."""
+
+    def connect(self):
+        sock = socket.create_connection(("127.0.0.1", self.port), self.timeout)
+        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
+
+
+def https_get(port, path="/", cafile=None, name=NAME, cookie=None, ctx=None):
+    """(status, headers, body, DER certificate, ALPN protocol) of one request
+    on a new connection."""
+    if ctx is None:
+        ctx = ssl.create_default_context(cafile=str(cafile))
+        ctx.set_alpn_protocols(["http/1.1"])
+    c = SNIConnection(name, port, context=ctx, timeout=10)
+    try:
+        c.request("GET", path, headers={"Cookie": cookie} if cookie else {})
+        der, alpn = c.sock.getpeercert(binary_form=True), c.sock.selected_alpn_protocol()
+        r = c.getresponse()
+        return r.status, r.headers, r.read(), der, alpn
+    finally:
+        c.close()
+
+
+def curl(*args):
+    return subprocess.run(["curl", "-sS", "--max-time", "10", *args], capture_output=True,
+                          text=True, timeout=30)
+
+
+def issuer_of(port, name=NAME):
+    r = subprocess.run(f"openssl s_client -connect 127.0.0.1:{port} -servername {name} "
+                       "</dev/null 2>/dev/null | openssl x509 -noout -issuer -serial",
+                       shell=True, capture_output=True, text=True, timeout=30)
+    return r.stdout
+
+
+def acme_env(pebble, **extra):
+    """run-stack.sh keeps mod_md's store in RUN_DIR/md (www-data must reach
+    it: pytest's temporary directories are private to root)."""
+    return {"TLS": "acme", "SERVER_NAME": NAME, "ACME_EMAIL": "ops@sticky-route.test",
+            "ACME_DIRECTORY": pebble.directory, "ACME_CA_FILE": str(pebble.listener_crt),
+            **extra}
+
+
+def fresh_store(port):
+    """An empty mod_md store: each test's pebble knows no earlier account."""
+    store = run_dir_of(port) / "md"
+    shutil.rmtree(store, ignore_errors=True)
+    return store
+
+
+def start_stack(port, env):
+    s = Stack(port, {"TLS_PORT": str(port + 5), **env})
+    try:
+        s.wait_ready(90)
+    except BaseException:
+        s.stop()
+        raise
+    return s
+
+
+def stop_stack(s):
+    rc = s.stop()
+    assert rc == 0, f"run-stack.sh exit {rc} on SIGINT:\n{s.output}"
+
+
+@pytest.fixture
+def workdir():
+    """pebble's files, ACME_CA_FILE among them: mod_md reads it in the proxy's
+    workers (www-data), which cannot enter pytest's private tmp_path."""
+    d = pathlib.Path(tempfile.mkdtemp(prefix="sticky-route-tls-test-"))
+    d.chmod(0o755)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.mark.parametrize("challenge", ["http-01", "tls-alpn-01"])
+def test_acme_obtains_a_certificate_and_serves_it_over_h2(workdir, module_so, challenge):
+    pebble = Pebble(workdir, STACK_A, STACK_A + 5)
+    s = None
+    try:
+        store = fresh_store(STACK_A)
+        s = start_stack(STACK_A, acme_env(pebble, ACME_CHALLENGES=challenge))
+        tls = STACK_A + 5
+        status, headers, body, _, alpn = https_get(tls, "/", pebble.root)
+        assert status == 200 and b"<html" in body.lower(), (status, body[:200])
+        assert "Secure" in headers["Set-Cookie"], headers["Set-Cookie"]
+        assert "Pebble Intermediate CA" in issuer_of(tls)
+        # h2 negotiated, the chain verified by pebble's root only
+        r = curl("--http2", "--cacert", str(pebble.root), "--resolve", f"{NAME}:{tls}:127.0.0.1",
+                 "-o", "/dev/null", "-w", "%{http_version} %{http_code}",
+                 f"https://{NAME}:{tls}/api/healthz")
+        assert r.stdout == "2 200", r.stderr
+        # plain HTTP: a redirect to HTTPS
+        r = curl("-o", "/dev/null", "-w", "%{http_code} %{redirect_url}", "-H",
+                 f"Host: {NAME}:{STACK_A}", f"http://127.0.0.1:{STACK_A}/a?b=1")
+        assert r.stdout == f"301 https://{NAME}:{tls}/a?b=1", r.stdout
+        # the CA validated with the challenge asked for: http-01 fetched the
+        # token over plain HTTP (the access log), tls-alpn-01 did not
+        access = (s.run_dir / "logs" / "proxy-access.log").read_text()
+        fetched = re.search(r'"GET /\.well-known/acme-challenge/\S+ HTTP/1.1" 200', access)
+        assert bool(fetched) == (challenge == "http-01"), access
+        md = json.loads((store / "domains" / NAME / "md.json").read_text())
+        assert md["domains"] == [NAME] and md["ca"]["challenges"] == [challenge]
+        # mod_md's status: from ADMIN_ALLOW (127.0.0.1) only, never proxied
+        status, _, body, _, _ = https_get(tls, "/md-status", pebble.root)
+        assert status == 200 and json.loads(body)["managed-domains"][0]["name"] == NAME
+        assert "graceful restart of the proxy" in s.output
+    finally:
+        if s:
+            stop_stack(s)
+        pebble.stop()
+
+
+def test_acme_renewal_graceful_restarts_fail_no_request(workdir, module_so):
+    """A forced renewal: pebble issues 60 s certificates and
+    ACME_RENEW_WINDOW=90% makes each due 6 s after its issue. mod_md looks at
+    renewals at each start and then twice a day; a reload 7 s after the start
+    (the graceful restart an operator sends, here SIGUSR1) stands in for that
+    timer. mod_md renews, logs AH10059, run-stack.sh sends
+    the graceful restart that puts the new certificate in use (and the next
+    start renews again). Clients on new connections all the while: every
+    request answered, and they see the certificate change."""
+    pebble = Pebble(workdir, STACK_A, STACK_A + 5, validity=60)
+    s = None
+    try:
+        fresh_store(STACK_A)
+        s = start_stack(STACK_A, acme_env(pebble, ACME_RENEW_WINDOW="90%"))
+        started = time.monotonic()
+        tls = STACK_A + 5
+        ctx = ssl.create_default_context(cafile=str(pebble.root))
+        ctx.set_alpn_protocols(["http/1.1"])
+        results, certs, stop = [], set(), threading.Event()
+
+        def client(path):
+            while not stop.is_set():
+                try:
+                    status, _, _, der, _ = https_get(tls, path, ctx=ctx)
+                    results.append(status)
+                    certs.add(der)
+                except (OSError, http.client.HTTPException) as e:
+                    results.append(repr(e))
+        threads = [threading.Thread(target=client, args=(p,)) for p in ("/", "/api/healthz")]
+        for t in threads:
+            t.start()
+        assert wait_until(lambda: len(results) >= 10, 10)
+        time.sleep(max(0.0, started + 7 - time.monotonic()))
+        first = set(certs)
+        os.kill(int((s.run_dir / "proxy" / "proxy.pid").read_text()), signal.SIGUSR1)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not certs - first:
+            time.sleep(0.5)
+        stop.set()
+        for t in threads:
+            t.join(15)
+        failed = [r for r in results if r != 200]
+        assert failed == [], f"{len(failed)} of {len(results)} failed: {failed[:5]}"
+        assert len(results) > 50, len(results)
+        assert len(certs - first) >= 1, f"no renewal seen in 30 s:\n{s.output}"
+        assert s.output.count("graceful restart of the proxy") >= 2, s.output
+    finally:
+        if s:
+            stop_stack(s)
+        pebble.stop()
+
+
+def test_acme_refused_order_keeps_serving_with_the_fallback_certificate(workdir, module_so):
+    pebble = Pebble(workdir, STACK_A, STACK_A + 5)
+    s = None
+    try:
+        fresh_store(STACK_A)
+        s = start_stack(STACK_A, acme_env(pebble, SERVER_NAME=REFUSED, ACME_START_TIMEOUT_S="5"))
+        tls = STACK_A + 5
+        assert "no certificate from the CA within 5s" in s.output, s.output
+        log = s.run_dir / "logs" / "proxy-error.log"
+        assert wait_until(lambda: re.search(r"AH10056: processing " + re.escape(REFUSED) +
+                                            r": .*(block|reject|polic)", log.read_text(), re.I),
+                          10), log.read_text()[-3000:]
+        assert "Apache Managed Domain Fallback" in issuer_of(tls, REFUSED)
+        ctx = ssl._create_unverified_context()
+        status, _, _, _, _ = https_get(tls, "/", name=REFUSED, ctx=ctx)
+        assert status == 503
+        r = curl("-o", "/dev/null", "-w", "%{http_code}", "-H", f"Host: {REFUSED}",
+                 f"http://127.0.0.1:{STACK_A}/")
+        assert r.stdout == "301"
+        assert s.proc.poll() is None, "the stack stopped"
+    finally:
+        if s:
+            stop_stack(s)
+        pebble.stop()
+
+
+@pytest.fixture(scope="module")
+def files_stack(tmp_path_factory, module_so):
+    d = tmp_path_factory.mktemp("tls-files-stack")
+    d.chmod(0o755)
+    crt, key = self_signed(d, "proxy", [NAME])
+    s = start_stack(STACK_B, {"TLS": "files", "SERVER_NAME": NAME, "TLS_CERT_FILE": str(crt),
+                              "TLS_KEY_FILE": str(key)})
+    yield s, crt, key
+    stop_stack(s)
+
+
+def access_log_decisions(stack, since):
+    lines = (stack.run_dir / "logs" / "proxy-access.log").read_text().splitlines()[since:]
+    return [re.search(r"decision=(\S+)", line).group(1) for line in lines]
+
+
+def access_log_len(stack):
+    return len((stack.run_dir / "logs" / "proxy-access.log").read_text().splitlines())
+
+
+def test_files_stack_is_sticky_over_http11_and_h2_with_split_cookies(files_stack):
+    s, crt, _ = files_stack
+    tls = STACK_B + 5
+    status, headers, _, _, alpn = https_get(tls, "/", crt)
+    assert status == 200 and alpn == "http/1.1"
+    cookie = headers["Set-Cookie"].split(";")[0]
+    assert "Secure" in headers["Set-Cookie"]
+    route = cookie.split("=", 1)[1]
+    if not shutil.which("h2load"):
+        pytest.skip("h2load not installed (package nghttp2-client)")
+    for protocol in ("h2", "http/1.1"):
+        before = access_log_len(s)
+        # two Cookie fields: HTTP/2 sends them as separate crumbs (RFC 9113 8.2.3)
+        r = subprocess.run(["h2load", "-n", "200", "-c", "4", "-m", "4", "--npn-list", protocol,
+                            "-H", "cookie: theme=dark", "-H", f"cookie: {cookie}",
+                            f"https://127.0.0.1:{tls}/"],
+                           capture_output=True, text=True, timeout=60)
+        assert "200 succeeded" in r.stdout and "0 failed" in r.stdout, r.stdout
+        assert f"Application protocol: {protocol}" in r.stdout, r.stdout
+        assert wait_until(lambda: access_log_len(s) >= before + 200, 5)
+        decisions = access_log_decisions(s, before)
+        assert decisions == ["hit"] * 200, sorted(set(decisions))
+    lines = (s.run_dir / "logs" / "proxy-access.log").read_text().splitlines()[-200:]
+    assert all(f"route={route}" in line for line in lines), lines[:3]
+
+
+def test_files_stack_cookie_less_h2_requests_are_new_then_hit(files_stack, tmp_path):
+    s, crt, _ = files_stack
+    tls = STACK_B + 5
+    jar = tmp_path / "h2-cookies.txt"
+    before = access_log_len(s)
+    for _ in range(5):
+        r = curl("--http2", "--cacert", str(crt), "--resolve", f"{NAME}:{tls}:127.0.0.1",
+                 "-b", str(jar), "-c", str(jar), "-o", "/dev/null", "-w", "%{http_version}",
+                 f"https://{NAME}:{tls}/")
+        assert r.stdout == "2", r.stderr
+    assert wait_until(lambda: access_log_len(s) >= before + 5, 5)
+    assert access_log_decisions(s, before) == ["new", "hit", "hit", "hit", "hit"]
+
+
+def test_files_stack_hsts_and_redirect(tmp_path_factory, module_so):
+    d = tmp_path_factory.mktemp("tls-hsts")
+    d.chmod(0o755)
+    crt, key = self_signed(d, "proxy", [NAME])
+    s = start_stack(STACK_A, {"TLS": "files", "SERVER_NAME": NAME, "TLS_CERT_FILE": str(crt),
+                              "TLS_KEY_FILE": str(key), "HSTS_MAX_AGE": "600"})
+    try:
+        status, headers, _, _, _ = https_get(STACK_A + 5, "/api/healthz", crt)
+        assert status == 200 and headers["Strict-Transport-Security"] == "max-age=600"
+        r = curl("-o", "/dev/null", "-w", "%{http_code} %{redirect_url}",
+                 f"http://127.0.0.1:{STACK_A}/.well-known/acme-challenge/x")
+        assert not r.stdout.startswith("301"), r.stdout
+    finally:
+        stop_stack(s)
+
+
+# Every bad file by name (expired included): test_renderer.py. Here: the
+# renderer's message reaches the user of `make run`, and nothing stays up.
+@pytest.mark.parametrize("case", ["wrong-key", "unreadable"])
+def test_files_stack_refuses_a_bad_certificate_with_a_clear_message(tmp_path, module_so, case):
+    tmp_path.chmod(0o755)
+    crt, key = self_signed(tmp_path, "proxy", [NAME])
+    _, other = self_signed(tmp_path, "other", [NAME])
+    env = {"TLS": "files", "SERVER_NAME": NAME, "TLS_CERT_FILE": str(crt), "TLS_KEY_FILE": str(key)}
+    expect = {"wrong-key": "not the key of the certificate",
+              "unreadable": "not readable"}[case]
+    if case == "wrong-key":
+        env["TLS_KEY_FILE"] = str(other)
+    else:
+        key.chmod(0)
+    s = Stack(STACK_A, {"TLS_PORT": str(STACK_A + 5), **env})
+    rc = s.proc.wait(60)
+    s._reader.join(5)
+    assert rc != 0
+    assert expect in s.output, s.output
+    assert "nothing left running" in s.output
+    secret = key.read_text() if case != "unreadable" else ""
+    for line in secret.splitlines():
+        if "-----" not in line:
+            assert line not in s.output
