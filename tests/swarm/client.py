@@ -18,27 +18,31 @@ and a test must see which replica it talks to anyway).
         api clients: /api/ round robin.
         Runs until STOP_FILE exists or MAX_S seconds; writes every request.
 
-Failures are recorded, not raised. What counts as what (RFC 9112 9.3.1, as
-tests/faults does): an idempotent request whose REUSED connection was closed
+Failures are recorded, not raised. What counts as what: the retry rule of
+tests/faults, the same code (tests/httpretry.py, copied into the image next
+to this file): an idempotent request whose REUSED connection was closed
 before any byte of a response is retried once on a new connection and
-counted as a retry; a connection the server closed while idle is noticed
-before sending and re-opened (counted as stale). A connect that fails (the
-replica's address is gone: refused, unreachable, timeout) sends nothing; the
-client tries the next address of tasks.reverse-proxy, as a browser tries the
-next address of a name, and counts it as a connect fallback. Anything else -
-an error after the request was sent on a new connection, a second failure,
-a status other than 2xx/3xx/404 - is a failed request.
+counted as a retry (RFC 9112 9.3.1); a connection the server closed while
+idle is noticed before sending and re-opened (counted as stale). A connect
+that fails (the replica's address is gone: refused, unreachable, timeout)
+sends nothing; the client tries the next address of tasks.reverse-proxy, as
+a browser tries the next address of a name, and counts it as a connect
+fallback. A name that resolves to nothing (a fresh deploy: no proxy task is
+healthy yet) sends nothing either: recorded with nodns, judged by checks.py.
+Anything else - an error after the request was sent on a new connection, a
+second failure, a status other than 2xx/3xx/404 - is a failed request.
 """
 import http.client
 import json
 import os
 import random
 import re
-import select
 import socket
 import sys
 import threading
 import time
+
+from httpretry import connection_dropped, may_retry
 
 PROXIES = "tasks.reverse-proxy"
 PORT = 80
@@ -46,7 +50,6 @@ CONNECT_TIMEOUT = 3.0       # as the proxy's connectiontimeout=3
 READ_TIMEOUT = 20.0
 STATIC_PATHS = ["/", "/css/style.css", "/js/app.js", "/img/logo.svg", "/img/dots.png"]
 COOKIE_RE = re.compile(r"^ROUTEID=([A-Za-z0-9._~-]+); Path=/; HttpOnly; SameSite=Lax$")
-RETRYABLE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
 CONNECT_ERRORS = (ConnectionRefusedError, socket.timeout, TimeoutError, OSError)
 
 
@@ -57,18 +60,6 @@ def resolve():
     except socket.gaierror:
         return []
     return sorted({i[4][0] for i in infos}, key=lambda a: tuple(int(x) for x in a.split(".")))
-
-
-def connection_dropped(conn):
-    """The server closed this idle keep-alive connection (readable = EOF)."""
-    sock = conn.sock
-    if sock is None:
-        return True
-    try:
-        r, _, _ = select.select([sock], [], [], 0)
-    except (OSError, ValueError):
-        return True
-    return bool(r)
 
 
 class Conn:
@@ -178,7 +169,8 @@ class Client(threading.Thread):
             t0 = time.time()
             rec["t0"] = t0
             if conn.conn is None and not conn.open(start, rec["fb"]):
-                rec.update(t1=time.time(), err="connect: no replica answered", addr=None)
+                rec.update(t1=time.time(), err="connect: no replica answered", addr=None,
+                           nodns=all(a == "-" for a, _, _ in rec["fb"]))
                 self.recs.append(rec)
                 time.sleep(0.2)
                 continue
@@ -188,7 +180,7 @@ class Client(threading.Thread):
             except Exception as e:      # noqa: BLE001 - every failure counts
                 reused = rec["reused"]
                 conn.close()
-                if reused and not retried and isinstance(e, RETRYABLE):
+                if may_retry(e, reused, retried):
                     # RFC 9112 9.3.1: retried once on a new connection.
                     rec.update(t1=time.time(), err="retried: %s: %s" % (type(e).__name__, e),
                                retry=True)
@@ -282,13 +274,14 @@ def cmd_probe(out):
     res = {"proxies": addrs, "replicas": {}}
     for a in addrs:
         r = {"pages": [], "api": [], "admin": {}}
-        for _ in range(6):
+        # (12: the load runs meanwhile and takes its turns of the schedules)
+        for _ in range(12):
             page = simple_get(a, "/")
             cookie = cookie_of(page)
             assets = [simple_get(a, p, cookie) for p in STATIC_PATHS[1:]]
             r["pages"].append({"status": page["status"], "served": page["served"], "cookie": cookie,
                                "assets": [(x["status"], x["served"], len(x["set"])) for x in assets]})
-        for _ in range(6):
+        for _ in range(12):
             x = simple_get(a, "/api/?count=1")
             r["api"].append((x["status"], x["served"]))
         for p in ("/sticky-route-status", "/balancer-manager"):

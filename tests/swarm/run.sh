@@ -12,17 +12,22 @@
 #      without a route: StickyRouteDiscover follows every task; "static" and
 #      "dynamic" are network aliases of static1+static2 and dynamic1+dynamic2,
 #      endpoint_mode dnsrr), PROXY_REPLICAS=2, INSTANCE_SUFFIX naming each task
-#      (X-Served-By: static1.SLOT.TASKID)
+#      (X-Served-By: static1.SLOT.TASKID), DISCOVER_MAX=4 (small: without
+#      slot reuse the pools would go dark after a few redeploys); the load
+#      (tests/swarm/client.py in a client container) starts right after
+#      `docker stack deploy` returns, before any task is up
 #   2. probe: every replica serves the page, assets, API; admin pages 403
 #   3. cookies of one replica are `hit` on the other (response headers, and
 #      the decisions in the proxies' access log from `docker service logs`)
-#   4. a load (tests/swarm/client.py in a client container) runs through:
-#      steady; scale static1 1 -> 3; `docker service update --force` of
-#      static1 (rolling, stop-first); scale static1 3 -> 1; `docker service
-#      update --force` of the proxy (rolling, start-first) - judged by
-#      tests/swarm/checks.py: zero failed requests, stickiness, moves only
-#      away from removed tasks, new tasks given sessions within two
-#      discovery intervals, no request waiting more than one connect timeout
+#   4. the load runs on through: steady; five `docker service update
+#      --force` of the static services (rolling, stop-first: static1,
+#      static2, static1, static2, static1); scale static1 1 -> 3 -> 1 -> 3;
+#      `docker service update --force` of the proxy (rolling, start-first) -
+#      judged by tests/swarm/checks.py: zero failed requests from the first
+#      request a proxy answered, stickiness, moves only away from removed
+#      tasks, new tasks given sessions within two discovery intervals (+ the
+#      settle time of a reused slot), no request of a change waiting more
+#      than one connect timeout
 #   5. published ports: the host address of PROXY_BIND is ignored by Swarm;
 #      ingress mode does not answer on 127.0.0.1 here (no ip_vs), mode: host
 #      does (a throwaway service)
@@ -34,7 +39,8 @@
 # images in /tmp/sr-docker/data). Environment: SWARM_TEST_STACK (default
 # srswarm), SWARM_TEST_KEEP=1 (on success leave the stack, the swarm and the
 # engine running for a look: DOCKER_HOST=unix:///tmp/sr-docker/docker.sock;
-# the next test run adopts and stops the engine), DISCOVER_INTERVAL (2).
+# the next test run adopts and stops the engine), DISCOVER_INTERVAL (2),
+# SWARM_TEST_DISCOVER_MAX (4).
 #
 # Reaching the proxies: the Swarm routing mesh and service VIPs need ip_vs,
 # which these machines do not have, so clients reach every proxy task by its
@@ -63,6 +69,7 @@ fi
 
 STACK=${SWARM_TEST_STACK:-srswarm}
 INTERVAL=${DISCOVER_INTERVAL:-2}
+DMAX=${SWARM_TEST_DISCOVER_MAX:-4}
 CLIENT_IMAGE=sr-swarm-test/client:latest
 T0=$SECONDS
 STEP_T0=$SECONDS
@@ -87,12 +94,16 @@ for c in /usr/bin/docker /usr/sbin/dockerd docker-compose debootstrap curl timeo
 done
 [ ${#missing[@]} -eq 0 ] || fail "missing: ${missing[*]} (make deps installs them)"
 [[ $INTERVAL =~ ^[1-9][0-9]?$ ]] || fail "DISCOVER_INTERVAL=$INTERVAL: expected 1-99 seconds"
+[[ $DMAX =~ ^[4-9]$|^[1-9][0-9]+$ ]] || fail "SWARM_TEST_DISCOVER_MAX=$DMAX: expected 4 or more (static tasks alive at once)"
 
 # The stack's variables: what this test deploys, whatever the shell says.
 unset SERVER_NAME API_PREFIX ADMIN_ALLOW IMAGE_PREFIX IMAGE_TAG STICKY_MAX_IDLE STICKY_MAX_LIFE \
-      STICKY_ELECT STICKY_SLOW_START STICKY_REBALANCE DISCOVER_MAX
+      STICKY_ELECT STICKY_SLOW_START STICKY_REBALANCE DISCOVER_MAX DISCOVER_HOLD DISCOVER_WAIT
+# DISCOVER_MAX=4: the static tasks alive at once at most (static1 x3 +
+# static2); the stack's defaults for DISCOVER_HOLD (10) and DISCOVER_WAIT (10).
 export STATIC_APP=static:80 DYNAMIC_APP=dynamic:3000 PROXY_REPLICAS=2 \
-       INSTANCE_SUFFIX='.{{.Task.Slot}}.{{.Task.ID}}' DISCOVER_INTERVAL=$INTERVAL PROXY_BIND=127.0.0.1
+       INSTANCE_SUFFIX='.{{.Task.Slot}}.{{.Task.ID}}' DISCOVER_INTERVAL=$INTERVAL \
+       DISCOVER_MAX=$DMAX PROXY_BIND=127.0.0.1
 port_free() { [ -z "$(ss -Hltn "sport = :$1" 2>/dev/null)" ]; }
 PROXY_PORT=''
 for p in $(seq 18280 18379); do
@@ -193,16 +204,29 @@ if ! COMPOSE_PROJECT_NAME=$STACK bg timeout 900 docker-compose build --parallel 
     fail "docker-compose build"
 fi
 grep -E '^Successfully tagged' "$WORK/build.log" | sed 's/^/  /'
-if ! bg timeout 600 docker build -q -t "$CLIENT_IMAGE" -f "$HERE/client.Dockerfile" "$HERE" >"$WORK/client-build.log" 2>&1; then
+# The client's context: client.py and the retry rule it shares with tests/faults.
+mkdir "$WORK/client-context"
+cp "$HERE/client.py" "$REPO/tests/httpretry.py" "$WORK/client-context/"
+if ! bg timeout 600 docker build -q -t "$CLIENT_IMAGE" -f "$HERE/client.Dockerfile" "$WORK/client-context" >"$WORK/client-build.log" 2>&1; then
     cat "$WORK/client-build.log" >&2
     fail "client image"
 fi
 say "  images ready in $((SECONDS - STEP_T0))s"
 
 # ---- 1. deploy -----------------------------------------------------------------------------
-step "docker stack deploy -c docker-compose.yml $STACK"
+step "docker stack deploy -c docker-compose.yml $STACK, the load from its first second"
+rm -f "$WORK/stop"
+event deploy
 bg timeout 120 docker stack deploy -c docker-compose.yml "$STACK" >"$WORK/deploy.log" 2>&1 ||
     { cat "$WORK/deploy.log" >&2; fail "docker stack deploy"; }
+# The load starts at once (the stack's networks exist, no task is up yet):
+# the clients send from the moment a proxy task is in DNS, and every request
+# from then on must be answered (the proxies wait for their first members:
+# DISCOVER_WAIT). It runs until the end of step 4.
+docker run -d --name "$STACK-load" --label "sr-swarm-test=$STACK" --network "${STACK}_frontend" \
+    -v "$WORK:/out" "$CLIENT_IMAGE" load /out/load.json /out/stop "$((TOTAL - 180))" >/dev/null ||
+    fail "load client"
+say "  load client started $(awk -v a="$(head -n 1 "$WORK/events.jsonl" | sed 's/.*"t": \([0-9.]*\).*/\1/')" -v b="$(now)" 'BEGIN {printf "%.1f", b - a}') s after the deploy began"
 sed 's/^/  /' "$WORK/deploy.log"
 # PROXY_BIND under Swarm: the CLI drops the host address (see README).
 grep -q "ignoring IP-address (127.0.0.1:$PROXY_PORT:80/tcp)" "$WORK/deploy.log" ||
@@ -268,6 +292,11 @@ client() {   # NAME ARGS...: runs the test client on the frontend network
 }
 
 P1=$(proxy_containers | head -n 1)
+# DNS as a proxy task sees it, every 0.25 s (bounded), until the proxy update.
+docker exec "$P1" bash -c "end=\$((SECONDS + $TOTAL)); while [ \$SECONDS -lt \$end ]; do
+        echo \"\$(date +%s.%N) \$(getent ahostsv4 static | awk '{print \$1}' | sort -u | tr '\n' ' ')\"
+        sleep 0.25; done" > "$WORK/dns.log" 2>/dev/null &
+DNS_WATCH_PID=$!
 docker exec "$P1" grep -E 'StickyRouteDiscover|BalancerMember' /etc/apache2/sites-available/sticky-route.conf |
     sed 's/^ */  config: /'
 docker exec "$P1" grep -q 'StickyRouteDiscover "http://static:80"' /etc/apache2/sites-available/sticky-route.conf ||
@@ -304,16 +333,7 @@ say "  e.g. $(head -n 2 "$WORK/cross.log" | cut -c1-200 | tr '\n' ' ')"
 
 # ---- 4. load through scaling and rolling updates -------------------------------------------------
 step "load: steady"
-rm -f "$WORK/stop"
-docker run -d --name "$STACK-load" --label "sr-swarm-test=$STACK" --network "${STACK}_frontend" \
-    -v "$WORK:/out" "$CLIENT_IMAGE" load /out/load.json /out/stop "$((TOTAL - 180))" >/dev/null ||
-    fail "load client"
-# DNS as a proxy task sees it, every 0.25 s (bounded), until the proxy update.
-docker exec "$P1" bash -c "end=\$((SECONDS + $TOTAL)); while [ \$SECONDS -lt \$end ]; do
-        echo \"\$(date +%s.%N) \$(getent ahostsv4 static | awk '{print \$1}' | sort -u | tr '\n' ' ')\"
-        sleep 0.25; done" > "$WORK/dns.log" 2>/dev/null &
-DNS_WATCH_PID=$!
-sleep 3
+sleep 2
 event steady
 sleep 6
 
@@ -332,42 +352,56 @@ members_line() {   # NAME: a one-line summary of the static members per replica
     done
     echo
 }
+tasks_files=$WORK/tasks0.json
+after_change() {   # NAME: settle, then the proxies' view and the tasks
+    settle
+    snapshot "$1"
+    save_tasks "$WORK/tasks-$1.json"
+    tasks_files+=",$WORK/tasks-$1.json"
+    say "  proxies: $(members_line "$1")"
+}
+
+# Five rolling updates, alternating the two static services (one task each:
+# every update replaces a task, stop-first, so the other service's task
+# serves meanwhile). Each new task has a new address: without slot reuse,
+# DISCOVER_MAX=4 would have been used up by the third.
+for i in 1 2 3 4 5; do
+    svc=static$((2 - i % 2))
+    step "rolling update $i of 5: $svc (docker service update --force, stop-first) under load"
+    event "update-$i"
+    bg timeout 180 docker service update --force --detach=false "${STACK}_$svc" >/dev/null 2>&1 ||
+        fail "docker service update --force ${STACK}_$svc"
+    wait_converged 120 "$svc=1"
+    say "  updated in $((SECONDS - STEP_T0))s"
+    after_change "update-$i"
+done
 
 step "scale static1 1 -> 3 (no proxy restart)"
 event scale-up
 bg timeout 180 docker service scale "${STACK}_static1=3" >/dev/null 2>&1 || fail "docker service scale ${STACK}_static1=3"
 wait_converged 180 static1=3
 say "  converged in $((SECONDS - STEP_T0))s"
-settle
-snapshot scale-up
-save_tasks "$WORK/tasks-scale-up.json"
-say "  proxies: $(members_line scale-up)"
-
-step "rolling update of static1 (docker service update --force, stop-first) under load"
-event static-update
-bg timeout 300 docker service update --force --detach=false "${STACK}_static1" >/dev/null 2>&1 ||
-    fail "docker service update --force ${STACK}_static1"
-wait_converged 120 static1=3
-say "  updated in $((SECONDS - STEP_T0))s"
-settle
-snapshot static-update
-save_tasks "$WORK/tasks-static-update.json"
-say "  proxies: $(members_line static-update)"
+after_change scale-up
 
 step "scale static1 3 -> 1"
 event scale-down
 bg timeout 180 docker service scale "${STACK}_static1=1" >/dev/null 2>&1 || fail "docker service scale ${STACK}_static1=1"
 wait_converged 120 static1=1
 say "  converged in $((SECONDS - STEP_T0))s"
-settle
-snapshot scale-down
-save_tasks "$WORK/tasks-scale-down.json"
-say "  proxies: $(members_line scale-down)"
+after_change scale-down
+
+step "scale static1 1 -> 3 again (the slots of the removed tasks are reused)"
+event scale-up-again
+bg timeout 180 docker service scale "${STACK}_static1=3" >/dev/null 2>&1 || fail "docker service scale ${STACK}_static1=3"
+wait_converged 180 static1=3
+say "  converged in $((SECONDS - STEP_T0))s"
+after_change scale-up-again
 kill "$DNS_WATCH_PID" 2>/dev/null; wait "$DNS_WATCH_PID" 2>/dev/null || true
 DNS_WATCH_PID=''
 
 step "rolling update of the proxy (start-first) under load"
 save_tasks "$WORK/tasks-before-proxy.json"
+tasks_files+=",$WORK/tasks-before-proxy.json"
 event proxy-update
 bg timeout 300 docker service update --force --detach=false "${STACK}_reverse-proxy" >/dev/null 2>&1 ||
     fail "docker service update --force ${STACK}_reverse-proxy"
@@ -383,7 +417,7 @@ while [ ! -s "$WORK/load.json" ]; do
 done
 docker logs "$STACK-load" 2>&1 | sed 's/^/  /'
 save_tasks "$WORK/tasks.json"
-tasks_files=$WORK/tasks0.json,$WORK/tasks-scale-up.json,$WORK/tasks-static-update.json,$WORK/tasks-scale-down.json,$WORK/tasks.json
+tasks_files+=",$WORK/tasks.json"
 /usr/bin/python3 "$HERE/checks.py" load "$WORK/load.json" "$WORK/events.jsonl" "$tasks_files" \
     "$WORK/dns.log" "$INTERVAL" "$WORK/report.txt" || fail "load through scaling and rolling updates"
 
