@@ -130,6 +130,13 @@ bench-balance: deps
 	$(MAKE) all
 	bash bench/balance/run.sh
 
+# lbmethod=hash against HAProxy and nginx (issue 17): balance, keys moved on
+# a removal and an addition, same keys and members; docs/benchmarks/hash/.
+.PHONY: bench-hash
+bench-hash: deps
+	$(MAKE) all
+	/usr/bin/python3 bench/hash/hash_bench.py
+
 FUZZ_SECONDS ?= 60
 fuzz: deps
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all $(APR_CFLAGS) -I. -o fuzz/sr_fuzz \

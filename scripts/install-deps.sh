@@ -6,7 +6,7 @@ set -euo pipefail
 PKGS=(apache2 apache2-dev apache2-utils libapr1-dev libaprutil1-dev check pkg-config
       build-essential curl python3-pytest python3-requests prometheus python3-prometheus-client
       node-express node-chance chromium
-      wrk haproxy gnuplot-nox valgrind clang libclang-rt-14-dev linux-perf
+      wrk haproxy nginx-core gnuplot-nox valgrind clang libclang-rt-14-dev linux-perf
       docker.io containerd runc docker-compose python3-yaml debootstrap iptables iproute2 procps psmisc
       debhelper dpkg-dev fakeroot lintian
       dnsmasq-base
