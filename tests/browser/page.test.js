@@ -3,20 +3,30 @@
 // /usr/bin/chromium) driven by playwright-core, through the real proxy with
 // mod_sticky_route. Starts the stack with scripts/run-stack.sh on its own
 // port, always stops it, exits non-zero on any failure.
+// Two passes: plain HTTP, then HTTPS (run-stack.sh TLS=files with a
+// certificate made here by openssl for a test name; Chromium trusts that
+// certificate's key only, by --ignore-certificate-errors-spki-list, and
+// reaches the name by --host-resolver-rules), where the page must come over
+// HTTP/2 (its navigation entry's nextHopProtocol) with a Secure cookie.
 //
 //   node tests/browser/page.test.js          (make browser-test)
 //
-// Environment: BROWSER_TEST_PORT (default 21200; the stack uses PORT..PORT+4),
-// CHROMIUM (default /usr/bin/chromium), SCREENSHOT (default docs/screenshot.png).
+// Environment: BROWSER_TEST_PORT (default 21200; the stack uses PORT..PORT+4,
+// the HTTPS pass TLS_PORT=PORT+5), CHROMIUM (default /usr/bin/chromium),
+// SCREENSHOT (default docs/screenshot.png; taken in the HTTP pass).
 
-const { spawn } = require('child_process');
+const { execFileSync, execSync, spawn } = require('child_process');
 const fs = require('fs');
+const os = require('os');
 const path = require('path');
 const { chromium } = require('playwright-core');
 
 const REPO = path.resolve(__dirname, '..', '..');
 const PORT = Number(process.env.BROWSER_TEST_PORT || 21200);
-const BASE = `http://127.0.0.1:${PORT}/`;
+const TLS_PORT = PORT + 5;
+const TLS_NAME = 'shop.sticky-route.test';
+let BASE = `http://127.0.0.1:${PORT}/`;     // the pass's address (HTTP, then HTTPS)
+let TLS_PASS = false;
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const SCREENSHOT = process.env.SCREENSHOT || path.join(REPO, 'docs', 'screenshot.png');
 // Exactly the arguments of ENVIRONMENT.md. playwright-core's launch() adds a
@@ -39,10 +49,10 @@ function check(ok, what) {
 }
 
 // ---- the stack ----------------------------------------------------------------
-function startStack() {
+function startStack(extraEnv) {
     const proc = spawn('bash', [path.join(REPO, 'scripts', 'run-stack.sh')], {
         cwd: REPO,
-        env: { ...process.env, PORT: String(PORT) },
+        env: { ...process.env, PORT: String(PORT), ...extraEnv },
         stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';
@@ -166,8 +176,18 @@ async function run(browser) {
               `browser received every static response from ${p.server}: ` +
               loaded.map((l) => `${l.path}=${l.servedBy}`).join(' '));
         const cookies = await first.cookies(BASE);
-        check(cookies.some((c) => c.name === 'ROUTEID' && c.httpOnly),
-              `ROUTEID cookie set, HttpOnly (${cookies.map((c) => `${c.name}=${c.value}`).join('; ')})`);
+        check(cookies.some((c) => c.name === 'ROUTEID' && c.httpOnly && c.secure === TLS_PASS),
+              `ROUTEID cookie set, HttpOnly, ${TLS_PASS ? '' : 'not '}Secure ` +
+              `(${cookies.map((c) => `${c.name}=${c.value}${c.secure ? ' Secure' : ''}`).join('; ')})`);
+        if (TLS_PASS) {
+            const proto = await p.page.evaluate(
+                () => performance.getEntriesByType('navigation')[0].nextHopProtocol);
+            check(proto === 'h2', `page came over HTTP/2 (nextHopProtocol ${proto})`);
+            const assetProtos = await p.page.evaluate(() => performance.getEntriesByType('resource')
+                .filter((e) => e.name.startsWith(location.origin)).map((e) => e.nextHopProtocol));
+            check(assetProtos.length > 0 && assetProtos.every((x) => x === 'h2'),
+                  `assets and API calls over HTTP/2 (${[...new Set(assetProtos)].join(' ')})`);
+        }
 
         // The tally: both dynamic servers, in turn.
         await p.page.waitForFunction(
@@ -191,9 +211,11 @@ async function run(browser) {
         const records = await p.page.$$eval('#records tr', (rows) => rows.length);
         check(records > 0, `latest records drawn (${records} rows)`);
 
-        fs.mkdirSync(path.dirname(SCREENSHOT), { recursive: true });
-        await p.page.screenshot({ path: SCREENSHOT, fullPage: true, animations: 'disabled' });
-        check(fs.statSync(SCREENSHOT).size > 10000, `screenshot saved to ${SCREENSHOT}`);
+        if (!TLS_PASS) {
+            fs.mkdirSync(path.dirname(SCREENSHOT), { recursive: true });
+            await p.page.screenshot({ path: SCREENSHOT, fullPage: true, animations: 'disabled' });
+            check(fs.statSync(SCREENSHOT).size > 10000, `screenshot saved to ${SCREENSHOT}`);
+        }
     } finally {
         await first.close();
     }
@@ -220,12 +242,25 @@ async function run(browser) {
           (errors.length ? `:\n    ${errors.join('\n    ')}` : ''));
 }
 
-async function main() {
-    if (!fs.existsSync(CHROMIUM)) {
-        console.error(`${CHROMIUM} not found: install Debian's chromium (make deps)`);
-        process.exit(1);
-    }
-    const stack = startStack();
+// A self-signed certificate for TLS_NAME and the base64 SHA-256 of its
+// public key (what --ignore-certificate-errors-spki-list takes).
+function makeCertificate(dir) {
+    const crt = path.join(dir, 'proxy.crt');
+    const key = path.join(dir, 'proxy.key');
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1',
+                             '-nodes', '-days', '2', '-subj', `/CN=${TLS_NAME}`, '-addext',
+                             `subjectAltName=DNS:${TLS_NAME}`, '-keyout', key, '-out', crt],
+                 { stdio: 'ignore' });
+    fs.chmodSync(key, 0o600);
+    const spki = execSync(`openssl x509 -in '${crt}' -noout -pubkey | openssl pkey -pubin -outform der` +
+                          ' | openssl dgst -sha256 -binary | base64').toString().trim();
+    return { crt, key, spki };
+}
+
+// One pass: the stack with extraEnv, a browser with extraArgs, the checks.
+async function pass(label, extraEnv, extraArgs) {
+    console.log(`---- ${label}`);
+    const stack = startStack(extraEnv);
     let stopping = false;
     const stopOnSignal = async (sig) => {
         if (stopping) return;
@@ -243,7 +278,7 @@ async function main() {
         browser = await chromium.launch({
             executablePath: CHROMIUM,
             headless: true,
-            args: CHROMIUM_ARGS,
+            args: [...CHROMIUM_ARGS, ...extraArgs],
         });
         await run(browser);
     } catch (err) {
@@ -257,6 +292,30 @@ async function main() {
         if (code !== 0) {
             console.error(stack.output());
         }
+        process.removeListener('SIGINT', stopOnSignal);
+        process.removeListener('SIGTERM', stopOnSignal);
+    }
+}
+
+async function main() {
+    if (!fs.existsSync(CHROMIUM)) {
+        console.error(`${CHROMIUM} not found: install Debian's chromium (make deps)`);
+        process.exit(1);
+    }
+    await pass('HTTP', {}, []);
+
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sticky-route-browser-tls-'));
+    try {
+        const cert = makeCertificate(dir);
+        BASE = `https://${TLS_NAME}:${TLS_PORT}/`;
+        TLS_PASS = true;
+        await pass('HTTPS (TLS=files, h2)',
+                   { TLS: 'files', TLS_PORT: String(TLS_PORT), SERVER_NAME: TLS_NAME,
+                     TLS_CERT_FILE: cert.crt, TLS_KEY_FILE: cert.key },
+                   [`--host-resolver-rules=MAP ${TLS_NAME} 127.0.0.1`,
+                    `--ignore-certificate-errors-spki-list=${cert.spki}`]);
+    } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
     }
     if (failures.length) {
         console.error(`\n${failures.length} failure(s)`);
