@@ -47,7 +47,8 @@
 #   HTTPS at the front (docs/STACK.md, README "HTTPS"):
 #   TLS (off) | files | acme    the site on LISTEN_TLS_PORT (443) with h2 and
 #                     http/1.1; LISTEN_PORT redirects to it (ACME challenges
-#                     excepted); HSTS_MAX_AGE seconds: Strict-Transport-Security
+#                     excepted; TLS_PUBLIC_PORT: the port it names, default
+#                     LISTEN_TLS_PORT); HSTS_MAX_AGE: Strict-Transport-Security
 #   SERVER_ALIASES    comma-separated extra names (ServerAlias; in MDomain)
 #   files: TLS_CERT_FILE, TLS_KEY_FILE (PEM; checked with openssl: readable,
 #          key of the certificate, not expired; the key is never shown)
@@ -480,12 +481,15 @@ ACME_LE_DIRECTORY=https://acme-v02.api.letsencrypt.org/directory
 # TLS 1.2 and 1.3 only; for TLS 1.2 ECDHE with AEAD ciphers only (forward
 # secrecy; TLS 1.3 suites are all AEAD and are OpenSSL's defaults).
 TLS_CIPHERS=ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305
-for v in TLS LISTEN_TLS_PORT TLS_CERT_FILE TLS_KEY_FILE SERVER_ALIASES ACME_DIRECTORY ACME_EMAIL \
+for v in TLS LISTEN_TLS_PORT TLS_PUBLIC_PORT TLS_CERT_FILE TLS_KEY_FILE SERVER_ALIASES ACME_DIRECTORY ACME_EMAIL \
          ACME_CA_FILE ACME_STORE_DIR ACME_CHALLENGES ACME_RENEW_WINDOW HSTS_MAX_AGE; do
     if [ -n "${!v+set}" ] && [ -z "${!v}" ]; then unset "$v"; fi
 done
 TLS=${TLS:-off}
 LISTEN_TLS_PORT=${LISTEN_TLS_PORT:-443}
+# The HTTPS port clients use (the redirect's), when a port mapping makes it
+# differ from LISTEN_TLS_PORT (a container's 443 published on 8443).
+TLS_PUBLIC_PORT=${TLS_PUBLIC_PORT:-$LISTEN_TLS_PORT}
 tls_warnings=()
 alias_list=()
 ocsp_uri=''
@@ -531,6 +535,8 @@ check_pem_file() {   # $1 = variable name; 0 when usable
 if [ "$TLS" != off ]; then
     is_port "$LISTEN_TLS_PORT" ||
         err "LISTEN_TLS_PORT=$(show "$LISTEN_TLS_PORT"): expected an integer 1-65535"
+    is_port "$TLS_PUBLIC_PORT" ||
+        err "TLS_PUBLIC_PORT=$(show "$TLS_PUBLIC_PORT"): expected an integer 1-65535"
     [ "$LISTEN_TLS_PORT" != "$LISTEN_PORT" ] ||
         err "LISTEN_TLS_PORT=$(show "$LISTEN_TLS_PORT"): the same port as LISTEN_PORT (HTTP" \
             "redirects to HTTPS: two ports)"
@@ -712,8 +718,8 @@ alias_line=''
 if [ "$TLS" != off ]; then
     TPL_SITE_PORT=$LISTEN_TLS_PORT
     TPL_TLS_LISTEN_LINE="Listen $listen_address:$LISTEN_TLS_PORT https"
-    port_suffix=":$LISTEN_TLS_PORT"
-    [ "$LISTEN_TLS_PORT" != 443 ] || port_suffix=''
+    port_suffix=":$TLS_PUBLIC_PORT"
+    [ "$TLS_PUBLIC_PORT" != 443 ] || port_suffix=''
     s="# ---- HTTPS at the front (TLS=$TLS) -------------------------------------"$'\n'
     s+="# Modules for TLS, loaded here unless the server loads them already."$'\n'
     s+=$(load_module socache_shmcb_module mod_socache_shmcb.so)$'\n'

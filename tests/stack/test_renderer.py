@@ -468,6 +468,13 @@ def test_tls_port_443_redirects_without_a_port(tmp_path, tls_files):
     conf = (tmp_path / "vhost.conf").read_text()
     assert '"https://%{SERVER_NAME}%{REQUEST_URI}"' in vhost_block(conf, 80)
     assert "Strict-Transport-Security" not in conf
+    # a container's 443 published on 8443: the redirect names what clients use
+    r = render(tmp_path, tls_env(tls_files, LISTEN_PORT="80", LISTEN_TLS_PORT="443",
+                                 TLS_PUBLIC_PORT="8443"))
+    assert r.returncode == 0, r.stderr
+    conf = (tmp_path / "vhost.conf").read_text()
+    assert '"https://%{SERVER_NAME}:8443%{REQUEST_URI}"' in vhost_block(conf, 80)
+    assert "<VirtualHost *:443>" in conf
 
 
 def test_tls_off_is_the_default_and_renders_no_tls(tmp_path):
@@ -534,6 +541,7 @@ def bad_tls_cases(files):
         ("tls-unknown", {"TLS": "yes"}, "TLS", "'yes'"),
         ("tls-port-same", {"LISTEN_TLS_PORT": "8080"}, "LISTEN_TLS_PORT", "same port"),
         ("tls-port-range", {"LISTEN_TLS_PORT": "70000"}, "LISTEN_TLS_PORT", "70000"),
+        ("tls-public-port", {"TLS_PUBLIC_PORT": "x443"}, "TLS_PUBLIC_PORT", "x443"),
         ("hsts-text", {"HSTS_MAX_AGE": "1y"}, "HSTS_MAX_AGE", "1y"),
         ("hsts-too-long", {"HSTS_MAX_AGE": "63072001"}, "HSTS_MAX_AGE", "63072001"),
         ("cert-unset", {"TLS_CERT_FILE": None}, "TLS_CERT_FILE", "needs"),
