@@ -297,6 +297,7 @@ static int sr_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     if (sr_discover_post_config(pconf, main_s) != OK) {
         return HTTP_INTERNAL_SERVER_ERROR;
     }
+    sr_hash_post_config(pconf, main_s);
     ap_add_version_component(pconf, "mod_sticky_route/" SR_MODULE_VERSION);
     return OK;
 }

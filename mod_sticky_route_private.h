@@ -297,8 +297,11 @@ typedef struct sr_hash_state_t sr_hash_state_t;
 /* Does balancer b (settings eff) map keys: lbmethod=hash or
  * StickyRouteElect hash? (no lock) */
 int sr_hash_wanted(const proxy_balancer *b, const sr_effective_t *eff);
-/* The map for st, from pool p (st->max members); the caller serialises
- * the use of p. */
+/* post_config, in the parent: the maps of every balancer that maps keys,
+ * built once from the configured members and inherited by every child. */
+void sr_hash_post_config(apr_pool_t *pconf, server_rec *main_s);
+/* The map for st, from pool p (st->max members): the parent's when there
+ * is one; the caller serialises the use of p. */
 sr_hash_state_t *sr_hash_state_create(apr_pool_t *p,
                                       const sr_balancer_state_t *st);
 /* From the scan: the map follows the members that take new requests now

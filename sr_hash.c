@@ -76,7 +76,8 @@
  *   1000     24-52 ns         17-21 us     3.2-5.1 s    8-49 / 23-43 / 36-68 ms
  *
  * The first build of a balancer with hundreds of members is the expensive
- * part (once per child process, at its first request); the floor (step 4)
+ * part (the parent does it at post_config, and the children inherit the
+ * map: mod_sticky_route_hash.c); the floor (step 4)
  * applies up to 256 members, and above that the cap widens to 2 sigmas,
  * so the updates of large balancers stay near the 50 ms budget.
  *
