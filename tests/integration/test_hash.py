@@ -414,3 +414,43 @@ def test_discovered_pool_scaled_up_and_down_moves_only_the_keys_concerned(test_d
     assert set(two.values()) == {"b1", "b2"}
     for b in fleet.backends.values():
         b.stop()
+
+
+# ---- restarts and slow start ---------------------------------------------------
+
+def test_graceful_restart_with_a_member_more_moves_only_its_keys(backends, make_proxy):
+    from harness import graceful_restart
+    three = [(backends[n], ROUTES[n], "") for n in ("alpha", "bravo", "charlie")]
+    p = make_proxy(hash_body(three))
+    before = served_map(p, KEYS)
+    graceful_restart(p, hash_body(three + [(backends["delta"], "d", "")]))
+    time.sleep(1.0)         # the old generation's children finish
+    after = served_map(p, KEYS)
+    moved = [k for k in KEYS if after[k] != before[k]]
+    assert moved and all(after[k] == "delta" for k in moved), moved
+    assert len(moved) <= len(KEYS) * 0.4, len(moved)
+
+
+def test_member_back_from_disabled_in_slow_start_regains_its_share_gradually(backends,
+                                                                            make_proxy):
+    p = make_proxy(MANAGER + hash_body(four(backends), inner=KEY + "\nStickyRouteSlowStart 6"))
+    mgr = BalancerManager(p.port)
+
+    def share_of_c():
+        key_get(p, "any")                   # a request: the scan runs in a child
+        return {m["route"]: m["hash_share"] for m in status_json_members(p.port)}["c"]
+
+    wait_until(lambda: abs(share_of_c() - 0.25) < 0.01, 5, interval=0.3,
+               what="c at its full share")
+    mgr.edit_worker("app", backends["charlie"].url, [("w_status_D", "1")])
+    wait_until(lambda: share_of_c() == 0, 5, interval=0.3, what="c out of the map")
+    mgr.edit_worker("app", backends["charlie"].url, [("w_status_D", "0")])
+    seen = []
+    end = time.monotonic() + 9
+    while time.monotonic() < end:
+        seen.append(share_of_c())
+        time.sleep(0.5)
+    ramp = [s for s in seen if 0 < s < 0.24]
+    assert ramp, "no share between 0 and the full one while c ramped: %s" % seen
+    assert abs(seen[-1] - 0.25) < 0.01, seen
+    assert seen == sorted(seen) or max(abs(a - b) for a, b in zip(seen, sorted(seen))) < 0.01, seen
