@@ -973,11 +973,14 @@ static proxy_worker *sr_find_hash(proxy_balancer *b, request_rec *r)
     m = sr_elect_by_key(st, r, rq, &spilled);
     if (m == -2) {
         m = sr_elect(st, r, rq, st->eff.elect == SR_ELECT_LEASTBUSY);
-        if (m >= 0) {
-            sr_apply(r, st, rq, m, SR_STATUS_ROUNDROBIN, 0, 0, &st->eff,
-                     "empty key: the round-robin schedule's turn");
-            return ((proxy_worker **)b->workers->elts)[m];
+        if (m < 0) {
+            sr_unapplied(r, st, rq, SR_STATUS_ROUNDROBIN,
+                         "empty key, and no member takes requests");
+            return NULL;
         }
+        sr_apply(r, st, rq, m, SR_STATUS_ROUNDROBIN, 0, 0, &st->eff,
+                 "empty key: the round-robin schedule's turn");
+        return ((proxy_worker **)b->workers->elts)[m];
     }
     if (m < 0) {
         sr_unapplied(r, st, rq, SR_STATUS_HASHED, "no member takes requests");
