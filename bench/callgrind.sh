@@ -150,6 +150,7 @@ CASE_TABLE=(
 "stock-nocookie|httpd|$COMMON $BENCH/conf/proxy-stock.conf.in|nojar|stock recipe, no cookie (new session per request)"
 "sticky-nocookie|httpd|$COMMON $BENCH/conf/proxy-sticky.conf.in|nojar|lbmethod=sticky, no cookie (new session per request)"
 "haproxy-nocookie|haproxy|$BENCH/conf/haproxy.cfg.in|nojar|HAProxy 2.6 cookie insert, no cookie"
+"hash|httpd|$COMMON $BENCH/conf/proxy-hash.conf.in|nojar|lbmethod=hash, key = client address, no cookie"
 )
 
 # run_one NAME KIND CONF PORT N MODE -> prints Ir (empty on failure)
