@@ -1,0 +1,233 @@
+"""WebSocket over TLS (wss) is sticky: a page's cookie (Secure on HTTPS)
+takes every later upgrade request to the page's member (mod_proxy_http
+tunnels the connection: upgrade=websocket on each member). Backends: a
+minimal RFC 6455 server of this file (handshake, text frames echoed with the
+member's name; a plain GET answered 200 with the member's name)."""
+
+import base64
+import hashlib
+import os
+import shutil
+import socket
+import ssl
+import subprocess
+import threading
+
+import pytest
+
+from harness import Httpd, free_port, get_https
+
+WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"   # RFC 6455 section 1.3
+
+
+def ws_accept(key):
+    return base64.b64encode(hashlib.sha1((key + WS_GUID).encode()).digest()).decode()
+
+
+def read_head(sock):
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    head, _, rest = data.partition(b"\r\n\r\n")
+    return head.decode("latin-1"), rest
+
+
+def read_frame(sock, buffered=b""):
+    """(opcode, payload) of one frame; masked or not."""
+    data = buffered
+
+    def need(n):
+        nonlocal data
+        while len(data) < n:
+            chunk = sock.recv(4096)
+            if not chunk:
+                raise ConnectionError("closed inside a frame")
+            data += chunk
+    need(2)
+    opcode, masked, length = data[0] & 0x0F, data[1] & 0x80, data[1] & 0x7F
+    pos = 2
+    if length == 126:
+        need(4)
+        length, pos = int.from_bytes(data[2:4], "big"), 4
+    elif length == 127:
+        need(10)
+        length, pos = int.from_bytes(data[2:10], "big"), 10
+    mask = b""
+    if masked:
+        need(pos + 4)
+        mask, pos = data[pos:pos + 4], pos + 4
+    need(pos + length)
+    payload = data[pos:pos + length]
+    if masked:
+        payload = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    return opcode, payload
+
+
+def frame(payload, masked):
+    """A final text frame (payload below 126 bytes)."""
+    assert len(payload) < 126
+    if not masked:
+        return bytes([0x81, len(payload)]) + payload
+    mask = os.urandom(4)
+    return bytes([0x81, 0x80 | len(payload)]) + mask + \
+        bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+class WsBackend:
+    """Answers an upgrade with 101, then each text frame with NAME:payload."""
+
+    kind = "wsbackend"
+    error_log = access_log = ""
+
+    def __init__(self, name):
+        self.name = name
+        self.port = free_port()
+        self.url = "http://127.0.0.1:%d" % self.port
+        self.upgrades = 0
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", self.port))
+        self.sock.listen(64)
+        self.sock.settimeout(0.2)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._accept_loop, daemon=True)
+        self._thread.start()
+        Httpd.registry.append(self)
+
+    def _accept_loop(self):
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn):
+        conn.settimeout(10)
+        with conn:
+            try:
+                head, rest = read_head(conn)
+                headers = {k.strip().lower(): v.strip() for k, _, v in
+                           (line.partition(":") for line in head.split("\r\n")[1:])}
+                if headers.get("upgrade", "").lower() != "websocket":
+                    body = self.name.encode()
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n"
+                                 b"Connection: close\r\n\r\n%s" % (len(body), body))
+                    return
+                self.upgrades += 1
+                conn.sendall(("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                              "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n"
+                              "X-Served-By: %s\r\n\r\n"
+                              % (ws_accept(headers["sec-websocket-key"]), self.name)).encode())
+                while True:
+                    opcode, payload = read_frame(conn, rest)
+                    rest = b""
+                    if opcode == 0x8:      # close
+                        return
+                    conn.sendall(frame(self.name.encode() + b":" + payload, masked=False))
+            except (OSError, ConnectionError, KeyError):
+                return
+
+    def stop(self):
+        self._stop.set()
+        self.sock.close()
+        self._thread.join(5)
+
+
+def wss_exchange(port, cookie=None, message=b"hello"):
+    """One wss connection to the proxy: (status line, Set-Cookie values,
+    the echoed message)."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.set_alpn_protocols(["http/1.1"])
+    raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+    with ctx.wrap_socket(raw, server_hostname="localhost") as s:
+        key = base64.b64encode(os.urandom(16)).decode()
+        lines = ["GET /chat HTTP/1.1", "Host: localhost:%d" % port, "Upgrade: websocket",
+                 "Connection: Upgrade", "Sec-WebSocket-Key: %s" % key,
+                 "Sec-WebSocket-Version: 13"]
+        if cookie:
+            lines.append("Cookie: %s" % cookie)
+        s.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        head, rest = read_head(s)
+        status = head.split("\r\n")[0]
+        cookies = [line.split(":", 1)[1].strip() for line in head.split("\r\n")[1:]
+                   if line.lower().startswith("set-cookie:")]
+        accept = [line.split(":", 1)[1].strip() for line in head.split("\r\n")[1:]
+                  if line.lower().startswith("sec-websocket-accept:")]
+        if " 101 " not in status + " ":
+            return status, cookies, None
+        assert accept == [ws_accept(key)], head
+        s.sendall(frame(message, masked=True))
+        opcode, payload = read_frame(s, rest)
+        s.sendall(bytes([0x88, 0x80]) + os.urandom(4))    # close, masked, empty
+        return status, cookies, payload
+
+
+@pytest.fixture(scope="module")
+def certificate(run_dir):
+    if not shutil.which("openssl"):
+        pytest.skip("openssl not installed")
+    d = run_dir / "wss-tls"
+    d.mkdir(exist_ok=True)
+    crt, key = d / "proxy.crt", d / "proxy.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2",
+                    "-subj", "/CN=localhost", "-keyout", str(key), "-out", str(crt)],
+                   check=True, capture_output=True, timeout=30)
+    return crt, key
+
+
+def wss_proxy(make_proxy, certificate):
+    crt, key = certificate
+    members = {"s1": WsBackend("alpha"), "s2": WsBackend("bravo")}
+    tls_port = free_port()
+    lines = ['<Proxy "balancer://ws">']
+    for route, b in members.items():
+        lines.append('    BalancerMember "%s" route=%s ttl=5 upgrade=websocket' % (b.url, route))
+    lines += ["    ProxySet lbmethod=sticky", "</Proxy>"]
+    body = ("Listen 127.0.0.1:%d https\n" % tls_port
+            + "<VirtualHost 127.0.0.1:%d>\n" % tls_port
+            + "SSLEngine on\nSSLCertificateFile %s\nSSLCertificateKeyFile %s\n" % (crt, key)
+            + "\n".join(lines) + "\n"
+            + 'ProxyPass "/" "balancer://ws/"\n'
+            + "</VirtualHost>\n")
+    make_proxy(body, extra_modules=["socache_shmcb", "ssl"])
+    return members, tls_port
+
+
+def test_wss_upgrades_follow_the_pages_cookie(make_proxy, certificate):
+    members, tls_port = wss_proxy(make_proxy, certificate)
+    r = get_https(tls_port, "/")
+    assert r.status == 200 and len(r.set_cookies) == 1, r
+    attrs = [a.strip() for a in r.set_cookies[0].split(";")]
+    assert "Secure" in attrs and "HttpOnly" in attrs, r.set_cookies
+    cookie = attrs[0]
+    route = cookie.split("=", 1)[1]
+    page_member = members[route].name
+    assert r.body.decode() == page_member
+
+    for i in range(10):
+        status, cookies, echoed = wss_exchange(tls_port, cookie=cookie, message=b"m%d" % i)
+        assert "101" in status and cookies == [], (status, cookies)
+        assert echoed == page_member.encode() + b":m%d" % i
+    other = "s2" if route == "s1" else "s1"
+    status, _, echoed = wss_exchange(tls_port, cookie="ROUTEID=%s" % other)
+    assert "101" in status and echoed == members[other].name.encode() + b":hello"
+    assert members[route].upgrades == 10 and members[other].upgrades == 1
+
+
+@pytest.mark.xfail(strict=True, reason="the module adds its Set-Cookie in an output filter; "
+                   "mod_proxy_http sends a 101 as an interim response, which bypasses it: an "
+                   "upgrade without a cookie is placed but pins nobody")
+def test_wss_upgrade_without_a_cookie_gets_one(make_proxy, certificate):
+    members, tls_port = wss_proxy(make_proxy, certificate)
+    status, cookies, echoed = wss_exchange(tls_port)
+    assert "101" in status and echoed is not None
+    assert len(cookies) == 1 and "Secure" in cookies[0], cookies
