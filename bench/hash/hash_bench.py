@@ -54,10 +54,11 @@ def member_port(i):
 
 
 class Httpd:
-    name = "mod_sticky_route lbmethod=hash"
-
-    def __init__(self, root, port):
-        self.root, self.port, self.proc = root / "httpd", port, None
+    def __init__(self, root, port, factor=None):
+        self.root, self.port, self.proc = root / ("httpd%s" % (factor or "")), port, None
+        self.factor = factor
+        self.name = "mod_sticky_route lbmethod=hash%s" % (
+            " `StickyRouteHashBalance %s`" % factor if factor else "")
 
     def start(self, members):
         r = self.root
@@ -80,7 +81,8 @@ class Httpd:
                "StartServers 2", "ServerLimit 2", "ThreadsPerChild 25",
                "MaxRequestWorkers 50", "KeepAliveTimeout 30", "MaxKeepAliveRequests 0",
                '<Proxy "balancer://app">', lines, "    ProxySet lbmethod=hash",
-               '    StickyRouteHashKey "%{HTTP:X-Key}"', "</Proxy>",
+               '    StickyRouteHashKey "%{HTTP:X-Key}"',
+               "    StickyRouteHashBalance %s" % (self.factor or "off"), "</Proxy>",
                'ProxyPass "/" "balancer://app/"', ""])
         (r / "httpd.conf").write_text(conf)
         self.proc = subprocess.Popen(["apache2", "-f", str(r / "httpd.conf"), "-k", "start",
@@ -97,7 +99,8 @@ class Httpd:
 
 class Haproxy:
     def __init__(self, root, port, hash_type="consistent", factor=None):
-        self.root, self.port, self.proc = root / ("haproxy-" + hash_type.replace(" ", "-")), port, None
+        self.root = root / ("haproxy-%s-%s" % (hash_type.replace(" ", "-"), factor or 0))
+        self.port, self.proc = port, None
         self.hash_type, self.factor = hash_type, factor
         self.name = "HAProxy `balance hdr(X-Key)` `hash-type %s`%s" % (
             hash_type, " `hash-balance-factor %d`" % factor if factor else "")
@@ -213,6 +216,80 @@ def map_keys(port, keys):
     return out
 
 
+def skew_run(port, keys, clients, ms):
+    """Every key once, `clients` threads, fresh keep-alive connection per
+    thread; returns (latencies in ms, served counts)."""
+    lat, served, errors = [], Counter(), []
+    lock = threading.Lock()
+    it = iter(keys)
+
+    def run():
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        while True:
+            with lock:
+                k = next(it, None)
+            if k is None:
+                break
+            t0 = time.monotonic()
+            try:
+                conn.request("GET", "/x?ms=%d" % ms, headers={"X-Key": k})
+                r = conn.getresponse()
+                r.read()
+                ok = r.status == 200
+                who = r.getheader("X-Served-By")
+            except Exception as e:          # noqa: BLE001 - counted
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                ok, who = False, repr(e)
+            dt = (time.monotonic() - t0) * 1000
+            with lock:
+                if ok:
+                    lat.append(dt)
+                    served[who] += 1
+                else:
+                    errors.append(who)
+        conn.close()
+
+    ts = [threading.Thread(target=run) for _ in range(clients)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    return lat, served, errors
+
+
+def skew(root, rows_out):
+    """Zipf keys (s = 1.1, 10,000 keys), SKEW_CLIENTS concurrent clients,
+    4 members answering after SKEW_MS: latency percentiles and max/mean of
+    requests per member, with and without bounded loads."""
+    nreq = int(os.environ.get("HASH_SKEW_REQUESTS", "3000"))
+    clients = int(os.environ.get("HASH_SKEW_CLIENTS", "64"))
+    ms = int(os.environ.get("HASH_SKEW_MS", "50"))
+    rng = random.Random(23)
+    names = ["user-%d" % i for i in range(10000)]
+    weights = [1 / (i + 1) ** 1.1 for i in range(10000)]
+    keys = rng.choices(names, weights=weights, k=nreq)
+    mset = [1, 2, 3, 4]
+    contenders = [Httpd(root, BASE + 5), Httpd(root, BASE + 6, "1.25"),
+                  Haproxy(root, BASE + 7), Haproxy(root, BASE + 8, factor=125),
+                  Nginx(root, BASE + 9)]
+    for c in contenders:
+        c.start(mset)
+        try:
+            skew_run(c.port, keys[:200], clients, 1)        # warm the pools
+            lat, served, errors = skew_run(c.port, keys, clients, ms)
+        finally:
+            c.stop()
+        lat.sort()
+        pct = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] if lat else float("nan")
+        mean = sum(served.values()) / len(mset)
+        rows_out.append((c.name, pct(0.5), pct(0.99), max(served.values()) / mean,
+                         len(errors)))
+        sys.stderr.write("%s skew: p50 %.1f p99 %.1f errors %d\n"
+                         % (c.name, pct(0.5), pct(0.99), len(errors)))
+    return nreq, clients, ms
+
+
 def main():
     rng = random.Random(17)
     keys = ["user-%d-%d" % (i, rng.randrange(10 ** 9)) for i in range(KEYS)]
@@ -230,7 +307,7 @@ def main():
     # concurrent load: neither is a row of its own here)
     contenders = [Httpd(root, BASE + 1), Haproxy(root, BASE + 2), Nginx(root, BASE + 4)]
     base_set = list(range(1, N + 1))
-    rows = []
+    rows, skew_rows = [], []
     try:
         for c in contenders:
             res = {}
@@ -253,6 +330,7 @@ def main():
             rows.append((c.name, maxmean, minmean, (moved_rm - own) / len(keys) * 100,
                          own / len(keys) * 100, moved_add / len(keys) * 100,
                          (moved_add / len(keys) - 1 / (N + 1)) * 100))
+        skew_args = skew(root, skew_rows)
     finally:
         for c in contenders:
             c.stop()
@@ -267,7 +345,14 @@ def main():
         lines.append("| %s | %.3f | %.3f | %+.2f %% | %.2f %% | %.2f %% | %+.2f %% |"
                      % (name, mx, mn, rm_extra, own, add, add_extra))
     table = "\n".join(lines)
+    slines = ["| contender | p50 ms | p99 ms | max/mean requests per member | errors |",
+              "|---|---:|---:|---:|---:|"]
+    for name, p50, p99, mm, err in skew_rows:
+        slines.append("| %s | %.1f | %.1f | %.3f | %d |" % (name, p50, p99, mm, err))
+    stable = "\n".join(slines)
     print(table)
+    print()
+    print(stable)
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(
         "# lbmethod=hash against HAProxy and nginx: balance and disruption\n\n"
@@ -277,7 +362,11 @@ def main():
         "removed; one added). Counted from the keys, so a perfect map still shows the "
         "sampling noise of %d keys per member (about +-%.1f %% per member).\n\n%s\n"
         % (time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), N, KEYS, N, KEYS // N,
-           100 / (KEYS / N) ** 0.5, table))
+           100 / (KEYS / N) ** 0.5, table)
+        + "\n## Skewed load\n\n%d requests with Zipf keys (s = 1.1 over 10,000 keys), %d "
+        "concurrent Python clients (keep-alive), 4 members answering after %d ms; "
+        "latency as the client sees it (one Python process: the same client noise for "
+        "every contender).\n\n%s\n" % (skew_args + (stable,)))
 
 
 if __name__ == "__main__":
