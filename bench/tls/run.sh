@@ -1,0 +1,162 @@
+#!/bin/bash
+# HTTPS at the front, measured (issue 19): the reference stack's proxy
+# (templates/render-proxy-conf.sh TLS=files: mod_ssl + mod_http2 +
+# lbmethod=sticky) against HAProxy terminating TLS, same certificate (ECDSA
+# P-256), same OpenSSL, same backend (apache2 with templates/static-httpd.conf,
+# a 2 kB file). h2load with a sticky cookie, over h2 and over http/1.1 (new
+# TLS connections only at the start: keep-alive). Contenders interleaved,
+# TLS_BENCH_ROUNDS rounds, medians.
+#
+# Per run: requests per second (h2load), and the proxy's CPU time per request
+# (utime + stime of every proxy process from /proc, before and after, divided
+# by the requests answered). Both share this machine's cores with h2load:
+# compare the contenders, not the absolute numbers.
+#
+#   bash bench/tls/run.sh                 (flock /tmp/sr-load.lock: a heavy run)
+#   TLS_BENCH_ROUNDS=1 TLS_BENCH_DURATION=3 TLS_BENCH_OUT=/tmp/tls-bench bash bench/tls/run.sh
+set -euo pipefail
+export LC_ALL=C
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)
+ROUNDS=${TLS_BENCH_ROUNDS:-3}
+DURATION=${TLS_BENCH_DURATION:-8}
+CONNS=${TLS_BENCH_CONNS:-32}
+STREAMS=${TLS_BENCH_STREAMS:-10}     # h2 streams per connection (-m); http/1.1: 1
+PORT_BASE=${TLS_BENCH_PORT_BASE:-22900}
+MODULE=${TLS_BENCH_MODULE:-$REPO/.libs/mod_sticky_route.so}
+OUT=${TLS_BENCH_OUT:-$REPO/docs/benchmarks/tls}
+HAPROXY_THREADS=${TLS_BENCH_HAPROXY_THREADS:-2}
+PATH_=/css/style.css
+BACKEND_PORT=$((PORT_BASE + 1)) HTTPD_PORT=$((PORT_BASE + 2)) HTTPD_TLS=$((PORT_BASE + 3))
+HAPROXY_TLS=$((PORT_BASE + 4))
+
+for c in apache2 haproxy h2load openssl; do
+    command -v "$c" >/dev/null || { echo "tls-bench: $c missing (make deps)" >&2; exit 1; }
+done
+W=$(mktemp -d /tmp/sr-tls-bench.XXXXXX)
+chmod 0755 "$W"
+pids=()
+cleanup() {
+    [ -f "$W/proxy/proxy.pid" ] && kill -TERM "$(cat "$W/proxy/proxy.pid")" 2>/dev/null || true
+    [ -f "$W/backend/httpd.pid" ] && kill -TERM "$(cat "$W/backend/httpd.pid")" 2>/dev/null || true
+    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+    sleep 1
+    rm -rf "$W"
+}
+trap cleanup EXIT
+
+# ---- certificate, backend, contenders ---------------------------------------
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+    -subj /CN=bench.sticky-route.test -addext subjectAltName=DNS:bench.sticky-route.test \
+    -keyout "$W/key.pem" -out "$W/cert.pem" 2>/dev/null
+chmod 0600 "$W/key.pem"
+cat "$W/cert.pem" "$W/key.pem" > "$W/haproxy.pem"
+chmod 0600 "$W/haproxy.pem"
+
+mkdir -p "$W/backend" "$W/proxy" "$W/logs" "$W/site"
+head -c 2048 /dev/zero | tr '\0' 'x' > "$W/site/file"
+mkdir -p "$W/site/css" && cp "$W/site/file" "$W/site/css/style.css"
+chown www-data:www-data "$W/backend" 2>/dev/null || true
+chmod -R a+rX "$W/site"
+env INSTANCE_NAME=backend STATIC_LISTEN=127.0.0.1:$BACKEND_PORT SITE_ROOT="$W/site" \
+    STATIC_RUN_DIR="$W/backend" STATIC_ERROR_LOG="$W/logs/backend-error.log" \
+    STATIC_ACCESS_LOG=/dev/null apache2 -f "$REPO/templates/static-httpd.conf" -k start
+
+env -i PATH="$PATH" STATIC_APP=127.0.0.1:$BACKEND_PORT=s1 DYNAMIC_APP=127.0.0.1:$BACKEND_PORT \
+    LISTEN_PORT=$HTTPD_PORT TLS=files LISTEN_TLS_PORT=$HTTPD_TLS SERVER_NAME=bench.sticky-route.test \
+    TLS_CERT_FILE="$W/cert.pem" TLS_KEY_FILE="$W/key.pem" \
+    "$REPO/templates/render-proxy-conf.sh" --main-conf "$W/proxy/httpd.conf" --module "$MODULE" \
+    --run-dir "$W/proxy" --log-dir "$W/logs" "$W/proxy/vhost.conf" >/dev/null
+apache2 -f "$W/proxy/httpd.conf" -k start
+
+cat > "$W/haproxy.cfg" <<EOF
+global
+    nbthread $HAPROXY_THREADS
+    maxconn 4096
+    # the suite httpd negotiates with h2load (checked below): the same cipher
+    ssl-default-bind-ciphersuites TLS_AES_128_GCM_SHA256
+defaults
+    mode http
+    timeout connect 3s
+    timeout client 30s
+    timeout server 30s
+    option http-keep-alive
+frontend fe
+    bind 127.0.0.1:$HAPROXY_TLS ssl crt $W/haproxy.pem alpn h2,http/1.1
+    default_backend be
+backend be
+    cookie ROUTEID insert indirect nocache
+    server s1 127.0.0.1:$BACKEND_PORT cookie s1
+EOF
+haproxy -f "$W/haproxy.cfg" -D -p "$W/haproxy.pid"
+sleep 2
+pids+=("$(cat "$W/haproxy.pid")")
+
+# CPU seconds (utime + stime) of a process tree's processes: httpd's parent
+# and children, or HAProxy's process.
+cpu_of() {   # $1 = contender
+    local roots p total=0 ticks
+    ticks=$(getconf CLK_TCK)
+    case $1 in
+        httpd) roots=$(cat "$W/proxy/proxy.pid"); roots="$roots $(pgrep -P "$roots" | tr '\n' ' ')" ;;
+        haproxy) roots=$(cat "$W/haproxy.pid") ;;
+    esac
+    for p in $roots; do
+        [ -r "/proc/$p/stat" ] || continue
+        total=$((total + $(awk '{print $14 + $15}' "/proc/$p/stat")))
+    done
+    awk -v t="$total" -v k="$ticks" 'BEGIN { printf "%.4f", t / k }'
+}
+
+mkdir -p "$OUT"
+raw=$OUT/raw.csv
+echo "round,contender,protocol,requests,failed,rps,cpu_s,cpu_us_per_req,cipher" > "$raw"
+for round in $(seq 1 "$ROUNDS"); do
+    for proto in h2 http/1.1; do
+        order=(httpd haproxy)
+        [ $((round % 2)) = 0 ] && order=(haproxy httpd)
+        for who in "${order[@]}"; do
+            port=$HTTPD_TLS
+            [ "$who" = haproxy ] && port=$HAPROXY_TLS
+            m=$STREAMS
+            [ "$proto" = http/1.1 ] && m=1
+            before=$(cpu_of "$who")
+            out=$(h2load -c "$CONNS" -m "$m" -t 1 -D "$DURATION" --warm-up-time 1 \
+                  --npn-list "$proto" -H "cookie: ROUTEID=s1" "https://127.0.0.1:$port$PATH_" 2>&1)
+            after=$(cpu_of "$who")
+            req=$(sed -n 's/^requests: .* \([0-9]*\) succeeded, \([0-9]*\) failed.*/\1 \2/p' <<< "$out")
+            rps=$(sed -n 's/^finished in .*, \([0-9.]*\) req\/s.*/\1/p' <<< "$out")
+            cipher=$(sed -n 's/^Cipher: //p' <<< "$out" | head -n 1)
+            got=$(sed -n 's/^Application protocol: //p' <<< "$out")
+            [ "$got" = "$proto" ] || { echo "tls-bench: $who negotiated '$got', not $proto" >&2; exit 1; }
+            [ "$cipher" = TLS_AES_128_GCM_SHA256 ] ||
+                { echo "tls-bench: $who negotiated cipher '$cipher'" >&2; exit 1; }
+            set -- $req
+            awk -v r="$round" -v w="$who" -v p="$proto" -v n="$1" -v f="$2" -v rps="$rps" \
+                -v b="$before" -v a="$after" -v c="$cipher" 'BEGIN {
+                    printf "%s,%s,%s,%d,%d,%s,%.3f,%.1f,%s\n", r, w, p, n, f, rps, a - b,
+                           n ? (a - b) * 1e6 / n : 0, c }' >> "$raw"
+            tail -n 1 "$raw"
+        done
+    done
+done
+
+# ---- medians ------------------------------------------------------------------
+{
+    echo "| contender | protocol | requests/s (median) | proxy CPU us/request (median) | failed | cipher |"
+    echo "|---|---|---|---|---|---|"
+    for proto in h2 http/1.1; do
+        for who in httpd haproxy; do
+            awk -F, -v w="$who" -v p="$proto" 'NR > 1 && $2 == w && $3 == p {
+                rps[++n] = $6; cpu[n] = $8; failed += $5; cipher = $9 }
+                function median(a, n,   i, j, t) {
+                    for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++)
+                        if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+                    return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }
+                END { printf "| %s | %s | %.0f | %.1f | %d | %s |\n",
+                      (w == "httpd" ? "httpd + mod_sticky_route (stack config)" : "HAProxy 2.6 (cookie insert)"),
+                      p, median(rps, n), median(cpu, n), failed, cipher }' "$raw"
+        done
+    done
+} > "$OUT/results.md"
+cat "$OUT/results.md"
