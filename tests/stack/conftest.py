@@ -6,6 +6,8 @@ Ports: STACK_TEST_PORT_BASE (default 21100) and up, inside 21000-21999:
   base+20..24  port-taken test
   base+30      a proxy alone (renderer tests)
   base+40..41  dynamic server tests
+  base+50..53  pebble and pebble-challtestsrv (test_tls_stack.py)
+  base+60..65, base+70..75  HTTPS stacks (PORT..PORT+4, TLS_PORT=PORT+5)
 """
 import os
 import pathlib
