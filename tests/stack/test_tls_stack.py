@@ -224,6 +224,33 @@ def test_acme_obtains_a_certificate_and_serves_it_over_h2(workdir, module_so, ch
         pebble.stop()
 
 
+def test_acme_restart_serves_the_stored_certificate_without_ordering(workdir, module_so):
+    """The store (ACME_STORE_DIR, here run-stack.sh's RUN_DIR/md) outlives
+    the stack: a restart serves the same certificate at once, with no new
+    account and no new order at the CA."""
+    pebble = Pebble(workdir, STACK_A, STACK_A + 5)
+    s = None
+    try:
+        fresh_store(STACK_A)
+        s = start_stack(STACK_A, acme_env(pebble))
+        tls = STACK_A + 5
+        _, _, _, first, _ = https_get(tls, "/api/healthz", pebble.root)
+        stop_stack(s)
+        s = None
+        log_before = pebble.log.read_text()
+        assert "/order-plz" in log_before and "/sign-me-up" in log_before, log_before
+        s = start_stack(STACK_A, acme_env(pebble))
+        status, _, _, again, _ = https_get(tls, "/api/healthz", pebble.root)
+        assert status == 200 and again == first
+        new_log = pebble.log.read_text()[len(log_before):]
+        assert "/order-plz" not in new_log and "/sign-me-up" not in new_log, new_log
+        assert "graceful restart of the proxy" not in s.output
+    finally:
+        if s:
+            stop_stack(s)
+        pebble.stop()
+
+
 def test_acme_renewal_graceful_restarts_fail_no_request(workdir, module_so):
     """A forced renewal: pebble issues 60 s certificates and
     ACME_RENEW_WINDOW=90% makes each due 6 s after its issue. mod_md looks at
