@@ -201,7 +201,8 @@ sr_hash_state_t *sr_hash_state_create(apr_pool_t *p,
 void sr_hash_scan(sr_balancer_state_t *st, uint32_t ncand)
 {
     sr_hash_state_t *hs = st->hash;
-    uint32_t k, i, n;
+    uint32_t k, i, n, changes;
+    apr_time_t t0;
 
     if (!hs) {
         return;
@@ -212,7 +213,14 @@ void sr_hash_scan(sr_balancer_state_t *st, uint32_t ncand)
         hs->members[k].weight = st->weights[k];
         hs->members[k].member = m;
     }
-    sr_hash_map_update(hs->map, hs->members, ncand);
+    t0 = apr_time_now();
+    changes = sr_hash_map_update(hs->map, hs->members, ncand);
+    if (changes) {
+        ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, st->server, "%s: hash map "
+                     "updated, %u member(s) changed, %u in it, in %"
+                     APR_TIME_T_FMT " us", st->balancer->s->name, changes,
+                     ncand, apr_time_now() - t0);
+    }
     /* every process computes the same shares; write only changes */
     n = (uint32_t)st->balancer->workers->nelts;
     if (n > st->max) {
