@@ -614,7 +614,13 @@ elif [ "$TLS" = acme ]; then
     elif ! [[ $ACME_EMAIL =~ ^[A-Za-z0-9._%+-]+@$LABEL_RE(\.$LABEL_RE)+$ ]]; then
         err "ACME_EMAIL=$(show "$ACME_EMAIL"): expected an e-mail address"
     fi
-    [ -z "${ACME_CA_FILE+set}" ] || check_pem_file ACME_CA_FILE || true
+    if [ -n "${ACME_CA_FILE+set}" ] && check_pem_file ACME_CA_FILE &&
+       [ "$(id -u)" = 0 ] && id -u www-data >/dev/null 2>&1 && command -v runuser >/dev/null &&
+       ! runuser -u www-data -- test -r "$ACME_CA_FILE" 2>/dev/null; then
+        # mod_md talks to the CA from httpd's workers, after they dropped root
+        err "ACME_CA_FILE=$(show "$ACME_CA_FILE"): not readable by www-data (httpd's workers," \
+            "where mod_md talks to the CA): every directory above it must be enterable"
+    fi
     ACME_STORE_DIR=${ACME_STORE_DIR:-/var/lib/apache2/md}
     if ! [[ $ACME_STORE_DIR =~ $SAFE_PATH_RE ]]; then
         err "ACME_STORE_DIR=$(show "$ACME_STORE_DIR"): expected an absolute path of A-Z a-z 0-9 . _ / + -"

@@ -3,8 +3,10 @@ bad ones are refused by name, nothing is ever half written."""
 import os
 import pathlib
 import re
+import shutil
 import stat
 import subprocess
+import tempfile
 import time
 
 import pytest
@@ -522,17 +524,39 @@ def test_tls_acme_renders_mod_md_that_passes_configtest(tmp_path, module_so):
 
 
 def test_tls_acme_options_become_md_directives(tmp_path, tls_files):
+    # the CA file where httpd's workers (www-data) can read it
+    public = pathlib.Path(tempfile.mkdtemp(prefix="sticky-route-renderer-"))
+    public.chmod(0o755)
+    ca = public / "ca.pem"
+    ca.write_bytes(tls_files["crt"].read_bytes())
+    ca.chmod(0o644)
     env = {**GOOD, "TLS": "acme", "SERVER_NAME": "shop.test", "ACME_EMAIL": "a@shop.test",
-           "ACME_DIRECTORY": "https://127.0.0.1:14000/dir", "ACME_CA_FILE": str(tls_files["crt"]),
+           "ACME_DIRECTORY": "https://127.0.0.1:14000/dir", "ACME_CA_FILE": str(ca),
            "ACME_STORE_DIR": str(tmp_path), "ACME_CHALLENGES": "tls-alpn-01",
            "ACME_RENEW_WINDOW": "50%"}
-    r = render(tmp_path, env)
+    try:
+        r = render(tmp_path, env)
+    finally:
+        shutil.rmtree(public)
     assert r.returncode == 0, r.stderr
     conf = (tmp_path / "vhost.conf").read_text()
     for line in ('MDCertificateAuthority "https://127.0.0.1:14000/dir"',
-                 f'MDCACertificateFile "{tls_files["crt"]}"', "MDCAChallenges tls-alpn-01",
+                 f'MDCACertificateFile "{ca}"', "MDCAChallenges tls-alpn-01",
                  "MDRenewWindow 50%", "MDPortMap http:80 https:443"):
         assert f"\n{line}\n" in conf
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="checked when the renderer runs as root")
+def test_acme_ca_file_the_workers_cannot_read_is_refused(tmp_path, tls_files):
+    # pytest's tmp_path is private to root: www-data cannot enter it
+    ca = tmp_path / "ca.pem"
+    ca.write_bytes(tls_files["crt"].read_bytes())
+    out = tmp_path / "out"
+    out.mkdir()
+    env = {**GOOD, "TLS": "acme", "SERVER_NAME": "shop.test", "ACME_EMAIL": "a@shop.test",
+           "ACME_STORE_DIR": str(out), "ACME_CA_FILE": str(ca)}
+    r = render(out, env)
+    assert r.returncode == 2 and "ACME_CA_FILE" in r.stderr and "www-data" in r.stderr, r.stderr
 
 
 def bad_tls_cases(files):
