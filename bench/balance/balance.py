@@ -11,6 +11,7 @@ why, errors. Standard library only; see docs/benchmarks/balance/README.md.
 
     balance.py main                 # everything (settings from BALANCE_* env)
     balance.py run-one JSONFILE     # one (scenario, contender) run (internal)
+    balance.py reanalyse RAWDIR NOTE  # the down scenario's ramp again from raw/
 """
 import asyncio
 import bisect
@@ -1030,58 +1031,7 @@ def scenario_metrics(S, plan, c, W, records, usable):
         out["back_seen_s"] = round(seen - back["t"], 2) if seen is not None else None
         out["back_first_new_s"] = round(first_new - back["t"], 2) if first_new is not None else None
         out["errors_down_window"] = sum(1 for r in records if r[9] and r[1] >= kill["t"] and r[0] < kill["t"] + 5)
-        # The module's own view of the ramp: its slow-start gauge, sampled once a second.
-        ss = S["slowstart"]
-        gauge_start = None
-        for w in W:
-            g = w.get("gauge_slowstart_" + m)
-            if isinstance(g, (int, float)) and not isinstance(g, bool) and 0.0 < g < 1.0 and w["t"] >= back["t"] and ss > 0:
-                gauge_start = w["t"] - g * ss
-                out["gauge_ramp_start_s"] = round(gauge_start - back["t"], 2)
-                break
-        # The ramp starts where the module's gauge says it did (the member was
-        # usable again from then on, even if a slowly ramping share gave it its
-        # first new session only later); for a proxy without the gauge, at the
-        # member's first answer after the restart.
-        anchor = gauge_start if gauge_start is not None else seen
-        ws = int(math.floor(anchor)) if anchor is not None else None
-        if ws is not None:
-            out["ramp_anchor_s"] = round(anchor - back["t"], 2)
-            # members usable once it is back (the ramp may start before the
-            # restart, when a retry made it electable again while it was down)
-            n_usable = len(usable[min(nW - 1, max(ws, int(math.floor(back["t"]))))])
-            wshare = 1.0 / n_usable
-            rows = []
-            for w in range(ws, nW):
-                lo = max(ws, w - 4)
-                new_m = sum(W[j]["new_" + m] for j in range(lo, w + 1))
-                new_all = sum(W[j]["new_" + x] for j in range(lo, w + 1) for x in MEMBERS)
-                req_m = sum(W[j]["req_" + m] for j in range(lo, w + 1))
-                req_all = sum(W[j]["req_" + x] for j in range(lo, w + 1) for x in MEMBERS)
-                # its weight scaled by the elapsed fraction against the others'
-                # full weights: f / (f + n - 1) (at least weight share x f)
-                f = min(1.0, max(0.0, (w + 1 - anchor) / ss)) if ss > 0 else 1.0
-                ramp = f / (f + n_usable - 1)
-                rows.append(dict(t=w, new_n=new_all, new_share=(new_m / new_all) if new_all else None,
-                                 req_share=(req_m / req_all) if req_all else None, ramp=ramp))
-            out["return_series"] = rows
-            in_ramp = [x for x in rows if x["t"] + 1 - anchor <= ss]
-            out["weight_share"] = round(wshare, 3)
-            out["new_share_max_ramp"] = max_of([x["new_share"] for x in in_ramp])
-            out["new_share_first5"] = rows[min(4, len(rows) - 1)]["new_share"] if rows else None
-            out["new_share_max_after"] = max_of([x["new_share"] for x in rows])
-            out["req_share_max"] = max_of([x["req_share"] for x in rows])
-            # The ramp: every 5 s window during the ramp at most the ramp's value
-            # (+0.05 for the noise of ~100 elections) and over the ramp at least
-            # half of what the ramp promises.
-            over = [x for x in in_ramp if x["new_share"] is not None and x["new_n"] >= 20
-                    and x["new_share"] > x["ramp"] + 0.05]
-            exp_new = sum(((W[x["t"]]["new_" + m] + sum(W[x["t"]]["new_" + y] for y in MEMBERS if y != m))
-                           * x["ramp"]) for x in in_ramp)
-            got_new = sum(W[x["t"]]["new_" + m] for x in in_ramp)
-            out["ramp_windows_over"] = len(over)
-            out["ramp_new_expected"] = round(exp_new, 1)
-            out["ramp_new_got"] = got_new
+        return_ramp(S, W, usable, back["t"], m, seen, out)
         out["imb5_last10"] = mean_of(imb5[nW - 10:])
     elif plan["name"] == "skew":
         t = plan["events"][0]["t"]
@@ -1101,6 +1051,84 @@ def scenario_metrics(S, plan, c, W, records, usable):
             where[mm] = where.get(mm, 0) + 1
         out["heavy_placement"] = where
     return out
+
+
+def return_ramp(S, W, usable, t_back, m, seen, out):
+    """The returning member m's share of new sessions against the slow-start
+    ramp, from the 1-second windows W: out gets the ramp's anchor, the series
+    of 5 s shares and the target's figures. seen: its first answer after the
+    restart (the anchor for a proxy without the module's gauge)."""
+    nW = len(W)
+    # The module's own view of the ramp: its slow-start gauge, sampled once a
+    # second. The ramp that counts is the one that runs to completion: a retry
+    # may make the member electable again while it is still down (the gauge
+    # starts), a request then fails on it and puts it in error (the gauge goes
+    # back to 0), and its ramp starts again once it is usable.
+    ss = S["slowstart"]
+    gauge_start, first_start, restarts = None, None, 0
+    for w in W:
+        g = w.get("gauge_slowstart_" + m)
+        if not isinstance(g, (int, float)) or isinstance(g, bool) or w["t"] < t_back or ss <= 0:
+            continue
+        if g <= 0.0:
+            if gauge_start is not None:
+                restarts += 1
+            gauge_start = None
+        elif g < 1.0:
+            if gauge_start is None:
+                gauge_start = w["t"] - g * ss
+                if first_start is None:
+                    first_start = gauge_start
+        elif gauge_start is not None:
+            break
+    if gauge_start is not None:
+        out["gauge_ramp_start_s"] = round(gauge_start - t_back, 2)
+        out["gauge_ramp_restarts"] = restarts
+        if restarts:
+            out["gauge_first_ramp_start_s"] = round(first_start - t_back, 2)
+    # The ramp starts where the module's gauge says it did (the member was
+    # usable again from then on, even if a slowly ramping share gave it its
+    # first new session only later); for a proxy without the gauge, at the
+    # member's first answer after the restart.
+    anchor = gauge_start if gauge_start is not None else seen
+    ws = int(math.floor(anchor)) if anchor is not None else None
+    if ws is not None:
+        out["ramp_anchor_s"] = round(anchor - t_back, 2)
+        # members usable once it is back (the ramp may start before the
+        # restart, when a retry made it electable again while it was down)
+        n_usable = len(usable[min(nW - 1, max(ws, int(math.floor(t_back))))])
+        wshare = 1.0 / n_usable
+        rows = []
+        for w in range(ws, nW):
+            lo = max(ws, w - 4)
+            new_m = sum(W[j]["new_" + m] for j in range(lo, w + 1))
+            new_all = sum(W[j]["new_" + x] for j in range(lo, w + 1) for x in MEMBERS)
+            req_m = sum(W[j]["req_" + m] for j in range(lo, w + 1))
+            req_all = sum(W[j]["req_" + x] for j in range(lo, w + 1) for x in MEMBERS)
+            # its weight scaled by the elapsed fraction against the others'
+            # full weights: f / (f + n - 1) (at least weight share x f)
+            f = min(1.0, max(0.0, (w + 1 - anchor) / ss)) if ss > 0 else 1.0
+            ramp = f / (f + n_usable - 1)
+            rows.append(dict(t=w, new_n=new_all, new_share=(new_m / new_all) if new_all else None,
+                             req_share=(req_m / req_all) if req_all else None, ramp=ramp))
+        out["return_series"] = rows
+        in_ramp = [x for x in rows if x["t"] + 1 - anchor <= ss]
+        out["weight_share"] = round(wshare, 3)
+        out["new_share_max_ramp"] = max_of([x["new_share"] for x in in_ramp])
+        out["new_share_first5"] = rows[min(4, len(rows) - 1)]["new_share"] if rows else None
+        out["new_share_max_after"] = max_of([x["new_share"] for x in rows])
+        out["req_share_max"] = max_of([x["req_share"] for x in rows])
+        # The ramp: every 5 s window during the ramp at most the ramp's value
+        # (+0.05 for the noise of ~100 elections) and over the ramp at least
+        # half of what the ramp promises.
+        over = [x for x in in_ramp if x["new_share"] is not None and x["new_n"] >= 20
+                and x["new_share"] > x["ramp"] + 0.05]
+        exp_new = sum(((W[x["t"]]["new_" + m] + sum(W[x["t"]]["new_" + y] for y in MEMBERS if y != m))
+                       * x["ramp"]) for x in in_ramp)
+        got_new = sum(W[x["t"]]["new_" + m] for x in in_ramp)
+        out["ramp_windows_over"] = len(over)
+        out["ramp_new_expected"] = round(exp_new, 1)
+        out["ramp_new_got"] = got_new
 
 
 def mean_of(xs):
@@ -1327,9 +1355,63 @@ def git_info():
                 dirty_c=len([l for l in g("status", "--porcelain", "--", "*.c", "*.h").splitlines() if l]))
 
 
+def reanalyse(raw, note):
+    """Recomputes the return ramp (return_ramp) of every run of the down
+    scenario in RAWDIR whose module gauge shows a slow-start ramp, from its
+    stored 1-second windows (the TSV), after a
+    change to that analysis, without running the load again; meta.json
+    records it. The report is then made again (report.py RAWDIR OUTDIR)."""
+    meta = json.load(open(os.path.join(raw, "meta.json")))
+    S = meta["settings"]
+    plan = scenario_plan(S, "down")
+    back = plan["events"][1]
+    m = plan["events"][0]["members"][0]
+    nW = int(math.ceil(plan["duration"]))
+    usable = [usable_at(plan, w + 0.5) for w in range(nW)]
+
+    def value(x):
+        for kind in (int, float):
+            try:
+                return kind(x)
+            except ValueError:
+                pass
+        return x
+    done = 0
+    for fn in sorted(os.listdir(raw)):
+        if not (fn.startswith("down-") and fn.endswith(".json")):
+            continue
+        res = json.load(open(os.path.join(raw, fn)))
+        tsv = os.path.join(raw, fn[:-5] + ".tsv")
+        if not os.path.isfile(tsv) or res.get("failed"):
+            continue
+        with open(tsv) as fh:
+            cols = fh.readline().rstrip("\n").split("\t")
+            W = [{k: value(v) for k, v in zip(cols, ln.rstrip("\n").split("\t"))} for ln in fh]
+        g = [w.get("gauge_slowstart_" + m) for w in W if w["t"] >= back["t"]]
+        if not any(isinstance(x, (int, float)) and 0.0 < x < 1.0 for x in g):
+            continue                    # no ramp in the gauge: the anchor is its first answer, as before
+        for k in ("gauge_ramp_start_s", "gauge_ramp_restarts", "gauge_first_ramp_start_s", "ramp_anchor_s",
+                  "return_series", "weight_share", "new_share_max_ramp", "new_share_first5", "new_share_max_after",
+                  "req_share_max", "ramp_windows_over", "ramp_new_expected", "ramp_new_got"):
+            res.pop(k, None)
+        seen = back["t"] + res["back_seen_s"] if res.get("back_seen_s") is not None else None
+        return_ramp(S, W, usable, back["t"], m, seen, res)
+        with open(os.path.join(raw, fn), "w") as f:
+            json.dump(res, f, indent=1, sort_keys=True)
+        done += 1
+    meta.setdefault("reanalysed", []).append(dict(stamp=time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()),
+                                                  runs=done, note=note))
+    with open(os.path.join(raw, "meta.json"), "w") as f:
+        json.dump(meta, f, indent=1, sort_keys=True)
+    log("reanalysed %d runs of the down scenario in %s" % (done, raw))
+    return 0
+
+
 if __name__ == "__main__":
     if len(sys.argv) >= 3 and sys.argv[1] == "run-one":
         sys.exit(run_job(sys.argv[2]))
+    if len(sys.argv) >= 4 and sys.argv[1] == "reanalyse":
+        sys.exit(reanalyse(sys.argv[2], sys.argv[3]))
     if len(sys.argv) >= 2 and sys.argv[1] == "main":
         sys.exit(main())
     sys.exit(__doc__)

@@ -70,7 +70,7 @@ def agg(vals, nd=2, never=None):
     lo, hi, md = min(vals), max(vals), median(vals)
     if lo == hi:
         return one(md)
-    return "%s (%s-%s)" % (one(md), one(lo), one(hi))
+    return "%s (%s%s%s)" % (one(md), one(lo), " to " if hi == inf else "-", one(hi))
 
 
 def rep_of(runs, scen, name, rep):
@@ -310,6 +310,10 @@ def main():
                  meta["machine"].get("apache2"), meta["machine"].get("haproxy"), " ".join(meta.get("load_start", [])),
                  meta.get("busy_at_start") or "none"))
     L.append("")
+    for x in meta.get("reanalysed", []):
+        L.append("Analysis redone from the stored windows at %s UTC (`balance.py reanalyse`, %d runs, no new load): %s"
+                 % (x["stamp"], x["runs"], x["note"]))
+        L.append("")
     unavailable = [c for c in cs if not c["available"]]
     if unavailable:
         L.append("Not available in this build (config refused; reported, not run):")
@@ -364,7 +368,7 @@ def main():
             dl = ""
         settle = "-"
         if goods(so):
-            settle = field(so, "settle_s", never="not within %s" % first(so).get("observed_s"))
+            settle = field(so, "settle_s", never=">%s" % first(so).get("observed_s"))
             settle += " s"
         L.append("| `%s` | %s%s | %s | %s | %s | %s | %s |" % (
             n, settle, dl,
@@ -413,7 +417,7 @@ def main():
         L.append("")
         L.append("Scenario (b), the returning member m2, `StickyRouteSlowStart %d`: per 5 s window of the ramp its "
                  "share of new sessions against the ramp's share f / (f + 3) (f: the part of the ramp elapsed at the "
-                 "window's end, from where the module's slow-start gauge puts the ramp's start). Target: no window "
+                 "window's end, from where the module's slow-start gauge puts the start of the ramp that ran to completion: a ramp cut short because the member, still down, failed a request and went back into error does not count; the notes under (b) name such runs). Target: no window "
                  "(of >= 20 new sessions) above the ramp + 0.05, at least half the new sessions the ramp gives, "
                  "its share of requests at most 1.1 x the weight share." % S["slowstart"])
         L.append("")
@@ -481,7 +485,7 @@ def main():
                 L.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
                     name, F("requests"), F("errors"), lat, F("first_new_member_s"),
                     F("imb5_before"), F("imb5_max_after"), F("imb5_last10"),
-                    F("settle_s", never="not within %s" % rs[0].get("observed_s")),
+                    F("settle_s", never=">%s" % rs[0].get("observed_s")),
                     " / ".join(sub("share_last10", m) for m in ("m1", "m2", "m3", "m4")), moves, F("moved_active")))
             elif s == "down":
                 L.append("| %s | %s | %s | %s | %s | %s | %s | %s / %s | %s / %s | %s | %s | %s | %s |" % (
@@ -512,7 +516,10 @@ def main():
                     notes.append("%s: after the restart, m2's first answer at +%s s, its first new session at +%s s%s"
                                  % (tag, r["back_seen_s"], r.get("back_first_new_s"),
                                     "; the module's slow-start gauge puts the start of its ramp at +%s s"
-                                    % r["gauge_ramp_start_s"] if r.get("gauge_ramp_start_s") is not None else ""))
+                                    % r["gauge_ramp_start_s"] if r.get("gauge_ramp_start_s") is not None else "")
+                                 + ("; an earlier ramp, from +%s s, was cut short (the gauge back at 0: a request "
+                                    "failed on the member, still down, and put it in error again)"
+                                    % r["gauge_first_ramp_start_s"] if r.get("gauge_ramp_restarts") else ""))
                 bad_ev = [e for e in r.get("events", []) if e.get("note")]
                 if bad_ev:
                     notes.append("%s: event notes %s" % (tag, "; ".join("%s: %s" % (e["kind"], e["note"]) for e in bad_ev)))
