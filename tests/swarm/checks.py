@@ -4,7 +4,7 @@
   checks.py probe PROBE_JSON                    every replica serves page, assets, API
   checks.py cross CROSS_JSON LOGS TASKS_JSON    cookies of one replica are `hit` on the
                                                 other (headers, and the access log of
-                                                `docker service logs`)
+                                                `docker logs` of each proxy task)
   checks.py load LOAD_JSON EVENTS TASKS_JSON[,TASKS_JSON...] DNS_LOG INTERVAL REPORT
                                                 the load run over every phase
 

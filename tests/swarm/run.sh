@@ -18,7 +18,7 @@
 #      `docker stack deploy` returns, before any task is up
 #   2. probe: every replica serves the page, assets, API; admin pages 403
 #   3. cookies of one replica are `hit` on the other (response headers, and
-#      the decisions in the proxies' access log from `docker service logs`)
+#      the decisions in the proxies' access log, `docker logs` of each task)
 #   4. the load runs on through: steady; five `docker service update
 #      --force` of the static services (rolling, stop-first: static1,
 #      static2, static1, static2, static1); scale static1 1 -> 3 -> 1 -> 3;
@@ -324,9 +324,15 @@ save_tasks "$WORK/tasks0.json"
 MARK=x$RANDOM$RANDOM
 since=$(date -u +%Y-%m-%dT%H:%M:%SZ -d '-5 sec')
 client cross cross /out/cross.json 20 "$MARK" || fail "cross client"
-sleep 2   # the access log reaches `docker service logs`
-timeout 60 docker service logs --no-trunc --since "$since" "${STACK}_reverse-proxy" 2>/dev/null |
-    grep -F "sr-mark=$MARK" > "$WORK/cross.log" || true
+sleep 2   # the access log reaches the container's log
+# Each proxy task's own log, prefixed as `docker service logs` would
+# (TASK_NAME@NODE | LINE). (`docker service logs` streams through the
+# manager: with the load running since the deploy it is too slow here.)
+for c in $(proxy_containers); do
+    tname=$(docker inspect --format '{{index .Config.Labels "com.docker.swarm.task.name"}}' "$c")
+    timeout 60 docker logs --since "$since" "$c" 2>/dev/null | grep -F "sr-mark=$MARK" |
+        sed "s/^/$tname@local | /" || true
+done > "$WORK/cross.log"
 /usr/bin/python3 "$HERE/checks.py" cross "$WORK/cross.json" "$WORK/cross.log" "$WORK/tasks0.json" ||
     fail "cookies across replicas"
 say "  e.g. $(head -n 2 "$WORK/cross.log" | cut -c1-200 | tr '\n' ' ')"
