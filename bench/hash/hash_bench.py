@@ -80,8 +80,8 @@ class Httpd:
             + ["LoadModule sticky_route_module %s/.libs/mod_sticky_route.so" % REPO,
                # room for every client (the event MPM closes idle keep-alive
                # connections when its workers run out)
-               "StartServers 2", "ServerLimit 2", "ThreadsPerChild 100",
-               "MaxRequestWorkers 200", "MaxSpareThreads 300", "KeepAliveTimeout 30",
+               "StartServers 2", "ServerLimit 2", "ThreadsPerChild 64",
+               "MaxRequestWorkers 128", "MaxSpareThreads 192", "KeepAliveTimeout 30",
                "MaxKeepAliveRequests 0",
                '<Proxy "balancer://app">', lines, "    ProxySet lbmethod=hash",
                '    StickyRouteHashKey "%{HTTP:X-Key}"',
@@ -364,6 +364,17 @@ def main():
     print()
     print(stable)
     OUT.parent.mkdir(parents=True, exist_ok=True)
+    # the chart's data (bench/hash/chart.gp): contender, max/mean, removal and
+    # addition excess (%), skewed p99 (ms) without and with bounded loads
+    tsv = OUT.with_suffix(".tsv")
+    with open(tsv, "w") as f:
+        f.write("contender\tmaxmean\trm_extra\tadd_extra\n")
+        for name, mx, mn, rm_extra, own, add, add_extra in rows:
+            f.write("%s\t%.4f\t%.3f\t%.3f\n" % (name.split(" `")[0].split(" lbmethod")[0],
+                                                 mx, rm_extra, add_extra))
+    if shutil.which("gnuplot"):
+        subprocess.run(["gnuplot", "-e", "tsv='%s'; png='%s'" % (tsv, OUT.with_suffix(".png")),
+                        str(REPO / "bench/hash/chart.gp")], check=False)
     OUT.write_text(
         "# lbmethod=hash against HAProxy and nginx: balance and disruption\n\n"
         "`make bench-hash` (bench/hash/hash_bench.py), %s, %d members on 127.0.0.1 "
