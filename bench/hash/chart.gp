@@ -1,10 +1,10 @@
 # bench/hash/hash_bench.py's chart: balance (max/mean keys per member) and
 # keys moved beyond the minimum on a removal and an addition, per contender.
 #   gnuplot -e "tsv='results.tsv'; png='results.png'" bench/hash/chart.gp
-set terminal pngcairo size 1000,420 font "sans,10"
+set terminal pngcairo size 1000,420 font "sans,10" noenhanced
 set output png
 set datafile separator "\t"
-set key autotitle columnhead
+set key autotitle columnhead top left
 set style data histograms
 set style histogram clustered gap 1
 set style fill solid 0.8 border -1
