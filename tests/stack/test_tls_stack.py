@@ -352,8 +352,11 @@ def access_log_len(stack):
 def test_files_stack_is_sticky_over_http11_and_h2_with_split_cookies(files_stack):
     s, crt, _ = files_stack
     tls = STACK_B + 5
+    logged = access_log_len(s)
     status, headers, _, _, alpn = https_get(tls, "/", crt)
     assert status == 200 and alpn == "http/1.1"
+    # httpd logs a request just after its answer: wait for that line
+    assert wait_until(lambda: access_log_len(s) > logged, 5)
     cookie = headers["Set-Cookie"].split(";")[0]
     assert "Secure" in headers["Set-Cookie"]
     route = cookie.split("=", 1)[1]
