@@ -28,7 +28,7 @@
  *      buckets; a member over it gives up its buckets with the largest
  *      keys, and those buckets (in bucket order) go to their next member
  *      in their own order that is under its cap: owner[b].
- *   4. Floor (up to 256 members: 2048 buckets per member or more): a
+ *   4. Floor (up to 256 members: 4096 buckets per member or more): a
  *      member below floor(0.975 x its fair share) takes the buckets it
  *      ranks best on (largest u) from members above their own floor.
  *

@@ -56,7 +56,7 @@ typedef struct sr_hash_map_t sr_hash_map_t;
  * table has SR_HASH_FLOOR_MIN buckets per member or more (up to 256
  * members: beyond, the floor's work would exceed the update budget). */
 #define SR_HASH_FLOOR 25
-#define SR_HASH_FLOOR_MIN 2048
+#define SR_HASH_FLOOR_MIN 4096
 
 /* A map for member numbers 0 .. max-1 (max <= 65535). bits 0: from max
  * (as above); else 2^bits buckets, 4 <= bits <= SR_HASH_BITS_MAX (small
