@@ -372,6 +372,14 @@ def cmd_load(load_path, events_path, tasks_path, dns_path, interval, report_path
                  "answer %.1fs after the deploy began" % (
                      by_phase["deploy"]["before any proxy was in DNS"],
                      first_answer - starts[0][1]))
+    # The slowest answers of the deploy (a request waiting for the pool's
+    # first member: DISCOVER_WAIT; or connect fallbacks): what they waited on.
+    dep = sorted((r for r in recs if phase_of(r["t0"], starts) == "deploy" and not r.get("err")
+                  and r.get("status")), key=lambda r: r["t0"] - r["t1"])[:3]
+    lines.append("deploy: slowest answers: %s" % ("; ".join(
+        "%.1fs %s %s via %s from %s, %d connect fallbacks, sent %.1fs after the deploy began" % (
+            r["t1"] - r["t0"], r["p"], r["status"], r.get("addr"), r.get("served"), len(r["fb"]),
+            r["t0"] - starts[0][1]) for r in dep) or "-"))
     lines.append("static tasks: %d seen, %d removed; new tasks' first new session after their "
                  "address appeared in DNS: %s" % (
                      len(static_tasks), len(removed),
