@@ -41,20 +41,27 @@
  *     was resolved, and is then resolved again from the URL's host (an
  *     address literal: no DNS query); a pooled connection to another
  *     address is closed when it is next taken (ap_proxy_determine_address);
- *  3. timing: a rewritten slot stays disabled and stopped for a settle time
- *     (SR_SETTLE, 2 s > the 1 s address TTL) before it is enabled, so every
- *     address a child cached before the rewrite has expired before the
- *     slot can be elected; a slot is rewritten only after its member has
- *     been disabled for hold= and at least one interval, so no request is
- *     still being sent to the old address by election;
+ *  3. timing: a slot is rewritten only after its member has been out of
+ *     election (disabled) for hold=, and at least SR_REUSE_MIN_GONE (2 s,
+ *     twice the address TTL): no child resolves the old address for it
+ *     after it was disabled (a request elected before that resolves it
+ *     within moments, not seconds), so by the rewrite every address a
+ *     child cached for the slot has expired, and the first request that
+ *     elects it afterwards resolves the new one. The rewritten member is
+ *     enabled at once;
  *  4. health checks: mod_proxy_hcheck keeps, per proxy_worker pointer, a
  *     check worker with the host copied once and skips stopped workers. A
  *     per-child watchdog (not a singleton: it runs in every child process,
  *     every 100 ms) gives a rewritten member that has health checks a
  *     fresh proxy_worker in its child's balancer (a copy of the old one
  *     sharing its connection pool, with no cached address), so the check
- *     worker mod_proxy_hcheck makes for it has the new host; the settle
- *     time covers that step (20 watchdog periods);
+ *     worker mod_proxy_hcheck makes for it has the new host; a member
+ *     with health checks stays stopped (mod_proxy_hcheck skips stopped
+ *     workers) for SR_SETTLE_HC (1 s, 10 watchdog periods) after the
+ *     rewrite, so that step is done before its first check. Cost: the
+ *     fresh proxy_worker, and mod_proxy_hcheck's check worker for it
+ *     (about 26 KB, kept by mod_proxy_hcheck, which never drops one), per
+ *     reuse in the child that runs the checks;
  *  5. state of ours: the member's shared entry (counters, in-flight,
  *     slow start) is renamed to the route derived from the new address
  *     and starts afresh (sr_shm_member_renew); a cookie for the old
@@ -91,7 +98,8 @@
 #define SR_DISCOVER_MAX_MAX      1024
 #define SR_DISCOVER_ADDRS_MAX    1024       /* addresses read per answer */
 #define SR_DISCOVER_HOLD_DEF     10         /* seconds */
-#define SR_SETTLE                apr_time_from_sec(2)
+#define SR_REUSE_MIN_GONE        apr_time_from_msec(2000)
+#define SR_SETTLE_HC             apr_time_from_sec(1)
 #define SR_WARN_PERIOD           apr_time_from_sec(60)
 
 typedef struct {
@@ -850,18 +858,31 @@ static void sr_reuse_slot(sr_discovery_t *d, proxy_worker *w,
     else {
         e = sr_shm_member(sr_shm_balancer(d->s, b, 0), route, 1, now);
     }
-    if (e) {
-        apr_atomic_set64(&e->settle_until, (apr_uint64_t)(now + SR_SETTLE));
+    if (s->method != NONE) {
+        /* health checks: stopped until every child's per-child step has
+         * given it a fresh worker (see the header, point 4) */
+        if (e) {
+            apr_atomic_set64(&e->settle_until, (apr_uint64_t)(now + SR_SETTLE_HC));
+        }
+        if (!d->settle_next || now + SR_SETTLE_HC < d->settle_next) {
+            d->settle_next = now + SR_SETTLE_HC;
+        }
     }
-    if (!d->settle_next || now + SR_SETTLE < d->settle_next) {
-        d->settle_next = now + SR_SETTLE;
+    else {
+        /* every address a child cached for the slot has expired (the
+         * member has been out of election for SR_REUSE_MIN_GONE, twice the
+         * address TTL): it can take requests at once, once its new
+         * identity is written */
+        __atomic_thread_fence(__ATOMIC_RELEASE);
+        ap_proxy_set_wstatus(PROXY_WORKER_STOPPED_FLAG, 0, w);
+        ap_proxy_set_wstatus(PROXY_WORKER_DISABLED_FLAG, 0, w);
     }
     ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, d->s,
                  "StickyRouteDiscover %s in %s: the slot of %s (gone %"
-                 APR_TIME_T_FMT " s) reused for %s (route %s); enabled in %"
-                 APR_TIME_T_FMT " s", d->dc->url, b->s->name, old,
-                 gone ? apr_time_sec(now - gone) : (apr_time_t)0, url, route,
-                 apr_time_sec(SR_SETTLE));
+                 APR_TIME_T_FMT " s) reused for %s (route %s)%s", d->dc->url,
+                 b->s->name, old, gone ? apr_time_sec(now - gone) : (apr_time_t)0,
+                 url, route, s->method != NONE
+                 ? "; enabled in 1 s (health checks)" : "");
 }
 
 /* One resolution and its plan, applied. Runs in the singleton watchdog;
@@ -990,7 +1011,10 @@ static void sr_discover_run(sr_discovery_t *d, apr_pool_t *p)
     wa = apr_pcalloc(p, (keys->nelts + 1) * sizeof(*wa));
     sr_discover_plan((sr_disc_member_t *)have->elts, (uint32_t)have->nelts,
                      want, answered ? (uint32_t)keys->nelts : 0,
-                     free_slots, now, d->dc->hold, ha, target, wa, &counts);
+                     free_slots, now,
+                     d->dc->hold > SR_REUSE_MIN_GONE ? d->dc->hold
+                                                     : SR_REUSE_MIN_GONE,
+                     ha, target, wa, &counts);
     d->settle_next = 0;
     for (i = 0; i < (apr_uint32_t)have->nelts; i++) {
         proxy_worker *w = APR_ARRAY_IDX(have_w, i, proxy_worker *);
