@@ -14,7 +14,7 @@ GLUE_HDR    = mod_sticky_route.h mod_sticky_route_private.h
 MODULE_SRC  = $(GLUE_SRC) $(CORE_SRC)
 PYTEST      = /usr/bin/python3 -m pytest
 
-.PHONY: all secret deps install test unit unit-asan unit-valgrind itest stack-test fault-test browser-test screenshot \
+.PHONY: all secret deps install test unit unit-asan unit-valgrind itest itest-slow stack-test fault-test browser-test screenshot \
         test-compose test-swarm run bench fuzz clean
 
 all: .libs/mod_sticky_route.so secrets/sticky_route_secret
@@ -55,8 +55,14 @@ unit-valgrind: tests/unit/sr_unit
 	CK_FORK=no valgrind -q --leak-check=full \
 	    --error-exitcode=1 ./tests/unit/sr_unit
 
+# The minutes-long tests (marked slow: 200 redeploys per discovery variant,
+# about 17 min in all) run in itest-slow, outside make test and CI (whose
+# whole budget is 90 min).
 itest: all
-	$(PYTEST) -q tests/integration
+	$(PYTEST) -q -m "not slow" tests/integration
+
+itest-slow: all
+	$(PYTEST) -q -m slow tests/integration
 
 stack-test: all
 	$(PYTEST) -q tests/stack
