@@ -56,6 +56,11 @@ def wait_until(predicate, timeout, interval=0.05):
     return predicate()
 
 
+
+def _default_signals():
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
+
 class Stack:
     """scripts/run-stack.sh as a child process, its output collected."""
 
@@ -66,9 +71,12 @@ class Stack:
         self.run_dir = run_dir_of(port)
         env = dict(os.environ, PORT=str(port))
         env.update(extra_env or {})
+        # as from a terminal: SIGINT and SIGQUIT at their defaults (a suite
+        # started in the background by a non-interactive shell inherits them
+        # ignored, and bash cannot trap a signal ignored at its start)
         self.proc = subprocess.Popen(["bash", str(RUN_STACK)], cwd=REPO, env=env,
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     text=True)
+                                     text=True, preexec_fn=_default_signals)
         self.lines = []
         self._ready = threading.Event()
         self._reader = threading.Thread(target=self._read, daemon=True)
