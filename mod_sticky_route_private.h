@@ -17,8 +17,12 @@
  *   mod_sticky_route_status.c  the status handler
  *   mod_sticky_route_wait.c    StickyRouteWait: requests wait for a member
  *   mod_sticky_route_hash.c    lbmethod=hash: the request key, the map
+ *   mod_sticky_route_discover.c, _discover_apply.c, _lookup.c
+ *                              StickyRouteDiscover (their own header:
+ *                              mod_sticky_route_discover.h)
  *
- * The decisions themselves are in sr_policy.c, pure and unit-tested.
+ * The decisions themselves are in sr_policy.c and sr_discover_policy.c,
+ * pure and unit-tested.
  */
 #ifndef MOD_STICKY_ROUTE_PRIVATE_H
 #define MOD_STICKY_ROUTE_PRIVATE_H
