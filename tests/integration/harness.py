@@ -607,7 +607,7 @@ class PyBackend:
         self.lock = threading.Lock()
         self.connections = 0            # accepted
         self.requests = 0               # requests read
-        self.answered = 0               # responses sent
+        self.answered = 0               # responses sent (counted as the send begins)
         self.closed_unanswered = 0      # requests closed without a byte
         self.closed_on_reuse = 0        # ... of which on a reused connection
         self._open = set()
@@ -707,9 +707,17 @@ class PyBackend:
                         if req_no > 1:
                             self.closed_on_reuse += 1
                     return
-                conn.sendall(out)
+                # counted before the send: a client that has read the
+                # response must find it counted (it was counted after the
+                # send, and a test read 5 of 6 answered)
                 with self.lock:
                     self.answered += 1
+                try:
+                    conn.sendall(out)
+                except OSError:
+                    with self.lock:
+                        self.answered -= 1
+                    raise
         except OSError:
             pass
         finally:
