@@ -55,7 +55,10 @@
 #   acme:  ACME_EMAIL (required), ACME_DIRECTORY (Let's Encrypt production),
 #          ACME_CA_FILE (the CA's HTTPS root, for a private CA), ACME_STORE_DIR
 #          (/var/lib/apache2/md: keep it on a volume), ACME_CHALLENGES
-#          (mod_md's choice), ACME_RENEW_WINDOW (mod_md's default, 33%)
+#          (mod_md's choice), ACME_RENEW_WINDOW (mod_md's default, 33%),
+#          ACME_EVENT_CMD (an absolute path: mod_md runs it, as the server's
+#          user, at each event - `renewed` when a new certificate waits for
+#          the graceful restart; MDMessageCmd; the container image sets it)
 #
 # A bad value: exit 2 with a message naming the variable and its value (never
 # the secret), nothing written. A good one: every file is written to a
@@ -482,7 +485,7 @@ ACME_LE_DIRECTORY=https://acme-v02.api.letsencrypt.org/directory
 # secrecy; TLS 1.3 suites are all AEAD and are OpenSSL's defaults).
 TLS_CIPHERS=ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305
 for v in TLS LISTEN_TLS_PORT TLS_PUBLIC_PORT TLS_CERT_FILE TLS_KEY_FILE SERVER_ALIASES ACME_DIRECTORY ACME_EMAIL \
-         ACME_CA_FILE ACME_STORE_DIR ACME_CHALLENGES ACME_RENEW_WINDOW HSTS_MAX_AGE; do
+         ACME_CA_FILE ACME_STORE_DIR ACME_CHALLENGES ACME_RENEW_WINDOW ACME_EVENT_CMD HSTS_MAX_AGE; do
     if [ -n "${!v+set}" ] && [ -z "${!v}" ]; then unset "$v"; fi
 done
 TLS=${TLS:-off}
@@ -549,7 +552,7 @@ if [ "$TLS" = files ]; then
     for v in TLS_CERT_FILE TLS_KEY_FILE; do
         [ -n "${!v+set}" ] || err "TLS=files needs $v (a PEM file)"
     done
-    for v in ACME_DIRECTORY ACME_EMAIL ACME_CA_FILE ACME_STORE_DIR ACME_CHALLENGES ACME_RENEW_WINDOW; do
+    for v in ACME_DIRECTORY ACME_EMAIL ACME_CA_FILE ACME_STORE_DIR ACME_CHALLENGES ACME_RENEW_WINDOW ACME_EVENT_CMD; do
         [ -z "${!v+set}" ] || err "$v is set but TLS=files: ACME_* variables are for TLS=acme"
     done
     if [ -n "${TLS_CERT_FILE+set}" ] && [ -n "${TLS_KEY_FILE+set}" ]; then
@@ -637,6 +640,17 @@ elif [ "$TLS" = acme ]; then
        ! [[ $ACME_RENEW_WINDOW =~ ^([1-9][0-9]?%|[1-9][0-9]{0,3}[dhms])$ ]]; then
         err "ACME_RENEW_WINDOW=$(show "$ACME_RENEW_WINDOW"): expected a duration (30d, 12h) or a" \
             "share of the lifetime (33%)"
+    fi
+    if [ -n "${ACME_EVENT_CMD+set}" ]; then
+        if ! [[ $ACME_EVENT_CMD =~ $SAFE_PATH_RE ]]; then
+            err "ACME_EVENT_CMD=$(show "$ACME_EVENT_CMD"): expected an absolute path of A-Z a-z 0-9 . _ / + -"
+        elif ! [ -f "$ACME_EVENT_CMD" ] || ! [ -x "$ACME_EVENT_CMD" ]; then
+            err "ACME_EVENT_CMD=$(show "$ACME_EVENT_CMD"): not an executable file"
+        elif [ "$(id -u)" = 0 ] && id -u www-data >/dev/null 2>&1 && command -v runuser >/dev/null &&
+             ! runuser -u www-data -- test -x "$ACME_EVENT_CMD" 2>/dev/null; then
+            err "ACME_EVENT_CMD=$(show "$ACME_EVENT_CMD"): not executable by www-data (mod_md runs" \
+                "it from httpd's workers)"
+        fi
     fi
 fi
 
@@ -757,6 +771,11 @@ if [ "$TLS" != off ]; then
         [ -z "${ACME_CA_FILE+set}" ] || s+="MDCACertificateFile \"$ACME_CA_FILE\""$'\n'
         [ -z "${ACME_CHALLENGES+set}" ] || s+="MDCAChallenges $ACME_CHALLENGES"$'\n'
         [ -z "${ACME_RENEW_WINDOW+set}" ] || s+="MDRenewWindow $ACME_RENEW_WINDOW"$'\n'
+        if [ -n "${ACME_EVENT_CMD+set}" ]; then
+            s+="# mod_md's events (renewed: a new certificate waits for the graceful"$'\n'
+            s+="# restart) go to this command, run as the server's user."$'\n'
+            s+="MDMessageCmd \"$ACME_EVENT_CMD\""$'\n'
+        fi
         s+="# The CA reaches http://NAME/ and https://NAME/ at these local ports."$'\n'
         s+="MDPortMap http:$LISTEN_PORT https:$LISTEN_TLS_PORT"$'\n'
         s+="MDStapling on"$'\n'

@@ -12,6 +12,15 @@
 #       restart. A bad result leaves the running configuration untouched.
 #   sticky-route-entrypoint ANYTHING ELSE: exec'd as is (debugging).
 #
+# TLS=acme: mod_md obtains and renews the certificate, and a new one is used
+# only after a graceful restart, which mod_md (in httpd's workers, as
+# www-data) cannot send. So the image makes ACME_EVENT_CMD (the renderer's
+# MDMessageCmd) /usr/local/bin/sticky-route-md-event, which marks each
+# `renewed` event in $MD_EVENT_DIR, and the start runs a watcher (a child of
+# httpd's parent, as root) that turns each mark into a graceful restart
+# within ACME_RELOAD_POLL seconds (default 5): the first certificate and
+# every renewal go into use by themselves.
+#
 # Member expansion: STATIC_APP / DYNAMIC_APP are comma-separated
 # host:port[=route] lists.
 #   name:port        a name without a route is followed at run time: the
@@ -39,6 +48,46 @@ PORTS_CONF=/etc/apache2/ports.conf
 LOG_DIR=/var/log/apache2/sticky-route
 
 log() { echo "$PROG: $*" >&2; }
+
+MD_EVENT_DIR=${STICKY_ROUTE_MD_EVENT_DIR:-/run/sticky-route/md}
+MD_EVENT_CMD=/usr/local/bin/sticky-route-md-event
+# The image's default ACME_EVENT_CMD (at the start and for `reload`, which
+# renders again): unless the user set one.
+if [ "${TLS:-off}" = acme ] && [ -z "${ACME_EVENT_CMD:-}" ] && [ -x "$MD_EVENT_CMD" ]; then
+    export ACME_EVENT_CMD=$MD_EVENT_CMD
+fi
+
+# The watcher of mod_md's `renewed` marks (see the header): a graceful
+# restart per batch of marks. Runs until the container stops.
+md_watch() {
+    local poll=$1 marks
+    while sleep "$poll"; do
+        marks=$(find "$MD_EVENT_DIR" -maxdepth 1 -name 'renewed.*' -type f 2>/dev/null) || true
+        [ -n "$marks" ] || continue
+        # shellcheck disable=SC2086
+        rm -f $marks
+        log "mod_md has a new certificate ($(echo "$marks" | sed 's|.*/renewed\.||' | paste -sd ' ')): graceful restart"
+        kill -USR1 1 || log "graceful restart not sent (no httpd as PID 1?)"
+    done
+}
+
+# Starts the watcher when mod_md's events come to the image's command.
+md_watch_start() {
+    local poll=${ACME_RELOAD_POLL:-5} user
+    [ "${TLS:-off}" = acme ] && [ "${ACME_EVENT_CMD:-}" = "$MD_EVENT_CMD" ] || return 0
+    if ! [[ $poll =~ ^[1-9][0-9]{0,3}$ ]]; then
+        log "ACME_RELOAD_POLL=$poll: expected seconds (1-9999); not starting httpd"
+        exit 2
+    fi
+    # shellcheck disable=SC1091
+    user=$(set +u; . /etc/apache2/envvars; echo "${APACHE_RUN_USER:-www-data}")
+    mkdir -p "$MD_EVENT_DIR"
+    chown "$user" "$MD_EVENT_DIR"
+    chmod 0700 "$MD_EVENT_DIR"
+    rm -f "$MD_EVENT_DIR"/renewed.*
+    md_watch "$poll" </dev/null &
+    log "TLS=acme: a new certificate from mod_md is put in use by a graceful restart (checked every ${poll} s)"
+}
 
 # Does the renderer make StickyRouteDiscover of route-less names?
 DISCOVERY=0
@@ -129,6 +178,7 @@ case "${1:-}" in
             log "configuration not rendered (see the message above); not starting httpd"
             exit 2
         fi
+        md_watch_start
         exec "$@"
         ;;
     reload)

@@ -16,6 +16,8 @@
 #   6. a scaled service expands into one member per address (reload)
 #   7. graceful stop of the proxy (SIGWINCH) finishes a request in flight
 #   8. bad variables: the proxy container exits with the renderer's message
+#   8b. TLS=acme: the image puts the certificates mod_md obtains and renews
+#      in use by itself (tests/compose/test_acme_container.py, pebble)
 #   9. docker-compose down leaves no container, network or volume behind
 #
 # Environment: COMPOSE_TEST_PORT (default: first free port from 18080),
@@ -66,7 +68,7 @@ step() {
 # ---- prerequisites ------------------------------------------------------------
 missing=()
 case $ENGINE in
-    docker) need=(/usr/bin/docker /usr/sbin/dockerd docker-compose debootstrap curl ss timeout flock) ;;
+    docker) need=(/usr/bin/docker /usr/sbin/dockerd docker-compose debootstrap curl ss timeout flock pebble pebble-challtestsrv openssl) ;;
     podman) need=(podman /usr/bin/docker docker-compose debootstrap curl ss timeout) ;;
     *) fail "COMPOSE_TEST_ENGINE=$ENGINE: expected docker or podman" ;;
 esac
@@ -448,6 +450,17 @@ bad_var API_PREFIX 'api' 'API_PREFIX='
 timeout 120 docker-compose up -d --no-deps reverse-proxy 2>&1 | sed 's/^/  /'
 wait_healthy reverse-proxy
 /usr/bin/python3 "$HERE/checks.py" api-spread "$BASE" 4 || fail "proxy after the bad variables"
+
+# ---- 8b. TLS=acme: the image puts mod_md's certificates in use by itself ----------------------
+# (tests/compose/test_acme_container.py: pebble on loopback ports, the
+# reverse-proxy image with --network host; podman: not run, its host network
+# is not set up here)
+if [ "$ENGINE" = docker ]; then
+    step "TLS=acme in the image: first certificate and a renewal put in use by the container"
+    SR_PROXY_IMAGE=$(image_of reverse-proxy) timeout 300 /usr/bin/python3 -m pytest -q -p no:cacheprovider \
+        "$HERE/test_acme_container.py" 2>&1 | sed 's/^/  /'
+    [ "${PIPESTATUS[0]}" = 0 ] || fail "TLS=acme in the image (test_acme_container.py)"
+fi
 
 # ---- 9. down ------------------------------------------------------------------------------------
 if [ "${COMPOSE_TEST_KEEP:-0}" = 1 ]; then

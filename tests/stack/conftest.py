@@ -13,6 +13,7 @@ import os
 import pathlib
 import signal
 import subprocess
+import sys
 import threading
 import time
 
@@ -20,6 +21,7 @@ import pytest
 import requests
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "tests"))     # the shared tooling (acmelib, proclib)
 RUN_STACK = REPO / "scripts" / "run-stack.sh"
 RENDERER = REPO / "templates" / "render-proxy-conf.sh"
 MODULE = pathlib.Path(os.environ.get("STICKY_ROUTE_MODULE",

@@ -544,6 +544,11 @@ def test_tls_acme_options_become_md_directives(tmp_path, tls_files):
                  f'MDCACertificateFile "{ca}"', "MDCAChallenges tls-alpn-01",
                  "MDRenewWindow 50%", "MDPortMap http:80 https:443"):
         assert f"\n{line}\n" in conf
+    assert "MDMessageCmd" not in conf       # only with ACME_EVENT_CMD
+    # ACME_EVENT_CMD: mod_md's events to a command (the image's watcher)
+    r = render(tmp_path, {**env, "ACME_CA_FILE": "", "ACME_EVENT_CMD": "/bin/true"})
+    assert r.returncode == 0, r.stderr
+    assert '\nMDMessageCmd "/bin/true"\n' in (tmp_path / "vhost.conf").read_text()
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="checked when the renderer runs as root")
@@ -607,6 +612,18 @@ def bad_tls_cases(files):
         ("acme-window", {"TLS": "acme", "TLS_CERT_FILE": None, "TLS_KEY_FILE": None,
                          "ACME_EMAIL": "a@shop.test", "ACME_RENEW_WINDOW": "100%"},
          "ACME_RENEW_WINDOW", "100%"),
+        ("acme-event-relative", {"TLS": "acme", "TLS_CERT_FILE": None, "TLS_KEY_FILE": None,
+                                 "ACME_EMAIL": "a@shop.test", "ACME_EVENT_CMD": "bin/event"},
+         "ACME_EVENT_CMD", "absolute path"),
+        ("acme-event-missing", {"TLS": "acme", "TLS_CERT_FILE": None, "TLS_KEY_FILE": None,
+                                "ACME_EMAIL": "a@shop.test",
+                                "ACME_EVENT_CMD": str(d / "no-such-command")},
+         "ACME_EVENT_CMD", "not an executable file"),
+        ("acme-event-not-executable", {"TLS": "acme", "TLS_CERT_FILE": None,
+                                       "TLS_KEY_FILE": None, "ACME_EMAIL": "a@shop.test",
+                                       "ACME_EVENT_CMD": str(d / "index.txt")},
+         "ACME_EVENT_CMD", "not an executable file"),
+        ("acme-event-with-files", {"ACME_EVENT_CMD": "/bin/true"}, "ACME_EVENT_CMD", "TLS=acme"),
         ("alias-bad", {"SERVER_ALIASES": "www.shop.test other"}, "SERVER_ALIASES", "other"),
     ]
 

@@ -16,7 +16,6 @@ import pathlib
 import re
 import shutil
 import signal
-import socket
 import ssl
 import subprocess
 import tempfile
@@ -26,112 +25,15 @@ import time
 import pytest
 
 from conftest import PORT_BASE, Stack, run_dir_of, wait_until
+from acmelib import NAME, REFUSED, Pebble, https_get, self_signed
 
-PEBBLE_PORT = PORT_BASE + 50          # ACME directory (HTTPS)
-PEBBLE_MGMT_PORT = PORT_BASE + 51     # /roots/0: the issuing root of this run
-DNS_PORT = PORT_BASE + 52             # pebble-challtestsrv's DNS
-CTS_MGMT_PORT = PORT_BASE + 53
+PEBBLE_BASE = PORT_BASE + 50          # pebble's and challtestsrv's four ports
 STACK_A = PORT_BASE + 60
 STACK_B = PORT_BASE + 70
-NAME = "shop.sticky-route.test"
-REFUSED = "refused.sticky-route.test"   # in pebble's domain block list
 
 pytestmark = pytest.mark.skipif(
     not (shutil.which("pebble") and shutil.which("pebble-challtestsrv") and shutil.which("openssl")),
     reason="needs pebble, pebble-challtestsrv (package pebble) and openssl: make deps")
-
-
-def openssl(*args):
-    subprocess.run(["openssl", *args], check=True, capture_output=True, timeout=30)
-
-
-def self_signed(d, stem, names):
-    crt, key = d / f"{stem}.crt", d / f"{stem}.key"
-    san = ",".join(("IP:" if n[0].isdigit() else "DNS:") + n for n in names)
-    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-            "-days", "2", "-subj", f"/CN={names[0]}", "-addext", f"subjectAltName={san}",
-            "-keyout", str(key), "-out", str(crt))
-    key.chmod(0o600)
-    return crt, key
-
-
-class Pebble:
-    """pebble + pebble-challtestsrv on loopback ports; validates on the
-    given proxy's HTTP and HTTPS ports."""
-
-    def __init__(self, d, http_port, tls_port, validity=0):
-        self.dir = d
-        self.listener_crt, key = self_signed(d, "pebble-listener", ["localhost", "127.0.0.1"])
-        cfg = {"pebble": {
-            "listenAddress": f"127.0.0.1:{PEBBLE_PORT}",
-            "managementListenAddress": f"127.0.0.1:{PEBBLE_MGMT_PORT}",
-            "certificate": str(self.listener_crt), "privateKey": str(key),
-            "httpPort": http_port, "tlsPort": tls_port, "ocspResponderURL": "",
-            "externalAccountBindingRequired": False, "domainBlocklist": [REFUSED],
-            "certificateValidityPeriod": validity}}
-        (d / "pebble.json").write_text(json.dumps(cfg))
-        self.procs = []
-        self.log = d / "pebble.log"
-        with open(d / "challtestsrv.log", "w") as out:
-            self.procs.append(subprocess.Popen(
-                ["pebble-challtestsrv", "-defaultIPv4", "127.0.0.1", "-defaultIPv6", "",
-                 "-dns01", f"127.0.0.1:{DNS_PORT}", "-http01", "", "-https01", "",
-                 "-tlsalpn01", "", "-management", f"127.0.0.1:{CTS_MGMT_PORT}"],
-                stdout=out, stderr=subprocess.STDOUT))
-        with open(self.log, "w") as out:
-            self.procs.append(subprocess.Popen(
-                ["pebble", "-config", str(d / "pebble.json"), "-dnsserver",
-                 f"127.0.0.1:{DNS_PORT}"], stdout=out, stderr=subprocess.STDOUT,
-                env=dict(os.environ, PEBBLE_VA_NOSLEEP="1")))
-        ctx = ssl.create_default_context(cafile=str(self.listener_crt))
-        self.directory = f"https://127.0.0.1:{PEBBLE_PORT}/dir"
-
-        def root():
-            try:
-                c = http.client.HTTPSConnection("127.0.0.1", PEBBLE_MGMT_PORT, context=ctx,
-                                                timeout=2)
-                c.request("GET", "/roots/0")
-                r = c.getresponse()
-                return r.read() if r.status == 200 else None
-            except OSError:
-                return None
-        assert wait_until(lambda: root() is not None, 15), self.log.read_text()
-        self.root = d / "pebble-root.pem"
-        self.root.write_bytes(root())
-
-    def stop(self):
-        for p in reversed(self.procs):
-            p.terminate()
-        for p in self.procs:
-            try:
-                p.wait(10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(5)
-
-
-class SNIConnection(http.client.HTTPSConnection):
-    """HTTPS to 127.0.0.1 with the SNI and Host of another name (no DNS)."""
-
-    def connect(self):
-        sock = socket.create_connection(("127.0.0.1", self.port), self.timeout)
-        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
-
-
-def https_get(port, path="/", cafile=None, name=NAME, cookie=None, ctx=None):
-    """(status, headers, body, DER certificate, ALPN protocol) of one request
-    on a new connection."""
-    if ctx is None:
-        ctx = ssl.create_default_context(cafile=str(cafile))
-        ctx.set_alpn_protocols(["http/1.1"])
-    c = SNIConnection(name, port, context=ctx, timeout=10)
-    try:
-        c.request("GET", path, headers={"Cookie": cookie} if cookie else {})
-        der, alpn = c.sock.getpeercert(binary_form=True), c.sock.selected_alpn_protocol()
-        r = c.getresponse()
-        return r.status, r.headers, r.read(), der, alpn
-    finally:
-        c.close()
 
 
 def curl(*args):
@@ -188,7 +90,7 @@ def workdir():
 
 @pytest.mark.parametrize("challenge", ["http-01", "tls-alpn-01"])
 def test_acme_obtains_a_certificate_and_serves_it_over_h2(workdir, module_so, challenge):
-    pebble = Pebble(workdir, STACK_A, STACK_A + 5)
+    pebble = Pebble(workdir, STACK_A, STACK_A + 5, port_base=PEBBLE_BASE)
     s = None
     try:
         store = fresh_store(STACK_A)
@@ -228,7 +130,7 @@ def test_acme_restart_serves_the_stored_certificate_without_ordering(workdir, mo
     """The store (ACME_STORE_DIR, here run-stack.sh's RUN_DIR/md) outlives
     the stack: a restart serves the same certificate at once, with no new
     account and no new order at the CA."""
-    pebble = Pebble(workdir, STACK_A, STACK_A + 5)
+    pebble = Pebble(workdir, STACK_A, STACK_A + 5, port_base=PEBBLE_BASE)
     s = None
     try:
         fresh_store(STACK_A)
@@ -260,7 +162,7 @@ def test_acme_renewal_graceful_restarts_fail_no_request(workdir, module_so):
     the graceful restart that puts the new certificate in use (and the next
     start renews again). Clients on new connections all the while: every
     request answered, and they see the certificate change."""
-    pebble = Pebble(workdir, STACK_A, STACK_A + 5, validity=60)
+    pebble = Pebble(workdir, STACK_A, STACK_A + 5, validity=60, port_base=PEBBLE_BASE)
     s = None
     try:
         fresh_store(STACK_A)
@@ -304,7 +206,7 @@ def test_acme_renewal_graceful_restarts_fail_no_request(workdir, module_so):
 
 
 def test_acme_refused_order_keeps_serving_with_the_fallback_certificate(workdir, module_so):
-    pebble = Pebble(workdir, STACK_A, STACK_A + 5)
+    pebble = Pebble(workdir, STACK_A, STACK_A + 5, port_base=PEBBLE_BASE)
     s = None
     try:
         fresh_store(STACK_A)
