@@ -30,7 +30,6 @@
  */
 #include <string.h>
 
-#include "apr_atomic.h"
 #include "apr_hash.h"
 #include "apr_siphash.h"
 #include "apr_strings.h"
@@ -230,7 +229,7 @@ void sr_hash_scan(sr_balancer_state_t *st, uint32_t ncand)
         uint32_t ppm = (uint32_t)(sr_hash_share(hs->map, i) * 1e6 + 0.5);
         if (st->counters[i] && (ppm != hs->share_ppm[i]
                                 || st->counters[i] != hs->share_at[i])) {
-            apr_atomic_set32(&st->counters[i]->hash_share, ppm);
+            sr_atomic_store32(&st->counters[i]->hash_share, ppm);
             hs->share_ppm[i] = ppm;
             hs->share_at[i] = st->counters[i];
         }
@@ -281,8 +280,7 @@ int32_t sr_hash_choose(sr_balancer_state_t *st, uint64_t h, uint32_t n,
         for (k = 0; k < n; k++) {
             if (sr_hash_share(hs->map, k) > 0) {
                 total += st->view[k].inflight
-                         ? __atomic_load_n(st->view[k].inflight,
-                                           __ATOMIC_RELAXED) : 0;
+                         ? sr_atomic_load32(st->view[k].inflight) : 0;
                 total_w += st->view[k].weight ? st->view[k].weight : 1;
             }
         }
@@ -305,7 +303,7 @@ int32_t sr_hash_choose(sr_balancer_state_t *st, uint64_t h, uint32_t n,
         }
         if (factor) {
             uint32_t inflight = st->view[m].inflight
-                ? __atomic_load_n(st->view[m].inflight, __ATOMIC_RELAXED) : 0;
+                ? sr_atomic_load32(st->view[m].inflight) : 0;
             if (!sr_hash_within_bound(inflight, st->view[m].weight, total,
                                       total_w, factor)) {
                 if (over < 0) {

@@ -39,6 +39,7 @@
 #include "sr_core.h"
 #include "sr_policy.h"
 #include "sr_hash.h"
+#include "sr_atomic.h"
 
 /* name_ex in proxy_worker_shared came with httpd 2.4.51, a worker's
  * address TTL (address_ttl, what lets discovery reuse a slot) with 2.4.59. */

@@ -22,7 +22,6 @@
 #include "http_protocol.h"
 #include "http_request.h"
 #include "http_connection.h"
-#include "apr_atomic.h"
 #include "apr_strings.h"
 #include "apr_optional.h"
 #include "apr_optional_hooks.h"
@@ -245,16 +244,16 @@ static uint32_t sr_member_weight(sr_balancer_state_t *st, int i,
     }
     if (c) {
         if (!st->view[i].usable || st->view[i].draining) {
-            if (!apr_atomic_read32(&c->down)) {
-                apr_atomic_set32(&c->down, 1);
+            if (!sr_atomic_load32(&c->down)) {
+                sr_atomic_store32(&c->down, 1);
             }
         }
-        else if (apr_atomic_read32(&c->down)
-                 && apr_atomic_cas32(&c->down, 0, 1) == 1) {
-            apr_atomic_set64(&c->up_since, (apr_uint64_t)now);
+        else if (sr_atomic_load32(&c->down)
+                 && sr_atomic_cas32(&c->down, 1, 0) == 1) {
+            sr_atomic_store64(&c->up_since, (apr_uint64_t)now);
         }
     }
-    since = c ? (apr_time_t)apr_atomic_read64(&c->up_since) : 0;
+    since = c ? (apr_time_t)sr_atomic_load64(&c->up_since) : 0;
     elapsed = since ? now - since : INT64_MAX;
     if (st->view[i].usable && !st->view[i].draining) {
         st->view[i].ramping = (unsigned char)sr_slowstart_ramping(elapsed,
@@ -563,7 +562,7 @@ static int sr_elect(sr_balancer_state_t *st, request_rec *r, sr_req_t *rq,
             n = st->max;
         }
         if (fresh) {
-            ticket = st->shared ? apr_atomic_add64(&st->shared->ticket, 1)
+            ticket = st->shared ? sr_atomic_add64(&st->shared->ticket, 1)
                                 : st->local_ticket++;
             tickets++;
         }
@@ -640,8 +639,8 @@ static const char *sr_member_value(sr_balancer_state_t *st, int m,
  * log_transaction: httpd runs it from the EOR bucket's destruction, right
  * before it destroys the request's pool, on every way a request ends (the
  * same moment as a pool cleanup, without registering one per request). A
- * subrequest (never logged) registers a pool cleanup. (GCC's atomic
- * builtins, as apr_atomic uses them, without a call per request.) */
+ * subrequest (never logged) registers a pool cleanup. (sr_atomic.h:
+ * inline, relaxed: a count only.) */
 static apr_status_t sr_inflight_release(void *data)
 {
     sr_req_t *rq = data;
@@ -649,13 +648,7 @@ static apr_status_t sr_inflight_release(void *data)
     if (rq->inflight) {
         /* never below zero: a discovery slot given to another address
          * starts its count afresh while older requests may still end */
-        apr_uint32_t n = __atomic_load_n(&rq->inflight->inflight,
-                                         __ATOMIC_RELAXED);
-        while (n > 0 && !__atomic_compare_exchange_n(&rq->inflight->inflight,
-                                                     &n, n - 1, 1,
-                                                     __ATOMIC_RELAXED,
-                                                     __ATOMIC_RELAXED))
-            ;
+        sr_atomic_dec32_floor0(&rq->inflight->inflight);
         rq->inflight = NULL;
     }
     return APR_SUCCESS;
@@ -669,7 +662,7 @@ static void sr_inflight_move(request_rec *r, sr_req_t *rq,
     }
     sr_inflight_release(rq);
     if (to) {
-        __atomic_fetch_add(&to->inflight, 1, __ATOMIC_RELAXED);
+        sr_atomic_add32(&to->inflight, 1);
         rq->inflight = to;
         if (r->main && !rq->inflight_cleanup) {
             apr_pool_cleanup_register(r->pool, rq, sr_inflight_release,
@@ -1068,12 +1061,12 @@ static apr_status_t sr_cookie_filter(ap_filter_t *f, apr_bucket_brigade *bb)
             sr_balancer_state_t *st = rq->balancer ? rq->balancer->context
                                                    : NULL;
             sr_shm_balancer_t *sb = st ? st->shared : NULL;
-            if (!sb || !(apr_atomic_read32(&sb->warned) & SR_WARNED_APP_COOKIE)) {
+            if (!sb || !(sr_atomic_load32(&sb->warned) & SR_WARNED_APP_COOKIE)) {
                 int first = 1;
                 if (sb) {
-                    apr_uint32_t was = apr_atomic_read32(&sb->warned);
-                    first = apr_atomic_cas32(&sb->warned,
-                                             was | SR_WARNED_APP_COOKIE, was)
+                    apr_uint32_t was = sr_atomic_load32(&sb->warned);
+                    first = sr_atomic_cas32(&sb->warned, was,
+                                            was | SR_WARNED_APP_COOKIE)
                             == was;
                 }
                 if (first) {
@@ -1125,7 +1118,7 @@ static int sr_log_transaction(request_rec *r)
     if (rq && rq->worker && rq->counter && !rq->error_response
         && !rq->broken && r->sent_bodyct
         && (unsigned)rq->status < SR_STATUS_COUNT) {
-        apr_atomic_add64(&rq->counter->count[rq->status], 1);
+        sr_atomic_add64(&rq->counter->count[rq->status], 1);
     }
     return DECLINED;
 }

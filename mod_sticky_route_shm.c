@@ -14,7 +14,6 @@
  */
 #include <string.h>
 
-#include "apr_atomic.h"
 #include "apr_shm.h"
 #include "apr_strings.h"
 #include "apr_thread_proc.h"
@@ -135,7 +134,7 @@ static int sr_slot_ready(volatile apr_uint32_t *state)
     int i;
 
     for (i = 0; i < SR_SHM_FILL_WAITS; i++) {
-        apr_uint32_t st = apr_atomic_read32(state);
+        apr_uint32_t st = sr_atomic_load32_acquire(state);
         if (st == SR_SLOT_READY) {
             return 1;
         }
@@ -160,17 +159,17 @@ typedef enum {
 
 static sr_visit_t sr_slot_visit(volatile apr_uint32_t *state, int create)
 {
-    apr_uint32_t st = apr_atomic_read32(state);
+    apr_uint32_t st = sr_atomic_load32_acquire(state);
 
     if (st == SR_SLOT_FREE) {
         if (!create) {
             return SR_VISIT_END;
         }
-        if (apr_atomic_cas32(state, SR_SLOT_FILLING, SR_SLOT_FREE)
+        if (sr_atomic_cas32(state, SR_SLOT_FREE, SR_SLOT_FILLING)
             == SR_SLOT_FREE) {
             return SR_VISIT_CLAIMED;
         }
-        st = apr_atomic_read32(state);
+        st = sr_atomic_load32_acquire(state);
     }
     if (st == SR_SLOT_FILLING && !sr_slot_ready(state)) {
         return SR_VISIT_SKIP;
@@ -180,7 +179,7 @@ static sr_visit_t sr_slot_visit(volatile apr_uint32_t *state, int create)
 
 static void sr_slot_publish(volatile apr_uint32_t *state)
 {
-    apr_atomic_set32(state, SR_SLOT_READY);
+    sr_atomic_store32_release(state, SR_SLOT_READY);
 }
 
 sr_shm_balancer_t *sr_shm_balancer(server_rec *s, const proxy_balancer *b,
@@ -230,7 +229,7 @@ sr_shm_member_t *sr_shm_member(const sr_shm_balancer_t *sb, const char *route,
         case SR_VISIT_CLAIMED:
             e->balancer = bi;
             apr_cpystrn(e->route, route, sizeof(e->route));
-            apr_atomic_set64(&e->up_since, (apr_uint64_t)up_since_if_new);
+            sr_atomic_store64(&e->up_since, (apr_uint64_t)up_since_if_new);
             sr_slot_publish(&e->state);
             return e;
         case SR_VISIT_READY:
@@ -252,18 +251,18 @@ void sr_shm_member_renew(sr_shm_member_t *e, const char *route,
 {
     int k;
 
-    if (apr_atomic_cas32(&e->state, SR_SLOT_FILLING, SR_SLOT_READY)
+    if (sr_atomic_cas32(&e->state, SR_SLOT_READY, SR_SLOT_FILLING)
         != SR_SLOT_READY) {
         return;
     }
     for (k = 0; k < SR_STATUS_COUNT; k++) {
-        apr_atomic_set64(&e->count[k], 0);
+        sr_atomic_store64(&e->count[k], 0);
     }
-    apr_atomic_set32(&e->inflight, 0);
-    apr_atomic_set32(&e->down, 0);
-    apr_atomic_set64(&e->up_since, (apr_uint64_t)up_since);
-    apr_atomic_set64(&e->gone_since, 0);
-    apr_atomic_set64(&e->settle_until, 0);
+    sr_atomic_store32(&e->inflight, 0);
+    sr_atomic_store32(&e->down, 0);
+    sr_atomic_store64(&e->up_since, (apr_uint64_t)up_since);
+    sr_atomic_store64(&e->gone_since, 0);
+    sr_atomic_store64(&e->settle_until, 0);
     apr_cpystrn(e->route, route, sizeof(e->route));
     sr_slot_publish(&e->state);
 }

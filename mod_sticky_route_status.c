@@ -18,7 +18,6 @@
 
 #include "http_core.h"
 #include "http_protocol.h"
-#include "apr_atomic.h"
 #include "apr_hash.h"
 #include "apr_strings.h"
 
@@ -83,10 +82,10 @@ static double sr_member_share(const sr_status_row_t *row,
     if (eff->slowstart <= 0) {
         return 1.0;
     }
-    if (!row->up || (row->counter && apr_atomic_read32(&row->counter->down))) {
+    if (!row->up || (row->counter && sr_atomic_load32(&row->counter->down))) {
         return 0.0;
     }
-    since = row->counter ? (apr_time_t)apr_atomic_read64(&row->counter->up_since)
+    since = row->counter ? (apr_time_t)sr_atomic_load64(&row->counter->up_since)
                          : 0;
     if (!since) {
         return 1.0;
@@ -169,7 +168,7 @@ static int sr_status_collect(server_rec *s, proxy_balancer *b, void *baton)
 static double sr_hash_share_of(const sr_status_row_t *row)
 {
     return row->counter
-           ? apr_atomic_read32(&row->counter->hash_share) / 1e6 : 0.0;
+           ? sr_atomic_load32(&row->counter->hash_share) / 1e6 : 0.0;
 }
 
 /* The decisions a balancer of this lbmethod can make. */
@@ -188,12 +187,12 @@ static int sr_status_applies(const char *method, int k)
 
 static apr_uint32_t sr_inflight(const sr_status_row_t *row)
 {
-    return row->counter ? apr_atomic_read32(&row->counter->inflight) : 0;
+    return row->counter ? sr_atomic_load32(&row->counter->inflight) : 0;
 }
 
 static apr_uint64_t sr_count(const sr_status_row_t *row, int k)
 {
-    return row->counter ? apr_atomic_read64(&row->counter->count[k])
+    return row->counter ? sr_atomic_load64(&row->counter->count[k])
                         : (apr_uint64_t)0;
 }
 
@@ -203,18 +202,18 @@ static apr_uint64_t sr_disc(const sr_discover_row_t *d, int what)
         return 0;
     }
     switch (what) {
-    case 0: return apr_atomic_read32(&d->sb->disc_members);
-    case 1: return apr_atomic_read32(&d->sb->disc_free);
-    case 2: return apr_atomic_read32(&d->sb->disc_unplaced);
-    case 3: return apr_atomic_read64(&d->sb->disc_errors);
-    case 4: return apr_atomic_read64(&d->sb->disc_runs);
-    case 5: return apr_atomic_read32(&d->sb->disc_max);
-    case 6: return apr_atomic_read32(&d->sb->disc_held);
-    case 7: return apr_atomic_read64(&d->sb->disc_reused);
-    case 9: return apr_atomic_read32(&d->sb->disc_failing);
+    case 0: return sr_atomic_load32(&d->sb->disc_members);
+    case 1: return sr_atomic_load32(&d->sb->disc_free);
+    case 2: return sr_atomic_load32(&d->sb->disc_unplaced);
+    case 3: return sr_atomic_load64(&d->sb->disc_errors);
+    case 4: return sr_atomic_load64(&d->sb->disc_runs);
+    case 5: return sr_atomic_load32(&d->sb->disc_max);
+    case 6: return sr_atomic_load32(&d->sb->disc_held);
+    case 7: return sr_atomic_load64(&d->sb->disc_reused);
+    case 9: return sr_atomic_load32(&d->sb->disc_failing);
     default: {
         /* seconds to the next resolution (0: due or unknown) */
-        apr_time_t next = (apr_time_t)apr_atomic_read64(&d->sb->disc_next);
+        apr_time_t next = (apr_time_t)sr_atomic_load64(&d->sb->disc_next);
         apr_time_t now = apr_time_now();
         return next > now ? (apr_uint64_t)apr_time_sec(next - now + 999999) : 0;
     }
@@ -279,13 +278,13 @@ static apr_uint64_t sr_wait_value(const sr_wait_row_t *w, int what)
 
     switch (what) {
     case 0:
-        now = w->sb ? apr_atomic_read32(&w->sb->wait_now) : 0;
+        now = w->sb ? sr_atomic_load32(&w->sb->wait_now) : 0;
         /* a child's exit cleanup may run ahead of a waiter's own count
          * for a moment: never show a wrapped value */
         return now > 0x7fffffffu ? 0 : now;
-    case 1: return w->sb ? apr_atomic_read64(&w->sb->wait_served) : 0;
-    case 2: return w->sb ? apr_atomic_read64(&w->sb->wait_timeouts) : 0;
-    case 3: return w->sb ? apr_atomic_read64(&w->sb->wait_refused) : 0;
+    case 1: return w->sb ? sr_atomic_load64(&w->sb->wait_served) : 0;
+    case 2: return w->sb ? sr_atomic_load64(&w->sb->wait_timeouts) : 0;
+    case 3: return w->sb ? sr_atomic_load64(&w->sb->wait_refused) : 0;
     case 4: return (apr_uint64_t)apr_time_sec(w->limit);
     default: return w->max;
     }
