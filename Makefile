@@ -7,7 +7,9 @@ APR_LIBS    = $(shell pkg-config --libs apr-1 apr-util-1 2>/dev/null)
 CORE_SRC    = sr_core.c sr_policy.c sr_discover_policy.c sr_dns.c sr_hash.c
 CORE_HDR    = sr_core.h sr_atomic.h sr_policy.h sr_dns.h sr_hash.h
 GLUE_SRC    = mod_sticky_route.c mod_sticky_route_config.c mod_sticky_route_shm.c \
-              mod_sticky_route_proxy.c mod_sticky_route_status.c \
+              mod_sticky_route_state.c mod_sticky_route_find.c \
+              mod_sticky_route_filter.c mod_sticky_route_retry.c \
+              mod_sticky_route_status.c \
               mod_sticky_route_discover.c mod_sticky_route_discover_apply.c \
               mod_sticky_route_lookup.c mod_sticky_route_wait.c \
               mod_sticky_route_hash.c

@@ -397,7 +397,7 @@ static void sr_discover_child_step(sr_discovery_t *d)
     for (i = 0; i < b->workers->nelts && i < b->max_workers; i++) {
         proxy_worker **slot = &((proxy_worker **)b->workers->elts)[i];
         proxy_worker *w = *slot, *fresh;
-        uint32_t sig = sr_name_sig(sr_worker_name(w));
+        uint32_t sig = sr_str_sig(sr_worker_name(w));
 
         if (!first && d->child_sig[i] && d->child_sig[i] != sig
             && w->s->method != NONE) {

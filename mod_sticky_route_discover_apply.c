@@ -102,16 +102,6 @@ const char *sr_worker_name(const proxy_worker *w)
     return w->s->name_ex[0] ? w->s->name_ex : w->s->name;
 }
 
-uint32_t sr_name_sig(const char *s)
-{
-    uint32_t h = 2166136261u;
-
-    while (*s) {
-        h = (h ^ (unsigned char)*s++) * 16777619u;
-    }
-    return h ? h : 1;
-}
-
 /* "ADDRESS PORT" when w is a member a discovery makes - the scheme's, an
  * address literal (not a name) as its host, and (A/AAAA names) the port of
  * the URL - else NULL. Read from the worker's host and port fields, not its

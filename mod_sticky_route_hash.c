@@ -293,7 +293,7 @@ int32_t sr_hash_choose(sr_balancer_state_t *st, uint64_t h, uint32_t n,
         if ((uint32_t)m >= n) {
             continue;
         }
-        sr_view_refresh_member(st, m);
+        sr_view_refresh(st, m);
         if (!sr_member_takes_new(&st->view[m])) {
             *stale = 1;
             continue;
