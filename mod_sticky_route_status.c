@@ -60,13 +60,19 @@ typedef struct {
 } sr_status_ctx_t;
 
 /* "host:port" of a (virtual) server: its ServerName, and the port of its
- * ServerName or of its first address. */
-static const char *sr_server_label(apr_pool_t *p, server_rec *s)
+ * ServerName or of its first address; when neither has one (a ServerName
+ * without a port in a server listening on any port), the port the status
+ * request came in on, rather than ":0". */
+static const char *sr_server_label(request_rec *r, server_rec *s)
 {
+    apr_pool_t *p = r->pool;
     apr_port_t port = s->port;
 
     if (!port && s->addrs) {
         port = s->addrs->host_port;
+    }
+    if (!port && r->connection->local_addr) {
+        port = r->connection->local_addr->port;
     }
     return apr_psprintf(p, "%s:%u", s->server_hostname ? s->server_hostname
                                                        : "", (unsigned)port);
@@ -113,7 +119,7 @@ static int sr_status_collect(server_rec *s, proxy_balancer *b, void *baton)
     if (!strncasecmp(name, BALANCER_PREFIX, sizeof(BALANCER_PREFIX) - 1)) {
         name += sizeof(BALANCER_PREFIX) - 1;
     }
-    label = sr_server_label(p, s);
+    label = sr_server_label(ctx->r, s);
     key = apr_pstrcat(p, label, "\n", name, NULL);
     if (apr_hash_get(ctx->seen_label, key, APR_HASH_KEY_STRING)) {
         /* two servers with the same name and port (other addresses):
