@@ -39,6 +39,7 @@ typedef struct {
     const char *found;
 } sr_app_cookie_t;
 
+/* No lock: reads the response headers only. */
 static int sr_app_cookie_cb(void *baton, const char *key, const char *val)
 {
     sr_app_cookie_t *ac = baton;
@@ -54,7 +55,9 @@ static int sr_app_cookie_cb(void *baton, const char *key, const char *val)
 
 /* Adds the one Set-Cookie, naming the member elected last, when the
  * response is on its way; skips errors httpd generates itself, and never
- * replaces a cookie of the same name and path the member set itself. */
+ * replaces a cookie of the same name and path the member set itself. No
+ * lock: the request's own sr_req_t; st->shared is fixed once the state is
+ * made; the once-only warning bit is set lock-free (compare-and-swap). */
 static apr_status_t sr_cookie_filter(ap_filter_t *f, apr_bucket_brigade *bb)
 {
     request_rec *r = f->r;
@@ -104,6 +107,8 @@ static apr_status_t sr_cookie_filter(ap_filter_t *f, apr_bucket_brigade *bb)
     return ap_pass_brigade(f->next, bb);
 }
 
+/* httpd answers with its own error page: no Set-Cookie, not counted. No
+ * lock: the request's own sr_req_t. */
 static void sr_insert_error_filter(request_rec *r)
 {
     sr_req_t *rq = ap_get_module_config(r->request_config, &sticky_route_module);
@@ -113,6 +118,10 @@ static void sr_insert_error_filter(request_rec *r)
     }
 }
 
+/* The end of every request (and of the requests of its internal
+ * redirects): the in-flight count released, the decision counted when a
+ * response left. No lock: the request's own sr_req_t; the counters are
+ * relaxed atomic adds in shared memory. */
 static int sr_log_transaction(request_rec *r)
 {
     sr_req_t *rq;
@@ -141,6 +150,7 @@ static int sr_log_transaction(request_rec *r)
     return DECLINED;
 }
 
+/* No lock: startup. */
 void sr_filter_register_hooks(apr_pool_t *p)
 {
     (void)p;

@@ -85,7 +85,8 @@ static sr_req_t *sr_req(request_rec *r, proxy_balancer *b,
 
 /* StickyRouteSession: the member an application's session id names, from
  * its cookie (the first value of the name with a route that names a
- * member), else from the URL parameter. */
+ * member), else from the URL parameter. Lock: the balancer's thread mutex
+ * (the route index of st). */
 static void sr_read_app_session(sr_balancer_state_t *st, request_rec *r,
                                 sr_req_t *rq)
 {
@@ -154,10 +155,12 @@ static void sr_read_cookie(sr_balancer_state_t *st, request_rec *r,
 }
 
 /* Election: one atomic ticket, one table lookup, the policy's verdict
- * (sr_elect_check). A stale schedule is rebuilt and the same ticket
- * mapped onto the new one; a member that failed in this request costs
- * another ticket, until every scheduled member was tried. Returns the
- * member number or -1. */
+ * (sr_elect_check). A stale schedule is rebuilt and the same ticket mapped
+ * onto the new one; a member that failed in this request costs another
+ * ticket, until every scheduled member was tried. Returns the member
+ * number or -1. Lock: the balancer's thread mutex (the finder's, held by
+ * mod_proxy_balancer). The ticket is lock-free: one relaxed fetch-and-add
+ * in shared memory. */
 static int sr_elect(sr_balancer_state_t *st, request_rec *r, sr_req_t *rq,
                     int by_load)
 {
@@ -230,7 +233,9 @@ static int sr_elect(sr_balancer_state_t *st, request_rec *r, sr_req_t *rq,
 
 /* The cookie value naming member m: the route, signed with key when there
  * is one. Made once per member and key (and again after a scan), not per
- * request; like the routes, the slots live as long as the state. */
+ * request; like the routes, the slots live as long as the state. Lock: the
+ * balancer's thread mutex (st->values_buf; the finder's, held by
+ * mod_proxy_balancer). */
 static const char *sr_member_value(sr_balancer_state_t *st, int m,
                                    const sr_key_t *key)
 {
@@ -265,7 +270,9 @@ static void sr_inflight_move(request_rec *r, sr_req_t *rq,
 }
 
 /* Applies a decision: environment, counters, and the Set-Cookie that the
- * output filter adds once the response is known to come from a member. */
+ * output filter adds once the response is known to come from a member.
+ * Lock: the balancer's thread mutex (the finder's, held by
+ * mod_proxy_balancer). The in-flight count moves lock-free (sr_atomic.h). */
 static void sr_apply(request_rec *r, sr_balancer_state_t *st, sr_req_t *rq,
                      int m, sr_status_t status, int issue, int64_t first,
                      const sr_effective_t *eff, const char *why)
@@ -323,6 +330,8 @@ static void sr_apply(request_rec *r, sr_balancer_state_t *st, sr_req_t *rq,
                   sr_status_name(status), why);
 }
 
+/* Lock: the balancer's thread mutex (the finder's, held by
+ * mod_proxy_balancer). */
 static void sr_unapplied(request_rec *r, sr_balancer_state_t *st,
                          sr_req_t *rq, sr_status_t status, const char *why)
 {
@@ -341,7 +350,8 @@ static void sr_unapplied(request_rec *r, sr_balancer_state_t *st,
 }
 
 /* A retry after a member broke on a reused connection goes to that member
- * again (sr_retry_member decided it); returns 1 when it does. */
+ * again (sr_retry_member decided it); returns 1 when it does. Lock: the
+ * balancer's thread mutex (the finder's, held by mod_proxy_balancer). */
 static int sr_retry_same(request_rec *r, sr_balancer_state_t *st,
                          sr_req_t *rq, const sr_effective_t *eff)
 {
@@ -389,7 +399,8 @@ static int sr_elect_by_key(sr_balancer_state_t *st, request_rec *r,
 }
 
 /* lbmethod=sticky: gathers the cookie and the named member's state, asks
- * sr_decide_sticky (the table in sr_policy.h), applies the answer. */
+ * sr_decide_sticky (the table in sr_policy.h), applies the answer. Lock:
+ * the balancer's thread mutex (the finder's, held by mod_proxy_balancer). */
 static proxy_worker *sr_find_sticky(proxy_balancer *b, request_rec *r)
 {
     sr_balancer_state_t *st = sr_state(b, r->server);
@@ -479,6 +490,9 @@ static proxy_worker *sr_find_sticky(proxy_balancer *b, request_rec *r)
  *
  *   members a b c d, equal weights, b disabled:   a c d a c d a c d ...
  *   loadfactor a=5 b=1 c=1:                       a a b a c a a ...
+ *
+ * Lock: the balancer's thread mutex (the finder's, held by
+ * mod_proxy_balancer).
  */
 static proxy_worker *sr_find_roundrobin(proxy_balancer *b, request_rec *r)
 {
@@ -520,6 +534,9 @@ static proxy_worker *sr_find_roundrobin(proxy_balancer *b, request_rec *r)
  *   it is unusable, or failed in this request   next choice   hashed
  *   StickyRouteHashBalance: it is over its bound  next choice within
  *                                                 its bound    hash-spill
+ *
+ * Lock: the balancer's thread mutex (the finder's, held by
+ * mod_proxy_balancer).
  */
 static proxy_worker *sr_find_hash(proxy_balancer *b, request_rec *r)
 {
@@ -564,6 +581,7 @@ static proxy_worker *sr_find_hash(proxy_balancer *b, request_rec *r)
     return ((proxy_worker **)b->workers->elts)[m];
 }
 
+/* Nothing to reset: the state is rebuilt by the scan. No lock. */
 static apr_status_t sr_reset(proxy_balancer *b, server_rec *s)
 {
     (void)b;

@@ -71,6 +71,7 @@ typedef struct {
 
 static apr_hash_t *sr_hash_prebuilt;
 
+/* No lock: configuration. */
 static uint32_t sr_hash_capacity(const proxy_balancer *b)
 {
     /* as sr_state_create sizes the per-process state */
@@ -85,6 +86,8 @@ static uint32_t sr_hash_capacity(const proxy_balancer *b)
     return max > UINT16_MAX ? UINT16_MAX : max;
 }
 
+/* The parent's map of one balancer, at post_config. No lock: startup,
+ * single-threaded. */
 static int sr_hash_prebuild_one(server_rec *s, proxy_balancer *b, void *baton)
 {
     apr_pool_t *pconf = baton;
@@ -153,6 +156,7 @@ static apr_status_t sr_hash_prebuilt_gone(void *data)
     return APR_SUCCESS;
 }
 
+/* No lock: startup. */
 void sr_hash_post_config(apr_pool_t *pconf, server_rec *main_s)
 {
     sr_hash_prebuilt = apr_hash_make(pconf);

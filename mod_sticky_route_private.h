@@ -10,10 +10,20 @@
 /*
  * mod_sticky_route_private.h - what the glue files share.
  *
- *   mod_sticky_route.c         module record, hooks, startup checks
+ *   mod_sticky_route.c         module record, hooks, startup checks and
+ *                              preparation (derived routes, shared slots);
+ *                              nothing calls into it
  *   mod_sticky_route_config.c  directives and the settings of a balancer
  *   mod_sticky_route_shm.c     shared memory: tickets and counters
- *   mod_sticky_route_proxy.c   the providers, the cookie filter, the retry
+ *   mod_sticky_route_state.c   per-balancer state and its scan: routes,
+ *                              view, member weight (slow start), schedule;
+ *                              which balancers are ours
+ *   mod_sticky_route_find.c    the three providers: finders, election,
+ *                              a decision applied
+ *   mod_sticky_route_filter.c  the Set-Cookie filter, log_transaction:
+ *                              in-flight released, decisions counted
+ *   mod_sticky_route_retry.c   request_status: the retry of a request a
+ *                              member broke; pre_connection
  *   mod_sticky_route_status.c  the status handler
  *   mod_sticky_route_wait.c    StickyRouteWait: requests wait for a member
  *   mod_sticky_route_hash.c    lbmethod=hash: the request key, the map
@@ -22,7 +32,25 @@
  *                              mod_sticky_route_discover.h)
  *
  * The decisions themselves are in sr_policy.c and sr_discover_policy.c,
- * pure and unit-tested.
+ * pure and unit-tested; the httpd-free helpers under sr_core.h. Atomics:
+ * sr_atomic.h only. docs/DESIGN.md draws the request path through these
+ * files.
+ *
+ * The lock contract (each function's comment says which it needs):
+ *   - the balancer's thread mutex (PROXY_THREAD_LOCK(b), one per balancer
+ *     and process): guards the per-process state - sr_balancer_state_t in
+ *     b->context, b->workers, the lbmethod=hash map; see "per-process
+ *     balancer state" below for who takes it;
+ *   - the balancer's global mutex (PROXY_GLOBAL_LOCK(b), across
+ *     processes): taken by the discovery watchdog, after the thread mutex,
+ *     around its edits of the balancer's shared worker slots and of our
+ *     member entries (sr_shm_member_renew);
+ *   - sr_child_mutex (mod_sticky_route_state.c, per process): the child
+ *     pool, when a balancer's state or map is made after child_init;
+ *   - no lock: the shared-memory entries below (sr_shm_*_t) are read and
+ *     written only through sr_atomic.h, and claimed with the lock-free
+ *     protocol of mod_sticky_route_shm.c; a request's own sr_req_t belongs
+ *     to its thread; configuration is fixed after startup.
  */
 #ifndef MOD_STICKY_ROUTE_PRIVATE_H
 #define MOD_STICKY_ROUTE_PRIVATE_H
@@ -138,13 +166,13 @@ void sr_effective(server_rec *s, const sr_conf_t *dir, sr_effective_t *e);
 /* b uses lbmethod=sticky, roundrobin or hash. No lock. */
 int sr_is_ours(const proxy_balancer *b);
 
-/* Calls fn for every balancer of every server that uses lbmethod=sticky or
- * lbmethod=roundrobin; stops when fn returns non-zero and returns that. */
+/* Calls fn for every balancer of every server that uses lbmethod=sticky,
+ * roundrobin or hash; stops when fn returns non-zero and returns that. No
+ * lock: the configuration is fixed (fn says what it needs). */
 typedef int sr_balancer_fn(server_rec *s, proxy_balancer *b, void *baton);
 int sr_for_each_balancer(server_rec *main_s, sr_balancer_fn *fn, void *baton);
 
-/* No lock: walks the configuration. */
-extern server_rec *sr_main_server;     /* set by post_config */
+extern server_rec *sr_main_server;     /* set by post_config; no lock */
 
 /* ---- shared memory (mod_sticky_route_shm.c) ------------------------------
  * One anonymous segment, created by the parent in the process pool, so it
@@ -210,13 +238,15 @@ typedef struct {
     char route[PROXY_WORKER_MAX_ROUTE_SIZE];
 } sr_shm_member_t;
 
+/* The segment, made or kept. No lock: the parent at post_config. */
 apr_status_t sr_shm_setup(apr_pool_t *pglobal, apr_pool_t *pconf,
                           server_rec *s);
-/* The entry of balancer b of server s (create: claim it when missing). */
+/* The entry of balancer b of server s (create: claim it when missing).
+ * No lock: the lock-free claim protocol above. */
 sr_shm_balancer_t *sr_shm_balancer(server_rec *s, const proxy_balancer *b,
                                    int create);
 /* create: claim the entry when missing, with up_since (slow start) set to
- * up_since_if_new. */
+ * up_since_if_new. No lock: the lock-free claim protocol above. */
 sr_shm_member_t *sr_shm_member(const sr_shm_balancer_t *sb, const char *route,
                                int create, apr_time_t up_since_if_new);
 /* Gives member entry e to another route (a discovery slot reused): its
@@ -232,20 +262,29 @@ int sr_shm_is_new(void);
 /* The proxy id of server s (mod_proxy_balancer's per-vhost identity). */
 const char *sr_server_id(server_rec *s);
 
-/* ---- per-process balancer state (mod_sticky_route_proxy.c) ----------------
+/* ---- per-process balancer state (mod_sticky_route_state.c) ----------------
  * Lives in proxy_balancer->context of our balancers only. The lock rule:
  * whoever reads or writes it, or b->workers, holds the balancer's thread
  * mutex (PROXY_THREAD_LOCK(b)), so one thread at a time per process touches
- * it; processes share only the shm entries (apr_atomic / __atomic only).
- *   - the finders: mod_proxy_balancer calls them with the mutex held;
- *   - sr_request_status (the retry decision): takes it;
- *   - the discovery watchdog (mod_sticky_route_discover.c): takes it, then
- *     the balancer's global mutex, around ap_proxy_sync_balancer and its
- *     edits; its per-child step takes it alone;
+ * it; processes share only the shm entries (sr_atomic.h only). Fields
+ * fixed when the state is made (balancer, server, eff, max, shared, the
+ * buffers' addresses) may be read without it.
+ *   - the finders (mod_sticky_route_find.c): mod_proxy_balancer calls them
+ *     with the mutex held;
+ *   - sr_request_status (mod_sticky_route_retry.c, the retry decision):
+ *     takes it around its read of the view;
+ *   - the discovery watchdog (mod_sticky_route_discover.c,
+ *     _discover_apply.c): takes it, then the balancer's global mutex,
+ *     around ap_proxy_sync_balancer and its edits; its per-child step
+ *     takes it alone;
  *   - StickyRouteWait (mod_sticky_route_wait.c): takes it to sync, never
- *     while it sleeps;
- *   - the status handler reads only shared memory and the routes it
- *     computes itself (sr_balancer_routes). */
+ *     while it sleeps; st->waiters is atomic (no lock);
+ *   - the status handler (mod_sticky_route_status.c): takes it while it
+ *     reads b->workers and computes the routes (sr_balancer_routes); the
+ *     rest is shared memory;
+ *   - the cookie filter and log_transaction (mod_sticky_route_filter.c):
+ *     no lock - they touch the request's own sr_req_t, fixed fields of st
+ *     and shared memory only. */
 typedef struct {
     proxy_balancer *balancer;
     server_rec *server;
@@ -351,7 +390,8 @@ const char *sr_worker_url(const proxy_worker *w);
 
 /* The route each member of b is known by, computed the way the finder
  * does (sr_route_choose in member order), for the status handler and
- * startup. No lock (reads b->workers' routes into p). */
+ * startup. Lock: the balancer's thread mutex once request threads run
+ * (b->workers may grow); none at startup. */
 const char **sr_balancer_routes(apr_pool_t *p, server_rec *s,
                                 proxy_balancer *b);
 

@@ -34,7 +34,8 @@
  * connection that broke was a fresh one. */
 _Thread_local apr_uint32_t sr_conns_opened SR_HIDDEN;
 
-/* mod_proxy opens a new connection to a member (see sr_conns_opened). */
+/* mod_proxy opens a new connection to a member (see sr_conns_opened). No
+ * lock: a thread-local count. */
 static int sr_pre_connection(conn_rec *c, void *csd)
 {
     (void)c;
@@ -57,6 +58,10 @@ static int sr_pre_connection(conn_rec *c, void *csd)
  * httpd's own failover gave up (maxattempts): the request runs again on
  * another member when sr_retry_unreached_allowed says so. A 503 without a
  * member (the finder found none) is left alone: rq->worker is NULL then.
+ *
+ * Lock: mod_proxy runs this hook without the balancer's thread mutex; it
+ * takes it around its read of st->view (sr_view_refresh, sr_retry_member).
+ * The in-flight count is released lock-free.
  */
 static int sr_request_status(int *status, request_rec *r)
 {
@@ -150,6 +155,7 @@ static int sr_request_status(int *status, request_rec *r)
 }
 
 
+/* No lock: startup. */
 void sr_retry_register_hooks(apr_pool_t *p)
 {
     (void)p;

@@ -205,6 +205,7 @@ const char *sr_worker_url(const proxy_worker *w)
 /* A route as given (any bytes) made fit for one log line: bytes outside
  * printable ASCII, quotes and backslashes as \xHH. */
 #define SR_LOG_SAFE_SIZE (4 * PROXY_WORKER_MAX_ROUTE_SIZE + 1)
+/* No lock: pure. */
 static const char *sr_log_safe(char *out, const char *in)
 {
     static const char hex[] = "0123456789abcdef";
@@ -237,10 +238,12 @@ static uint64_t sr_mix(uint64_t h, uint64_t v)
 
 /* The member's weight for the schedule: its loadfactor, and with
  * StickyRouteSlowStart its ramp since it joined or came back (and whether
- * it still ramps, in the view; *rescan: how soon the ramp wants the
- * weight again, sr_slowstart_rescan). Notes in shared memory when a member
- * goes down and when it is back, so that every process ramps from the
- * same moment. */
+ * it still ramps, in the view; *rescan: how soon the ramp wants the weight
+ * again, sr_slowstart_rescan). Notes in shared memory when a member goes
+ * down and when it is back, so that every process ramps from the same
+ * moment. Lock: the balancer's thread mutex (st->view); down and up_since
+ * in shared memory lock-free (a compare-and-swap decides which process
+ * notes the return). */
 static uint32_t sr_member_weight(sr_balancer_state_t *st, int i,
                                  const proxy_worker *w, apr_time_t now,
                                  apr_interval_time_t *rescan)
@@ -385,9 +388,9 @@ apr_interval_time_t sr_scan(sr_balancer_state_t *st, server_rec *s)
 }
 
 /* The route each member of b is known by (see the private header). Lock:
- * none of ours: reads b->workers' routes the way the scan does, into p;
- * the status handler and startup call it (a route balancer-manager edits
- * meanwhile is copied whole, apr_cpystrn of a NUL-ended field). */
+ * the balancer's thread mutex once request threads run (b->workers may
+ * grow under ap_proxy_sync_balancer: the status handler takes it); none at
+ * startup. */
 const char **sr_balancer_routes(apr_pool_t *p, server_rec *s,
                                 proxy_balancer *b)
 {
@@ -421,6 +424,7 @@ void sr_state_post_config(void)
     sr_retry_worker = APR_RETRIEVE_OPTIONAL_FN(ap_proxy_retry_worker);
 }
 
+/* No lock: child_init, before the threads. */
 static int sr_init_state(server_rec *s, proxy_balancer *b, void *baton)
 {
     if (!b->context) {

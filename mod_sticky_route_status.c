@@ -78,8 +78,9 @@ static const char *sr_server_label(request_rec *r, server_rec *s)
                                                        : "", (unsigned)port);
 }
 
-/* The share of its weight a member takes new sessions with: 1 without
- * slow start, 0 while it is down, the ramp since it joined or came back. */
+/* The share of its weight a member takes new sessions with: 1 without slow
+ * start, 0 while it is down, the ramp since it joined or came back. No
+ * lock: shared memory read lock-free (sr_atomic.h). */
 static double sr_member_share(const sr_status_row_t *row,
                               const sr_effective_t *eff, apr_time_t now)
 {
@@ -99,6 +100,8 @@ static double sr_member_share(const sr_status_row_t *row,
     return sr_slowstart_share(now - since, apr_time_from_sec(eff->slowstart));
 }
 
+/* Lock: takes the balancer's thread mutex while it reads b->workers and
+ * the routes (sr_balancer_routes); shared memory is read lock-free. */
 static int sr_status_collect(server_rec *s, proxy_balancer *b, void *baton)
 {
     sr_status_ctx_t *ctx = baton;
@@ -170,7 +173,8 @@ static int sr_status_collect(server_rec *s, proxy_balancer *b, void *baton)
     return 0;
 }
 
-/* lbmethod=hash: the member's share of the hash space, 0..1 */
+/* lbmethod=hash: the member's share of the hash space, 0..1. No lock: a
+ * relaxed load of shared memory. */
 static double sr_hash_share_of(const sr_status_row_t *row)
 {
     return row->counter
@@ -191,17 +195,21 @@ static int sr_status_applies(const char *method, int k)
     return k == SR_STATUS_ROUNDROBIN;
 }
 
+/* No lock: a relaxed load of shared memory. */
 static apr_uint32_t sr_inflight(const sr_status_row_t *row)
 {
     return row->counter ? sr_atomic_load32(&row->counter->inflight) : 0;
 }
 
+/* No lock: a relaxed load of shared memory. */
 static apr_uint64_t sr_count(const sr_status_row_t *row, int k)
 {
     return row->counter ? sr_atomic_load64(&row->counter->count[k])
                         : (apr_uint64_t)0;
 }
 
+/* No lock: relaxed loads of shared memory (figures the discovery watchdog
+ * writes). */
 static apr_uint64_t sr_disc(const sr_discover_row_t *d, int what)
 {
     if (!d->sb) {
@@ -277,7 +285,8 @@ static void sr_status_prometheus_discover(request_rec *r,
 }
 
 /* StickyRouteWait: waiting now (across child processes), served after
- * waiting, timed out, refused (beyond max=, or stopping), the settings. */
+ * waiting, timed out, refused (beyond max=, or stopping), the settings. No
+ * lock: relaxed loads of shared memory. */
 static apr_uint64_t sr_wait_value(const sr_wait_row_t *w, int what)
 {
     apr_uint32_t now;
@@ -472,6 +481,9 @@ static void sr_status_prometheus(request_rec *r,
     }
 }
 
+/* The status endpoint (Prometheus text, ?json). Lock: per balancer, its
+ * thread mutex while sr_status_collect reads b->workers; the rest reads
+ * shared memory lock-free. */
 int sr_status_handler(request_rec *r)
 {
     sr_status_ctx_t ctx;

@@ -148,7 +148,9 @@ static uint32_t sr_wait_usable_locked(proxy_balancer *b, server_rec *s,
 }
 
 /* Takes and gives back the balancer's thread mutex; a mutex that cannot be
- * taken counts as a usable member (the request goes on unchanged). */
+ * taken counts as a usable member (the request goes on unchanged). Takes
+ * the balancer's thread mutex around sr_wait_usable_locked (never while
+ * the request sleeps). */
 static uint32_t sr_wait_usable(proxy_balancer *b, request_rec *r,
                                proxy_server_conf *conf, int full, int *forced)
 {
@@ -344,6 +346,8 @@ static int sr_wait_release_all(server_rec *s, proxy_balancer *b, void *baton)
     return 0;
 }
 
+/* The child ends: every place given back. No lock: st->waiters and
+ * wait_now are atomic. */
 static apr_status_t sr_wait_child_exit(void *data)
 {
     (void)data;
@@ -353,6 +357,7 @@ static apr_status_t sr_wait_child_exit(void *data)
     return APR_SUCCESS;
 }
 
+/* No lock: configuration. */
 static int sr_wait_find(server_rec *s, proxy_balancer *b, void *baton)
 {
     sr_balancer_state_t *st = b->context;
@@ -363,7 +368,7 @@ static int sr_wait_find(server_rec *s, proxy_balancer *b, void *baton)
 }
 
 /* After sr_proxy_child_init (the balancers' states exist). Single-threaded
- * (child_init). */
+ * (child_init). No lock: child_init, before the threads. */
 void sr_wait_child_init(apr_pool_t *pchild, server_rec *main_s)
 {
     sr_wait_retry = APR_RETRIEVE_OPTIONAL_FN(ap_proxy_retry_worker);
@@ -374,6 +379,7 @@ void sr_wait_child_init(apr_pool_t *pchild, server_rec *main_s)
     }
 }
 
+/* No lock: startup. */
 void sr_wait_register_hooks(apr_pool_t *p)
 {
     static const char *const before_balancer[] = { "mod_proxy_balancer.c",
