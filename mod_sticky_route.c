@@ -8,15 +8,22 @@
  */
 
 /*
- * mod_sticky_route.c - the module record, its hooks and the startup checks.
+ * mod_sticky_route.c - the module record, its hooks and the startup checks
+ * (check_config: every configuration mistake; post_config: shared memory
+ * and the members' shared entries claimed up front).
  *
- * Directives: mod_sticky_route_config.c. Shared memory:
- * mod_sticky_route_shm.c. The providers, the cookie filter and the retry:
- * mod_sticky_route_proxy.c. The status handler: mod_sticky_route_status.c.
- * Requests waiting for a usable member (StickyRouteWait):
- * mod_sticky_route_wait.c.
- * The decisions: sr_policy.c; the cookie grammar and the schedule:
- * sr_core.c.
+ * The top of the glue: it calls into the other files, nothing calls into
+ * it. Directives: mod_sticky_route_config.c. Shared memory:
+ * mod_sticky_route_shm.c. Per-balancer state and its scan:
+ * mod_sticky_route_state.c. The providers (finders, election):
+ * mod_sticky_route_find.c. The Set-Cookie filter and the counters:
+ * mod_sticky_route_filter.c. The retry: mod_sticky_route_retry.c. The
+ * status handler: mod_sticky_route_status.c. StickyRouteWait:
+ * mod_sticky_route_wait.c. lbmethod=hash: mod_sticky_route_hash.c.
+ * StickyRouteDiscover: mod_sticky_route_discover*.c, _lookup.c.
+ * The decisions: sr_policy.c, sr_discover_policy.c; the httpd-free
+ * helpers (cookie grammar, keys, schedule): sr_core.h. The request path
+ * through these files: docs/DESIGN.md.
  */
 #include <string.h>
 

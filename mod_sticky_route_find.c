@@ -483,9 +483,9 @@ static proxy_worker *sr_find_sticky(proxy_balancer *b, request_rec *r)
  * lbmethod=roundrobin: exact and shared.
  *
  * Every process holds the same schedule table (see sr_schedule_build in
- * sr_core.c); a single 64-bit ticket in shared memory, taken with an atomic
- * fetch-and-add, says which slot serves. With equal weights and k usable
- * members, any N consecutive tickets give each member floor(N/k) or
+ * sr_schedule.c); a single 64-bit ticket in shared memory, taken with an
+ * atomic fetch-and-add, says which slot serves. With equal weights and k
+ * usable members, any N consecutive tickets give each member floor(N/k) or
  * ceil(N/k) requests, whatever the number of processes and threads.
  *
  *   members a b c d, equal weights, b disabled:   a c d a c d a c d ...

@@ -13,7 +13,7 @@
  * (sr_hash.h: the algorithm and its numbers are written down there), the
  * choice among a key's members (failover, bounded loads).
  *
- * The finder itself (sr_find_hash) is in mod_sticky_route_proxy.c with
+ * The finder itself (sr_find_hash) is in mod_sticky_route_find.c with
  * the other two, because it applies its answer the way they do.
  *
  *   key            the ap_expr of StickyRouteHashKey, else the client

@@ -367,7 +367,7 @@ static int sr_wait_find(server_rec *s, proxy_balancer *b, void *baton)
     return st && st->eff.wait > 0;
 }
 
-/* After sr_proxy_child_init (the balancers' states exist). Single-threaded
+/* After sr_state_child_init (the balancers' states exist). Single-threaded
  * (child_init). No lock: child_init, before the threads. */
 void sr_wait_child_init(apr_pool_t *pchild, server_rec *main_s)
 {
