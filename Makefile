@@ -11,6 +11,7 @@ CORE_HDR    = sr_core.h sr_text.h sr_key.h sr_cookie.h sr_schedule.h sr_atomic.h
               sr_policy.h sr_dns.h sr_hash.h sr_hash_map.h
 GLUE_SRC    = mod_sticky_route.c mod_sticky_route_config.c mod_sticky_route_shm.c \
               mod_sticky_route_state.c mod_sticky_route_find.c \
+              mod_sticky_route_request.c \
               mod_sticky_route_filter.c mod_sticky_route_retry.c \
               mod_sticky_route_status.c \
               mod_sticky_route_discover.c mod_sticky_route_discover_apply.c \

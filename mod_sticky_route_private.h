@@ -20,6 +20,8 @@
  *                              which balancers are ours
  *   mod_sticky_route_find.c    the three providers: finders, election,
  *                              a decision applied
+ *   mod_sticky_route_request.c what a request brings: its sr_req_t, its
+ *                              cookies and session id
  *   mod_sticky_route_filter.c  the Set-Cookie filter, log_transaction:
  *                              in-flight released, decisions counted
  *   mod_sticky_route_retry.c   request_status: the retry of a request a
@@ -76,6 +78,11 @@
 #if !AP_MODULE_MAGIC_AT_LEAST(SR_MMN_MAJOR, SR_MMN_MINOR)
 #error "mod_sticky_route needs httpd 2.4.59 or later (module magic 20120211.130)"
 #endif
+
+/* Internal to the module: called directly, not through the PLT (as when
+ * they were static in one file); a thread-local reached without the
+ * global-dynamic TLS model's GOT indirection. */
+#define SR_HIDDEN __attribute__((visibility("hidden")))
 
 /* AP_DECLARE_MODULE in mod_sticky_route.c does what APLOG_USE_MODULE does */
 #ifndef SR_MODULE_RECORD
@@ -462,6 +469,20 @@ static inline apr_status_t sr_inflight_release(void *data)
     return APR_SUCCESS;
 }
 
+/* ---- what a request brings (mod_sticky_route_request.c) ------------------- */
+
+/* The request's sr_req_t for balancer b: made at its first decision, a
+ * retry's inheriting what its failed attempt knew; a member decided before
+ * in this request is added to the tried set (mod_proxy asks again only
+ * when it could not connect). Lock: the finder's (the balancer's thread
+ * mutex). */
+sr_req_t *sr_req(request_rec *r, proxy_balancer *b, sr_balancer_state_t *st)
+    SR_HIDDEN;
+/* What the request's Cookie headers (and StickyRouteSession id) say, in
+ * rq->cookie. Lock: the balancer's thread mutex (the route index of st). */
+void sr_read_cookie(sr_balancer_state_t *st, request_rec *r, sr_req_t *rq)
+    SR_HIDDEN;
+
 /* ---- the end of a request (mod_sticky_route_filter.c) --------------------- */
 
 /* The STICKY_ROUTE_COOKIE output filter; sr_apply adds it. */
@@ -470,9 +491,6 @@ void sr_filter_register_hooks(apr_pool_t *p);
 
 /* ---- the retry (mod_sticky_route_retry.c) --------------------------------- */
 
-/* Hidden: the thread-local below is reached without the global-dynamic
- * TLS model's GOT indirection, as when it was static. */
-#define SR_HIDDEN __attribute__((visibility("hidden")))
 /* New connections this thread opened (pre_connection); see
  * mod_sticky_route_retry.c. The thread's own: no lock. */
 extern _Thread_local apr_uint32_t sr_conns_opened SR_HIDDEN;
