@@ -16,7 +16,9 @@
  * it. Directives: mod_sticky_route_config.c. Shared memory:
  * mod_sticky_route_shm.c. Per-balancer state and its scan:
  * mod_sticky_route_state.c. The providers (finders, election):
- * mod_sticky_route_find.c. The Set-Cookie filter and the counters:
+ * mod_sticky_route_find.c; what a request brings to them (its record, its
+ * cookies): mod_sticky_route_request.c. The Set-Cookie filter and the
+ * counters:
  * mod_sticky_route_filter.c. The retry: mod_sticky_route_retry.c. The
  * status handler: mod_sticky_route_status.c. StickyRouteWait:
  * mod_sticky_route_wait.c. lbmethod=hash: mod_sticky_route_hash.c.
