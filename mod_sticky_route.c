@@ -18,9 +18,9 @@
  * mod_sticky_route_state.c. The providers (finders, election):
  * mod_sticky_route_find.c; what a request brings to them (its record, its
  * cookies): mod_sticky_route_request.c. The Set-Cookie filter and the
- * counters:
- * mod_sticky_route_filter.c. The retry: mod_sticky_route_retry.c. The
- * status handler: mod_sticky_route_status.c. StickyRouteWait:
+ * counters: mod_sticky_route_filter.c. The retry:
+ * mod_sticky_route_retry.c. The status handler:
+ * mod_sticky_route_status.c. StickyRouteWait:
  * mod_sticky_route_wait.c. lbmethod=hash: mod_sticky_route_hash.c.
  * StickyRouteDiscover: mod_sticky_route_discover*.c, _lookup.c.
  * The decisions: sr_policy.c, sr_discover_policy.c; the httpd-free
