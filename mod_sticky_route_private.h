@@ -47,6 +47,9 @@
  *     processes): taken by the discovery watchdog, after the thread mutex,
  *     around its edits of the balancer's shared worker slots and of our
  *     member entries (sr_shm_member_renew);
+ *   - a worker's thread mutex (PROXY_THREAD_LOCK(w)): discovery's
+ *     per-child step, inside the balancer's thread mutex, while it takes a
+ *     rewritten slot's connection address away (as mod_proxy does);
  *   - sr_child_mutex (mod_sticky_route_state.c, per process): the child
  *     pool, when a balancer's state or map is made after child_init;
  *   - no lock: the shared-memory entries below (sr_shm_*_t) are read and
