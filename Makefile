@@ -4,10 +4,16 @@ CC          ?= gcc
 WARN        = -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE
 APR_CFLAGS  = $(shell pkg-config --cflags apr-1 apr-util-1 2>/dev/null)
 APR_LIBS    = $(shell pkg-config --libs apr-1 apr-util-1 2>/dev/null)
-CORE_SRC    = sr_core.c sr_policy.c sr_discover_policy.c sr_dns.c sr_hash.c
-CORE_HDR    = sr_core.h sr_policy.h sr_dns.h sr_hash.h
+CORE_SRC    = sr_text.c sr_key.c sr_cookie.c sr_cookie_spec.c sr_schedule.c \
+              sr_route_index.c sr_policy.c sr_discover_policy.c sr_dns.c \
+              sr_hash.c sr_hash_build.c
+CORE_HDR    = sr_core.h sr_text.h sr_key.h sr_cookie.h sr_schedule.h sr_atomic.h \
+              sr_policy.h sr_dns.h sr_hash.h sr_hash_map.h
 GLUE_SRC    = mod_sticky_route.c mod_sticky_route_config.c mod_sticky_route_shm.c \
-              mod_sticky_route_proxy.c mod_sticky_route_status.c \
+              mod_sticky_route_state.c mod_sticky_route_find.c \
+              mod_sticky_route_request.c \
+              mod_sticky_route_filter.c mod_sticky_route_retry.c \
+              mod_sticky_route_status.c \
               mod_sticky_route_discover.c mod_sticky_route_discover_apply.c \
               mod_sticky_route_lookup.c mod_sticky_route_wait.c \
               mod_sticky_route_hash.c
@@ -155,7 +161,7 @@ fuzz: deps
 	mkdir -p fuzz/corpus-dns-work
 	./fuzz/sr_fuzz_dns -max_total_time=$(FUZZ_SECONDS) -max_len=65535 fuzz/corpus-dns-work fuzz/seeds-dns
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all $(APR_CFLAGS) -I. -o fuzz/sr_fuzz_hash \
-	    fuzz/fuzz_hash.c sr_hash.c $(APR_LIBS) -lm
+	    fuzz/fuzz_hash.c sr_hash.c sr_hash_build.c $(APR_LIBS) -lm
 	mkdir -p fuzz/corpus-hash-work
 	./fuzz/sr_fuzz_hash -max_total_time=$(FUZZ_SECONDS) -max_len=600 fuzz/corpus-hash-work fuzz/seeds-hash
 

@@ -8,15 +8,24 @@
  */
 
 /*
- * mod_sticky_route.c - the module record, its hooks and the startup checks.
+ * mod_sticky_route.c - the module record, its hooks and the startup checks
+ * (check_config: every configuration mistake; post_config: shared memory
+ * and the members' shared entries claimed up front).
  *
- * Directives: mod_sticky_route_config.c. Shared memory:
- * mod_sticky_route_shm.c. The providers, the cookie filter and the retry:
- * mod_sticky_route_proxy.c. The status handler: mod_sticky_route_status.c.
- * Requests waiting for a usable member (StickyRouteWait):
- * mod_sticky_route_wait.c.
- * The decisions: sr_policy.c; the cookie grammar and the schedule:
- * sr_core.c.
+ * The top of the glue: it calls into the other files, nothing calls into
+ * it. Directives: mod_sticky_route_config.c. Shared memory:
+ * mod_sticky_route_shm.c. Per-balancer state and its scan:
+ * mod_sticky_route_state.c. The providers (finders, election):
+ * mod_sticky_route_find.c; what a request brings to them (its record, its
+ * cookies): mod_sticky_route_request.c. The Set-Cookie filter and the
+ * counters: mod_sticky_route_filter.c. The retry:
+ * mod_sticky_route_retry.c. The status handler:
+ * mod_sticky_route_status.c. StickyRouteWait:
+ * mod_sticky_route_wait.c. lbmethod=hash: mod_sticky_route_hash.c.
+ * StickyRouteDiscover: mod_sticky_route_discover*.c, _lookup.c.
+ * The decisions: sr_policy.c, sr_discover_policy.c; the httpd-free
+ * helpers (cookie grammar, keys, schedule): sr_core.h. The request path
+ * through these files: docs/DESIGN.md.
  */
 #include <string.h>
 
@@ -26,38 +35,6 @@
 
 #define SR_MODULE_RECORD
 #include "mod_sticky_route_private.h"
-
-server_rec *sr_main_server = NULL;
-
-int sr_is_ours(const proxy_balancer *b)
-{
-    return b->lbmethod == &sr_sticky_method
-        || b->lbmethod == &sr_roundrobin_method
-        || b->lbmethod == &sr_hash_method;
-}
-
-int sr_for_each_balancer(server_rec *main_s, sr_balancer_fn *fn, void *baton)
-{
-    server_rec *s;
-
-    for (s = main_s; s; s = s->next) {
-        proxy_server_conf *pc = ap_get_module_config(s->module_config,
-                                                     &proxy_module);
-        proxy_balancer *bal;
-        int i, rc;
-
-        if (!pc || !pc->balancers) {
-            continue;
-        }
-        bal = (proxy_balancer *)pc->balancers->elts;
-        for (i = 0; i < pc->balancers->nelts; i++) {
-            if (sr_is_ours(&bal[i]) && (rc = fn(s, &bal[i], baton)) != 0) {
-                return rc;
-            }
-        }
-    }
-    return 0;
-}
 
 /* ====================================================================
  * Startup: validation, derived routes, shared memory
@@ -81,7 +58,7 @@ typedef struct {
  * so balancer-manager shows it); lbmethod=sticky needs routes a cookie
  * can carry, unique in the balancer, and a cookie name+path of its own in
  * its virtual host. */
-static int sr_check_balancer(server_rec *s, proxy_balancer *b, void *baton)
+static int sr_prepare_balancer(server_rec *s, proxy_balancer *b, void *baton)
 {
     sr_check_t *ck = baton;
     proxy_worker **w = (proxy_worker **)b->workers->elts;
@@ -233,7 +210,7 @@ static int sr_check_config(apr_pool_t *pconf, apr_pool_t *plog,
     ck.server = NULL;
     ck.seen = NULL;
     ck.ok = 1;
-    sr_for_each_balancer(main_s, sr_check_balancer, &ck);
+    sr_for_each_balancer(main_s, sr_prepare_balancer, &ck);
     return ck.ok ? OK : HTTP_INTERNAL_SERVER_ERROR;
 }
 
@@ -284,7 +261,7 @@ static int sr_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     (void)plog;
     (void)ptemp;
     sr_main_server = main_s;
-    sr_proxy_post_config();
+    sr_state_post_config();
     if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG) {
         return OK;
     }
@@ -304,7 +281,7 @@ static int sr_post_config(apr_pool_t *pconf, apr_pool_t *plog,
 
 static void sr_child_init(apr_pool_t *pchild, server_rec *main_s)
 {
-    sr_proxy_child_init(pchild, main_s);
+    sr_state_child_init(pchild, main_s);
     sr_wait_child_init(pchild, main_s);
 }
 
@@ -320,7 +297,9 @@ static void sr_register_hooks(apr_pool_t *p)
                         APR_HOOK_MIDDLE);
     ap_hook_child_init(sr_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_handler(sr_status_handler, NULL, NULL, APR_HOOK_MIDDLE);
-    sr_proxy_register_hooks(p);
+    sr_find_register_hooks(p);
+    sr_filter_register_hooks(p);
+    sr_retry_register_hooks(p);
     sr_wait_register_hooks(p);
 }
 

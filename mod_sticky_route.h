@@ -10,12 +10,13 @@
 /*
  * mod_sticky_route.h - the module's names as other configuration sees them.
  *
- * mod_sticky_route registers two mod_proxy_balancer lbmethod providers:
+ * mod_sticky_route registers three mod_proxy_balancer lbmethod providers:
  *   lbmethod=sticky      - the ROUTEID cookie handled by the module alone
  *   lbmethod=roundrobin  - exact round robin through a shared atomic ticket
- * The decisions live in sr_policy.c, the cookie grammar and the schedule in
- * sr_core.c (both httpd-free); the httpd glue is split by concern, see
- * mod_sticky_route_private.h.
+ *   lbmethod=hash        - a request key's member (weighted rendezvous)
+ * The decisions live in sr_policy.c, the cookie grammar, keys and the
+ * schedule in the files under sr_core.h (all httpd-free); the httpd glue
+ * is split by concern, see mod_sticky_route_private.h and docs/DESIGN.md.
  */
 #ifndef MOD_STICKY_ROUTE_H
 #define MOD_STICKY_ROUTE_H

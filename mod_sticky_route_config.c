@@ -428,7 +428,10 @@ const command_rec sr_cmds[] = {
     AP_INIT_TAKE_ARGV("StickyRouteCookie", sr_cmd_cookie, NULL,
         RSRC_CONF | ACCESS_CONF,
         "NAME [Path=/] [Domain=..] [Max-Age=N] [HttpOnly] [Secure] "
-        "[SameSite=Lax|Strict|None] - the cookie lbmethod=sticky issues"),
+        "[SameSite=Lax|Strict|None] [MaxIdle=N] [MaxLife=N] - the cookie "
+        "lbmethod=sticky issues (MaxIdle, MaxLife: seconds idle / in all "
+        "before a client is elected again; the proxy enforces them, they are "
+        "not sent)"),
     AP_INIT_TAKE1("StickyRouteSecret", sr_cmd_secret, NULL,
         RSRC_CONF | ACCESS_CONF,
         "a secret of at least 16 bytes, or file:/path - signs route cookies"),

@@ -82,7 +82,6 @@
 #include <resolv.h>
 
 #include "http_core.h"
-#include "apr_atomic.h"
 #include "apr_network_io.h"
 #include "apr_strings.h"
 #include "apr_optional.h"
@@ -348,7 +347,7 @@ static apr_status_t sr_discover_callback(int state, void *data, apr_pool_t *pool
     {
         sr_shm_balancer_t *sb = sr_shm_balancer(t->d->s, t->d->b, 0);
         if (sb) {
-            apr_atomic_set64(&sb->disc_next, (apr_uint64_t)t->next);
+            sr_atomic_store64(&sb->disc_next, (apr_uint64_t)t->next);
         }
     }
     return APR_SUCCESS;
@@ -375,7 +374,7 @@ static void sr_discover_child_step(sr_discovery_t *d)
     if (!sb) {
         return;
     }
-    gen = apr_atomic_read32(&sb->disc_gen);
+    gen = sr_atomic_load32(&sb->disc_gen);
     first = d->child_sig == NULL;
     if (!first && gen == d->child_gen) {
         return;
@@ -398,14 +397,14 @@ static void sr_discover_child_step(sr_discovery_t *d)
     for (i = 0; i < b->workers->nelts && i < b->max_workers; i++) {
         proxy_worker **slot = &((proxy_worker **)b->workers->elts)[i];
         proxy_worker *w = *slot, *fresh;
-        uint32_t sig = sr_name_sig(sr_worker_name(w));
+        uint32_t sig = sr_str_sig(sr_worker_name(w));
 
         if (!first && d->child_sig[i] && d->child_sig[i] != sig
             && w->s->method != NONE) {
             fresh = apr_palloc(d->child_pool, sizeof(*fresh));
             PROXY_THREAD_LOCK(w);
             *fresh = *w;
-            fresh->address = apr_atomic_xchgptr((void *)&w->address, NULL);
+            fresh->address = sr_atomic_xchgptr((void *volatile *)&w->address, NULL);
             PROXY_THREAD_UNLOCK(w);
             *slot = fresh;
             ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, d->s,

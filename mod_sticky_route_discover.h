@@ -85,7 +85,6 @@ void sr_lookup(apr_pool_t *p, const sr_discover_conf_t *dc, sr_lookup_t *L);
 /* ---- members (mod_sticky_route_discover_apply.c) -------------------------- */
 
 const char *sr_worker_name(const proxy_worker *w);
-uint32_t sr_name_sig(const char *s);
 void sr_discovered_route(char *out, const proxy_balancer *b, const char *url,
                          const sr_key_t *key);
 void sr_member_params(proxy_worker *w, const sr_discover_conf_t *dc);

@@ -23,7 +23,6 @@
 #include <resolv.h>
 
 #include "http_core.h"
-#include "apr_atomic.h"
 #include "apr_network_io.h"
 #include "apr_strings.h"
 #include "apr_optional.h"
@@ -101,16 +100,6 @@ const char *sr_member_hc(apr_pool_t *p, server_rec *s, proxy_worker *w,
 const char *sr_worker_name(const proxy_worker *w)
 {
     return w->s->name_ex[0] ? w->s->name_ex : w->s->name;
-}
-
-uint32_t sr_name_sig(const char *s)
-{
-    uint32_t h = 2166136261u;
-
-    while (*s) {
-        h = (h ^ (unsigned char)*s++) * 16777619u;
-    }
-    return h ? h : 1;
 }
 
 /* "ADDRESS PORT" when w is a member a discovery makes - the scheme's, an
@@ -213,7 +202,7 @@ static void sr_reuse_slot(sr_discovery_t *d, proxy_worker *w,
     proxy_worker_shared *s = w->s;
     char route[SR_DERIVED_ROUTE_LEN + 1];
     char old[PROXY_WORKER_MAX_NAME_SIZE];
-    apr_int64_t gone = e ? (apr_int64_t)apr_atomic_read64(&e->gone_since) : 0;
+    apr_int64_t gone = e ? (apr_int64_t)sr_atomic_load64(&e->gone_since) : 0;
 
     apr_cpystrn(old, sr_worker_name(w), sizeof(old));
     /* out of every election and health check until it has settled */
@@ -250,7 +239,7 @@ static void sr_reuse_slot(sr_discovery_t *d, proxy_worker *w,
         /* health checks: stopped until every child's per-child step has
          * given it a fresh worker (see the header, point 4) */
         if (e) {
-            apr_atomic_set64(&e->settle_until, (apr_uint64_t)(now + SR_SETTLE_HC));
+            sr_atomic_store64(&e->settle_until, (apr_uint64_t)(now + SR_SETTLE_HC));
         }
         if (!d->settle_next || now + SR_SETTLE_HC < d->settle_next) {
             d->settle_next = now + SR_SETTLE_HC;
@@ -261,7 +250,7 @@ static void sr_reuse_slot(sr_discovery_t *d, proxy_worker *w,
          * member has been out of election for SR_REUSE_MIN_GONE, twice the
          * address TTL): it can take requests at once, once its new
          * identity is written */
-        __atomic_thread_fence(__ATOMIC_RELEASE);
+        sr_atomic_fence_release();
         ap_proxy_set_wstatus(PROXY_WORKER_STOPPED_FLAG, 0, w);
         ap_proxy_set_wstatus(PROXY_WORKER_DISABLED_FLAG, 0, w);
     }
@@ -296,9 +285,9 @@ void sr_discover_run(sr_discovery_t *d, apr_pool_t *p)
     int tlocked, glocked, rewrote = 0, answered;
 
     if (sb) {
-        apr_atomic_set32(&sb->disc_on, 1);
-        apr_atomic_set32(&sb->disc_max, (apr_uint32_t)d->dc->max);
-        apr_atomic_inc64(&sb->disc_runs);
+        sr_atomic_store32(&sb->disc_on, 1);
+        sr_atomic_store32(&sb->disc_max, (apr_uint32_t)d->dc->max);
+        sr_atomic_add64(&sb->disc_runs, 1);
     }
     sr_lookup(p, d->dc, &L);
     for (i = 0; i < (apr_uint32_t)L.found->nelts; i++) {
@@ -308,8 +297,8 @@ void sr_discover_run(sr_discovery_t *d, apr_pool_t *p)
     d->answered = L.outcome == SR_LOOKUP_OK;
     if (L.outcome == SR_LOOKUP_FAIL) {
         if (sb) {
-            apr_atomic_inc64(&sb->disc_errors);
-            apr_atomic_set32(&sb->disc_failing, 1);
+            sr_atomic_add64(&sb->disc_errors, 1);
+            sr_atomic_store32(&sb->disc_failing, 1);
         }
         if (!d->fail_warned || now - d->fail_warned >= SR_WARN_PERIOD) {
             ap_log_error(APLOG_MARK, APLOG_WARNING, 0, d->s,
@@ -323,7 +312,7 @@ void sr_discover_run(sr_discovery_t *d, apr_pool_t *p)
     }
     else {
         if (sb) {
-            apr_atomic_set32(&sb->disc_failing, 0);
+            sr_atomic_store32(&sb->disc_failing, 0);
         }
         if (d->failing) {
             ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, d->s,
@@ -334,7 +323,7 @@ void sr_discover_run(sr_discovery_t *d, apr_pool_t *p)
     }
     if (L.outcome == SR_LOOKUP_EMPTY) {
         if (sb) {
-            apr_atomic_inc64(&sb->disc_errors);
+            sr_atomic_add64(&sb->disc_errors, 1);
         }
         if (!d->empty_since) {
             d->empty_since = now;
@@ -380,13 +369,13 @@ void sr_discover_run(sr_discovery_t *d, apr_pool_t *p)
         m = apr_array_push(have);
         m->addr = a;
         m->enabled = !(ws[i]->s->status & PROXY_WORKER_DISABLED);
-        m->gone_since = e ? (int64_t)apr_atomic_read64(&e->gone_since) : 0;
-        m->settle_until = e ? (int64_t)apr_atomic_read64(&e->settle_until) : 0;
+        m->gone_since = e ? (int64_t)sr_atomic_load64(&e->gone_since) : 0;
+        m->settle_until = e ? (int64_t)sr_atomic_load64(&e->settle_until) : 0;
         if (!m->enabled && !m->gone_since && !m->settle_until
             && (e || (e = sr_shm_member(sb, ws[i]->s->route, 1, 0)))) {
             /* disabled and not seen leaving (an earlier process of ours
              * before a restart, or an operator): held from now on */
-            apr_atomic_set64(&e->gone_since, (apr_uint64_t)now);
+            sr_atomic_store64(&e->gone_since, (apr_uint64_t)now);
             m->gone_since = now;
         }
         APR_ARRAY_PUSH(have_w, proxy_worker *) = ws[i];
@@ -416,8 +405,8 @@ void sr_discover_run(sr_discovery_t *d, apr_pool_t *p)
             ap_proxy_set_wstatus(PROXY_WORKER_DISABLED_FLAG, 1, w);
             ap_proxy_set_wstatus(PROXY_WORKER_STOPPED_FLAG, 0, w);
             if (e) {
-                apr_atomic_set64(&e->gone_since, (apr_uint64_t)now);
-                apr_atomic_set64(&e->settle_until, 0);
+                sr_atomic_store64(&e->gone_since, (apr_uint64_t)now);
+                sr_atomic_store64(&e->settle_until, 0);
             }
             ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, d->s,
                          "StickyRouteDiscover %s in %s: %s is gone; member "
@@ -429,8 +418,8 @@ void sr_discover_run(sr_discovery_t *d, apr_pool_t *p)
             ap_proxy_set_wstatus(PROXY_WORKER_STOPPED_FLAG, 0, w);
             ap_proxy_set_wstatus(PROXY_WORKER_DISABLED_FLAG, 0, w);
             if (e) {
-                apr_atomic_set64(&e->gone_since, 0);
-                apr_atomic_set64(&e->settle_until, 0);
+                sr_atomic_store64(&e->gone_since, 0);
+                sr_atomic_store64(&e->settle_until, 0);
             }
             ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, d->s,
                          "StickyRouteDiscover %s in %s: %s %s; member "
@@ -479,7 +468,7 @@ void sr_discover_run(sr_discovery_t *d, apr_pool_t *p)
         }
     }
     if (rewrote && sb) {
-        apr_atomic_inc32(&sb->disc_gen);
+        sr_atomic_add32(&sb->disc_gen, 1);
     }
     if (glocked) {
         PROXY_GLOBAL_UNLOCK(b);
@@ -498,11 +487,11 @@ void sr_discover_run(sr_discovery_t *d, apr_pool_t *p)
         d->warned = now;
     }
     if (sb) {
-        apr_atomic_set32(&sb->disc_members, counts.members);
-        apr_atomic_set32(&sb->disc_unplaced, counts.no_slot);
-        apr_atomic_set32(&sb->disc_held, counts.held);
-        apr_atomic_add64(&sb->disc_reused, counts.reuse);
-        apr_atomic_set32(&sb->disc_free, (b->storage && b->wslot)
+        sr_atomic_store32(&sb->disc_members, counts.members);
+        sr_atomic_store32(&sb->disc_unplaced, counts.no_slot);
+        sr_atomic_store32(&sb->disc_held, counts.held);
+        sr_atomic_add64(&sb->disc_reused, counts.reuse);
+        sr_atomic_store32(&sb->disc_free, (b->storage && b->wslot)
                          ? b->storage->num_free_slots(b->wslot) : 0);
     }
 }

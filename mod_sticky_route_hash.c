@@ -13,7 +13,7 @@
  * (sr_hash.h: the algorithm and its numbers are written down there), the
  * choice among a key's members (failover, bounded loads).
  *
- * The finder itself (sr_find_hash) is in mod_sticky_route_proxy.c with
+ * The finder itself (sr_find_hash) is in mod_sticky_route_find.c with
  * the other two, because it applies its answer the way they do.
  *
  *   key            the ap_expr of StickyRouteHashKey, else the client
@@ -30,7 +30,6 @@
  */
 #include <string.h>
 
-#include "apr_atomic.h"
 #include "apr_hash.h"
 #include "apr_siphash.h"
 #include "apr_strings.h"
@@ -72,6 +71,7 @@ typedef struct {
 
 static apr_hash_t *sr_hash_prebuilt;
 
+/* No lock: configuration. */
 static uint32_t sr_hash_capacity(const proxy_balancer *b)
 {
     /* as sr_state_create sizes the per-process state */
@@ -86,6 +86,8 @@ static uint32_t sr_hash_capacity(const proxy_balancer *b)
     return max > UINT16_MAX ? UINT16_MAX : max;
 }
 
+/* The parent's map of one balancer, at post_config. No lock: startup,
+ * single-threaded. */
 static int sr_hash_prebuild_one(server_rec *s, proxy_balancer *b, void *baton)
 {
     apr_pool_t *pconf = baton;
@@ -154,6 +156,7 @@ static apr_status_t sr_hash_prebuilt_gone(void *data)
     return APR_SUCCESS;
 }
 
+/* No lock: startup. */
 void sr_hash_post_config(apr_pool_t *pconf, server_rec *main_s)
 {
     sr_hash_prebuilt = apr_hash_make(pconf);
@@ -230,7 +233,7 @@ void sr_hash_scan(sr_balancer_state_t *st, uint32_t ncand)
         uint32_t ppm = (uint32_t)(sr_hash_share(hs->map, i) * 1e6 + 0.5);
         if (st->counters[i] && (ppm != hs->share_ppm[i]
                                 || st->counters[i] != hs->share_at[i])) {
-            apr_atomic_set32(&st->counters[i]->hash_share, ppm);
+            sr_atomic_store32(&st->counters[i]->hash_share, ppm);
             hs->share_ppm[i] = ppm;
             hs->share_at[i] = st->counters[i];
         }
@@ -281,8 +284,7 @@ int32_t sr_hash_choose(sr_balancer_state_t *st, uint64_t h, uint32_t n,
         for (k = 0; k < n; k++) {
             if (sr_hash_share(hs->map, k) > 0) {
                 total += st->view[k].inflight
-                         ? __atomic_load_n(st->view[k].inflight,
-                                           __ATOMIC_RELAXED) : 0;
+                         ? sr_atomic_load32(st->view[k].inflight) : 0;
                 total_w += st->view[k].weight ? st->view[k].weight : 1;
             }
         }
@@ -295,7 +297,7 @@ int32_t sr_hash_choose(sr_balancer_state_t *st, uint64_t h, uint32_t n,
         if ((uint32_t)m >= n) {
             continue;
         }
-        sr_view_refresh_member(st, m);
+        sr_view_refresh(st, m);
         if (!sr_member_takes_new(&st->view[m])) {
             *stale = 1;
             continue;
@@ -305,7 +307,7 @@ int32_t sr_hash_choose(sr_balancer_state_t *st, uint64_t h, uint32_t n,
         }
         if (factor) {
             uint32_t inflight = st->view[m].inflight
-                ? __atomic_load_n(st->view[m].inflight, __ATOMIC_RELAXED) : 0;
+                ? sr_atomic_load32(st->view[m].inflight) : 0;
             if (!sr_hash_within_bound(inflight, st->view[m].weight, total,
                                       total_w, factor)) {
                 if (over < 0) {

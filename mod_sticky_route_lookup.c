@@ -22,7 +22,6 @@
 #include <resolv.h>
 
 #include "http_core.h"
-#include "apr_atomic.h"
 #include "apr_network_io.h"
 #include "apr_strings.h"
 #include "apr_optional.h"

@@ -10,10 +10,22 @@
 /*
  * mod_sticky_route_private.h - what the glue files share.
  *
- *   mod_sticky_route.c         module record, hooks, startup checks
+ *   mod_sticky_route.c         module record, hooks, startup checks and
+ *                              preparation (derived routes, shared slots);
+ *                              nothing calls into it
  *   mod_sticky_route_config.c  directives and the settings of a balancer
  *   mod_sticky_route_shm.c     shared memory: tickets and counters
- *   mod_sticky_route_proxy.c   the providers, the cookie filter, the retry
+ *   mod_sticky_route_state.c   per-balancer state and its scan: routes,
+ *                              view, member weight (slow start), schedule;
+ *                              which balancers are ours
+ *   mod_sticky_route_find.c    the three providers: finders, election,
+ *                              a decision applied
+ *   mod_sticky_route_request.c what a request brings: its sr_req_t, its
+ *                              cookies and session id
+ *   mod_sticky_route_filter.c  the Set-Cookie filter, log_transaction:
+ *                              in-flight released, decisions counted
+ *   mod_sticky_route_retry.c   request_status: the retry of a request a
+ *                              member broke; pre_connection
  *   mod_sticky_route_status.c  the status handler
  *   mod_sticky_route_wait.c    StickyRouteWait: requests wait for a member
  *   mod_sticky_route_hash.c    lbmethod=hash: the request key, the map
@@ -22,7 +34,28 @@
  *                              mod_sticky_route_discover.h)
  *
  * The decisions themselves are in sr_policy.c and sr_discover_policy.c,
- * pure and unit-tested.
+ * pure and unit-tested; the httpd-free helpers under sr_core.h. Atomics:
+ * sr_atomic.h only. docs/DESIGN.md draws the request path through these
+ * files.
+ *
+ * The lock contract (each function's comment says which it needs):
+ *   - the balancer's thread mutex (PROXY_THREAD_LOCK(b), one per balancer
+ *     and process): guards the per-process state - sr_balancer_state_t in
+ *     b->context, b->workers, the lbmethod=hash map; see "per-process
+ *     balancer state" below for who takes it;
+ *   - the balancer's global mutex (PROXY_GLOBAL_LOCK(b), across
+ *     processes): taken by the discovery watchdog, after the thread mutex,
+ *     around its edits of the balancer's shared worker slots and of our
+ *     member entries (sr_shm_member_renew);
+ *   - a worker's thread mutex (PROXY_THREAD_LOCK(w)): discovery's
+ *     per-child step, inside the balancer's thread mutex, while it takes a
+ *     rewritten slot's connection address away (as mod_proxy does);
+ *   - sr_child_mutex (mod_sticky_route_state.c, per process): the child
+ *     pool, when a balancer's state or map is made after child_init;
+ *   - no lock: the shared-memory entries below (sr_shm_*_t) are read and
+ *     written only through sr_atomic.h, and claimed with the lock-free
+ *     protocol of mod_sticky_route_shm.c; a request's own sr_req_t belongs
+ *     to its thread; configuration is fixed after startup.
  */
 #ifndef MOD_STICKY_ROUTE_PRIVATE_H
 #define MOD_STICKY_ROUTE_PRIVATE_H
@@ -39,6 +72,7 @@
 #include "sr_core.h"
 #include "sr_policy.h"
 #include "sr_hash.h"
+#include "sr_atomic.h"
 
 /* name_ex in proxy_worker_shared came with httpd 2.4.51, a worker's
  * address TTL (address_ttl, what lets discovery reuse a slot) with 2.4.59. */
@@ -47,6 +81,11 @@
 #if !AP_MODULE_MAGIC_AT_LEAST(SR_MMN_MAJOR, SR_MMN_MINOR)
 #error "mod_sticky_route needs httpd 2.4.59 or later (module magic 20120211.130)"
 #endif
+
+/* Internal to the module: called directly, not through the PLT (as when
+ * they were static in one file); a thread-local reached without the
+ * global-dynamic TLS model's GOT indirection. */
+#define SR_HIDDEN __attribute__((visibility("hidden")))
 
 /* AP_DECLARE_MODULE in mod_sticky_route.c does what APLOG_USE_MODULE does */
 #ifndef SR_MODULE_RECORD
@@ -132,16 +171,18 @@ const sr_conf_t *sr_section_conf(apr_pool_t *p, server_rec *s,
                                  proxy_balancer *b);
 void sr_effective(server_rec *s, const sr_conf_t *dir, sr_effective_t *e);
 
-/* ---- balancers (mod_sticky_route.c) ------------------------------------- */
+/* ---- our balancers (mod_sticky_route_state.c) ---------------------------- */
 
+/* b uses lbmethod=sticky, roundrobin or hash. No lock. */
 int sr_is_ours(const proxy_balancer *b);
 
-/* Calls fn for every balancer of every server that uses lbmethod=sticky or
- * lbmethod=roundrobin; stops when fn returns non-zero and returns that. */
+/* Calls fn for every balancer of every server that uses lbmethod=sticky,
+ * roundrobin or hash; stops when fn returns non-zero and returns that. No
+ * lock: the configuration is fixed (fn says what it needs). */
 typedef int sr_balancer_fn(server_rec *s, proxy_balancer *b, void *baton);
 int sr_for_each_balancer(server_rec *main_s, sr_balancer_fn *fn, void *baton);
 
-extern server_rec *sr_main_server;
+extern server_rec *sr_main_server;     /* set by post_config; no lock */
 
 /* ---- shared memory (mod_sticky_route_shm.c) ------------------------------
  * One anonymous segment, created by the parent in the process pool, so it
@@ -207,13 +248,15 @@ typedef struct {
     char route[PROXY_WORKER_MAX_ROUTE_SIZE];
 } sr_shm_member_t;
 
+/* The segment, made or kept. No lock: the parent at post_config. */
 apr_status_t sr_shm_setup(apr_pool_t *pglobal, apr_pool_t *pconf,
                           server_rec *s);
-/* The entry of balancer b of server s (create: claim it when missing). */
+/* The entry of balancer b of server s (create: claim it when missing).
+ * No lock: the lock-free claim protocol above. */
 sr_shm_balancer_t *sr_shm_balancer(server_rec *s, const proxy_balancer *b,
                                    int create);
 /* create: claim the entry when missing, with up_since (slow start) set to
- * up_since_if_new. */
+ * up_since_if_new. No lock: the lock-free claim protocol above. */
 sr_shm_member_t *sr_shm_member(const sr_shm_balancer_t *sb, const char *route,
                                int create, apr_time_t up_since_if_new);
 /* Gives member entry e to another route (a discovery slot reused): its
@@ -229,20 +272,29 @@ int sr_shm_is_new(void);
 /* The proxy id of server s (mod_proxy_balancer's per-vhost identity). */
 const char *sr_server_id(server_rec *s);
 
-/* ---- per-process balancer state (mod_sticky_route_proxy.c) ----------------
+/* ---- per-process balancer state (mod_sticky_route_state.c) ----------------
  * Lives in proxy_balancer->context of our balancers only. The lock rule:
  * whoever reads or writes it, or b->workers, holds the balancer's thread
  * mutex (PROXY_THREAD_LOCK(b)), so one thread at a time per process touches
- * it; processes share only the shm entries (apr_atomic / __atomic only).
- *   - the finders: mod_proxy_balancer calls them with the mutex held;
- *   - sr_request_status (the retry decision): takes it;
- *   - the discovery watchdog (mod_sticky_route_discover.c): takes it, then
- *     the balancer's global mutex, around ap_proxy_sync_balancer and its
- *     edits; its per-child step takes it alone;
+ * it; processes share only the shm entries (sr_atomic.h only). Fields
+ * fixed when the state is made (balancer, server, eff, max, shared, the
+ * buffers' addresses) may be read without it.
+ *   - the finders (mod_sticky_route_find.c): mod_proxy_balancer calls them
+ *     with the mutex held;
+ *   - sr_request_status (mod_sticky_route_retry.c, the retry decision):
+ *     takes it around its read of the view;
+ *   - the discovery watchdog (mod_sticky_route_discover.c,
+ *     _discover_apply.c): takes it, then the balancer's global mutex,
+ *     around ap_proxy_sync_balancer and its edits; its per-child step
+ *     takes it alone;
  *   - StickyRouteWait (mod_sticky_route_wait.c): takes it to sync, never
- *     while it sleeps;
- *   - the status handler reads only shared memory and the routes it
- *     computes itself (sr_balancer_routes). */
+ *     while it sleeps; st->waiters is atomic (no lock);
+ *   - the status handler (mod_sticky_route_status.c): takes it while it
+ *     reads b->workers and computes the routes (sr_balancer_routes); the
+ *     rest is shared memory;
+ *   - the cookie filter and log_transaction (mod_sticky_route_filter.c):
+ *     no lock - they touch the request's own sr_req_t, fixed fields of st
+ *     and shared memory only. */
 typedef struct {
     proxy_balancer *balancer;
     server_rec *server;
@@ -279,18 +331,173 @@ typedef struct {
                                        (mod_sticky_route_hash.c); NULL: none */
 } sr_balancer_state_t;
 
+/* The state of b, made on first use when child_init did not see b (its
+ * lbmethod switched to ours at run time); NULL when it cannot be made.
+ * Lock: the balancer's thread mutex for what the caller then does with
+ * it; making it takes the process's child-pool mutex (sr_state_make). */
+sr_balancer_state_t *sr_state_make(proxy_balancer *b, server_rec *s);
+static inline sr_balancer_state_t *sr_state(proxy_balancer *b, server_rec *s)
+{
+    return b->context ? (sr_balancer_state_t *)b->context
+                      : sr_state_make(b, s);
+}
+/* st gets its lbmethod=hash map (lbmethod switched to hash at run time).
+ * Lock: the balancer's thread mutex. */
+void sr_state_hash_ensure(sr_balancer_state_t *st);
+
+/* The scan (see mod_sticky_route_state.c); returns how soon the next is
+ * due. Lock: the balancer's thread mutex. */
+apr_interval_time_t sr_scan(sr_balancer_state_t *st, server_rec *s);
+/* Scans when the member list changed or the scan is due. Lock: the
+ * balancer's thread mutex. */
+static inline void sr_scan_if_due(sr_balancer_state_t *st, request_rec *r)
+{
+    if (st->nworkers != st->balancer->workers->nelts
+        || r->request_time >= st->next_scan) {
+        st->next_scan = r->request_time + sr_scan(st, r->server);
+    }
+}
+
+/* Member i's status flags in st->view[i] as they are now (O(1): one read
+ * of its shared status word; lbset, weight, route and redirect come with
+ * the scan). Lock: the balancer's thread mutex (st->view, b->workers). */
+static inline void sr_view_refresh(sr_balancer_state_t *st, int i)
+{
+    proxy_worker *w = ((proxy_worker **)st->balancer->workers->elts)[i];
+    sr_member_t *m = &st->view[i];
+    unsigned int status = w->s->status;
+
+    m->usable = (status & (PROXY_WORKER_NOT_USABLE_BITMAP
+                           | PROXY_WORKER_INITIALIZED))
+                == PROXY_WORKER_INITIALIZED;
+    m->draining = (status & PROXY_WORKER_DRAIN) != 0;
+    m->standby = (status & PROXY_WORKER_HOT_STANDBY) != 0;
+    m->spare = (status & PROXY_WORKER_HOT_SPARE) != 0;
+}
+
+/* mod_proxy's ap_proxy_retry_worker (sr_state_post_config). */
+extern APR_OPTIONAL_FN_TYPE(ap_proxy_retry_worker) *sr_retry_worker;
+
+/* A member that is not usable gets its ap_proxy_retry_worker chance (as
+ * mod_proxy_balancer gives it), then its view is refreshed. Lock: the
+ * balancer's thread mutex. */
+static inline void sr_view_member(sr_balancer_state_t *st, int i,
+                                  server_rec *s)
+{
+    proxy_worker *w = ((proxy_worker **)st->balancer->workers->elts)[i];
+
+    if (!PROXY_WORKER_IS_USABLE(w) && sr_retry_worker) {
+        sr_retry_worker("BALANCER", w, s);
+    }
+    sr_view_refresh(st, i);
+}
+
+/* FNV-1a of s, never 0 nor 0xffffffff (either may mean "none" to the
+ * caller): the scan's raw routes, discovery's worker names. No lock. */
+uint32_t sr_str_sig(const char *s);
+/* The member's URL (name_ex, else name). No lock. */
+const char *sr_worker_url(const proxy_worker *w);
+
+/* The route each member of b is known by, computed the way the finder
+ * does (sr_route_choose in member order), for the status handler and
+ * startup. Lock: the balancer's thread mutex once request threads run
+ * (b->workers may grow); none at startup. */
+const char **sr_balancer_routes(apr_pool_t *p, server_rec *s,
+                                proxy_balancer *b);
+
+void sr_state_post_config(void);
+void sr_state_child_init(apr_pool_t *pchild, server_rec *main_s);
+
+/* ---- the providers (mod_sticky_route_find.c) ------------------------------ */
+
 extern const proxy_balancer_method sr_sticky_method;
 extern const proxy_balancer_method sr_roundrobin_method;
 extern const proxy_balancer_method sr_hash_method;
 
-void sr_proxy_register_hooks(apr_pool_t *p);
-void sr_proxy_post_config(void);
-void sr_proxy_child_init(apr_pool_t *pchild, server_rec *main_s);
+void sr_find_register_hooks(apr_pool_t *p);
 
-/* The route each member of b is known by, computed the way the finder
- * does (sr_route_choose in member order), for the status handler. */
-const char **sr_balancer_routes(apr_pool_t *p, server_rec *s,
-                                proxy_balancer *b);
+/* What one request knows of its decisions, in r->request_config: made by
+ * the finder (sr_req), read by the cookie filter, log_transaction and the
+ * retry. Belongs to the request's thread: no lock. */
+typedef struct sr_req_t sr_req_t;
+struct sr_req_t {
+    proxy_balancer *balancer;       /* the balancer the cookie was read for */
+    int parsed;
+    sr_cookie_read_t cookie;
+    const sr_cookie_spec_t *spec;   /* the cookie we would set */
+    sr_tried_t tried;               /* members that failed in this request */
+    int member;                     /* last decided, -1: none */
+    proxy_worker *worker;           /* its worker */
+    sr_shm_member_t *counter;
+    sr_status_t status;
+    int issue;                      /* a Set-Cookie goes out */
+    const char *set_cookie;
+    int filter_added;
+    int error_response;             /* httpd answers with its own error */
+    int decisions;                  /* finder calls that chose a member */
+    int retries;                    /* retries before this request */
+    int unreached;                  /* ... of them after an unreached
+                                       member (sr_retry_unreached_allowed) */
+    int retry_issued;               /* sr_request_status redirected it */
+    int retry_same;                 /* the retry goes first to this member */
+    int last_same;                  /* this request is a retry on the member
+                                       that broke */
+    int broken;                     /* the response was cut off */
+    apr_uint32_t conns_mark;        /* sr_conns_opened at the decision */
+    int64_t first;                  /* FIRST of the cookie to write */
+    sr_shm_member_t *inflight;      /* the member counted in flight */
+    int inflight_cleanup;           /* its release is registered */
+};
+
+/* In-flight requests per member, in shared memory: counted from the
+ * decision until the request ends, however it ends (answered, failed,
+ * aborted by the client); a request decided again (in-request failover,
+ * retry) moves its count to the new member (sr_inflight_move in
+ * mod_sticky_route_find.c). A main request is released in
+ * log_transaction: httpd runs it from the EOR bucket's destruction, right
+ * before it destroys the request's pool, on every way a request ends (the
+ * same moment as a pool cleanup, without registering one per request). A
+ * subrequest (never logged) registers this as a pool cleanup. Lock-free:
+ * a relaxed count (sr_atomic.h), never below zero - a discovery slot given
+ * to another address starts its count afresh while older requests may
+ * still end. */
+static inline apr_status_t sr_inflight_release(void *data)
+{
+    sr_req_t *rq = data;
+
+    if (rq->inflight) {
+        sr_atomic_dec32_floor0(&rq->inflight->inflight);
+        rq->inflight = NULL;
+    }
+    return APR_SUCCESS;
+}
+
+/* ---- what a request brings (mod_sticky_route_request.c) ------------------- */
+
+/* The request's sr_req_t for balancer b: made at its first decision, a
+ * retry's inheriting what its failed attempt knew; a member decided before
+ * in this request is added to the tried set (mod_proxy asks again only
+ * when it could not connect). Lock: the finder's (the balancer's thread
+ * mutex). */
+sr_req_t *sr_req(request_rec *r, proxy_balancer *b, sr_balancer_state_t *st)
+    SR_HIDDEN;
+/* What the request's Cookie headers (and StickyRouteSession id) say, in
+ * rq->cookie. Lock: the balancer's thread mutex (the route index of st). */
+void sr_read_cookie(sr_balancer_state_t *st, request_rec *r, sr_req_t *rq)
+    SR_HIDDEN;
+
+/* ---- the end of a request (mod_sticky_route_filter.c) --------------------- */
+
+/* The STICKY_ROUTE_COOKIE output filter; sr_apply adds it. */
+extern ap_filter_rec_t *sr_cookie_filter_handle;
+void sr_filter_register_hooks(apr_pool_t *p);
+
+/* ---- the retry (mod_sticky_route_retry.c) --------------------------------- */
+
+/* New connections this thread opened (pre_connection); see
+ * mod_sticky_route_retry.c. The thread's own: no lock. */
+extern _Thread_local apr_uint32_t sr_conns_opened SR_HIDDEN;
+void sr_retry_register_hooks(apr_pool_t *p);
 
 /* ---- lbmethod=hash (mod_sticky_route_hash.c) --------------------------------
  * The per-process key -> member map of a balancer (sr_hash.h), kept in
@@ -325,10 +532,6 @@ int sr_hash_request_key(const sr_balancer_state_t *st, request_rec *r,
  * view. Lock: the balancer's thread mutex. */
 int32_t sr_hash_choose(sr_balancer_state_t *st, uint64_t h, uint32_t n,
                        const sr_tried_t *tried, int *spilled, int *stale);
-
-/* Reads member i's shared status word into st->view[i] (O(1)). Lock: the
- * balancer's thread mutex. */
-void sr_view_refresh_member(sr_balancer_state_t *st, int i);
 
 /* ---- discovery (mod_sticky_route_discover.c) --------------------------------- */
 

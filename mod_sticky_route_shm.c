@@ -14,7 +14,6 @@
  */
 #include <string.h>
 
-#include "apr_atomic.h"
 #include "apr_shm.h"
 #include "apr_strings.h"
 #include "apr_thread_proc.h"
@@ -47,11 +46,13 @@ typedef struct {
 static sr_shm_t *sr_shm = NULL;
 static int sr_shm_new = 0;
 
+/* No lock: set at startup. */
 int sr_shm_is_new(void)
 {
     return sr_shm_new;
 }
 
+/* No lock: the parent, at startup. */
 static void sr_shm_layout(sr_shm_header_t *h)
 {
     memset(h, 0, sizeof(*h));
@@ -64,6 +65,7 @@ static void sr_shm_layout(sr_shm_header_t *h)
     h->nstatus = SR_STATUS_COUNT;
 }
 
+/* No lock: the parent, at the end of the process pool. */
 static apr_status_t sr_shm_cleanup(void *data)
 {
     (void)data;
@@ -71,6 +73,8 @@ static apr_status_t sr_shm_cleanup(void *data)
     return APR_SUCCESS;
 }
 
+/* Makes or reuses the segment. No lock: the parent at post_config, before
+ * any child. */
 apr_status_t sr_shm_setup(apr_pool_t *pglobal, apr_pool_t *pconf,
                           server_rec *s)
 {
@@ -121,6 +125,7 @@ apr_status_t sr_shm_setup(apr_pool_t *pglobal, apr_pool_t *pconf,
     return APR_SUCCESS;
 }
 
+/* No lock: configuration. */
 const char *sr_server_id(server_rec *s)
 {
     proxy_server_conf *pc = ap_get_module_config(s->module_config,
@@ -128,14 +133,16 @@ const char *sr_server_id(server_rec *s)
     return (pc && pc->id) ? pc->id : "";
 }
 
-/* Waits until a slot another child is filling is ready; 0 if it never
- * gets there (its filler died), then the slot is skipped. */
+/* Waits until a slot another child is filling is ready; 0 if it never gets
+ * there (its filler died), then the slot is skipped. Lock-free: acquire
+ * loads of the slot state (what its filler wrote before publishing is
+ * visible once it reads READY). */
 static int sr_slot_ready(volatile apr_uint32_t *state)
 {
     int i;
 
     for (i = 0; i < SR_SHM_FILL_WAITS; i++) {
-        apr_uint32_t st = apr_atomic_read32(state);
+        apr_uint32_t st = sr_atomic_load32_acquire(state);
         if (st == SR_SLOT_READY) {
             return 1;
         }
@@ -158,19 +165,21 @@ typedef enum {
     SR_VISIT_END        /* free and not creating: the key is nowhere */
 } sr_visit_t;
 
+/* Lock-free: a compare-and-swap claims the slot; acquire loads read its
+ * state. */
 static sr_visit_t sr_slot_visit(volatile apr_uint32_t *state, int create)
 {
-    apr_uint32_t st = apr_atomic_read32(state);
+    apr_uint32_t st = sr_atomic_load32_acquire(state);
 
     if (st == SR_SLOT_FREE) {
         if (!create) {
             return SR_VISIT_END;
         }
-        if (apr_atomic_cas32(state, SR_SLOT_FILLING, SR_SLOT_FREE)
+        if (sr_atomic_cas32(state, SR_SLOT_FREE, SR_SLOT_FILLING)
             == SR_SLOT_FREE) {
             return SR_VISIT_CLAIMED;
         }
-        st = apr_atomic_read32(state);
+        st = sr_atomic_load32_acquire(state);
     }
     if (st == SR_SLOT_FILLING && !sr_slot_ready(state)) {
         return SR_VISIT_SKIP;
@@ -178,11 +187,15 @@ static sr_visit_t sr_slot_visit(volatile apr_uint32_t *state, int create)
     return SR_VISIT_READY;
 }
 
+/* The slot becomes READY: a release store, so its key (written before) is
+ * visible to whoever reads READY. Lock-free. */
 static void sr_slot_publish(volatile apr_uint32_t *state)
 {
-    apr_atomic_set32(state, SR_SLOT_READY);
+    sr_atomic_store32_release(state, SR_SLOT_READY);
 }
 
+/* No lock: lock-free claim protocol (sr_slot_visit); safe from any thread
+ * or process. */
 sr_shm_balancer_t *sr_shm_balancer(server_rec *s, const proxy_balancer *b,
                                    int create)
 {
@@ -213,6 +226,8 @@ sr_shm_balancer_t *sr_shm_balancer(server_rec *s, const proxy_balancer *b,
     return NULL;
 }
 
+/* No lock: lock-free claim protocol (sr_slot_visit); safe from any thread
+ * or process. */
 sr_shm_member_t *sr_shm_member(const sr_shm_balancer_t *sb, const char *route,
                                int create, apr_time_t up_since_if_new)
 {
@@ -230,7 +245,7 @@ sr_shm_member_t *sr_shm_member(const sr_shm_balancer_t *sb, const char *route,
         case SR_VISIT_CLAIMED:
             e->balancer = bi;
             apr_cpystrn(e->route, route, sizeof(e->route));
-            apr_atomic_set64(&e->up_since, (apr_uint64_t)up_since_if_new);
+            sr_atomic_store64(&e->up_since, (apr_uint64_t)up_since_if_new);
             sr_slot_publish(&e->state);
             return e;
         case SR_VISIT_READY:
@@ -247,23 +262,25 @@ sr_shm_member_t *sr_shm_member(const sr_shm_balancer_t *sb, const char *route,
     return NULL;
 }
 
+/* Lock: the balancer's global mutex (the discovery watchdog holds it: one
+ * renamer at a time); readers are kept out lock-free by the FILLING state. */
 void sr_shm_member_renew(sr_shm_member_t *e, const char *route,
                          apr_time_t up_since)
 {
     int k;
 
-    if (apr_atomic_cas32(&e->state, SR_SLOT_FILLING, SR_SLOT_READY)
+    if (sr_atomic_cas32(&e->state, SR_SLOT_READY, SR_SLOT_FILLING)
         != SR_SLOT_READY) {
         return;
     }
     for (k = 0; k < SR_STATUS_COUNT; k++) {
-        apr_atomic_set64(&e->count[k], 0);
+        sr_atomic_store64(&e->count[k], 0);
     }
-    apr_atomic_set32(&e->inflight, 0);
-    apr_atomic_set32(&e->down, 0);
-    apr_atomic_set64(&e->up_since, (apr_uint64_t)up_since);
-    apr_atomic_set64(&e->gone_since, 0);
-    apr_atomic_set64(&e->settle_until, 0);
+    sr_atomic_store32(&e->inflight, 0);
+    sr_atomic_store32(&e->down, 0);
+    sr_atomic_store64(&e->up_since, (apr_uint64_t)up_since);
+    sr_atomic_store64(&e->gone_since, 0);
+    sr_atomic_store64(&e->settle_until, 0);
     apr_cpystrn(e->route, route, sizeof(e->route));
     sr_slot_publish(&e->state);
 }

@@ -18,7 +18,6 @@
 
 #include "http_core.h"
 #include "http_protocol.h"
-#include "apr_atomic.h"
 #include "apr_hash.h"
 #include "apr_strings.h"
 
@@ -61,20 +60,27 @@ typedef struct {
 } sr_status_ctx_t;
 
 /* "host:port" of a (virtual) server: its ServerName, and the port of its
- * ServerName or of its first address. */
-static const char *sr_server_label(apr_pool_t *p, server_rec *s)
+ * ServerName or of its first address; when neither has one (a ServerName
+ * without a port in a server listening on any port), the port the status
+ * request came in on, rather than ":0". */
+static const char *sr_server_label(request_rec *r, server_rec *s)
 {
+    apr_pool_t *p = r->pool;
     apr_port_t port = s->port;
 
     if (!port && s->addrs) {
         port = s->addrs->host_port;
     }
+    if (!port && r->connection->local_addr) {
+        port = r->connection->local_addr->port;
+    }
     return apr_psprintf(p, "%s:%u", s->server_hostname ? s->server_hostname
                                                        : "", (unsigned)port);
 }
 
-/* The share of its weight a member takes new sessions with: 1 without
- * slow start, 0 while it is down, the ramp since it joined or came back. */
+/* The share of its weight a member takes new sessions with: 1 without slow
+ * start, 0 while it is down, the ramp since it joined or came back. No
+ * lock: shared memory read lock-free (sr_atomic.h). */
 static double sr_member_share(const sr_status_row_t *row,
                               const sr_effective_t *eff, apr_time_t now)
 {
@@ -83,10 +89,10 @@ static double sr_member_share(const sr_status_row_t *row,
     if (eff->slowstart <= 0) {
         return 1.0;
     }
-    if (!row->up || (row->counter && apr_atomic_read32(&row->counter->down))) {
+    if (!row->up || (row->counter && sr_atomic_load32(&row->counter->down))) {
         return 0.0;
     }
-    since = row->counter ? (apr_time_t)apr_atomic_read64(&row->counter->up_since)
+    since = row->counter ? (apr_time_t)sr_atomic_load64(&row->counter->up_since)
                          : 0;
     if (!since) {
         return 1.0;
@@ -94,6 +100,8 @@ static double sr_member_share(const sr_status_row_t *row,
     return sr_slowstart_share(now - since, apr_time_from_sec(eff->slowstart));
 }
 
+/* Lock: takes the balancer's thread mutex while it reads b->workers and
+ * the routes (sr_balancer_routes); shared memory is read lock-free. */
 static int sr_status_collect(server_rec *s, proxy_balancer *b, void *baton)
 {
     sr_status_ctx_t *ctx = baton;
@@ -114,7 +122,7 @@ static int sr_status_collect(server_rec *s, proxy_balancer *b, void *baton)
     if (!strncasecmp(name, BALANCER_PREFIX, sizeof(BALANCER_PREFIX) - 1)) {
         name += sizeof(BALANCER_PREFIX) - 1;
     }
-    label = sr_server_label(p, s);
+    label = sr_server_label(ctx->r, s);
     key = apr_pstrcat(p, label, "\n", name, NULL);
     if (apr_hash_get(ctx->seen_label, key, APR_HASH_KEY_STRING)) {
         /* two servers with the same name and port (other addresses):
@@ -165,11 +173,12 @@ static int sr_status_collect(server_rec *s, proxy_balancer *b, void *baton)
     return 0;
 }
 
-/* lbmethod=hash: the member's share of the hash space, 0..1 */
+/* lbmethod=hash: the member's share of the hash space, 0..1. No lock: a
+ * relaxed load of shared memory. */
 static double sr_hash_share_of(const sr_status_row_t *row)
 {
     return row->counter
-           ? apr_atomic_read32(&row->counter->hash_share) / 1e6 : 0.0;
+           ? sr_atomic_load32(&row->counter->hash_share) / 1e6 : 0.0;
 }
 
 /* The decisions a balancer of this lbmethod can make. */
@@ -186,35 +195,39 @@ static int sr_status_applies(const char *method, int k)
     return k == SR_STATUS_ROUNDROBIN;
 }
 
+/* No lock: a relaxed load of shared memory. */
 static apr_uint32_t sr_inflight(const sr_status_row_t *row)
 {
-    return row->counter ? apr_atomic_read32(&row->counter->inflight) : 0;
+    return row->counter ? sr_atomic_load32(&row->counter->inflight) : 0;
 }
 
+/* No lock: a relaxed load of shared memory. */
 static apr_uint64_t sr_count(const sr_status_row_t *row, int k)
 {
-    return row->counter ? apr_atomic_read64(&row->counter->count[k])
+    return row->counter ? sr_atomic_load64(&row->counter->count[k])
                         : (apr_uint64_t)0;
 }
 
+/* No lock: relaxed loads of shared memory (figures the discovery watchdog
+ * writes). */
 static apr_uint64_t sr_disc(const sr_discover_row_t *d, int what)
 {
     if (!d->sb) {
         return 0;
     }
     switch (what) {
-    case 0: return apr_atomic_read32(&d->sb->disc_members);
-    case 1: return apr_atomic_read32(&d->sb->disc_free);
-    case 2: return apr_atomic_read32(&d->sb->disc_unplaced);
-    case 3: return apr_atomic_read64(&d->sb->disc_errors);
-    case 4: return apr_atomic_read64(&d->sb->disc_runs);
-    case 5: return apr_atomic_read32(&d->sb->disc_max);
-    case 6: return apr_atomic_read32(&d->sb->disc_held);
-    case 7: return apr_atomic_read64(&d->sb->disc_reused);
-    case 9: return apr_atomic_read32(&d->sb->disc_failing);
+    case 0: return sr_atomic_load32(&d->sb->disc_members);
+    case 1: return sr_atomic_load32(&d->sb->disc_free);
+    case 2: return sr_atomic_load32(&d->sb->disc_unplaced);
+    case 3: return sr_atomic_load64(&d->sb->disc_errors);
+    case 4: return sr_atomic_load64(&d->sb->disc_runs);
+    case 5: return sr_atomic_load32(&d->sb->disc_max);
+    case 6: return sr_atomic_load32(&d->sb->disc_held);
+    case 7: return sr_atomic_load64(&d->sb->disc_reused);
+    case 9: return sr_atomic_load32(&d->sb->disc_failing);
     default: {
         /* seconds to the next resolution (0: due or unknown) */
-        apr_time_t next = (apr_time_t)apr_atomic_read64(&d->sb->disc_next);
+        apr_time_t next = (apr_time_t)sr_atomic_load64(&d->sb->disc_next);
         apr_time_t now = apr_time_now();
         return next > now ? (apr_uint64_t)apr_time_sec(next - now + 999999) : 0;
     }
@@ -272,20 +285,21 @@ static void sr_status_prometheus_discover(request_rec *r,
 }
 
 /* StickyRouteWait: waiting now (across child processes), served after
- * waiting, timed out, refused (beyond max=, or stopping), the settings. */
+ * waiting, timed out, refused (beyond max=, or stopping), the settings. No
+ * lock: relaxed loads of shared memory. */
 static apr_uint64_t sr_wait_value(const sr_wait_row_t *w, int what)
 {
     apr_uint32_t now;
 
     switch (what) {
     case 0:
-        now = w->sb ? apr_atomic_read32(&w->sb->wait_now) : 0;
+        now = w->sb ? sr_atomic_load32(&w->sb->wait_now) : 0;
         /* a child's exit cleanup may run ahead of a waiter's own count
          * for a moment: never show a wrapped value */
         return now > 0x7fffffffu ? 0 : now;
-    case 1: return w->sb ? apr_atomic_read64(&w->sb->wait_served) : 0;
-    case 2: return w->sb ? apr_atomic_read64(&w->sb->wait_timeouts) : 0;
-    case 3: return w->sb ? apr_atomic_read64(&w->sb->wait_refused) : 0;
+    case 1: return w->sb ? sr_atomic_load64(&w->sb->wait_served) : 0;
+    case 2: return w->sb ? sr_atomic_load64(&w->sb->wait_timeouts) : 0;
+    case 3: return w->sb ? sr_atomic_load64(&w->sb->wait_refused) : 0;
     case 4: return (apr_uint64_t)apr_time_sec(w->limit);
     default: return w->max;
     }
@@ -467,6 +481,9 @@ static void sr_status_prometheus(request_rec *r,
     }
 }
 
+/* The status endpoint (Prometheus text, ?json). Lock: per balancer, its
+ * thread mutex while sr_status_collect reads b->workers; the rest reads
+ * shared memory lock-free. */
 int sr_status_handler(request_rec *r)
 {
     sr_status_ctx_t ctx;

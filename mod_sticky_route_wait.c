@@ -55,7 +55,6 @@
 #include "http_core.h"
 #include "http_protocol.h"
 #include "ap_mpm.h"
-#include "apr_atomic.h"
 #include "apr_strings.h"
 #include "apr_optional.h"
 
@@ -149,7 +148,9 @@ static uint32_t sr_wait_usable_locked(proxy_balancer *b, server_rec *s,
 }
 
 /* Takes and gives back the balancer's thread mutex; a mutex that cannot be
- * taken counts as a usable member (the request goes on unchanged). */
+ * taken counts as a usable member (the request goes on unchanged). Takes
+ * the balancer's thread mutex around sr_wait_usable_locked (never while
+ * the request sleeps). */
 static uint32_t sr_wait_usable(proxy_balancer *b, request_rec *r,
                                proxy_server_conf *conf, int full, int *forced)
 {
@@ -174,16 +175,11 @@ static uint32_t sr_wait_usable(proxy_balancer *b, request_rec *r,
  * place the child's exit cleanup already gave back is not given twice. */
 static void sr_wait_leave(sr_balancer_state_t *st)
 {
-    apr_uint32_t n;
-
-    do {
-        n = apr_atomic_read32(&st->waiters);
-        if (n == 0) {
-            return;
-        }
-    } while (apr_atomic_cas32(&st->waiters, n - 1, n) != n);
+    if (sr_atomic_dec32_floor0(&st->waiters) == 0) {
+        return;
+    }
     if (st->shared) {
-        apr_atomic_dec32(&st->shared->wait_now);
+        sr_atomic_sub32(&st->shared->wait_now, 1);
     }
 }
 
@@ -212,15 +208,15 @@ static int sr_wait_for_member(proxy_balancer *b, sr_balancer_state_t *st,
         in.forced_recovery = forced;
         in.stopping = sr_wait_stopping();
         in.waited = (before ? *before : 0) + (apr_time_now() - start);
-        in.others = apr_atomic_read32(&st->waiters) - (in.waiting ? 1 : 0);
+        in.others = sr_atomic_load32(&st->waiters) - (in.waiting ? 1 : 0);
         verdict = sr_wait_decide(&in, &sleep, &retry_after);
         if (verdict == SR_WAIT_SLEEP && !in.waiting) {
             /* take a place; the count of the others is the one the
              * increment saw, so two requests never take the last one */
-            in.others = apr_atomic_inc32(&st->waiters);
+            in.others = sr_atomic_add32(&st->waiters, 1);
             in.waiting = 1;
             if (st->shared) {
-                apr_atomic_inc32(&st->shared->wait_now);
+                sr_atomic_add32(&st->shared->wait_now, 1);
             }
             verdict = sr_wait_decide(&in, &sleep, &retry_after);
             if (verdict != SR_WAIT_SLEEP) {
@@ -246,7 +242,7 @@ static int sr_wait_for_member(proxy_balancer *b, sr_balancer_state_t *st,
     case SR_WAIT_GO:
         if (in.waiting) {
             if (st->shared) {
-                apr_atomic_add64(&st->shared->wait_served, 1);
+                sr_atomic_add64(&st->shared->wait_served, 1);
             }
             ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
                           "%s: a member is usable after %" APR_INT64_T_FMT
@@ -256,7 +252,7 @@ static int sr_wait_for_member(proxy_balancer *b, sr_balancer_state_t *st,
         return DECLINED;
     case SR_WAIT_TIMEOUT:
         if (st->shared) {
-            apr_atomic_add64(&st->shared->wait_timeouts, 1);
+            sr_atomic_add64(&st->shared->wait_timeouts, 1);
         }
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
                       "%s: no usable member after waiting %" APR_INT64_T_FMT
@@ -265,7 +261,7 @@ static int sr_wait_for_member(proxy_balancer *b, sr_balancer_state_t *st,
         break;
     case SR_WAIT_REFUSE:
         if (st->shared) {
-            apr_atomic_add64(&st->shared->wait_refused, 1);
+            sr_atomic_add64(&st->shared->wait_refused, 1);
         }
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
                       "%s: no usable member and %u requests of this process "
@@ -275,7 +271,7 @@ static int sr_wait_for_member(proxy_balancer *b, sr_balancer_state_t *st,
     case SR_WAIT_STOPPING:
     default:
         if (st->shared) {
-            apr_atomic_add64(&st->shared->wait_refused, 1);
+            sr_atomic_add64(&st->shared->wait_refused, 1);
         }
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
                       "%s: no usable member and this process is stopping "
@@ -344,12 +340,14 @@ static int sr_wait_release_all(server_rec *s, proxy_balancer *b, void *baton)
 
     (void)s;
     (void)baton;
-    if (st && (n = apr_atomic_xchg32(&st->waiters, 0)) != 0 && st->shared) {
-        apr_atomic_sub32(&st->shared->wait_now, n);
+    if (st && (n = sr_atomic_xchg32(&st->waiters, 0)) != 0 && st->shared) {
+        sr_atomic_sub32(&st->shared->wait_now, n);
     }
     return 0;
 }
 
+/* The child ends: every place given back. No lock: st->waiters and
+ * wait_now are atomic. */
 static apr_status_t sr_wait_child_exit(void *data)
 {
     (void)data;
@@ -359,6 +357,7 @@ static apr_status_t sr_wait_child_exit(void *data)
     return APR_SUCCESS;
 }
 
+/* No lock: configuration. */
 static int sr_wait_find(server_rec *s, proxy_balancer *b, void *baton)
 {
     sr_balancer_state_t *st = b->context;
@@ -368,8 +367,8 @@ static int sr_wait_find(server_rec *s, proxy_balancer *b, void *baton)
     return st && st->eff.wait > 0;
 }
 
-/* After sr_proxy_child_init (the balancers' states exist). Single-threaded
- * (child_init). */
+/* After sr_state_child_init (the balancers' states exist). Single-threaded
+ * (child_init). No lock: child_init, before the threads. */
 void sr_wait_child_init(apr_pool_t *pchild, server_rec *main_s)
 {
     sr_wait_retry = APR_RETRIEVE_OPTIONAL_FN(ap_proxy_retry_worker);
@@ -380,6 +379,7 @@ void sr_wait_child_init(apr_pool_t *pchild, server_rec *main_s)
     }
 }
 
+/* No lock: startup. */
 void sr_wait_register_hooks(apr_pool_t *p)
 {
     static const char *const before_balancer[] = { "mod_proxy_balancer.c",

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "sr_policy.h"
+#include "sr_atomic.h"
 
 /* ---- tried set ------------------------------------------------------------ */
 
@@ -227,7 +228,7 @@ sr_age_t sr_cookie_age(const sr_lifetime_t *lt, int dated, int64_t first,
 
 static uint32_t inflight_of(const sr_member_t *m)
 {
-    return m->inflight ? *m->inflight : 0;
+    return m->inflight ? sr_atomic_load32(m->inflight) : 0;
 }
 
 int sr_member_overloaded(const sr_member_t *m, uint32_t n, uint32_t k,

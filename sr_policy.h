@@ -10,18 +10,26 @@
 /*
  * sr_policy.h - the decisions of mod_sticky_route as pure functions.
  *
- * The glue (mod_sticky_route_proxy.c) builds a plain view of a balancer's
- * members - one sr_member_t per BalancerMember, filled from the worker's
- * shared status - and asks these functions what to do. Nothing here needs
- * an httpd header; everything is unit-tested with check (tests/unit).
+ * The glue (mod_sticky_route_state.c, mod_sticky_route_find.c) builds a
+ * plain view of a balancer's members - one sr_member_t per BalancerMember,
+ * filled from the worker's shared status - and asks these functions what
+ * to do. Nothing here needs an httpd header; everything is unit-tested
+ * with check (tests/unit).
  *
  *   sr_route_choose      the route a member is known by
  *   sr_policy_takers     the members that take new sessions (and requests
  *                        of lbmethod=roundrobin)
+ *   sr_slowstart_*       a member's weight while it ramps up
  *   sr_cookie_read_*     what the request's cookies say
+ *   sr_cookie_age        MaxIdle/MaxLife: fresh, refresh or expired
+ *   sr_member_overloaded StickyRouteRebalance: is the member overloaded?
  *   sr_decide_sticky     the sticky decision table
  *   sr_elect_check       election: may the schedule's member serve?
+ *   sr_elect_leastbusy   election by load (StickyRouteElect leastbusy)
+ *   sr_retry_allowed, sr_retry_member, sr_retry_unreached_allowed
+ *                        the retry of a request a member broke or missed
  *   sr_wait_decide       no usable member: wait for one, or answer 503
+ * Discovery's decisions: sr_discover_policy.c (declared further down).
  */
 #ifndef SR_POLICY_H
 #define SR_POLICY_H
@@ -167,25 +175,6 @@ static inline void sr_cookie_read_init(sr_cookie_read_t *out)
 int sr_cookie_read_header(sr_cookie_read_t *out, const sr_cookie_ctx_t *ctx,
                           const char *header);
 
-/* ---- the sticky decision ------------------------------------------------------ */
-
-typedef enum {
-    SR_ACT_SERVE = 0,       /* serve on decision->member */
-    SR_ACT_ELECT,           /* elect a member (sr_elect_check) */
-    SR_ACT_REFUSE           /* no member: 503 (nofailover) */
-} sr_action_t;
-
-typedef struct {
-    sr_action_t action;
-    int32_t member;         /* SR_ACT_SERVE: who serves */
-    sr_status_t status;     /* hit, new, failover, unknown, forged,
-                               expired, rebalanced */
-    int issue;              /* a Set-Cookie names the member that serves */
-    int64_t first;          /* when the cookie carries dates: its FIRST
-                               (the session's, or now for a new one) */
-    const char *why;        /* one phrase for the debug log */
-} sr_decision_t;
-
 /* ---- lifetimes ----------------------------------------------------------------
  * With MaxIdle=, MaxLife= or StickyRouteRebalance the cookie carries two
  * dates, FIRST (pinned) and LAST (refreshed), in unix seconds. LAST is
@@ -231,6 +220,25 @@ sr_age_t sr_cookie_age(const sr_lifetime_t *lt, int dated, int64_t first,
  * times the mean load of the usable members? */
 int sr_member_overloaded(const sr_member_t *m, uint32_t n, uint32_t k,
                          uint32_t factor_x100);
+
+/* ---- the sticky decision ------------------------------------------------------ */
+
+typedef enum {
+    SR_ACT_SERVE = 0,       /* serve on decision->member */
+    SR_ACT_ELECT,           /* elect a member (sr_elect_check) */
+    SR_ACT_REFUSE           /* no member: 503 (nofailover) */
+} sr_action_t;
+
+typedef struct {
+    sr_action_t action;
+    int32_t member;         /* SR_ACT_SERVE: who serves */
+    sr_status_t status;     /* hit, new, failover, unknown, forged,
+                               expired, rebalanced */
+    int issue;              /* a Set-Cookie names the member that serves */
+    int64_t first;          /* when the cookie carries dates: its FIRST
+                               (the session's, or now for a new one) */
+    const char *why;        /* one phrase for the debug log */
+} sr_decision_t;
 
 /* What the sticky decision needs besides the members and the cookie. */
 typedef struct {
@@ -285,10 +293,6 @@ typedef enum {
     SR_ELECT_NONE           /* every scheduled member failed already */
 } sr_elect_t;
 
-/* Election walks the shared ticket over the schedule (sr_schedule_t): the
- * member at schedule[ticket % len] serves when it still takes new sessions
- * and has not failed in this request. The retry bound counts distinct
- * members: NONE once every member of the schedule was tried. */
 /* Election by load (StickyRouteElect leastbusy): among the schedule's
  * members that take new sessions and were not tried, the least loaded
  * ((in-flight requests + 1) per weight: the load with this request); ties
@@ -340,7 +344,11 @@ int64_t sr_slowstart_rescan(int64_t elapsed, int64_t ramp, int64_t interval);
 /* Has every member of the schedule been tried? */
 int sr_schedule_exhausted(const sr_schedule_t *s, const sr_tried_t *tried);
 
-/* (inline: it runs for every election, in the finder's fast path) */
+/* Election walks the shared ticket over the schedule (sr_schedule_t): the
+ * member at schedule[ticket % len] serves when it still takes new sessions
+ * and has not failed in this request. The retry bound counts distinct
+ * members: NONE once every member of the schedule was tried. (inline: it
+ * runs for every election, in the finder's fast path) */
 static inline sr_elect_t sr_elect_check(const sr_schedule_t *s,
                                         uint64_t ticket,
                                         const sr_member_t *m, uint32_t n,

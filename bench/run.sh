@@ -410,7 +410,7 @@ fi
     echo "module=${MODULE_SRC_PATH:-$MODULE}"
     echo "module_sha256=$( [ -f "$MODULE" ] && sha256sum "$MODULE" | cut -c1-16 || echo missing)"
     echo "git_commit=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)"
-    echo "git_dirty=$(git -C "$REPO" status --porcelain -- mod_sticky_route.c sr_core.c sr_core.h mod_sticky_route.h 2>/dev/null | wc -l)"
+    echo "git_dirty=$(git -C "$REPO" status --porcelain -- 'mod_sticky_route*.[ch]' 'sr_*.[ch]' 2>/dev/null | wc -l)"
     echo "duration=$DURATION"; echo "rounds=$ROUNDS"; echo "warmup=$WARMUP"
     echo "threads=$THREADS"; echo "conns=$CONNS"; echo "timeout=$TIMEOUT"
     echo "ttl=$TTL"; echo "proxy_procs=$PROXY_PROCS"; echo "proxy_threads=$PROXY_THREADS"; echo "proxy_mpm=$PROXY_MPM"

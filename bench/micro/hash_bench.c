@@ -5,7 +5,7 @@
  * Microbenchmark of the lbmethod=hash mapping (sr_hash.c): selection (a
  * key's SipHash and the table lookup), the walk to a next choice, the
  * work after one member change, memory. Prints; asserts nothing.
- *   cc -O2 -I. bench/micro/hash_bench.c sr_hash.c $(APR) -lm
+ *   cc -O2 -I. bench/micro/hash_bench.c sr_hash.c sr_hash_build.c $(APR) -lm
  */
 #include <stdio.h>
 #include <string.h>

@@ -224,7 +224,7 @@ pats = [l.strip() for l in open('.dockerignore') if l.strip() and not l.startswi
 files = sorted(exclude_paths('.', pats))
 bad = [f for f in files if f.startswith(('secrets', '.git', 'tests', 'bench', 'fuzz', '.libs'))
        or 'node_modules' in f.split('/') or f.endswith(('.so', '.o', '.lo', '.la'))]
-need = ['Makefile', 'mod_sticky_route.c', 'sr_core.c', 'debian/sticky_route.load',
+need = ['Makefile', 'mod_sticky_route.c', 'sr_core.h', 'debian/sticky_route.load',
         'templates/render-proxy-conf.sh', 'templates/static-httpd.conf', 'site/index.html',
         'dynamic/server.js', 'docker/reverse-proxy/Dockerfile']
 missing = [f for f in need if f not in files]

@@ -1,0 +1,499 @@
+/*
+ * Copyright 2026 The mod_sticky_route authors
+ * SPDX-License-Identifier: Apache-2.0
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License"); you may
+ * not use this file except in compliance with the License. You may obtain a
+ * copy of the License at http://www.apache.org/licenses/LICENSE-2.0
+ */
+
+/*
+ * mod_sticky_route_find.c - the three lbmethod providers (sticky,
+ * roundrobin, hash): their finders, the election, and how a decision is
+ * applied (environment, in-flight count, the Set-Cookie to add).
+ *
+ * A finder gathers inputs (the members' state, the Cookie headers) into
+ * the plain structures of sr_policy.h, asks the policy (sr_decide_sticky,
+ * sr_elect_check, sr_elect_leastbusy, sr_hash_choose), and applies the
+ * answer. mod_proxy_balancer calls every finder with the balancer's thread
+ * mutex held (PROXY_THREAD_LOCK(b)): everything here that touches st
+ * relies on it; the shm entries are touched through sr_atomic.h only.
+ */
+#include <string.h>
+
+#include "http_core.h"
+#include "http_protocol.h"
+#include "http_request.h"
+#include "apr_strings.h"
+
+#include "mod_sticky_route_private.h"
+
+/* Rebuilds of the schedule one election may ask for (a member changed
+ * state between the scan and the election). */
+#define SR_ELECT_RESCANS 2
+
+/* Election: one atomic ticket, one table lookup, the policy's verdict
+ * (sr_elect_check). A stale schedule is rebuilt and the same ticket mapped
+ * onto the new one; a member that failed in this request costs another
+ * ticket, until every scheduled member was tried. Returns the member
+ * number or -1. Lock: the balancer's thread mutex (the finder's, held by
+ * mod_proxy_balancer). The ticket is lock-free: one relaxed fetch-and-add
+ * in shared memory. */
+static int sr_elect(sr_balancer_state_t *st, request_rec *r, sr_req_t *rq,
+                    int by_load)
+{
+    apr_uint64_t ticket = 0;
+    int rescans = 0, fresh = 1;
+    uint32_t tickets = 0;
+
+    for (;;) {
+        int32_t m;
+        sr_elect_t verdict;
+        uint32_t n = (uint32_t)st->balancer->workers->nelts;
+
+        if (n > st->max) {
+            n = st->max;
+        }
+        if (fresh) {
+            ticket = st->shared ? sr_atomic_add64(&st->shared->ticket, 1)
+                                : st->local_ticket++;
+            tickets++;
+        }
+        if (st->schedule.len) {
+            /* the slot's member as it is now, not as at the last scan */
+            uint16_t k = sr_schedule_at(&st->schedule, ticket);
+            if (k < n) {
+                sr_view_refresh(st, k);
+            }
+        }
+        if (by_load) {
+            uint32_t j;
+            for (j = 0; j < st->schedule.nmembers; j++) {
+                if (st->schedule.members[j] < n) {
+                    sr_view_refresh(st, st->schedule.members[j]);
+                }
+            }
+            verdict = sr_elect_leastbusy(&st->schedule, ticket, st->view, n,
+                                         &rq->tried, &m);
+        }
+        else {
+            verdict = sr_elect_check(&st->schedule, ticket, st->view, n,
+                                     &rq->tried, &m);
+        }
+        switch (verdict) {
+        case SR_ELECT_OK:
+            return m;
+        case SR_ELECT_TRIED:
+            fresh = 1;
+            if (tickets > st->schedule.len + 1) {
+                return -1;
+            }
+            continue;
+        case SR_ELECT_STALE:
+            if (rescans++ >= SR_ELECT_RESCANS) {
+                return -1;
+            }
+            st->next_scan = r->request_time + sr_scan(st, r->server);
+            fresh = 0;
+            continue;
+        case SR_ELECT_NONE:
+        default:
+            if (st->schedule.len == 0 && rescans++ < 1) {
+                /* nobody took new sessions at the last scan: look again */
+                st->next_scan = r->request_time + sr_scan(st, r->server);
+                fresh = 0;
+                continue;
+            }
+            return -1;
+        }
+    }
+}
+
+/* The cookie value naming member m: the route, signed with key when there
+ * is one. Made once per member and key (and again after a scan), not per
+ * request; like the routes, the slots live as long as the state. Lock: the
+ * balancer's thread mutex (st->values_buf; the finder's, held by
+ * mod_proxy_balancer). */
+static const char *sr_member_value(sr_balancer_state_t *st, int m,
+                                   const sr_key_t *key)
+{
+    char *slot = st->values_buf + (apr_size_t)m * SR_VALUE_BUF;
+
+    if (!st->value_ok[m] || st->value_key[m] != key) {
+        sr_value_write(slot, st->routes[m], key, st->balancer->s->name);
+        st->value_key[m] = key;
+        st->value_ok[m] = 1;
+    }
+    return slot;
+}
+
+/* In-flight accounting: the count moves with the decision (see
+ * sr_inflight_release in the private header). Lock-free (sr_atomic.h). */
+static void sr_inflight_move(request_rec *r, sr_req_t *rq,
+                             sr_shm_member_t *to)
+{
+    if (rq->inflight == to) {
+        return;
+    }
+    sr_inflight_release(rq);
+    if (to) {
+        sr_atomic_add32(&to->inflight, 1);
+        rq->inflight = to;
+        if (r->main && !rq->inflight_cleanup) {
+            apr_pool_cleanup_register(r->pool, rq, sr_inflight_release,
+                                      apr_pool_cleanup_null);
+            rq->inflight_cleanup = 1;
+        }
+    }
+}
+
+/* Applies a decision: environment, counters, and the Set-Cookie that the
+ * output filter adds once the response is known to come from a member.
+ * Lock: the balancer's thread mutex (the finder's, held by
+ * mod_proxy_balancer). The in-flight count moves lock-free (sr_atomic.h). */
+static void sr_apply(request_rec *r, sr_balancer_state_t *st, sr_req_t *rq,
+                     int m, sr_status_t status, int issue, int64_t first,
+                     const sr_effective_t *eff, const char *why)
+{
+    proxy_worker *w = ((proxy_worker **)st->balancer->workers->elts)[m];
+    /* routes_buf slots are never freed and always end in NUL (the last
+     * byte is never written), so the environment can point at them. */
+    const char *route = st->routes[m];
+
+    rq->member = m;
+    rq->worker = w;
+    rq->status = status;
+    rq->counter = st->counters[m];
+    rq->spec = eff->cookie;
+    rq->conns_mark = sr_conns_opened;
+    if (rq->decisions++ == 0) {
+        /* first decision of the request: nothing to replace */
+        apr_table_addn(r->subprocess_env, SR_ENV_ROUTE, route);
+        apr_table_addn(r->subprocess_env, SR_ENV_STATUS, sr_status_name(status));
+    }
+    else {
+        apr_table_setn(r->subprocess_env, SR_ENV_ROUTE, route);
+        apr_table_setn(r->subprocess_env, SR_ENV_STATUS, sr_status_name(status));
+    }
+    sr_inflight_move(r, rq, st->counters[m]);
+    if (issue) {
+        const char *value;
+        if (st->dated) {
+            char *buf = apr_palloc(r->pool, SR_VALUE_BUF);
+            sr_value_write_dated(buf, route, first,
+                                 (int64_t)apr_time_sec(r->request_time),
+                                 eff->tag_key, st->balancer->s->name);
+            value = buf;
+        }
+        else {
+            value = sr_member_value(st, m, eff->tag_key);
+        }
+        int https = !strcmp(ap_http_scheme(r), "https");
+        rq->set_cookie = sr_cookie_format(r->pool, eff->cookie, value, https);
+        apr_table_setn(r->subprocess_env, SR_ENV_ROUTE_CHANGED, "1");
+        if (!rq->filter_added) {
+            ap_add_output_filter_handle(sr_cookie_filter_handle, NULL, r,
+                                        r->connection);
+            rq->filter_added = 1;
+        }
+    }
+    else if (rq->set_cookie) {
+        rq->set_cookie = NULL;
+        apr_table_unset(r->subprocess_env, SR_ENV_ROUTE_CHANGED);
+    }
+    rq->issue = issue;
+    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
+                  "%s: route %s (%s) decision %s: %s",
+                  st->balancer->s->name, route, sr_worker_url(w),
+                  sr_status_name(status), why);
+}
+
+/* Lock: the balancer's thread mutex (the finder's, held by
+ * mod_proxy_balancer). */
+static void sr_unapplied(request_rec *r, sr_balancer_state_t *st,
+                         sr_req_t *rq, sr_status_t status, const char *why)
+{
+    sr_inflight_release(rq);
+    rq->worker = NULL;
+    rq->counter = NULL;
+    rq->issue = 0;
+    rq->set_cookie = NULL;
+    rq->status = status;
+    apr_table_unset(r->subprocess_env, SR_ENV_ROUTE);
+    apr_table_unset(r->subprocess_env, SR_ENV_ROUTE_CHANGED);
+    apr_table_setn(r->subprocess_env, SR_ENV_STATUS, sr_status_name(status));
+    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
+                  "%s: no member (decision %s): %s", st->balancer->s->name,
+                  sr_status_name(status), why);
+}
+
+/* A retry after a member broke on a reused connection goes to that member
+ * again (sr_retry_member decided it); returns 1 when it does. Lock: the
+ * balancer's thread mutex (the finder's, held by mod_proxy_balancer). */
+static int sr_retry_same(request_rec *r, sr_balancer_state_t *st,
+                         sr_req_t *rq, const sr_effective_t *eff)
+{
+    int m = rq->retry_same;
+
+    rq->retry_same = -1;
+    if (m < 0 || m >= st->balancer->workers->nelts || (uint32_t)m >= st->max) {
+        return 0;
+    }
+    sr_view_member(st, m, r->server);
+    if (!st->view[m].usable || sr_tried_has(&rq->tried, (uint32_t)m)) {
+        return 0;
+    }
+    sr_apply(r, st, rq, m, rq->status, rq->issue, rq->first, eff,
+             "retry after a reused connection broke: the same member, on a "
+             "fresh connection");
+    return 1;
+}
+
+/* Election by the request's key (lbmethod=hash, StickyRouteElect hash):
+ * the key's member in the map, or its next choice (sr_hash_choose). A
+ * member found unusable since the scan makes the map stale: one rescan,
+ * then the key is asked again. Returns the member, -1: none, -2: the key
+ * is empty. Lock: the balancer's thread mutex (the finder's). */
+static int sr_elect_by_key(sr_balancer_state_t *st, request_rec *r,
+                           sr_req_t *rq, int *spilled)
+{
+    uint64_t h;
+    uint32_t n;
+    int32_t m;
+    int stale;
+
+    *spilled = 0;
+    if (!st->hash || !sr_hash_request_key(st, r, &h)) {
+        return -2;
+    }
+    n = (uint32_t)st->balancer->workers->nelts < st->max
+        ? (uint32_t)st->balancer->workers->nelts : st->max;
+    m = sr_hash_choose(st, h, n, &rq->tried, spilled, &stale);
+    if (stale) {
+        st->next_scan = r->request_time + sr_scan(st, r->server);
+        m = sr_hash_choose(st, h, n, &rq->tried, spilled, &stale);
+    }
+    return m;
+}
+
+/* lbmethod=sticky: gathers the cookie and the named member's state, asks
+ * sr_decide_sticky (the table in sr_policy.h), applies the answer. Lock:
+ * the balancer's thread mutex (the finder's, held by mod_proxy_balancer). */
+static proxy_worker *sr_find_sticky(proxy_balancer *b, request_rec *r)
+{
+    sr_balancer_state_t *st = sr_state(b, r->server);
+    proxy_worker **workers = (proxy_worker **)b->workers->elts;
+    const sr_effective_t *eff;
+    sr_sticky_in_t in;
+    sr_decision_t d;
+    sr_req_t *rq;
+    uint32_t n;
+    int m;
+
+    if (!st) {
+        return NULL;
+    }
+    eff = &st->eff;
+    sr_scan_if_due(st, r);
+    rq = sr_req(r, b, st);
+    if (rq->retry_same >= 0 && sr_retry_same(r, st, rq, eff)) {
+        return rq->worker;
+    }
+    if (!rq->parsed) {
+        sr_read_cookie(st, r, rq);
+    }
+    n = (uint32_t)b->workers->nelts < st->max ? (uint32_t)b->workers->nelts
+                                               : st->max;
+    if (rq->cookie.app_member >= 0 && (uint32_t)rq->cookie.app_member < n
+        && !sr_tried_has(&rq->tried, (uint32_t)rq->cookie.app_member)) {
+        sr_view_member(st, rq->cookie.app_member, r->server);
+    }
+    if (rq->cookie.member >= 0 && (uint32_t)rq->cookie.member < n) {
+        int cm = rq->cookie.member;
+        if (!sr_tried_has(&rq->tried, (uint32_t)cm)) {
+            sr_view_member(st, cm, r->server);
+        }
+        if (st->view[cm].redirect >= 0 && (uint32_t)st->view[cm].redirect < n) {
+            sr_view_refresh(st, st->view[cm].redirect);
+        }
+    }
+    in.from_standby = st->from_standby;
+    in.nofailover = b->s->sticky_force;
+    in.now = (int64_t)apr_time_sec(r->request_time);
+    in.lifetime = st->dated ? &st->lifetime : NULL;
+    sr_decide_sticky(st->view, n, &rq->cookie, &rq->tried, &in, &d);
+    switch (d.action) {
+    case SR_ACT_SERVE:
+        rq->first = d.first;
+        sr_apply(r, st, rq, d.member, d.status, d.issue, d.first, eff, d.why);
+        return workers[d.member];
+    case SR_ACT_REFUSE:
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
+                      "%s: member of route %s is unusable and nofailover is "
+                      "on: 503", b->s->name, st->routes[rq->cookie.member]);
+        sr_unapplied(r, st, rq, d.status, d.why);
+        return NULL;
+    case SR_ACT_ELECT:
+    default:
+        break;
+    }
+    /* a rebalanced client goes by load whatever the election: never back
+     * to the member it is moved from */
+    m = -1;
+    if (st->eff.elect == SR_ELECT_HASH && d.status != SR_STATUS_REBALANCED) {
+        int spilled;
+        m = sr_elect_by_key(st, r, rq, &spilled);
+    }
+    if (m < 0) {
+        m = sr_elect(st, r, rq, st->eff.elect == SR_ELECT_LEASTBUSY
+                                || d.status == SR_STATUS_REBALANCED);
+    }
+    if (m < 0) {
+        sr_unapplied(r, st, rq, d.status, "no member takes new sessions");
+        return NULL;
+    }
+    rq->first = d.first;
+    sr_apply(r, st, rq, m, d.status, d.issue, d.first, eff, d.why);
+    return workers[m];
+}
+
+/*
+ * lbmethod=roundrobin: exact and shared.
+ *
+ * Every process holds the same schedule table (see sr_schedule_build in
+ * sr_schedule.c); a single 64-bit ticket in shared memory, taken with an
+ * atomic fetch-and-add, says which slot serves. With equal weights and k
+ * usable members, any N consecutive tickets give each member floor(N/k) or
+ * ceil(N/k) requests, whatever the number of processes and threads.
+ *
+ *   members a b c d, equal weights, b disabled:   a c d a c d a c d ...
+ *   loadfactor a=5 b=1 c=1:                       a a b a c a a ...
+ *
+ * Lock: the balancer's thread mutex (the finder's, held by
+ * mod_proxy_balancer).
+ */
+static proxy_worker *sr_find_roundrobin(proxy_balancer *b, request_rec *r)
+{
+    sr_balancer_state_t *st = sr_state(b, r->server);
+    sr_req_t *rq;
+    int m;
+
+    if (!st) {
+        return NULL;
+    }
+    sr_scan_if_due(st, r);
+    rq = sr_req(r, b, st);
+    if (rq->retry_same >= 0) {
+        rq->status = SR_STATUS_ROUNDROBIN;
+        rq->issue = 0;
+        if (sr_retry_same(r, st, rq, &st->eff)) {
+            return rq->worker;
+        }
+    }
+    m = sr_elect(st, r, rq, st->eff.elect == SR_ELECT_LEASTBUSY);
+    if (m < 0) {
+        sr_unapplied(r, st, rq, SR_STATUS_ROUNDROBIN,
+                     "no member takes requests");
+        return NULL;
+    }
+    sr_apply(r, st, rq, m, SR_STATUS_ROUNDROBIN, 0, 0, &st->eff,
+             "the round-robin schedule's turn");
+    return ((proxy_worker **)b->workers->elts)[m];
+}
+
+/*
+ * lbmethod=hash: the request's key (StickyRouteHashKey, default the client
+ * address) picks the member through the balancer's map (sr_hash.c:
+ * weighted rendezvous over a bucket table, the same in every process and
+ * on every proxy); no cookie. An empty key is placed as lbmethod=roundrobin
+ * places a request (decision roundrobin).
+ *
+ *   key's member takes requests                 it serves     hashed
+ *   it is unusable, or failed in this request   next choice   hashed
+ *   StickyRouteHashBalance: it is over its bound  next choice within
+ *                                                 its bound    hash-spill
+ *
+ * Lock: the balancer's thread mutex (the finder's, held by
+ * mod_proxy_balancer).
+ */
+static proxy_worker *sr_find_hash(proxy_balancer *b, request_rec *r)
+{
+    sr_balancer_state_t *st = sr_state(b, r->server);
+    sr_req_t *rq;
+    int m, spilled;
+
+    if (!st) {
+        return NULL;
+    }
+    if (!st->hash) {
+        /* lbmethod switched to hash at run time (balancer-manager) */
+        sr_state_hash_ensure(st);
+    }
+    sr_scan_if_due(st, r);
+    rq = sr_req(r, b, st);
+    if (rq->retry_same >= 0) {
+        rq->issue = 0;
+        if (sr_retry_same(r, st, rq, &st->eff)) {
+            return rq->worker;
+        }
+    }
+    m = sr_elect_by_key(st, r, rq, &spilled);
+    if (m == -2) {
+        m = sr_elect(st, r, rq, st->eff.elect == SR_ELECT_LEASTBUSY);
+        if (m < 0) {
+            sr_unapplied(r, st, rq, SR_STATUS_ROUNDROBIN,
+                         "empty key, and no member takes requests");
+            return NULL;
+        }
+        sr_apply(r, st, rq, m, SR_STATUS_ROUNDROBIN, 0, 0, &st->eff,
+                 "empty key: the round-robin schedule's turn");
+        return ((proxy_worker **)b->workers->elts)[m];
+    }
+    if (m < 0) {
+        sr_unapplied(r, st, rq, SR_STATUS_HASHED, "no member takes requests");
+        return NULL;
+    }
+    sr_apply(r, st, rq, m, spilled ? SR_STATUS_HASH_SPILL : SR_STATUS_HASHED,
+             0, 0, &st->eff, spilled ? "the key's member is over its bounded "
+             "load: its next choice" : "the key's member");
+    return ((proxy_worker **)b->workers->elts)[m];
+}
+
+/* Nothing to reset: the state is rebuilt by the scan. No lock. */
+static apr_status_t sr_reset(proxy_balancer *b, server_rec *s)
+{
+    (void)b;
+    (void)s;
+    return APR_SUCCESS;
+}
+
+static apr_status_t sr_age(proxy_balancer *b, server_rec *s)
+{
+    (void)b;
+    (void)s;
+    return APR_SUCCESS;
+}
+
+const proxy_balancer_method sr_sticky_method = {
+    SR_LBMETHOD_STICKY, &sr_find_sticky, NULL, &sr_reset, &sr_age, NULL
+};
+
+const proxy_balancer_method sr_roundrobin_method = {
+    SR_LBMETHOD_ROUNDROBIN, &sr_find_roundrobin, NULL, &sr_reset, &sr_age, NULL
+};
+
+const proxy_balancer_method sr_hash_method = {
+    SR_LBMETHOD_HASH, &sr_find_hash, NULL, &sr_reset, &sr_age, NULL
+};
+
+/* The three providers. Their registration is in mod_sticky_route.c's
+ * register_hooks (sr_find_register_hooks). No lock: startup. */
+void sr_find_register_hooks(apr_pool_t *p)
+{
+    ap_register_provider(p, PROXY_LBMETHOD, SR_LBMETHOD_STICKY, "0",
+                         &sr_sticky_method);
+    ap_register_provider(p, PROXY_LBMETHOD, SR_LBMETHOD_ROUNDROBIN, "0",
+                         &sr_roundrobin_method);
+    ap_register_provider(p, PROXY_LBMETHOD, SR_LBMETHOD_HASH, "0",
+                         &sr_hash_method);
+}

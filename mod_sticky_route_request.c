@@ -1,0 +1,141 @@
+/*
+ * Copyright 2026 The mod_sticky_route authors
+ * SPDX-License-Identifier: Apache-2.0
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License"); you may
+ * not use this file except in compliance with the License. You may obtain a
+ * copy of the License at http://www.apache.org/licenses/LICENSE-2.0
+ */
+
+/*
+ * mod_sticky_route_request.c - what a request brings to the finders: its
+ * sr_req_t (made at its first decision, inherited by a retry), and what
+ * its Cookie headers and StickyRouteSession id say.
+ *
+ * Lock: the finders call these with the balancer's thread mutex held (the
+ * route index and routes of st); the sr_req_t is the request's own.
+ */
+#include <string.h>
+
+#include "http_core.h"
+#include "http_protocol.h"
+#include "http_request.h"
+#include "apr_strings.h"
+
+#include "mod_sticky_route_private.h"
+
+/* The request's sr_req_t for balancer b (made at its first decision; a
+ * retry's inherits what its failed attempt knew). No lock beyond the
+ * finder's: the request is its thread's own; st->max only is read. */
+sr_req_t *sr_req(request_rec *r, proxy_balancer *b, sr_balancer_state_t *st)
+{
+    sr_req_t *rq = ap_get_module_config(r->request_config, &sticky_route_module);
+
+    if (!rq) {
+        const sr_req_t *prev = r->prev
+            ? ap_get_module_config(r->prev->request_config, &sticky_route_module)
+            : NULL;
+        rq = apr_pcalloc(r->pool, sizeof(*rq));
+        rq->member = -1;
+        rq->retry_same = -1;
+        ap_set_module_config(r->request_config, &sticky_route_module, rq);
+        if (prev && prev->retry_issued && prev->balancer == b) {
+            /* sr_request_status retries here (same pool): the members
+             * that failed so far stay excluded */
+            rq->balancer = b;
+            rq->tried = prev->tried;
+            rq->retries = prev->retries + 1;
+            rq->unreached = prev->unreached;
+            rq->retry_same = prev->retry_same;
+            rq->last_same = prev->retry_same >= 0;
+            rq->status = prev->status;
+            rq->issue = prev->issue;
+            rq->first = prev->first;
+            /* a fresh connection to whichever member serves the retry:
+             * mod_proxy_http drops the pooled one it acquired */
+            apr_table_setn(r->subprocess_env, "proxy-initial-not-pooled", "1");
+        }
+    }
+    if (rq->balancer != b) {
+        rq->balancer = b;
+        rq->parsed = 0;
+        sr_tried_init(&rq->tried, st->max);
+        rq->member = -1;
+    }
+    if (rq->member >= 0) {
+        /* mod_proxy calls the finder again in one request only when the
+         * member decided last could not be connected to */
+        sr_tried_add(r->pool, &rq->tried, (uint32_t)rq->member);
+    }
+    return rq;
+}
+
+/* StickyRouteSession: the member an application's session id names, from
+ * its cookie (the first value of the name with a route that names a
+ * member), else from the URL parameter. Lock: the balancer's thread mutex
+ * (the route index of st). */
+static void sr_read_app_session(sr_balancer_state_t *st, request_rec *r,
+                                sr_req_t *rq)
+{
+    const apr_array_header_t *h = apr_table_elts(r->headers_in);
+    const apr_table_entry_t *e = (const apr_table_entry_t *)h->elts;
+    int32_t n = st->cookie_ctx.nmembers;
+    sr_span_t value, route;
+    int i;
+
+    for (i = 0; i < h->nelts; i++) {
+        sr_span_t spans[SR_COOKIES_MAX];
+        size_t k, found;
+
+        if (!e[i].key || strcasecmp(e[i].key, "Cookie") || !e[i].val) {
+            continue;
+        }
+        found = sr_cookie_find(e[i].val, st->eff.session_cookie, spans,
+                               SR_COOKIES_MAX);
+        for (k = 0; k < found; k++) {
+            int32_t m;
+            if (spans[k].len > SR_VALUE_MAX
+                || !sr_session_route(spans[k].ptr, spans[k].len, &route)) {
+                continue;
+            }
+            m = sr_index_find(&st->index, st->routes, route.ptr, route.len);
+            if (m >= 0 && m < n) {
+                rq->cookie.app_member = m;
+                return;
+            }
+        }
+    }
+    if (st->eff.session_param
+        && sr_url_param(r->parsed_uri.path ? r->parsed_uri.path : r->uri,
+                        r->args, st->eff.session_param, &value)
+        && value.len <= SR_VALUE_MAX
+        && sr_session_route(value.ptr, value.len, &route)) {
+        int32_t m = sr_index_find(&st->index, st->routes, route.ptr,
+                                  route.len);
+        if (m >= 0 && m < n) {
+            rq->cookie.app_member = m;
+        }
+    }
+}
+
+/* Reads every Cookie header (HTTP/1.1 clients may send several). Lock: the
+ * balancer's thread mutex (the route index of st). */
+void sr_read_cookie(sr_balancer_state_t *st, request_rec *r, sr_req_t *rq)
+{
+    const apr_array_header_t *h = apr_table_elts(r->headers_in);
+    const apr_table_entry_t *e = (const apr_table_entry_t *)h->elts;
+    int i;
+
+    rq->parsed = 1;
+    sr_cookie_read_init(&rq->cookie);
+    if (st->eff.session_cookie) {
+        sr_read_app_session(st, r, rq);
+    }
+    for (i = 0; i < h->nelts; i++) {
+        if (e[i].key && (e[i].key[0] == 'C' || e[i].key[0] == 'c')
+            && !strcasecmp(e[i].key, "Cookie") && e[i].val
+            && sr_cookie_read_header(&rq->cookie, &st->cookie_ctx, e[i].val)) {
+            return;
+        }
+    }
+}

@@ -1,0 +1,481 @@
+/*
+ * Copyright 2026 The mod_sticky_route authors
+ * SPDX-License-Identifier: Apache-2.0
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License"); you may
+ * not use this file except in compliance with the License. You may obtain a
+ * copy of the License at http://www.apache.org/licenses/LICENSE-2.0
+ */
+
+/*
+ * sr_hash_build.c - the lbmethod=hash map built and updated: bucket
+ * winners, then each member's share capped (steps 2-4 of the algorithm in
+ * sr_hash.c). Layout: sr_hash_map.h.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "apr_strings.h"
+
+#include "sr_hash_map.h"
+
+/* evictions per round of the cap (a bounded heap; more rounds if needed) */
+#define SR_HASH_HEAP 16384
+
+sr_hash_map_t *sr_hash_map_create(apr_pool_t *p, uint32_t max, uint32_t bits)
+{
+    sr_hash_map_t *map = apr_pcalloc(p, sizeof(*map));
+    uint32_t i;
+
+    if (max < 1) {
+        max = 1;
+    }
+    if (max > SR_HASH_NONE) {
+        max = SR_HASH_NONE;
+    }
+    if (bits == 0) {
+        uint32_t lg = 0;
+        while ((1u << lg) < max) {
+            lg++;
+        }
+        bits = lg + 12;
+        if (bits < SR_HASH_BITS_MIN) {
+            bits = SR_HASH_BITS_MIN;
+        }
+    }
+    if (bits < 4) {
+        bits = 4;               /* tests and the fuzzer ask for small maps */
+    }
+    if (bits > SR_HASH_BITS_MAX) {
+        bits = SR_HASH_BITS_MAX;
+    }
+    map->bits = bits;
+    map->nb = 1u << bits;
+    map->max = max;
+    map->first = apr_palloc(p, map->nb * sizeof(uint16_t));
+    map->owner = apr_palloc(p, map->nb * sizeof(uint16_t));
+    for (i = 0; i < map->nb; i++) {
+        map->first[i] = map->owner[i] = SR_HASH_NONE;
+    }
+    map->m = apr_pcalloc(p, max * sizeof(sr_hash_member_t));
+    map->scratch = apr_pcalloc(p, max * sizeof(sr_hash_member_t));
+    map->group_start = apr_pcalloc(p, (max + 1) * sizeof(uint32_t));
+    map->present = apr_pcalloc(p, max);
+    map->changed = apr_pcalloc(p, max);
+    map->id = apr_pcalloc(p, max * sizeof(uint64_t));
+    map->weight = apr_pcalloc(p, max * sizeof(uint32_t));
+    map->count = apr_pcalloc(p, max * sizeof(uint32_t));
+    map->cap = apr_pcalloc(p, max * sizeof(uint64_t));
+    map->floor = apr_pcalloc(p, max * sizeof(uint64_t));
+    map->hoff = apr_pcalloc(p, max * sizeof(uint32_t));
+    map->hcap = apr_pcalloc(p, max * sizeof(uint32_t));
+    map->hlen = apr_pcalloc(p, max * sizeof(uint32_t));
+    map->heap = apr_palloc(p, SR_HASH_HEAP * sizeof(sr_hash_evict_t));
+    return map;
+}
+
+static int member_cmp(const void *a, const void *b)
+{
+    const sr_hash_member_t *x = a, *y = b;
+
+    if (x->weight != y->weight) {
+        return x->weight < y->weight ? -1 : 1;
+    }
+    if (x->id != y->id) {
+        return x->id < y->id ? -1 : 1;
+    }
+    return 0;
+}
+
+/* The rendezvous winner of bucket b over all members: per group of equal
+ * weight the largest u wins (the key is monotone in u), then one
+ * logarithm per group. */
+static uint16_t best_of(const sr_hash_map_t *map, uint32_t b, int under_cap)
+{
+    uint64_t seed = bucket_seed(b);
+    double best_k = 0, best_u = 0;
+    uint64_t best_id = 0;
+    uint16_t best = SR_HASH_NONE;
+    uint32_t g;
+
+    for (g = 0; g < map->ngroups; g++) {
+        uint32_t i = map->group_start[g], end = map->group_start[g + 1];
+        uint64_t gx = 0, gid = 0;
+        uint32_t gi = end;
+        double u, k;
+
+        for (; i < end; i++) {
+            uint64_t x;
+            if (under_cap && map->count[map->m[i].member]
+                             >= map->cap[map->m[i].member]) {
+                continue;
+            }
+            x = pair_hash(seed, map->m[i].id);
+            /* equal u: the smaller id (ids ascend within a group) */
+            if (gi == end || (x >> 11) > (gx >> 11)) {
+                gx = x;
+                gi = i;
+                gid = map->m[i].id;
+            }
+        }
+        if (gi == end) {
+            continue;
+        }
+        u = to_unit(gx);
+        k = rank_key(u, map->m[gi].weight);
+        if (best == SR_HASH_NONE || before(k, u, gid, best_k, best_u, best_id)) {
+            best = map->m[gi].member;
+            best_k = k;
+            best_u = u;
+            best_id = gid;
+        }
+    }
+    return best;
+}
+
+static void set_members(sr_hash_map_t *map, const sr_hash_member_t *m,
+                        uint32_t n)
+{
+    uint32_t i;
+
+    memcpy(map->m, m, n * sizeof(*m));
+    qsort(map->m, n, sizeof(*m), member_cmp);
+    map->n = n;
+    map->ngroups = 0;
+    for (i = 0; i < n; i++) {
+        if (i == 0 || map->m[i].weight != map->m[i - 1].weight) {
+            map->group_start[map->ngroups++] = i;
+        }
+    }
+    map->group_start[map->ngroups] = n;
+}
+
+/* A bounded heap that keeps the `want` items of smallest (v, bucket);
+ * its root is the largest of those kept. */
+static uint32_t heap_offer(sr_hash_evict_t *heap, uint32_t h, uint32_t want,
+                           double v, uint32_t bucket)
+{
+    uint32_t c;
+
+#define SR_HEAP_LESS(a_v, a_b, b_v, b_b) \
+    ((a_v) < (b_v) || ((a_v) == (b_v) && (a_b) < (b_b)))
+    if (h < want) {
+        for (c = h++; c > 0; ) {
+            uint32_t parent = (c - 1) / 2;
+            if (!SR_HEAP_LESS(heap[parent].key, heap[parent].bucket, v, bucket)) {
+                break;
+            }
+            heap[c] = heap[parent];
+            c = parent;
+        }
+        heap[c].key = v;
+        heap[c].bucket = bucket;
+        return h;
+    }
+    if (h == 0 || !SR_HEAP_LESS(v, bucket, heap[0].key, heap[0].bucket)) {
+        return h;
+    }
+    for (c = 0;;) {
+        uint32_t l = 2 * c + 1, r = l + 1, s = c;
+        double sv = v;
+        uint32_t sb = bucket;
+        if (l < h && SR_HEAP_LESS(sv, sb, heap[l].key, heap[l].bucket)) {
+            s = l;
+            sv = heap[l].key;
+            sb = heap[l].bucket;
+        }
+        if (r < h && SR_HEAP_LESS(sv, sb, heap[r].key, heap[r].bucket)) {
+            s = r;
+        }
+        if (s == c) {
+            break;
+        }
+        heap[c] = heap[s];
+        c = s;
+    }
+    heap[c].key = v;
+    heap[c].bucket = bucket;
+    return h;
+#undef SR_HEAP_LESS
+}
+
+/* A member's quota of buckets, (1000 + permille)/1000 x its fair share,
+ * rounded up (round_up) or down. */
+static uint64_t quota(const sr_hash_map_t *map, uint32_t weight,
+                      uint64_t total_w, int permille, int round_up)
+{
+    uint64_t num = (uint64_t)(1000 + permille) * map->nb * weight;
+    uint64_t den = 1000 * total_w;
+
+    return round_up ? (num + den - 1) / den : num / den;
+}
+
+/*
+ * The cap and the floor: owner[] from first[] (see the comment at the
+ * top). One member's own order over buckets is its u (the key is monotone
+ * in u for one weight), so no logarithm is needed to pick its worst or
+ * best buckets. Every step goes in a fixed order (members by weight and
+ * id, buckets by number): the result depends on the member set only.
+ */
+static void apply_cap(sr_hash_map_t *map)
+{
+    uint64_t total_w = 0;
+    uint32_t i, b;
+    int cap = SR_HASH_CAP;
+
+    /* without a floor (large balancers, few buckets per member) the cap
+     * sits at least 2 binomial sigmas above the mean share (sigma/mean =
+     * 1/sqrt(buckets per member)), so that few buckets leave their first
+     * member and the update stays cheap */
+    if (map->n > 0 && map->nb < (uint64_t)SR_HASH_FLOOR_MIN * map->n) {
+        double per = (double)map->nb / map->n, c = 2000.0 / sqrt(per);
+        if (c > cap) {
+            cap = (int)(c + 0.999);
+        }
+    }
+
+    memcpy(map->owner, map->first, map->nb * sizeof(uint16_t));
+    for (i = 0; i < map->n; i++) {
+        map->count[map->m[i].member] = 0;
+        total_w += map->m[i].weight;
+    }
+    if (map->n == 0) {
+        return;
+    }
+    for (b = 0; b < map->nb; b++) {
+        map->count[map->owner[b]]++;
+    }
+    for (i = 0; i < map->n; i++) {
+        uint16_t mm = map->m[i].member;
+        map->cap[mm] = quota(map, map->m[i].weight, total_w, cap, 1);
+        map->floor[mm] = map->nb >= (uint64_t)SR_HASH_FLOOR_MIN * map->n
+                         ? quota(map, map->m[i].weight, total_w,
+                                 -SR_HASH_FLOOR, 0)
+                         : 0;
+    }
+    /* cap: a member over it gives up its worst buckets (smallest u);
+     * one pass over the buckets serves every member over its cap whose
+     * excess fits the heap space (more passes if not) */
+    for (;;) {
+        uint32_t used = 0, active = 0, k;
+
+        for (i = 0; i < map->n; i++) {
+            uint16_t mm = map->m[i].member;
+            uint32_t want;
+            map->hcap[mm] = 0;
+            if (map->count[mm] <= map->cap[mm]) {
+                continue;
+            }
+            want = map->count[mm] - (uint32_t)map->cap[mm];
+            if (used + want > SR_HASH_HEAP) {
+                if (used > 0) {
+                    continue;
+                }
+                want = SR_HASH_HEAP;
+            }
+            map->hoff[mm] = used;
+            map->hcap[mm] = want;
+            map->hlen[mm] = 0;
+            used += want;
+            active++;
+        }
+        if (active == 0) {
+            break;
+        }
+        for (b = 0; b < map->nb; b++) {
+            uint16_t o = map->owner[b];
+            if (o != SR_HASH_NONE && map->hcap[o]) {
+                map->hlen[o] = heap_offer(map->heap + map->hoff[o],
+                                          map->hlen[o], map->hcap[o],
+                                          to_unit(pair_hash(bucket_seed(b),
+                                                            map->id[o])), b);
+            }
+        }
+        for (i = 0; i < map->n; i++) {
+            uint16_t mm = map->m[i].member;
+            if (!map->hcap[mm]) {
+                continue;
+            }
+            for (k = 0; k < map->hlen[mm]; k++) {
+                map->owner[map->heap[map->hoff[mm] + k].bucket] = SR_HASH_NONE;
+            }
+            map->count[mm] -= map->hlen[mm];
+            map->hcap[mm] = 0;
+        }
+    }
+    /* evicted buckets, in bucket order, to their best member under cap */
+    for (b = 0; b < map->nb; b++) {
+        uint16_t best;
+
+        if (map->owner[b] != SR_HASH_NONE) {
+            continue;
+        }
+        best = best_of(map, b, 1);
+        map->owner[b] = best;
+        if (best != SR_HASH_NONE) {
+            map->count[best]++;
+        }
+    }
+    /* floor: a member under it takes its best buckets (largest u) from
+     * members above their own floor */
+    for (i = 0; i < map->n; i++) {
+        uint16_t mm = map->m[i].member;
+        uint64_t id = map->m[i].id;
+
+        while (map->count[mm] < map->floor[mm]) {
+            uint32_t want = (uint32_t)map->floor[mm] - map->count[mm], h = 0;
+            uint32_t k, took = 0;
+
+            if (want > SR_HASH_HEAP) {
+                want = SR_HASH_HEAP;
+            }
+            for (b = 0; b < map->nb; b++) {
+                uint16_t o = map->owner[b];
+                if (o != mm && o != SR_HASH_NONE
+                    && map->count[o] > map->floor[o]) {
+                    h = heap_offer(map->heap, h, want,
+                                   -to_unit(pair_hash(bucket_seed(b), id)), b);
+                }
+            }
+            for (k = 0; k < h; k++) {
+                uint32_t bk = map->heap[k].bucket;
+                uint16_t o = map->owner[bk];
+                if (map->count[o] > map->floor[o]) {
+                    map->owner[bk] = mm;
+                    map->count[o]--;
+                    map->count[mm]++;
+                    took++;
+                }
+            }
+            if (took == 0) {
+                break;
+            }
+        }
+    }
+}
+
+uint32_t sr_hash_map_update(sr_hash_map_t *map, const sr_hash_member_t *m,
+                            uint32_t n)
+{
+    uint32_t i, k, b, changes = 0, nadded = 0;
+    int full;
+
+    memset(map->changed, 0, map->max);
+    /* what changed, by member number: 1 removed (or reweighted), 2 added */
+    for (i = 0, k = 0; i < n; i++) {
+        uint16_t mm = m[i].member;
+
+        if (mm >= map->max || (map->changed[mm] & 4)) {
+            continue;                   /* out of range, or twice */
+        }
+        map->scratch[k] = m[i];
+        if (map->scratch[k].weight == 0) {
+            map->scratch[k].weight = 1;
+        }
+        map->changed[mm] |= 4;          /* in the new set */
+        if (!map->present[mm] || map->id[mm] != m[i].id) {
+            map->changed[mm] |= map->present[mm] ? 3 : 2;
+        }
+        else if (map->scratch[k].weight > map->weight[mm]) {
+            map->changed[mm] |= 2;      /* heavier: it keeps its buckets
+                                           and may win more */
+        }
+        else if (map->scratch[k].weight < map->weight[mm]) {
+            map->changed[mm] |= 1;      /* lighter: it may lose some of
+                                           its buckets, wins none */
+        }
+        k++;
+    }
+    n = k;
+    for (i = 0; i < map->max; i++) {
+        if (map->present[i] && !(map->changed[i] & 4)) {
+            map->changed[i] |= 1;       /* left */
+        }
+        if (map->changed[i] & 3) {
+            changes++;
+        }
+        if (map->changed[i] & 2) {
+            nadded++;
+        }
+    }
+    if (changes == 0 && map->present_any) {
+        return 0;
+    }
+    full = !map->present_any || changes * 4 > map->n + n || map->n == 0;
+    set_members(map, map->scratch, n);
+    for (i = 0; i < map->max; i++) {
+        map->present[i] = 0;
+    }
+    for (i = 0; i < n; i++) {
+        uint16_t mm = map->m[i].member;
+        map->present[mm] = 1;
+        map->id[mm] = map->m[i].id;
+        map->weight[mm] = map->m[i].weight;
+    }
+    map->present_any = 1;
+    if (n == 0) {
+        for (b = 0; b < map->nb; b++) {
+            map->first[b] = map->owner[b] = SR_HASH_NONE;
+        }
+        return changes;
+    }
+    if (full) {
+        for (b = 0; b < map->nb; b++) {
+            map->first[b] = best_of(map, b, 0);
+        }
+    }
+    else {
+        /* buckets whose winner left (or changed weight): the best of the
+         * new set */
+        for (b = 0; b < map->nb; b++) {
+            uint16_t f = map->first[b];
+            if (f == SR_HASH_NONE || (map->changed[f] & 1)) {
+                map->first[b] = best_of(map, b, 0);
+            }
+        }
+        /* members that joined (or changed weight): the buckets they now
+         * rank first on */
+        for (i = 0; i < n && nadded > 0; i++) {
+            uint16_t a = map->m[i].member;
+            uint64_t aid = map->m[i].id;
+            uint32_t aw = map->m[i].weight;
+
+            if (!(map->changed[a] & 2)) {
+                continue;
+            }
+            for (b = 0; b < map->nb; b++) {
+                uint16_t f = map->first[b];
+                uint64_t seed, xa, xf;
+                double ua, uf;
+
+                if (f == a) {
+                    continue;
+                }
+                if (f == SR_HASH_NONE) {
+                    map->first[b] = a;
+                    continue;
+                }
+                seed = bucket_seed(b);
+                xa = pair_hash(seed, aid);
+                xf = pair_hash(seed, map->id[f]);
+                ua = to_unit(xa);
+                uf = to_unit(xf);
+                if (aw == map->weight[f]) {
+                    /* equal weights: the key is monotone in u */
+                    if (ua > uf || (ua == uf && aid < map->id[f])) {
+                        map->first[b] = a;
+                    }
+                }
+                else if (before(rank_key(ua, aw), ua, aid,
+                                rank_key(uf, map->weight[f]), uf,
+                                map->id[f])) {
+                    map->first[b] = a;
+                }
+            }
+        }
+    }
+    apply_cap(map);
+    return changes;
+}
+
