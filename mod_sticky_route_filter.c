@@ -53,8 +53,43 @@ static int sr_app_cookie_cb(void *baton, const char *key, const char *val)
     return 1;
 }
 
+void sr_early_cookie_take_back(request_rec *r, sr_req_t *rq)
+{
+    const apr_array_header_t *arr;
+    const apr_table_entry_t *e;
+    apr_array_header_t *keep;
+    int i, found = 0;
+
+    if (!rq->early_cookie) {
+        return;
+    }
+    arr = apr_table_elts(r->headers_out);
+    e = (const apr_table_entry_t *)arr->elts;
+    keep = apr_array_make(r->pool, 2, sizeof(const char *));
+    for (i = 0; i < arr->nelts; i++) {
+        if (!e[i].key || strcasecmp(e[i].key, "Set-Cookie")) {
+            continue;
+        }
+        if (!found && e[i].val && !strcmp(e[i].val, rq->early_cookie)) {
+            found = 1;
+        }
+        else {
+            *(const char **)apr_array_push(keep) = e[i].val;
+        }
+    }
+    if (found) {
+        apr_table_unset(r->headers_out, "Set-Cookie");
+        for (i = 0; i < keep->nelts; i++) {
+            apr_table_addn(r->headers_out, "Set-Cookie",
+                           ((const char **)keep->elts)[i]);
+        }
+    }
+    rq->early_cookie = NULL;
+}
+
 /* Adds the one Set-Cookie, naming the member elected last, when the
- * response is on its way; skips errors httpd generates itself, and never
+ * response is on its way (an early one, of an upgrade that got a final
+ * response instead of its 101, is taken back first and judged the same); skips errors httpd generates itself, and never
  * replaces a cookie of the same name and path the member set itself. No
  * lock: the request's own sr_req_t; st->shared is fixed once the state is
  * made; the once-only warning bit is set lock-free (compare-and-swap). */
@@ -63,6 +98,9 @@ static apr_status_t sr_cookie_filter(ap_filter_t *f, apr_bucket_brigade *bb)
     request_rec *r = f->r;
     sr_req_t *rq = ap_get_module_config(r->request_config, &sticky_route_module);
 
+    if (rq) {
+        sr_early_cookie_take_back(r, rq);
+    }
     if (rq && rq->issue && rq->set_cookie && rq->worker && !rq->error_response) {
         sr_app_cookie_t ac;
 

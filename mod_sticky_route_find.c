@@ -191,6 +191,13 @@ static void sr_apply(request_rec *r, sr_balancer_state_t *st, sr_req_t *rq,
         int https = !strcmp(ap_http_scheme(r), "https");
         rq->set_cookie = sr_cookie_format(r->pool, eff->cookie, value, https);
         apr_table_setn(r->subprocess_env, SR_ENV_ROUTE_CHANGED, "1");
+        sr_early_cookie_take_back(r, rq);   /* an earlier decision's */
+        if (sr_cookie_early(apr_table_get(r->headers_in, "Connection"),
+                            apr_table_get(r->headers_in, "Upgrade"))) {
+            /* the member's 101 passes no output filter (sr_policy.h) */
+            apr_table_addn(r->headers_out, "Set-Cookie", rq->set_cookie);
+            rq->early_cookie = rq->set_cookie;
+        }
         if (!rq->filter_added) {
             ap_add_output_filter_handle(sr_cookie_filter_handle, NULL, r,
                                         r->connection);
@@ -199,6 +206,7 @@ static void sr_apply(request_rec *r, sr_balancer_state_t *st, sr_req_t *rq,
     }
     else if (rq->set_cookie) {
         rq->set_cookie = NULL;
+        sr_early_cookie_take_back(r, rq);
         apr_table_unset(r->subprocess_env, SR_ENV_ROUTE_CHANGED);
     }
     rq->issue = issue;
@@ -218,6 +226,7 @@ static void sr_unapplied(request_rec *r, sr_balancer_state_t *st,
     rq->counter = NULL;
     rq->issue = 0;
     rq->set_cookie = NULL;
+    sr_early_cookie_take_back(r, rq);
     rq->status = status;
     apr_table_unset(r->subprocess_env, SR_ENV_ROUTE);
     apr_table_unset(r->subprocess_env, SR_ENV_ROUTE_CHANGED);

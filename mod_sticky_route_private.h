@@ -432,6 +432,9 @@ struct sr_req_t {
     sr_status_t status;
     int issue;                      /* a Set-Cookie goes out */
     const char *set_cookie;
+    const char *early_cookie;       /* set_cookie, put in r->headers_out
+                                       before the member answered (an
+                                       upgrade: sr_cookie_early) */
     int filter_added;
     int error_response;             /* httpd answers with its own error */
     int decisions;                  /* finder calls that chose a member */
@@ -490,6 +493,9 @@ void sr_read_cookie(sr_balancer_state_t *st, request_rec *r, sr_req_t *rq)
 
 /* The STICKY_ROUTE_COOKIE output filter; sr_apply adds it. */
 extern ap_filter_rec_t *sr_cookie_filter_handle;
+/* Takes the early Set-Cookie (rq->early_cookie) back out of r->headers_out,
+ * leaving every other field. No lock: the request's own state. */
+void sr_early_cookie_take_back(request_rec *r, sr_req_t *rq) SR_HIDDEN;
 void sr_filter_register_hooks(apr_pool_t *p);
 
 /* ---- the retry (mod_sticky_route_retry.c) --------------------------------- */

@@ -11,6 +11,7 @@
  * sr_policy.c - the decisions of mod_sticky_route (see sr_policy.h).
  */
 #include <string.h>
+#include <strings.h>
 
 #include "sr_policy.h"
 #include "sr_atomic.h"
@@ -592,4 +593,32 @@ sr_wait_verdict_t sr_wait_decide(const sr_wait_in_t *in, int64_t *sleep,
         *sleep = SR_WAIT_STEP;
     }
     return SR_WAIT_SLEEP;
+}
+
+int sr_cookie_early(const char *connection, const char *upgrade)
+{
+    const char *p = connection;
+
+    if (!p || !upgrade || !*upgrade) {
+        return 0;
+    }
+    while (*p) {
+        const char *start, *end;
+
+        while (*p == ' ' || *p == '\t' || *p == ',') {
+            p++;
+        }
+        start = p;
+        while (*p && *p != ',') {
+            p++;
+        }
+        end = p;
+        while (end > start && (end[-1] == ' ' || end[-1] == '\t')) {
+            end--;
+        }
+        if (end - start == 7 && !strncasecmp(start, "upgrade", 7)) {
+            return 1;
+        }
+    }
+    return 0;
 }

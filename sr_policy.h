@@ -432,6 +432,19 @@ int32_t sr_retry_member(const sr_member_t *m, uint32_t n, int32_t failed,
  * followed an unreached member, at most SR_RETRY_UNREACHED_MAX. */
 int sr_retry_unreached_allowed(const sr_retry_in_t *in, int unreached);
 
+/* ---- when the Set-Cookie goes out ---------------------------------------- */
+
+/* Does the cookie go into the response headers before the request is sent
+ * to the member (1), or from the output filter once the response is known
+ * (0)? Early for a protocol upgrade (a Connection field naming the token
+ * "upgrade", case-insensitive, among others, and a non-empty Upgrade field:
+ * WebSocket): mod_proxy_http sends the member's 101 as an interim response,
+ * which passes no output filter, with the headers the request had before
+ * plus the member's (it keeps Set-Cookie fields set before the member
+ * answered). The filter takes an early cookie back when the member answers
+ * with a final response instead, and applies its usual rules. */
+int sr_cookie_early(const char *connection, const char *upgrade);
+
 /* ---- waiting for a usable member (StickyRouteWait) -------------------------
  * A request to a balancer none of whose members is usable (a discovered
  * pool still empty, a single replica between its old and new task, every

@@ -139,9 +139,9 @@ class WsBackend:
         self._thread.join(5)
 
 
-def wss_exchange(port, cookie=None, message=b"hello"):
+def wss_exchange(port, cookie=None, message=b"hello", upgrade="websocket"):
     """One wss connection to the proxy: (status line, Set-Cookie values,
-    the echoed message)."""
+    the echoed message, or the body of a response that is not a 101)."""
     ctx = ssl.create_default_context()
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
@@ -149,8 +149,8 @@ def wss_exchange(port, cookie=None, message=b"hello"):
     raw = socket.create_connection(("127.0.0.1", port), timeout=10)
     with ctx.wrap_socket(raw, server_hostname="localhost") as s:
         key = base64.b64encode(os.urandom(16)).decode()
-        lines = ["GET /chat HTTP/1.1", "Host: localhost:%d" % port, "Upgrade: websocket",
-                 "Connection: Upgrade", "Sec-WebSocket-Key: %s" % key,
+        lines = ["GET /chat HTTP/1.1", "Host: localhost:%d" % port, "Upgrade: %s" % upgrade,
+                 "Connection: keep-alive, Upgrade", "Sec-WebSocket-Key: %s" % key,
                  "Sec-WebSocket-Version: 13"]
         if cookie:
             lines.append("Cookie: %s" % cookie)
@@ -162,7 +162,15 @@ def wss_exchange(port, cookie=None, message=b"hello"):
         accept = [line.split(":", 1)[1].strip() for line in head.split("\r\n")[1:]
                   if line.lower().startswith("sec-websocket-accept:")]
         if " 101 " not in status + " ":
-            return status, cookies, None
+            length = [int(line.split(":", 1)[1]) for line in head.split("\r\n")[1:]
+                      if line.lower().startswith("content-length:")]
+            body = rest
+            while length and len(body) < length[0]:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                body += chunk
+            return status, cookies, body
         assert accept == [ws_accept(key)], head
         s.sendall(frame(message, masked=True))
         opcode, payload = read_frame(s, rest)
@@ -223,11 +231,40 @@ def test_wss_upgrades_follow_the_pages_cookie(make_proxy, certificate):
     assert members[route].upgrades == 10 and members[other].upgrades == 1
 
 
-@pytest.mark.xfail(strict=True, reason="the module adds its Set-Cookie in an output filter; "
-                   "mod_proxy_http sends a 101 as an interim response, which bypasses it: an "
-                   "upgrade without a cookie is placed but pins nobody")
-def test_wss_upgrade_without_a_cookie_gets_one(make_proxy, certificate):
+def test_wss_upgrade_without_a_cookie_gets_one_in_its_101(make_proxy, certificate):
+    """mod_proxy_http sends the member's 101 as an interim response, which
+    passes no output filter: the module puts the cookie of an upgrade in the
+    response headers before the member answers (sr_cookie_early)."""
     members, tls_port = wss_proxy(make_proxy, certificate)
     status, cookies, echoed = wss_exchange(tls_port)
-    assert "101" in status and echoed is not None
-    assert len(cookies) == 1 and "Secure" in cookies[0], cookies
+    assert "101" in status and echoed is not None, (status, echoed)
+    assert len(cookies) == 1, cookies
+    attrs = [a.strip() for a in cookies[0].split(";")]
+    assert "Secure" in attrs and "HttpOnly" in attrs, cookies
+    name = echoed.split(b":")[0].decode()
+    route = attrs[0].split("=", 1)[1]
+    assert members[route].name == name, (route, name)
+    # the cookie pins: every later upgrade and page go to the same member
+    for i in range(5):
+        status, again, echoed = wss_exchange(tls_port, cookie=attrs[0], message=b"m%d" % i)
+        assert "101" in status and again == [], (status, again)
+        assert echoed == name.encode() + b":m%d" % i
+    r = get_https(tls_port, "/", cookie=attrs[0])
+    assert r.status == 200 and r.body.decode() == name and r.set_cookies == [], r
+    assert members[route].upgrades == 6
+
+
+def test_upgrade_answered_with_a_final_response_gets_one_cookie(make_proxy, certificate):
+    """An upgrade the member does not take (mod_proxy_http passes no Upgrade
+    it was not configured for; the member answers 200): the early cookie is
+    taken back and the response filter adds it once, as for any response."""
+    members, tls_port = wss_proxy(make_proxy, certificate)
+    status, cookies, body = wss_exchange(tls_port, upgrade="h2c")
+    assert " 200 " in status + " ", (status, body)
+    assert len(cookies) == 1, cookies
+    route = cookies[0].split(";")[0].split("=", 1)[1]
+    assert members[route].name.encode() == body, (cookies, body)
+    # the same with the cookie: a hit, no Set-Cookie at all
+    status, again, body2 = wss_exchange(tls_port, cookie=cookies[0].split(";")[0],
+                                        upgrade="h2c")
+    assert " 200 " in status + " " and again == [] and body2 == body, (status, again, body2)

@@ -1405,6 +1405,26 @@ START_TEST(wait_ends_at_once_when_the_process_stops)
 END_TEST
 
 #define SEC 1000000LL
+START_TEST(cookie_goes_out_early_only_for_an_upgrade)
+{
+    /* WebSocket: the 101 passes no output filter */
+    ck_assert_int_eq(sr_cookie_early("Upgrade", "websocket"), 1);
+    ck_assert_int_eq(sr_cookie_early("keep-alive, Upgrade", "websocket"), 1);
+    ck_assert_int_eq(sr_cookie_early("UPGRADE", "h2c"), 1);
+    ck_assert_int_eq(sr_cookie_early(" upgrade \t,close", "websocket"), 1);
+    ck_assert_int_eq(sr_cookie_early(",,upgrade", "websocket"), 1);
+    /* not an upgrade: no Upgrade field, an empty one, no token */
+    ck_assert_int_eq(sr_cookie_early("Upgrade", NULL), 0);
+    ck_assert_int_eq(sr_cookie_early("Upgrade", ""), 0);
+    ck_assert_int_eq(sr_cookie_early(NULL, "websocket"), 0);
+    ck_assert_int_eq(sr_cookie_early("keep-alive", "websocket"), 0);
+    ck_assert_int_eq(sr_cookie_early("upgraded", "websocket"), 0);
+    ck_assert_int_eq(sr_cookie_early("x-upgrade", "websocket"), 0);
+    ck_assert_int_eq(sr_cookie_early("up grade", "websocket"), 0);
+    ck_assert_int_eq(sr_cookie_early("", "websocket"), 0);
+}
+END_TEST
+
 START_TEST(discover_plan_adds_enables_disables_and_respects_slots)
 {
     /* 10.0.0.3 was disabled 5 s ago: within its 10 s hold */
@@ -1623,6 +1643,7 @@ Suite *policy_suite(void)
     tcase_add_test(tc, srv_priorities_become_lbsets_and_weights_load_factors);
     tcase_add_test(tc, next_resolution_follows_the_ttl_within_bounds);
     tcase_add_test(tc, number_parser_bounds);
+    tcase_add_test(tc, cookie_goes_out_early_only_for_an_upgrade);
     suite_add_tcase(s, tc);
     return s;
 }
