@@ -33,8 +33,10 @@ SERVICES = STATIC + DYNAMIC
 COOKIE = "ROUTEID"
 # Signed value (the stack has a secret): ROUTE.TAG, TAG = 11 base64url chars.
 SET_COOKIE_RE = re.compile(
-    r"^ROUTEID=([A-Za-z0-9_~-]+)\.([A-Za-z0-9_-]{11}); Path=/; HttpOnly; SameSite=Lax$")
+    r"^ROUTEID=([A-Za-z0-9_~-]+)\.([A-Za-z0-9_-]{11}); Path=/; HttpOnly; SameSite=Lax"
+    r"(; Secure)?$")
 TIMEOUT = 20
+HTTPS = False          # the base URL is https: (main)
 
 
 class CheckFailed(Exception):
@@ -64,6 +66,9 @@ def parse_cookie(set_cookies, url):
     m = SET_COOKIE_RE.match(set_cookies[0])
     expect(m, f"{url}: Set-Cookie {set_cookies[0]!r} is not a signed {COOKIE} cookie "
               "with Path=/; HttpOnly; SameSite=Lax")
+    # Secure on HTTPS (added by the module itself), never on plain HTTP
+    expect(bool(m.group(3)) == HTTPS,
+           f"{url}: Set-Cookie {set_cookies[0]!r}: Secure must be there on HTTPS only")
     return m.group(1), f"{m.group(1)}.{m.group(2)}"
 
 
@@ -295,6 +300,8 @@ def main(argv):
     if len(argv) < 2 or argv[1] not in cmds or len(argv) - 2 != cmds[argv[1]][1]:
         print(__doc__, file=sys.stderr)
         return 2
+    global HTTPS
+    HTTPS = argv[2].startswith("https:")
     try:
         cmds[argv[1]][0](*argv[2:])
     except CheckFailed as e:

@@ -16,7 +16,9 @@
 #   6. a scaled service expands into one member per address (reload)
 #   7. graceful stop of the proxy (SIGWINCH) finishes a request in flight
 #   8. bad variables: the proxy container exits with the renderer's message
-#   8b. TLS=acme: the image puts the certificates mod_md obtains and renews
+#   8b. TLS=files with docker-compose.tls-files.yml (certificate and key as
+#      compose secrets): the site over HTTPS and h2, the plain port redirecting
+#   8c. TLS=acme: the image puts the certificates mod_md obtains and renews
 #      in use by itself (tests/compose/test_acme_container.py, pebble)
 #   9. docker-compose down leaves no container, network or volume behind
 #
@@ -451,7 +453,52 @@ timeout 120 docker-compose up -d --no-deps reverse-proxy 2>&1 | sed 's/^/  /'
 wait_healthy reverse-proxy
 /usr/bin/python3 "$HERE/checks.py" api-spread "$BASE" 4 || fail "proxy after the bad variables"
 
-# ---- 8b. TLS=acme: the image puts mod_md's certificates in use by itself ----------------------
+# ---- 8b. TLS=files: docker-compose.tls-files.yml, certificate and key as secrets ---------------
+# The override file as a user runs it, its two secrets pointed at the test's
+# own certificate (a third file: the user's ./secrets/tls_*.pem are never
+# touched). Then: the site over HTTPS (page and assets from one static
+# container, Secure cookie, h2 negotiated), the plain port redirecting to it.
+step "TLS=files: docker-compose.tls-files.yml with the test's certificate (secrets)"
+TLS_PORT=''
+for p in $(seq $((PORT + 1)) $((PORT + 200))); do
+    if port_free "$p"; then TLS_PORT=$p; break; fi
+done
+[ -n "$TLS_PORT" ] || fail "no free port for PROXY_TLS_PORT after $PORT"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+    -subj /CN=localhost -addext subjectAltName=DNS:localhost -addext basicConstraints=critical,CA:FALSE \
+    -keyout "$WORK/tls_key.pem" -out "$WORK/tls_cert.pem" >/dev/null 2>&1 || fail "openssl req"
+chmod 0600 "$WORK/tls_key.pem"
+cat > "$WORK/tls-test-secrets.yml" <<YML
+version: "3.8"
+secrets:
+  tls_cert:
+    file: $WORK/tls_cert.pem
+  tls_key:
+    file: $WORK/tls_key.pem
+YML
+dc_tls() { PROXY_TLS_PORT=$TLS_PORT dc -f docker-compose.yml -f docker-compose.tls-files.yml \
+               -f "$WORK/tls-test-secrets.yml" "$@"; }
+dc_tls config -q || fail "docker-compose config rejects docker-compose.tls-files.yml"
+DC_TIMEOUT=$UP_TIMEOUT dc_tls up -d --no-deps reverse-proxy 2>&1 | sed 's/^/  /'
+PROXY=$(container_of reverse-proxy)
+wait_healthy reverse-proxy
+REQUESTS_CA_BUNDLE=$WORK/tls_cert.pem /usr/bin/python3 "$HERE/checks.py" basic \
+    "https://localhost:$TLS_PORT" || fail "HTTPS checks (TLS=files)"
+got=$(curl -sS --http2 --cacert "$WORK/tls_cert.pem" -o /dev/null -w '%{http_version} %{http_code}' \
+      --max-time 10 "https://localhost:$TLS_PORT/api/healthz") || fail "curl over h2"
+[ "$got" = "2 200" ] || fail "https://localhost:$TLS_PORT/api/healthz: expected h2 200, got '$got'"
+loc=$(curl -sS -o /dev/null -w '%{http_code} %{redirect_url}' --max-time 10 "$BASE/css/style.css")
+# (to the host the client named: $BASE is http://127.0.0.1:PORT)
+[ "$loc" = "301 https://127.0.0.1:$TLS_PORT/css/style.css" ] ||
+    fail "the plain port: expected a redirect to https://127.0.0.1:$TLS_PORT/css/style.css, got '$loc'"
+say "  HTTPS on $TLS_PORT: page and assets sticky, Secure cookie, h2; plain port -> 301 to it"
+# back to plain HTTP for what follows
+DC_TIMEOUT=$UP_TIMEOUT dc up -d --no-deps reverse-proxy 2>&1 | sed 's/^/  /'
+PROXY=$(container_of reverse-proxy)
+wait_healthy reverse-proxy
+/usr/bin/python3 "$HERE/checks.py" api-spread "$BASE" 4 || fail "proxy back on plain HTTP"
+
+# ---- 8c. TLS=acme: the image puts mod_md's certificates in use by itself ----------------------
 # (tests/compose/test_acme_container.py: pebble on loopback ports, the
 # reverse-proxy image with --network host; podman: not run, its host network
 # is not set up here)
