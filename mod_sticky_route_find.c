@@ -127,26 +127,6 @@ static const char *sr_member_value(sr_balancer_state_t *st, int m,
     return slot;
 }
 
-/* In-flight accounting: the count moves with the decision (see
- * sr_inflight_release in the private header). Lock-free (sr_atomic.h). */
-static void sr_inflight_move(request_rec *r, sr_req_t *rq,
-                             sr_shm_member_t *to)
-{
-    if (rq->inflight == to) {
-        return;
-    }
-    sr_inflight_release(rq);
-    if (to) {
-        sr_atomic_add32(&to->inflight, 1);
-        rq->inflight = to;
-        if (r->main && !rq->inflight_cleanup) {
-            apr_pool_cleanup_register(r->pool, rq, sr_inflight_release,
-                                      apr_pool_cleanup_null);
-            rq->inflight_cleanup = 1;
-        }
-    }
-}
-
 /* Applies a decision: environment, counters, and the Set-Cookie that the
  * output filter adds once the response is known to come from a member.
  * Lock: the balancer's thread mutex (the finder's, held by

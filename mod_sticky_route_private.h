@@ -455,8 +455,8 @@ struct sr_req_t {
 /* In-flight requests per member, in shared memory: counted from the
  * decision until the request ends, however it ends (answered, failed,
  * aborted by the client); a request decided again (in-request failover,
- * retry) moves its count to the new member (sr_inflight_move in
- * mod_sticky_route_find.c). A main request is released in
+ * retry) moves its count to the new member (sr_inflight_move, below).
+ * A main request is released in
  * log_transaction: httpd runs it from the EOR bucket's destruction, right
  * before it destroys the request's pool, on every way a request ends (the
  * same moment as a pool cleanup, without registering one per request). A
@@ -473,6 +473,28 @@ static inline apr_status_t sr_inflight_release(void *data)
         rq->inflight = NULL;
     }
     return APR_SUCCESS;
+}
+
+/* A decision moves the request's in-flight count to member entry `to`
+ * (NULL: none); a subrequest registers its release as a pool cleanup.
+ * Lock-free (sr_atomic.h). Here beside the release, and inline like it,
+ * so that tests/unit/test_sr_threads.c (make unit-tsan) runs both. */
+static inline void sr_inflight_move(request_rec *r, sr_req_t *rq,
+                                    sr_shm_member_t *to)
+{
+    if (rq->inflight == to) {
+        return;
+    }
+    sr_inflight_release(rq);
+    if (to) {
+        sr_atomic_add32(&to->inflight, 1);
+        rq->inflight = to;
+        if (r->main && !rq->inflight_cleanup) {
+            apr_pool_cleanup_register(r->pool, rq, sr_inflight_release,
+                                      apr_pool_cleanup_null);
+            rq->inflight_cleanup = 1;
+        }
+    }
 }
 
 /* ---- what a request brings (mod_sticky_route_request.c) ------------------- */
