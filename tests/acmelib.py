@@ -10,7 +10,7 @@ import socket
 import ssl
 import subprocess
 
-from proclib import wait_until
+from srtest.wait import wait_until
 
 NAME = "shop.sticky-route.test"
 REFUSED = "refused.sticky-route.test"   # in pebble's domain block list

@@ -34,7 +34,7 @@ import pytest
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 from acmelib import NAME, Pebble, https_get  # noqa: E402
-from proclib import wait_until  # noqa: E402
+from srtest.wait import wait_until  # noqa: E402
 
 BASE = int(os.environ.get("COMPOSE_TEST_ACME_PORT_BASE", "21600"))
 HTTP_PORT, TLS_PORT = BASE + 10, BASE + 15

@@ -17,13 +17,16 @@ import pathlib
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
-from proclib import proc_stats, wait_until  # noqa: E402,F401  (wait_until is re-exported)
-from httpretry import connection_dropped, may_retry  # noqa: E402,F401  (re-exported)
+# re-exported: the tests use these names as fs.NAME
+from httpretry import connection_dropped, may_retry  # noqa: E402,F401
+from srtest import apache  # noqa: E402
+from srtest.metrics import sample_map  # noqa: E402
+from srtest.procs import pids_in_group, port_quiet  # noqa: E402,F401
+from srtest.wait import wait_until  # noqa: E402,F401
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 RENDERER = REPO / "templates" / "render-proxy-conf.sh"
@@ -31,7 +34,6 @@ STATIC_CONF = REPO / "templates" / "static-httpd.conf"
 DYNAMIC_JS = REPO / "dynamic" / "server.js"
 MODULE = pathlib.Path(os.environ.get("STICKY_ROUTE_MODULE",
                                      REPO / ".libs" / "mod_sticky_route.so"))
-APACHE2 = "/usr/sbin/apache2"
 PORT_MIN, PORT_MAX = 24000, 24999
 
 ROUTES = {"static-1": "s1", "static-2": "s2", "dynamic-1": "d1", "dynamic-2": "d2"}
@@ -52,31 +54,6 @@ def check_port_range(*ports):
         raise ValueError("ports %s outside %d-%d" % (bad, PORT_MIN, PORT_MAX))
 
 
-def port_quiet(port, host="127.0.0.1"):
-    """Nothing accepts TCP connections on host:port."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.settimeout(1)
-    try:
-        s.connect((host, port))
-        return False
-    except OSError:
-        return True
-    finally:
-        s.close()
-
-
-def listening(port):
-    out = subprocess.run(["ss", "-Hltn", "sport = :%d" % port], capture_output=True,
-                         text=True, check=False).stdout
-    return bool(out.strip())
-
-
-def pids_in_group(pgid):
-    """Live (non-zombie) processes whose process group is pgid."""
-    return [p for p, rest in proc_stats()
-            if len(rest) > 2 and int(rest[2]) == pgid and rest[0] != "Z"]
-
-
 def http_get(port, path="/", headers=None, source=None, timeout=10):
     """One GET on a fresh connection; source: local address to bind first.
     Returns (status, headers list, body bytes)."""
@@ -93,21 +70,9 @@ def http_get(port, path="/", headers=None, source=None, timeout=10):
 # ---------------------------------------------------------------------------
 # Prometheus text of the status endpoint
 
-SAMPLE_RE = re.compile(r'^(sticky_route_[a-z_]+)\{([^}]*)\} (\d+)$')
-LABEL_RE = re.compile(r'([a-z_]+)="((?:[^"\\]|\\.)*)"')
-
-
 def parse_metrics(text):
-    """{(metric, balancer, route, status-or-None): value}"""
-    out = {}
-    for line in text.splitlines():
-        m = SAMPLE_RE.match(line)
-        if not m:
-            continue
-        labels = dict(LABEL_RE.findall(m.group(2)))
-        out[(m.group(1), labels.get("balancer"), labels.get("route"),
-             labels.get("status"))] = int(m.group(3))
-    return out
+    """{(metric, balancer, route, status-or-None): value} (srtest.metrics)"""
+    return sample_map(text)
 
 
 def requests_by_route_status(metrics, balancer):
@@ -138,11 +103,14 @@ class Service:
         check_port_range(self.port)
         if not port_quiet(self.port):
             raise RuntimeError("%s: port %d already in use" % (self.name, self.port))
-        with open(self.log, "ab") as out:
-            self.proc = subprocess.Popen(self.argv, env=self.env, stdin=subprocess.DEVNULL,
-                                         stdout=out, stderr=subprocess.STDOUT,
-                                         start_new_session=True)
+        self.proc = self._spawn()
         return self
+
+    def _spawn(self):
+        with open(self.log, "ab") as out:
+            return subprocess.Popen(self.argv, env=self.env, stdin=subprocess.DEVNULL,
+                                    stdout=out, stderr=subprocess.STDOUT,
+                                    start_new_session=True)
 
     @property
     def pid(self):
@@ -204,19 +172,23 @@ class Service:
 
 
 class Apache(Service):
-    """apache2 -f CONF -D FOREGROUND; -k commands run with the same environment."""
+    """apache2 started as every suite starts it (srtest.apache.spawn: -k start
+    -D NO_DETACH, the parent our child), in its own session; -k commands run
+    with the same environment."""
 
     def __init__(self, name, port, conf, env, log, error_log):
-        super().__init__(name, port, [APACHE2, "-f", str(conf), "-D", "FOREGROUND"], env, log)
+        super().__init__(name, port, apache.command(conf), env, log)
         self.conf = conf
         self.error_log = error_log
 
+    def _spawn(self):
+        return apache.spawn(self.conf, self.log, env=self.env, new_session=True)
+
     def signal_k(self, what):
-        res = subprocess.run([APACHE2, "-f", str(self.conf), "-k", what], env=self.env,
-                             capture_output=True, text=True, timeout=30)
-        if res.returncode != 0:
-            raise RuntimeError("apache2 -k %s (%s) failed: %s%s" % (
-                what, self.name, res.stdout, res.stderr))
+        try:
+            apache.ctl(self.conf, what, env=self.env)
+        except RuntimeError as e:
+            raise RuntimeError("%s: %s" % (self.name, e)) from None
 
     def log_tail(self, n=3000):
         text = ""
@@ -256,10 +228,9 @@ def render_proxy(run_dir, port, static_ports, dynamic_ports, extra_env=None):
                          env=env, capture_output=True, text=True, timeout=30)
     if res.returncode != 0:
         raise RuntimeError("render-proxy-conf.sh failed (%d): %s" % (res.returncode, res.stderr))
-    res = subprocess.run([APACHE2, "-t", "-f", str(proxy_dir / "httpd.conf")],
-                         capture_output=True, text=True, timeout=30)
-    if res.returncode != 0:
-        raise RuntimeError("apache2 -t failed: %s%s" % (res.stdout, res.stderr))
+    rc, out = apache.configtest(proxy_dir / "httpd.conf")
+    if rc != 0:
+        raise RuntimeError("apache2 -t failed: %s" % out)
     return proxy_dir / "httpd.conf", log_dir
 
 

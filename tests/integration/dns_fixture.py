@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 from harness import Httpd, private_files_wrapper, wait_until
+from srtest.backend import InProcessServer
 
 DNSMASQ = os.environ.get("SR_DNSMASQ", "/usr/sbin/dnsmasq")
 
@@ -457,7 +458,7 @@ HOSTILE_MODES = {
 MODES_THAT_TIME_OUT = ("short", "wrong_id")   # the C library drops these answers
 
 
-class HostileDNS:
+class HostileDNS(InProcessServer):
     """UDP and TCP on address:53. `srv` {name: [(priority, weight, port,
     target)]}, `hosts` {target: address}; `mode` "good" answers them (SRV
     answers carry the targets' A records in the additional section, AAAA
@@ -661,13 +662,7 @@ class HostileDNS:
         finally:
             conn.close()
 
-    def running(self):
-        return not self._stop.is_set()
-
-    def stop(self, timeout=5):
-        if self._stop.is_set():
-            return
-        self._stop.set()
+    def _shutdown(self, timeout):
         for t in self._threads:
             t.join(timeout)
         self.udp.close()

@@ -5,17 +5,17 @@ Backends are apache2 (event MPM) serving static files that name them
 processes) with mod_proxy_balancer and mod_sticky_route.  Every instance
 lives in its own directory (ServerRoot, PidFile, ErrorLog, Mutex,
 DefaultRuntimeDir) and is stopped with `-k stop` at teardown.
+
+The process handling, the Python backend and the Prometheus parser are the
+test toolkit's (tests/srtest); this module gives them this suite's port
+range and templates, and re-exports the names the tests use.
 """
 
 import http.client
 import os
-import random
 import re
 import shutil
-import signal
 import socket
-import string
-import subprocess
 import sys
 import threading
 import time
@@ -24,11 +24,18 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(HERE.parent))
-from proclib import proc_stats, wait_until  # noqa: E402,F401  (wait_until is re-exported)
+# re-exported: the tests import these names from harness
+from srtest import apache, backend  # noqa: E402
+from srtest.apache import APACHE2, MODULES_DIR, user_lines  # noqa: E402,F401
+from srtest.metrics import (assert_valid_exposition, duplicate_series,  # noqa: E402,F401
+                            prometheus_samples, promtool_check)
+from srtest.procs import (PortPool, become_subreaper, children_of, pid_alive,  # noqa: E402,F401
+                          proc_stats, reap_all)
+from srtest.procs import port_bindable as _port_is_free  # noqa: E402,F401
+from srtest.procs import port_quiet as _port_is_quiet  # noqa: E402,F401
+from srtest.wait import wait_until  # noqa: E402,F401
 TEMPLATES = HERE / "templates"
 MODULE_SO = Path(os.environ.get("SR_MODULE", REPO / ".libs" / "mod_sticky_route.so"))
-APACHE2 = os.environ.get("SR_APACHE2", "/usr/sbin/apache2")
-MODULES_DIR = "/usr/lib/apache2/modules"
 
 PORT_MIN, PORT_MAX = 20000, 20999   # this suite's port range, nothing else
 
@@ -39,266 +46,27 @@ TAG_RE = r"[A-Za-z0-9_-]{11}"
 
 HTTP_TIMEOUT = 10
 
+PORTS = PortPool(PORT_MIN, PORT_MAX)
+
 
 # --------------------------------------------------------------------------
 # small utilities
 
-_ports_lock = threading.Lock()
-_ports_taken = set()
-
-
-def _port_is_free(port):
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        s.bind(("127.0.0.1", port))
-        return True
-    except OSError:
-        return False
-    finally:
-        s.close()
-
-
-def _port_is_quiet(port):
-    """Nothing accepts connections on the port (it is a usable dead port)."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.settimeout(1)
-    try:
-        s.connect(("127.0.0.1", port))
-        return False
-    except OSError:
-        return True
-    finally:
-        s.close()
-
-
 def free_port():
     """A port in 20000-20999 that is free now and not handed out before in
     this run.  Also used for 'dead' members: a port nobody listens on."""
-    with _ports_lock:
-        candidates = list(range(PORT_MIN, PORT_MAX + 1))
-        random.shuffle(candidates)
-        for port in candidates:
-            if port in _ports_taken:
-                continue
-            if _port_is_free(port) and _port_is_quiet(port):
-                _ports_taken.add(port)
-                return port
-    raise RuntimeError("no free port in %d-%d" % (PORT_MIN, PORT_MAX))
-
-
-def children_of(pid):
-    """PIDs whose parent is pid (from /proc)."""
-    return [p for p, rest in proc_stats() if len(rest) > 1 and int(rest[1]) == pid]
-
-
-def _reap(pid):
-    """Collect the exit status of pid if it is our (possibly adopted) child."""
-    try:
-        os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
-
-
-def reap_all():
-    """Collect every exited child (call only when no subprocess.run is busy)."""
-    while True:
-        try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            return
-
-
-def become_subreaper():
-    """Orphaned apache2 processes (e.g. the children of a SIGKILLed parent)
-    are reparented to us instead of to a pid 1 that may never reap them."""
-    try:
-        import ctypes
-        libc = ctypes.CDLL(None, use_errno=True)
-        PR_SET_CHILD_SUBREAPER = 36
-        libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-    except Exception:
-        pass
-
-
-def pid_alive(pid):
-    _reap(pid)
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            stat = f.read()
-        state = stat[stat.rfind(")") + 2:].split()[0]
-        if state != "Z":
-            return True
-        # A zombie thread-group leader whose other threads are still exiting
-        # still holds the process's sockets.
-        return len(os.listdir("/proc/%d/task" % pid)) > 1
-    except OSError:
-        return False
-
-
-def user_lines():
-    if os.geteuid() == 0:
-        return "User www-data\nGroup www-data"
-    return ""
+    return PORTS.take()
 
 
 # --------------------------------------------------------------------------
 # httpd instances
 
-class Httpd:
-    """One apache2 instance with its own directory."""
+class Httpd(apache.Httpd):
+    """One apache2 instance with its own directory (srtest.apache.Httpd),
+    configured from this suite's templates, on this suite's ports."""
 
-    kind = "httpd"
-    registry = []          # every instance started during the current test
-
-    def __init__(self, base_dir, name, port=None):
-        self.name = name
-        self.port = port or free_port()
-        self.root = Path(base_dir) / ("%s-%s-%d" % (self.kind, name, self.port))
-        self.root.mkdir(parents=True)
-        for sub in ("htdocs", "run", "mutex"):
-            (self.root / sub).mkdir()
-        os.chmod(self.root, 0o755)
-        os.chmod(self.root / "htdocs", 0o755)
-        os.chmod(self.root / "run", 0o777)
-        os.chmod(self.root / "mutex", 0o777)
-        self.conf = self.root / "httpd.conf"
-        self.pid = None
-        self.proc = None
-        self.wrapper = []       # a command prefix for apache2 (e.g. unshare)
-        self.expected_children = 1
-        Httpd.registry.append(self)
-
-    # -- configuration --------------------------------------------------
-    def render(self, template, **values):
-        text = (TEMPLATES / template).read_text()
-        values.setdefault("root", str(self.root))
-        values.setdefault("port", str(self.port))
-        values.setdefault("user_lines", user_lines())
-        return string.Template(text).substitute(values)
-
-    def write_conf(self, text):
-        self.conf.write_text(text)
-
-    # -- lifecycle ------------------------------------------------------
-    @property
-    def url(self):
-        return "http://127.0.0.1:%d" % self.port
-
-    @property
-    def error_log(self):
-        p = self.root / "error.log"
-        return p.read_text(errors="replace") if p.exists() else ""
-
-    @property
-    def access_log(self):
-        p = self.root / "access.log"
-        return p.read_text(errors="replace") if p.exists() else ""
-
-    def _read_pid(self):
-        try:
-            return int((self.root / "httpd.pid").read_text().strip())
-        except (OSError, ValueError):
-            return None
-
-    def start(self, timeout=15):
-        """`apache2 -f conf -k start`; NO_DETACH keeps the parent our child so
-        that it is reaped (it still gets its own session/process group)."""
-        out = self.root / "start.out"
-        with open(out, "wb") as f:
-            self.proc = subprocess.Popen(
-                self.wrapper + [APACHE2, "-f", str(self.conf), "-k", "start", "-D", "NO_DETACH"],
-                stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT)
-
-        def started():
-            if self.proc.poll() is not None:
-                raise RuntimeError("%s %s failed to start (rc=%d):\n%s\n%s" % (
-                    self.kind, self.name, self.proc.returncode,
-                    out.read_text(errors="replace"), self.error_log[-3000:]))
-            return self._read_pid()
-        try:
-            self.pid = wait_until(started, timeout, what="%s pid file" % self.name)
-            wait_until(lambda: not _port_is_quiet(self.port), timeout,
-                       what="%s listening on %d" % (self.name, self.port))
-            wait_until(lambda: len(children_of(self.pid)) >= self.expected_children, timeout,
-                       what="%s: %d child processes" % (self.name, self.expected_children))
-        except TimeoutError as e:
-            self.stop()
-            raise RuntimeError("%s: %s\nstart output: %s\nerror_log:\n%s" % (
-                self.name, e, out.read_text(errors="replace"), self.error_log[-3000:]))
-        return self
-
-    def child_pids(self):
-        return children_of(self.pid) if self.pid else []
-
-    def all_pids(self):
-        if not self.pid:
-            return []
-        return [self.pid] + self.child_pids()
-
-    def running(self):
-        return bool(self.pid) and pid_alive(self.pid)
-
-    def stop(self, timeout=15):
-        """`-k stop`, then wait until the parent and its children are gone;
-        SIGKILL whatever is left after the timeout."""
-        pid = self.pid or self._read_pid()
-        if not pid:
-            return
-        pids = [pid] + children_of(pid)
-        if pid_alive(pid):
-            subprocess.run([APACHE2, "-f", str(self.conf), "-k", "stop"],
-                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL, timeout=timeout)
-        try:
-            wait_until(lambda: not any(pid_alive(p) for p in pids), timeout,
-                       what="%s to stop" % self.name)
-        except TimeoutError:
-            self.kill()
-        self._wait_proc()
-        self.pid = None
-
-    def _wait_proc(self):
-        if self.proc is not None:
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-
-    def kill(self):
-        """SIGKILL the parent and every child at once."""
-        pid = self.pid or self._read_pid()
-        if not pid:
-            return
-        pids = [pid] + children_of(pid)
-        try:
-            pgid = os.getpgid(pid)
-        except ProcessLookupError:
-            pgid = None
-        if pgid == pid:           # apache2 -k start detaches: own process group
-            try:
-                os.killpg(pgid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        for p in pids:
-            try:
-                os.kill(p, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        wait_until(lambda: not any(pid_alive(p) for p in pids), 10,
-                   what="%s to die" % self.name)
-        wait_until(lambda: _port_is_quiet(self.port), 10,
-                   what="%s port %d to close" % (self.name, self.port))
-        self._wait_proc()
-        self.pid = None
+    templates = TEMPLATES
+    ports = PORTS
 
 
 class Backend(Httpd):
@@ -396,9 +164,7 @@ def configtest(base_dir, name, body, load_module=True, extra_modules=(), wrapper
     (e.g. proxy_modules)."""
     p = Proxy(base_dir, name, body, load_module=load_module, extra_modules=extra_modules, **kw)
     Httpd.registry.remove(p)
-    res = subprocess.run(list(wrapper) + [APACHE2, "-t", "-f", str(p.conf)],
-                         stdin=subprocess.DEVNULL, capture_output=True, timeout=30)
-    return res.returncode, (res.stdout + res.stderr).decode(errors="replace")
+    return apache.configtest(p.conf, wrapper=wrapper)
 
 
 # --------------------------------------------------------------------------
@@ -419,25 +185,12 @@ class Response:
         vals = self.all(name)
         return vals[0] if vals else None
 
-    @property
-    def served_by(self):
-        return self.get("X-Served-By")
-
-    @property
-    def sticky_status(self):
-        return self.get("X-Sticky-Status")
-
-    @property
-    def sticky_route(self):
-        return self.get("X-Sticky-Route")
-
-    @property
-    def route_changed(self):
-        return self.get("X-Route-Changed")
-
-    @property
-    def set_cookies(self):
-        return self.all("Set-Cookie")
+    # the headers the tests read, by name
+    served_by = property(lambda self: self.get("X-Served-By"))
+    sticky_status = property(lambda self: self.get("X-Sticky-Status"))
+    sticky_route = property(lambda self: self.get("X-Sticky-Route"))
+    route_changed = property(lambda self: self.get("X-Route-Changed"))
+    set_cookies = property(lambda self: self.all("Set-Cookie"))
 
     def cookie_value(self, name="ROUTEID"):
         """Value of the single Set-Cookie for `name`, or None."""
@@ -585,169 +338,10 @@ def cleanup_dir(path):
 # without answering, ...).  Ports from this suite's range, 127.0.0.1 only,
 # one thread per connection, bounded.
 
-class PyBackend:
-    """A threaded raw-socket HTTP/1.1 server on 127.0.0.1.
+class PyBackend(backend.PyBackend):
+    """srtest.backend.PyBackend on this suite's ports."""
 
-    `respond(conn_no, req_no, head)` gets the connection's number, the
-    request's number on that connection (1 for the first) and the request
-    head (bytes up to the blank line); it returns the bytes to send, or None
-    to close the connection without sending anything.  Registered in
-    Httpd.registry, so the per-test fixture stops it."""
-
-    kind = "pybackend"
-    MAX_CONNECTIONS = 256      # handler threads at once
-    IDLE_TIMEOUT = 20          # seconds an idle keep-alive connection is kept
-
-    def __init__(self, name, respond=None, port=None, host="127.0.0.1"):
-        self.name = name
-        if respond is not None:
-            self.respond = respond
-        self.host = host
-        self.port = port or free_port()
-        self.lock = threading.Lock()
-        self.connections = 0            # accepted
-        self.requests = 0               # requests read
-        self.answered = 0               # responses sent (counted as the send begins)
-        self.closed_unanswered = 0      # requests closed without a byte
-        self.closed_on_reuse = 0        # ... of which on a reused connection
-        self._open = set()
-        self._threads = []
-        self._slots = threading.BoundedSemaphore(self.MAX_CONNECTIONS)
-        self._stop = threading.Event()
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind((self.host, self.port))
-        self.sock.listen(128)
-        self.sock.settimeout(0.2)
-        self._acceptor = threading.Thread(target=self._accept_loop, daemon=True)
-        self._acceptor.start()
-        Httpd.registry.append(self)
-
-    @property
-    def url(self):
-        return "http://%s:%d" % (self.host, self.port)
-
-    error_log = ""
-    access_log = ""
-
-    def respond(self, conn_no, req_no, head):
-        raise NotImplementedError
-
-    def ok(self, body=None, extra_headers=()):
-        """A 200 keep-alive response naming this backend."""
-        body = body if body is not None else ("served by %s\n" % self.name).encode()
-        lines = ["HTTP/1.1 200 OK", "X-Served-By: %s" % self.name,
-                 "Content-Type: text/plain", "Content-Length: %d" % len(body),
-                 "Connection: keep-alive"] + list(extra_headers)
-        return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
-
-    def _accept_loop(self):
-        while not self._stop.is_set():
-            if not self._slots.acquire(timeout=0.2):
-                continue
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                self._slots.release()
-                continue
-            with self.lock:
-                self.connections += 1
-                conn_no = self.connections
-                self._open.add(conn)
-            t = threading.Thread(target=self._serve, args=(conn, conn_no), daemon=True)
-            self._threads.append(t)
-            t.start()
-
-    def _read_head(self, conn, buf):
-        """Returns (head, rest) or (None, buf) when the peer closed/idle."""
-        deadline = time.monotonic() + self.IDLE_TIMEOUT
-        while b"\r\n\r\n" not in buf:
-            if self._stop.is_set() or time.monotonic() > deadline:
-                return None, buf
-            try:
-                chunk = conn.recv(65536)
-            except socket.timeout:
-                continue
-            except OSError:
-                return None, buf
-            if not chunk:
-                return None, buf
-            buf += chunk
-        head, _, rest = buf.partition(b"\r\n\r\n")
-        return head, rest
-
-    def _serve(self, conn, conn_no):
-        try:
-            conn.settimeout(0.5)
-            buf = b""
-            req_no = 0
-            while not self._stop.is_set():
-                head, buf = self._read_head(conn, buf)
-                if head is None:
-                    return
-                m = re.search(rb"(?im)^content-length:\s*(\d+)", head)
-                need = int(m.group(1)) if m else 0
-                deadline = time.monotonic() + 5
-                while len(buf) < need and time.monotonic() < deadline:
-                    try:
-                        chunk = conn.recv(65536)
-                    except socket.timeout:
-                        continue
-                    if not chunk:
-                        return
-                    buf += chunk
-                buf = buf[need:]
-                req_no += 1
-                with self.lock:
-                    self.requests += 1
-                out = self.respond(conn_no, req_no, head)
-                if out is None:
-                    with self.lock:
-                        self.closed_unanswered += 1
-                        if req_no > 1:
-                            self.closed_on_reuse += 1
-                    return
-                # counted before the send: a client that has read the
-                # response must find it counted (it was counted after the
-                # send, and a test read 5 of 6 answered)
-                with self.lock:
-                    self.answered += 1
-                try:
-                    conn.sendall(out)
-                except OSError:
-                    with self.lock:
-                        self.answered -= 1
-                    raise
-        except OSError:
-            pass
-        finally:
-            with self.lock:
-                self._open.discard(conn)
-            try:
-                conn.close()
-            except OSError:
-                pass
-            self._slots.release()
-
-    def running(self):
-        return not self._stop.is_set()
-
-    def stop(self, timeout=5):
-        if self._stop.is_set():
-            return
-        self._stop.set()
-        self._acceptor.join(timeout)
-        with self.lock:
-            conns = list(self._open)
-        for c in conns:
-            try:
-                c.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        deadline = time.monotonic() + timeout
-        for t in self._threads:
-            t.join(max(0.0, deadline - time.monotonic()))
-        self.sock.close()
+    ports = PORTS
 
 
 # --------------------------------------------------------------------------
@@ -802,55 +396,6 @@ class BalancerManager:
 
     def edit_worker(self, balancer, url, fields):
         return self.post(balancer, [("w", url)] + list(fields))
-
-
-# --------------------------------------------------------------------------
-# status endpoint output checks
-
-PROMTOOL = os.environ.get("SR_PROMTOOL", "/usr/bin/promtool")
-
-
-def promtool_check(text):
-    """`promtool check metrics` on the exposition: (returncode, output)."""
-    data = text if isinstance(text, bytes) else text.encode()
-    res = subprocess.run([PROMTOOL, "check", "metrics"], input=data,
-                         capture_output=True, timeout=30)
-    return res.returncode, (res.stdout + res.stderr).decode(errors="replace")
-
-
-def prometheus_samples(text):
-    """Every sample of the exposition as (name, labels dict, value), parsed by
-    python3-prometheus-client's text parser."""
-    from prometheus_client.parser import text_string_to_metric_families
-    if isinstance(text, bytes):
-        text = text.decode("utf-8")
-    out = []
-    for fam in text_string_to_metric_families(text):
-        for s in fam.samples:
-            out.append((s.name, dict(s.labels), s.value))
-    return out
-
-
-def duplicate_series(samples):
-    """Samples whose metric name and label set occur more than once."""
-    seen, dups = set(), []
-    for name, labels, _ in samples:
-        key = (name, tuple(sorted(labels.items())))
-        if key in seen:
-            dups.append(key)
-        seen.add(key)
-    return dups
-
-
-def assert_valid_exposition(text):
-    """promtool accepts it, the strict parser parses it, no series twice.
-    Returns the parsed samples."""
-    rc, out = promtool_check(text)
-    assert rc == 0, "promtool check metrics: rc=%d\n%s\n---\n%s" % (rc, out, text)
-    samples = prometheus_samples(text)
-    dups = duplicate_series(samples)
-    assert dups == [], "series given twice: %s\n---\n%s" % (dups, text)
-    return samples
 
 
 # --------------------------------------------------------------------------
@@ -995,8 +540,7 @@ def graceful_restart(proxy, body, timeout=15):
                           + body.replace("@ROOT@", str(proxy.root))
                                 .replace("@PORT@", str(proxy.port)) + "\n")
     before = set(proxy.child_pids())
-    subprocess.run([APACHE2, "-f", str(proxy.conf), "-k", "graceful"], check=True,
-                   timeout=timeout, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    apache.ctl(proxy.conf, "graceful", timeout=timeout)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if set(proxy.child_pids()) - before:

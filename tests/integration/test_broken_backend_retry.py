@@ -6,57 +6,14 @@ Set-Cookie, naming the member that answered; a POST is not retried."""
 
 import http.client
 import json
-import socket
-import threading
 
 import harness
-from harness import balancer, get, raw_request
+from harness import PyBackend, balancer, get, raw_request
 
 
-class FakeMember:
-    """A loopback listener whose `serve(conn)` decides what a connection gets."""
-
-    def __init__(self):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
-        self.accepted = 0
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self):
-        while not self.stop.is_set():
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                continue
-            self.accepted += 1
-            try:
-                c.settimeout(1)
-                c.recv(65536)
-                self.serve(c)
-            except OSError:
-                pass
-            c.close()
-
-    def serve(self, conn):
-        raise NotImplementedError
-
-    def close(self):
-        self.stop.set()
-        self.thread.join(2)
-        self.sock.close()
-
-
-class SilentBackend(FakeMember):
+def SilentBackend():
     """Accepts connections, reads the request, closes without a byte."""
-
-    def serve(self, conn):
-        pass
+    return PyBackend("silent", respond=lambda conn_no, req_no, head: None)
 
 
 def test_get_on_a_member_that_closes_without_answer_is_retried_with_one_cookie(backends, make_proxy):
@@ -73,9 +30,9 @@ def test_get_on_a_member_that_closes_without_answer_is_retried_with_one_cookie(b
             assert r.status == 200 and r.served_by == "bravo", (i, r)
             assert r.set_cookies == ["ROUTEID=s2; Path=/; HttpOnly; SameSite=Lax"], (i, r.headers)
             assert r.sticky_status == "failover", (i, r)
-        assert silent.accepted >= 10, "the silent member was never tried"
+        assert silent.connections >= 10, "the silent member was never tried"
     finally:
-        silent.close()
+        silent.stop()
 
 
 def test_post_on_a_member_that_closes_without_answer_is_not_retried(backends, make_proxy):
@@ -88,9 +45,9 @@ def test_post_on_a_member_that_closes_without_answer_is_not_retried(backends, ma
             b"Connection: close\r\n\r\nabc")
         assert r is not None and r.status == 502, r
         assert r.set_cookies == [], r.headers   # httpd's own error: no cookie
-        assert silent.accepted >= 1
+        assert silent.connections >= 1
     finally:
-        silent.close()
+        silent.stop()
 
 
 def test_retry_can_be_turned_off(backends, make_proxy):
@@ -101,17 +58,16 @@ def test_retry_can_be_turned_off(backends, make_proxy):
         r = get(p.port, cookie="ROUTEID=s1")
         assert r.status == 502, r
         assert r.set_cookies == [], r.headers
-        assert silent.accepted >= 1
+        assert silent.connections >= 1
     finally:
-        silent.close()
+        silent.stop()
 
 
-class Answers502(FakeMember):
-    """A member that answers every request with its own 502."""
-
-    def serve(self, conn):
-        conn.sendall(b"HTTP/1.1 502 Bad Gateway\r\nX-Served-By: answers502\r\n"
-                     b"Content-Length: 0\r\nConnection: close\r\n\r\n")
+def Answers502():
+    """A member that answers every request with its own 502 (and closes)."""
+    return PyBackend("answers502", close_after=True, respond=lambda conn_no, req_no, head: (
+        b"HTTP/1.1 502 Bad Gateway\r\nX-Served-By: answers502\r\n"
+        b"Content-Length: 0\r\nConnection: close\r\n\r\n"))
 
 
 def test_a_members_own_502_is_not_retried_even_with_proxy_error_override(backends, make_proxy):
@@ -122,17 +78,16 @@ def test_a_members_own_502_is_not_retried_even_with_proxy_error_override(backend
         r = get(p.port, cookie="ROUTEID=s1")
         assert r.status == 502, r
         assert r.served_by != "bravo", r
-        assert bad.accepted == 1, bad.accepted
+        assert bad.connections == 1, bad.connections
     finally:
-        bad.close()
+        bad.stop()
 
 
-class CutsOff(FakeMember):
+def CutsOff():
     """Starts a 200 response and closes after a few bytes of its body."""
-
-    def serve(self, conn):
-        conn.sendall(b"HTTP/1.1 200 OK\r\nX-Served-By: cutsoff\r\nContent-Length: 1000\r\n"
-                     b"\r\n0123456789")
+    return PyBackend("cutsoff", close_after=True, respond=lambda conn_no, req_no, head: (
+        b"HTTP/1.1 200 OK\r\nX-Served-By: cutsoff\r\nContent-Length: 1000\r\n"
+        b"\r\n0123456789"))
 
 
 def test_a_response_cut_off_by_its_member_is_not_counted(backends, make_proxy):
@@ -162,6 +117,6 @@ def test_a_response_cut_off_by_its_member_is_not_counted(backends, make_proxy):
         got = harness.wait_until(lambda: counted().get("s2") == 1 and counted(), 5,
                                  what="the s2 request counted")
         assert got.get("s1", 0) == 0, got
-        assert bad.accepted == 3
+        assert bad.connections == 3
     finally:
-        bad.close()
+        bad.stop()

@@ -6,7 +6,7 @@ import re
 import subprocess
 import time
 
-from proclib import wait_until
+from srtest.wait import wait_until
 
 from harness import (APACHE2, BalancerManager, balancer, crash_lines, get,
                      prometheus_samples)

@@ -21,12 +21,15 @@ import pytest
 import requests
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "tests"))     # the shared tooling (acmelib, proclib)
+sys.path.insert(0, str(REPO / "tests"))     # the shared tooling (srtest, acmelib)
+# re-exported: the tests import these names from conftest
+from srtest.apache import APACHE2  # noqa: E402,F401
+from srtest.procs import listening  # noqa: E402,F401
+from srtest.wait import wait_until  # noqa: E402,F401
 RUN_STACK = REPO / "scripts" / "run-stack.sh"
 RENDERER = REPO / "templates" / "render-proxy-conf.sh"
 MODULE = pathlib.Path(os.environ.get("STICKY_ROUTE_MODULE",
                                      REPO / ".libs" / "mod_sticky_route.so"))
-APACHE2 = "/usr/sbin/apache2"
 PORT_BASE = int(os.environ.get("STACK_TEST_PORT_BASE", "21100"))
 NAMES = ("proxy", "static-1", "static-2", "dynamic-1", "dynamic-2")
 READY_LINE = "Press Ctrl-C to stop."
@@ -40,23 +43,6 @@ def run_dir_of(port):
     if os.geteuid() == 0:
         return pathlib.Path(f"/tmp/sticky-route-run-{port}")
     return pathlib.Path(os.environ.get("XDG_RUNTIME_DIR", "/tmp")) / f"sticky-route-run-{port}"
-
-
-def listening(port):
-    """True when some socket listens on TCP port `port` (any address)."""
-    out = subprocess.run(["ss", "-Hltn", f"sport = :{port}"], capture_output=True,
-                         text=True, check=True).stdout
-    return bool(out.strip())
-
-
-def wait_until(predicate, timeout, interval=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return predicate()
-
 
 
 def _default_signals():

@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from conftest import APACHE2, PORT_BASE, RENDERER, listening, wait_until
+from srtest import apache
 
 GOOD = {
     "STATIC_APP": "127.0.0.1:8081=s1,127.0.0.1:8082=s2",
@@ -278,9 +279,10 @@ def test_admin_allow_restricts_the_admin_endpoints(tmp_path, module_so):
         r = render_main(tmp_path, {**GOOD, "LISTEN_PORT": str(port), "ADMIN_ALLOW": allow},
                         module_so)
         assert r.returncode == 0, r.stderr
-        proc = subprocess.Popen([APACHE2, "-f", str(tmp_path / "httpd.conf"), "-D", "FOREGROUND"])
+        proc = apache.spawn(tmp_path / "httpd.conf", tmp_path / f"start-{allow}.out")
         try:
-            assert wait_until(lambda: listening(port), 10), "proxy did not start"
+            wait_until(lambda: listening(port), 10, what="the proxy listening on %d" % port,
+                       detail=lambda: (tmp_path / f"start-{allow}.out").read_text())
             for path in ("balancer-manager", "sticky-route-status"):
                 got = requests.get(f"http://127.0.0.1:{port}/{path}", timeout=5)
                 assert got.status_code == expected, (allow, path, got.status_code)
