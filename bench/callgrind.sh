@@ -23,6 +23,9 @@ set -euo pipefail
 
 REPO="$(cd "$(dirname "$0")/.." && pwd)"
 BENCH="$REPO/bench"
+# shellcheck source=tests/lib.sh
+. "$REPO/tests/lib.sh"
+SR_LOG_PREFIX=callgrind
 OUT="${BENCH_OUT:-$REPO/docs/benchmarks}"
 SHORT="${BENCH_CALLGRIND_SHORT:-1000}"
 LONG="${BENCH_CALLGRIND_LONG:-4000}"
@@ -48,16 +51,6 @@ S1_PORT=$((PORT_BASE + 1)); S2_PORT=$((PORT_BASE + 2)); P_PORT=$((PORT_BASE + 10
 H_STATIC=$((PORT_BASE + 11)); H_DYN=$((PORT_BASE + 12)); H_SRR=$((PORT_BASE + 13))
 D1_PORT=$((PORT_BASE + 14)); D2_PORT=$((PORT_BASE + 15))   # named by haproxy.cfg.in, never contacted
 
-log() { printf '[callgrind %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-wait_port() {  # wait_port PORT SECONDS [free]
-    local i
-    for i in $(seq $(( $2 * 10 ))); do
-        if [ "${3:-}" = free ]; then port_busy "$1" || return 0; else port_busy "$1" && return 0; fi
-        sleep 0.1
-    done
-    return 1
-}
 for p in $S1_PORT $S2_PORT $P_PORT $H_STATIC $H_DYN $H_SRR; do
     if port_busy "$p"; then echo "callgrind: port $p already in use; set BENCH_CALLGRIND_PORT_BASE" >&2; exit 2; fi
 done
@@ -88,19 +81,14 @@ MODULE="$RUN/mod_sticky_route.so"
 render() {  # render OUT NAME PORT TEMPLATE...
     local out="$1" name="$2" port="$3"; shift 3
     mkdir -p "$RUN/rt-$name"
-    cat "$@" | sed \
-        -e "s|@RUNTIME@|$RUN/rt-$name|g" -e "s|@RUN@|$RUN|g" -e "s|@DOCROOT@|$RUN/htdocs|g" -e "s|@MODULE@|$MODULE|g" \
-        -e "s|@TTL@|$TTL|g" -e "s|@S1_PORT@|$S1_PORT|g" -e "s|@S2_PORT@|$S2_PORT|g" \
-        -e "s|@D1_PORT@|$D1_PORT|g" -e "s|@D2_PORT@|$D2_PORT|g" \
-        -e "s|@PROXY_PROCS@|1|g" -e "s|@PROXY_THREADS@|$PROXY_THREADS|g" -e "s|@PROXY_MPM@|$PROXY_MPM|g" \
-        -e "s|@PROXY_MAXWORKERS@|$PROXY_THREADS|g" -e "s|@HAPROXY_THREADS@|1|g" \
-        -e "s|@HAPROXY_STATIC_PORT@|$H_STATIC|g" -e "s|@HAPROXY_DYNAMIC_PORT@|$H_DYN|g" \
-        -e "s|@HAPROXY_STATIC_RR_PORT@|$H_SRR|g" \
-        -e "s|@MUTEX@|file:$RUN/rt-$name default|g" -e "s|@NAME@|$name|g" -e "s|@ROUTE@|$name|g" \
-        -e "s|@PORT@|$port|g" -e "s|@USER@|www-data|g" -e "s|@GROUP@|www-data|g" > "$out"
-    if grep -q '@[A-Z0-9_]*@' "$out"; then
-        echo "callgrind: unrendered placeholder in $out:" >&2; grep -n '@[A-Z0-9_]*@' "$out" >&2; exit 2
-    fi
+    render_template "$out" \
+        RUNTIME="$RUN/rt-$name" RUN="$RUN" DOCROOT="$RUN/htdocs" MODULE="$MODULE" \
+        TTL="$TTL" S1_PORT="$S1_PORT" S2_PORT="$S2_PORT" D1_PORT="$D1_PORT" D2_PORT="$D2_PORT" \
+        PROXY_PROCS=1 PROXY_THREADS="$PROXY_THREADS" PROXY_MPM="$PROXY_MPM" \
+        PROXY_MAXWORKERS="$PROXY_THREADS" HAPROXY_THREADS=1 \
+        HAPROXY_STATIC_PORT="$H_STATIC" HAPROXY_DYNAMIC_PORT="$H_DYN" HAPROXY_STATIC_RR_PORT="$H_SRR" \
+        MUTEX="file:$RUN/rt-$name default" NAME="$name" ROUTE="$name" PORT="$port" \
+        USER=www-data GROUP=www-data -- "$@"
 }
 
 # The keep-alive client: N GETs on one connection, a cookie jar (ROUTEID as

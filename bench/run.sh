@@ -13,6 +13,9 @@ set -euo pipefail
 
 REPO="$(cd "$(dirname "$0")/.." && pwd)"
 BENCH="$REPO/bench"
+# shellcheck source=tests/lib.sh
+. "$REPO/tests/lib.sh"
+SR_LOG_PREFIX=bench
 
 # ---- settings (all overridable from the environment) ------------------------
 DURATION="${BENCH_DURATION:-10}"          # seconds per measured run
@@ -72,7 +75,6 @@ if id www-data >/dev/null 2>&1; then HTTPD_USER=www-data HTTPD_GROUP=www-data; e
 chmod 755 "$RUN" "$RUN/htdocs"
 STAMP="$(date -u +%Y%m%dT%H%M%SZ)"
 
-log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
 # ---- process bookkeeping: only what this script started, by pid ---------------
 PIDS=()            # node pids
@@ -107,30 +109,16 @@ maybe_taskset() {  # maybe_taskset CPULIST cmd...
 
 render() {  # render OUT TEMPLATE... : concatenate templates, substitute @VARS@
     local out="$1"; shift
-    cat "$@" | sed \
-        -e "s|@RUNTIME@|$RUN/rt-$R_NAME|g" -e "s|@RUN@|$RUN|g" -e "s|@DOCROOT@|$RUN/htdocs|g" -e "s|@MODULE@|$MODULE|g" \
-        -e "s|@TTL@|$TTL|g" -e "s|@S1_PORT@|$S1_PORT|g" -e "s|@S2_PORT@|$S2_PORT|g" \
-        -e "s|@D1_PORT@|$D1_PORT|g" -e "s|@D2_PORT@|$D2_PORT|g" \
-        -e "s|@PROXY_PROCS@|$PROXY_PROCS|g" -e "s|@PROXY_THREADS@|$PROXY_THREADS|g" -e "s|@PROXY_MPM@|$PROXY_MPM|g" \
-        -e "s|@PROXY_MAXWORKERS@|$((PROXY_PROCS * PROXY_THREADS))|g" \
-        -e "s|@HAPROXY_THREADS@|$HAPROXY_THREADS|g" \
-        -e "s|@HAPROXY_STATIC_PORT@|$HAPROXY_STATIC_PORT|g" \
-        -e "s|@HAPROXY_DYNAMIC_PORT@|$HAPROXY_DYNAMIC_PORT|g" \
-        -e "s|@HAPROXY_STATIC_RR_PORT@|$HAPROXY_STATIC_RR_PORT|g" \
-        -e "s|@M1_PORT@|${M1_PORT:-}|g" -e "s|@M2_PORT@|${M2_PORT:-}|g" \
-        -e "s|@M1@|${M1:-}|g" -e "s|@M2@|${M2:-}|g" \
-        -e "s|@MUTEX@|$MUTEX_LINE|g" -e "s|@NAME@|$R_NAME|g" -e "s|@ROUTE@|$R_NAME|g" \
-        -e "s|@PORT@|$R_PORT|g" -e "s|@USER@|$HTTPD_USER|g" -e "s|@GROUP@|$HTTPD_GROUP|g" > "$out"
-    if grep -q '@[A-Z0-9_]*@' "$out"; then
-        echo "bench: unrendered placeholder in $out:" >&2; grep -n '@[A-Z0-9_]*@' "$out" >&2; exit 2
-    fi
-}
-
-port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-wait_port() {  # wait_port PORT SECONDS
-    local i
-    for i in $(seq $(( $2 * 10 ))); do port_busy "$1" && return 0; sleep 0.1; done
-    return 1
+    render_template "$out" \
+        RUNTIME="$RUN/rt-$R_NAME" RUN="$RUN" DOCROOT="$RUN/htdocs" MODULE="$MODULE" \
+        TTL="$TTL" S1_PORT="$S1_PORT" S2_PORT="$S2_PORT" D1_PORT="$D1_PORT" D2_PORT="$D2_PORT" \
+        PROXY_PROCS="$PROXY_PROCS" PROXY_THREADS="$PROXY_THREADS" PROXY_MPM="$PROXY_MPM" \
+        PROXY_MAXWORKERS="$((PROXY_PROCS * PROXY_THREADS))" HAPROXY_THREADS="$HAPROXY_THREADS" \
+        HAPROXY_STATIC_PORT="$HAPROXY_STATIC_PORT" HAPROXY_DYNAMIC_PORT="$HAPROXY_DYNAMIC_PORT" \
+        HAPROXY_STATIC_RR_PORT="$HAPROXY_STATIC_RR_PORT" \
+        M1_PORT="${M1_PORT:-}" M2_PORT="${M2_PORT:-}" M1="${M1:-}" M2="${M2:-}" \
+        MUTEX="$MUTEX_LINE" NAME="$R_NAME" ROUTE="$R_NAME" PORT="$R_PORT" \
+        USER="$HTTPD_USER" GROUP="$HTTPD_GROUP" -- "$@"
 }
 
 for p in "${ALL_PORTS[@]}"; do

@@ -42,6 +42,9 @@ HERE=$REPO/tests/compose
 cd "$REPO"
 # shellcheck source=tests/docker-engine.sh
 . "$REPO/tests/docker-engine.sh"
+# shellcheck source=tests/lib.sh
+. "$REPO/tests/lib.sh"
+SR_LOG_PREFIX=compose-test
 
 PROJECT=${COMPOSE_TEST_PROJECT:-srcompose}
 ENGINE=${COMPOSE_TEST_ENGINE:-docker}
@@ -59,13 +62,6 @@ export PROXY_BIND=127.0.0.1
 # must not change what is tested.
 unset STATIC_APP DYNAMIC_APP SERVER_NAME API_PREFIX ADMIN_ALLOW IMAGE_PREFIX IMAGE_TAG \
       PROXY_REPLICAS INSTANCE_SUFFIX DISCOVER_INTERVAL DISCOVER_MAX
-
-say()  { echo "compose-test: $*"; }
-fail() { echo "compose-test: FAIL: $*" >&2; exit 1; }
-step() {
-    say "---- $* (at $((SECONDS - T0))s)"
-    STEP_T0=$SECONDS
-}
 
 # ---- prerequisites ------------------------------------------------------------
 missing=()
@@ -95,17 +91,12 @@ elif [ -z "${SR_DOCKER_HOST:-}" ]; then
 fi
 
 # ---- port -----------------------------------------------------------------------
-port_free() { [ -z "$(ss -Hltn "sport = :$1" 2>/dev/null)" ]; }
 if [ -n "${COMPOSE_TEST_PORT:-}" ]; then
     [[ $COMPOSE_TEST_PORT =~ ^[1-9][0-9]{0,4}$ ]] || fail "COMPOSE_TEST_PORT=$COMPOSE_TEST_PORT: not a port"
     port_free "$COMPOSE_TEST_PORT" || fail "port $COMPOSE_TEST_PORT is in use (COMPOSE_TEST_PORT)"
     PORT=$COMPOSE_TEST_PORT
 else
-    PORT=''
-    for p in $(seq 18080 18179); do
-        if port_free "$p"; then PORT=$p; break; fi
-    done
-    [ -n "$PORT" ] || fail "no free port in 18080-18179 (set COMPOSE_TEST_PORT)"
+    PORT=$(first_free_port 18080 18179) || fail "no free port in 18080-18179 (set COMPOSE_TEST_PORT)"
 fi
 export PROXY_PORT=$PORT
 BASE=http://127.0.0.1:$PORT
@@ -189,10 +180,7 @@ fi
 dc down --volumes --remove-orphans >/dev/null 2>&1 || true
 
 # ---- secret ------------------------------------------------------------------------
-if [ ! -s secrets/sticky_route_secret ]; then
-    say "generating secrets/sticky_route_secret (git-ignored)"
-    (umask 077; head -c 32 /dev/urandom | base64 > secrets/sticky_route_secret)
-fi
+make_secret secrets/sticky_route_secret
 git check-ignore -q secrets/sticky_route_secret || fail "secrets/sticky_route_secret is not git-ignored"
 
 # ---- compose file and build context ----------------------------------------------

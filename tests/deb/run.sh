@@ -37,9 +37,10 @@ MODDIR=/usr/lib/apache2/modules
 SO=$MODDIR/mod_sticky_route.so
 APT=(apt-get -y -q -o DPkg::Lock::Timeout=300)
 
-say()  { echo "deb-test: $*"; }
-fail() { echo "deb-test: FAIL: $*" >&2; exit 1; }
-ok()   { echo "deb-test: ok: $*"; }
+# shellcheck source=tests/lib.sh
+. "$REPO/tests/lib.sh"
+SR_LOG_PREFIX=deb-test
+ok()   { say "ok: $*"; }
 
 [ "$(id -u)" = 0 ] || fail "needs root (apt-get install, /etc/apache2)"
 for c in lintian apt-get dpkg-deb a2query a2enmod a2dismod apache2 apache2ctl curl ss setpriv; do
@@ -242,7 +243,6 @@ grep -q '^ *sticky_route_module (shared)' "$T/apache2ctl-M.out" ||
 ok "apache2ctl -M lists sticky_route_module (shared)"
 
 # ---- 3. a sticky request through the installed module -----------------------------
-port_free() { [ -z "$(ss -Hltn "sport = :$1" 2>/dev/null)" ]; }
 declare -a PORTS=()
 p=$((21000 + RANDOM % 900))
 while [ ${#PORTS[@]} -lt 3 ] && [ "$p" -le 21999 ]; do
@@ -253,12 +253,7 @@ done
 PPORT=${PORTS[0]}
 
 wait_http() {   # wait_http URL: up to 10 s
-    local i
-    for i in $(seq 100); do
-        curl -s -o /dev/null --max-time 1 "$1" && return 0
-        sleep 0.1
-    done
-    return 1
+    wait_for 10 curl -s -o /dev/null --max-time 1 "$1"
 }
 for i in 1 2; do
     name=$([ "$i" = 1 ] && echo alpha || echo bravo)

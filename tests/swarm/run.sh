@@ -53,6 +53,9 @@ HERE=$REPO/tests/swarm
 cd "$REPO"
 # shellcheck source=tests/docker-engine.sh
 . "$REPO/tests/docker-engine.sh"
+# shellcheck source=tests/lib.sh
+. "$REPO/tests/lib.sh"
+SR_LOG_PREFIX=swarm-test
 
 TOTAL=${SWARM_TEST_TIMEOUT:-900}
 LOCK_WAIT=${SR_DOCKER_LOCK_WAIT:-1200}
@@ -74,12 +77,6 @@ CLIENT_IMAGE=sr-swarm-test/client:latest
 T0=$SECONDS
 STEP_T0=$SECONDS
 
-say()  { echo "swarm-test: $*"; }
-fail() { echo "swarm-test: FAIL: $*" >&2; exit 1; }
-step() {
-    say "---- $* (at $((SECONDS - T0))s)"
-    STEP_T0=$SECONDS
-}
 now() { date +%s.%N; }
 # Long commands run as a background job that the script waits for: a signal
 # (the watchdog's SIGTERM) interrupts `wait` at once and runs the cleanup,
@@ -104,12 +101,7 @@ unset SERVER_NAME API_PREFIX ADMIN_ALLOW IMAGE_PREFIX IMAGE_TAG STICKY_MAX_IDLE 
 export STATIC_APP=static:80 DYNAMIC_APP=dynamic:3000 PROXY_REPLICAS=2 \
        INSTANCE_SUFFIX='.{{.Task.Slot}}.{{.Task.ID}}' DISCOVER_INTERVAL=$INTERVAL \
        DISCOVER_MAX=$DMAX PROXY_BIND=127.0.0.1
-port_free() { [ -z "$(ss -Hltn "sport = :$1" 2>/dev/null)" ]; }
-PROXY_PORT=''
-for p in $(seq 18280 18379); do
-    if port_free "$p" && port_free $((p + 1)); then PROXY_PORT=$p; break; fi
-done
-[ -n "$PROXY_PORT" ] || fail "no two free ports in 18280-18380"
+PROXY_PORT=$(first_free_port 18280 18379 2) || fail "no two free ports in 18280-18380"
 HOSTMODE_PORT=$((PROXY_PORT + 1))
 export PROXY_PORT
 
@@ -193,10 +185,7 @@ say "  single-node swarm: $(docker info --format '{{.Swarm.LocalNodeState}} node
 
 step "images"
 BASE_ENGINE=docker bash "$REPO/tests/compose/make-base-image.sh"
-if [ ! -s secrets/sticky_route_secret ]; then
-    say "generating secrets/sticky_route_secret (git-ignored)"
-    (umask 077; head -c 32 /dev/urandom | base64 > secrets/sticky_route_secret)
-fi
+make_secret secrets/sticky_route_secret
 # The three images at once (static2 and dynamic2 share static1's and dynamic1's).
 if ! COMPOSE_PROJECT_NAME=$STACK bg timeout 900 docker-compose build --parallel reverse-proxy static1 dynamic1 \
         >"$WORK/build.log" 2>&1; then

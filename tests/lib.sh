@@ -1,0 +1,90 @@
+# tests/lib.sh: the shell library of the test and benchmark scripts
+# (tests/compose, tests/swarm, tests/deb, bench/run.sh, bench/callgrind.sh).
+# Sourced, never run; bash. Set SR_LOG_PREFIX first: it names the script in
+# every message (say, fail, log).
+#
+#   say MSG...                 "PREFIX: MSG" on stdout
+#   fail MSG...                "PREFIX: FAIL: MSG" on stderr, exit 1
+#   log MSG...                 "[PREFIX HH:MM:SS] MSG" on stderr
+#   step MSG...                say "---- MSG (at Ns)" since T0; sets STEP_T0
+#   port_free PORT             nothing listens on TCP PORT (any address; ss)
+#   port_busy PORT             something accepts on 127.0.0.1:PORT (connect)
+#   first_free_port LOW HIGH [N]
+#                              prints the first port P of LOW..HIGH with P..P+N-1
+#                              all free (N: 1); status 1 when there is none
+#   wait_for SECONDS CMD...    runs CMD every 0.1 s until it succeeds (status 0)
+#                              or SECONDS have passed (status 1)
+#   wait_port PORT SECONDS [free]
+#                              wait_for port_busy PORT (port_busy fails, with free)
+#   make_secret FILE           creates FILE (mode 0600 by umask 077) with a
+#                              cookie-signing secret (32 random bytes, base64)
+#                              when it is missing or empty
+#   render_template OUT NAME=VALUE... -- TEMPLATE...
+#                              concatenates the templates into OUT, each @NAME@
+#                              replaced by its VALUE; a placeholder left
+#                              (@[A-Z0-9_]+@) is reported and exits 2
+# shellcheck shell=bash
+
+say()  { echo "${SR_LOG_PREFIX:-test}: $*"; }
+fail() { echo "${SR_LOG_PREFIX:-test}: FAIL: $*" >&2; exit 1; }
+log()  { printf '[%s %s] %s\n' "${SR_LOG_PREFIX:-test}" "$(date +%H:%M:%S)" "$*" >&2; }
+step() {
+    say "---- $* (at $((SECONDS - ${T0:-0}))s)"
+    # shellcheck disable=SC2034  # read by the sourcing script
+    STEP_T0=$SECONDS
+}
+
+port_free() { [ -z "$(ss -Hltn "sport = :$1" 2>/dev/null)" ]; }
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+first_free_port() {   # LOW HIGH [N]
+    local p i n=${3:-1} ok
+    for p in $(seq "$1" "$2"); do
+        ok=1
+        for i in $(seq 0 $((n - 1))); do
+            port_free $((p + i)) || { ok=0; break; }
+        done
+        [ "$ok" = 1 ] && { echo "$p"; return 0; }
+    done
+    return 1
+}
+
+wait_for() {   # SECONDS CMD...
+    local tenths=$(($1 * 10)) i
+    shift
+    for i in $(seq "$tenths"); do
+        "$@" && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+_port_closed() { ! port_busy "$1"; }
+wait_port() {   # PORT SECONDS [free]
+    if [ "${3:-}" = free ]; then wait_for "$2" _port_closed "$1"; else wait_for "$2" port_busy "$1"; fi
+}
+
+make_secret() {   # FILE
+    [ -s "$1" ] && return 0
+    say "generating $1 (git-ignored)"
+    (umask 077; head -c 32 /dev/urandom | base64 > "$1")
+}
+
+render_template() {   # OUT NAME=VALUE... -- TEMPLATE...
+    local out=$1 kv name value
+    local -a expr=()
+    shift
+    while [ $# -gt 0 ] && [ "$1" != -- ]; do
+        kv=$1; shift
+        name=${kv%%=*} value=${kv#*=}
+        value=${value//\\/\\\\}; value=${value//|/\\|}; value=${value//&/\\&}
+        expr+=(-e "s|@${name}@|${value}|g")
+    done
+    [ "${1:-}" = -- ] && shift
+    cat "$@" | sed "${expr[@]}" > "$out"
+    if grep -q '@[A-Z0-9_]*@' "$out"; then
+        echo "${SR_LOG_PREFIX:-test}: unrendered placeholder in $out:" >&2
+        grep -n '@[A-Z0-9_]*@' "$out" >&2
+        exit 2
+    fi
+}
