@@ -16,6 +16,7 @@ import os
 import re
 import shutil
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -210,9 +211,8 @@ def _from_httpclient(resp):
     return Response(resp.status, resp.reason, resp.getheaders(), body)
 
 
-def get(port, path="/", cookie=None, headers=None, host=None, timeout=HTTP_TIMEOUT):
-    """One GET on a fresh connection (http.client keeps duplicate headers)."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+def _get_on(conn, path, cookie=None, headers=None, host=None):
+    """One GET on the new connection conn, closed after."""
     try:
         h = dict(headers or {})
         if cookie is not None:
@@ -225,20 +225,36 @@ def get(port, path="/", cookie=None, headers=None, host=None, timeout=HTTP_TIMEO
         conn.close()
 
 
+def get(port, path="/", cookie=None, headers=None, host=None, timeout=HTTP_TIMEOUT):
+    """One GET on a fresh connection (http.client keeps duplicate headers)."""
+    return _get_on(http.client.HTTPConnection("127.0.0.1", port, timeout=timeout),
+                   path, cookie, headers, host)
+
+
 def get_https(port, path="/", cookie=None, timeout=HTTP_TIMEOUT):
+    """One GET over TLS on a fresh connection (any certificate accepted)."""
     import ssl
     ctx = ssl.create_default_context()
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
-    conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=timeout, context=ctx)
-    try:
-        h = {}
-        if cookie is not None:
-            h["Cookie"] = cookie
-        conn.request("GET", path, headers=h)
-        return _from_httpclient(conn.getresponse())
-    finally:
-        conn.close()
+    return _get_on(http.client.HTTPSConnection("127.0.0.1", port, timeout=timeout, context=ctx),
+                   path, cookie)
+
+
+def self_signed_certificate(d, cn):
+    """(certificate, key) paths of a new self-signed EC certificate for cn,
+    made by openssl in directory d; skips the test without openssl."""
+    if not shutil.which("openssl"):
+        import pytest
+        pytest.skip("openssl not installed")
+    d = Path(d)
+    d.mkdir(exist_ok=True)
+    crt, key = d / "proxy.crt", d / "proxy.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2",
+                    "-subj", "/CN=%s" % cn, "-keyout", str(key), "-out", str(crt)],
+                   check=True, capture_output=True, timeout=30)
+    return crt, key
 
 
 class KeepAliveClient:

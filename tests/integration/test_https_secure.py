@@ -1,28 +1,16 @@
 """`Secure` is added to the cookie on HTTPS requests (mod_ssl, self-signed
 certificate made with openssl), and only there."""
 
-import shutil
-import subprocess
-
 import pytest
 
-from harness import SET_COOKIE_RE, balancer, free_port, get, get_https
+from harness import SET_COOKIE_RE, balancer, free_port, get, get_https, self_signed_certificate
 
 ROUTES = {"s1": "alpha", "s2": "bravo"}
 
 
 @pytest.fixture(scope="module")
 def certificate(run_dir):
-    if not shutil.which("openssl"):
-        pytest.skip("openssl not installed")
-    d = run_dir / "tls"
-    d.mkdir(exist_ok=True)
-    crt, key = d / "proxy.crt", d / "proxy.key"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                    "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2",
-                    "-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(crt)],
-                   check=True, capture_output=True, timeout=30)
-    return crt, key
+    return self_signed_certificate(run_dir / "tls", "127.0.0.1")
 
 
 def test_secure_is_added_on_https_only(backends, make_proxy, certificate):

@@ -7,15 +7,12 @@ member's name; a plain GET answered 200 with the member's name)."""
 import base64
 import hashlib
 import os
-import shutil
 import socket
 import ssl
-import subprocess
-import threading
 
 import pytest
 
-from harness import Httpd, free_port, get_https
+from harness import PyBackend, free_port, get_https, self_signed_certificate
 
 WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"   # RFC 6455 section 1.3
 
@@ -76,67 +73,39 @@ def frame(payload, masked):
         bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
 
 
-class WsBackend:
+class WsBackend(PyBackend):
     """Answers an upgrade with 101, then each text frame with NAME:payload."""
 
     kind = "wsbackend"
-    error_log = access_log = ""
 
     def __init__(self, name):
-        self.name = name
-        self.port = free_port()
-        self.url = "http://127.0.0.1:%d" % self.port
         self.upgrades = 0
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", self.port))
-        self.sock.listen(64)
-        self.sock.settimeout(0.2)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._accept_loop, daemon=True)
-        self._thread.start()
-        Httpd.registry.append(self)
+        super().__init__(name)
 
-    def _accept_loop(self):
-        while not self._stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
-
-    def _serve(self, conn):
+    def handle(self, conn, conn_no):
         conn.settimeout(10)
-        with conn:
-            try:
-                head, rest = read_head(conn)
-                headers = {k.strip().lower(): v.strip() for k, _, v in
-                           (line.partition(":") for line in head.split("\r\n")[1:])}
-                if headers.get("upgrade", "").lower() != "websocket":
-                    body = self.name.encode()
-                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n"
-                                 b"Connection: close\r\n\r\n%s" % (len(body), body))
-                    return
-                self.upgrades += 1
-                conn.sendall(("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                              "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n"
-                              "X-Served-By: %s\r\n\r\n"
-                              % (ws_accept(headers["sec-websocket-key"]), self.name)).encode())
-                while True:
-                    opcode, payload = read_frame(conn, rest)
-                    rest = b""
-                    if opcode == 0x8:      # close
-                        return
-                    conn.sendall(frame(self.name.encode() + b":" + payload, masked=False))
-            except (OSError, ConnectionError, KeyError):
+        try:
+            head, rest = read_head(conn)
+            headers = {k.strip().lower(): v.strip() for k, _, v in
+                       (line.partition(":") for line in head.split("\r\n")[1:])}
+            if headers.get("upgrade", "").lower() != "websocket":
+                body = self.name.encode()
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n"
+                             b"Connection: close\r\n\r\n%s" % (len(body), body))
                 return
-
-    def stop(self):
-        self._stop.set()
-        self.sock.close()
-        self._thread.join(5)
+            self.upgrades += 1
+            conn.sendall(("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                          "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n"
+                          "X-Served-By: %s\r\n\r\n"
+                          % (ws_accept(headers["sec-websocket-key"]), self.name)).encode())
+            while True:
+                opcode, payload = read_frame(conn, rest)
+                rest = b""
+                if opcode == 0x8:      # close
+                    return
+                conn.sendall(frame(self.name.encode() + b":" + payload, masked=False))
+        except (OSError, ConnectionError, KeyError):
+            return
 
 
 def wss_exchange(port, cookie=None, message=b"hello", upgrade="websocket"):
@@ -180,16 +149,7 @@ def wss_exchange(port, cookie=None, message=b"hello", upgrade="websocket"):
 
 @pytest.fixture(scope="module")
 def certificate(run_dir):
-    if not shutil.which("openssl"):
-        pytest.skip("openssl not installed")
-    d = run_dir / "wss-tls"
-    d.mkdir(exist_ok=True)
-    crt, key = d / "proxy.crt", d / "proxy.key"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                    "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2",
-                    "-subj", "/CN=localhost", "-keyout", str(key), "-out", str(crt)],
-                   check=True, capture_output=True, timeout=30)
-    return crt, key
+    return self_signed_certificate(run_dir / "wss-tls", "localhost")
 
 
 def wss_proxy(make_proxy, certificate):

@@ -124,50 +124,56 @@ class PyBackend(InProcessServer):
         head, _, rest = buf.partition(b"\r\n\r\n")
         return head, rest
 
+    def handle(self, conn, conn_no):
+        """Serves one accepted connection until it is to be closed: HTTP/1.1
+        requests answered by respond(). A backend speaking something else
+        on the connection (a WebSocket after an upgrade) overrides it."""
+        conn.settimeout(0.5)
+        buf = b""
+        req_no = 0
+        while not self._stop.is_set():
+            head, buf = self._read_head(conn, buf)
+            if head is None:
+                return
+            m = re.search(rb"(?im)^content-length:\s*(\d+)", head)
+            need = int(m.group(1)) if m else 0
+            deadline = time.monotonic() + 5
+            while len(buf) < need and time.monotonic() < deadline:
+                try:
+                    chunk = conn.recv(65536)
+                except socket.timeout:
+                    continue
+                if not chunk:
+                    return
+                buf += chunk
+            buf = buf[need:]
+            req_no += 1
+            with self.lock:
+                self.requests += 1
+            out = self.respond(conn_no, req_no, head)
+            if out is None:
+                with self.lock:
+                    self.closed_unanswered += 1
+                    if req_no > 1:
+                        self.closed_on_reuse += 1
+                return
+            # counted before the send: a client that has read the
+            # response must find it counted (it was counted after the
+            # send, and a test read 5 of 6 answered)
+            with self.lock:
+                self.answered += 1
+            try:
+                conn.sendall(out)
+            except OSError:
+                with self.lock:
+                    self.answered -= 1
+                raise
+            if self.close_after:
+                return
+
     def _serve(self, conn, conn_no):
         try:
-            conn.settimeout(0.5)
-            buf = b""
-            req_no = 0
-            while not self._stop.is_set():
-                head, buf = self._read_head(conn, buf)
-                if head is None:
-                    return
-                m = re.search(rb"(?im)^content-length:\s*(\d+)", head)
-                need = int(m.group(1)) if m else 0
-                deadline = time.monotonic() + 5
-                while len(buf) < need and time.monotonic() < deadline:
-                    try:
-                        chunk = conn.recv(65536)
-                    except socket.timeout:
-                        continue
-                    if not chunk:
-                        return
-                    buf += chunk
-                buf = buf[need:]
-                req_no += 1
-                with self.lock:
-                    self.requests += 1
-                out = self.respond(conn_no, req_no, head)
-                if out is None:
-                    with self.lock:
-                        self.closed_unanswered += 1
-                        if req_no > 1:
-                            self.closed_on_reuse += 1
-                    return
-                # counted before the send: a client that has read the
-                # response must find it counted (it was counted after the
-                # send, and a test read 5 of 6 answered)
-                with self.lock:
-                    self.answered += 1
-                try:
-                    conn.sendall(out)
-                except OSError:
-                    with self.lock:
-                        self.answered -= 1
-                    raise
-                if self.close_after:
-                    return
+            self.handle(conn, conn_no)
         except OSError:
             pass
         finally:
