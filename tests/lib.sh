@@ -1,8 +1,10 @@
 # tests/lib.sh: the shell library of the test and benchmark scripts
 # (tests/compose, tests/swarm, tests/deb, bench/run.sh, bench/callgrind.sh).
-# Sourced, never run; bash. Set SR_LOG_PREFIX first: it names the script in
-# every message (say, fail, log).
+# Sourced, never run; bash. Set SR_LOG_PREFIX first (or call sr_init): it
+# names the script in every message (say, fail, log).
 #
+#   sr_init PREFIX             a script's start: set -euo pipefail, LC_ALL=C,
+#                              REPO (the checkout), cd "$REPO", SR_LOG_PREFIX
 #   say MSG...                 "PREFIX: MSG" on stdout
 #   fail MSG...                "PREFIX: FAIL: MSG" on stderr, exit 1
 #   log MSG...                 "[PREFIX HH:MM:SS] MSG" on stderr
@@ -24,6 +26,14 @@
 #                              replaced by its VALUE; a placeholder left
 #                              (@[A-Z0-9_]+@) is reported and exits 2
 # shellcheck shell=bash
+
+sr_init() {   # PREFIX
+    set -euo pipefail
+    export LC_ALL=C
+    REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
+    cd "$REPO"
+    SR_LOG_PREFIX=$1
+}
 
 say()  { echo "${SR_LOG_PREFIX:-test}: $*"; }
 fail() { echo "${SR_LOG_PREFIX:-test}: FAIL: $*" >&2; exit 1; }

@@ -20,7 +20,6 @@ import http.client
 import os
 import random
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,6 +29,10 @@ from collections import Counter
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "tests"))
+from srtest import apache  # noqa: E402  (the test toolkit: apache2 started as the tests do)
+from srtest.procs import port_quiet  # noqa: E402
+from srtest.wait import wait_until  # noqa: E402
 KEYS = int(os.environ.get("HASH_KEYS", "50000"))
 N = int(os.environ.get("HASH_MEMBERS", "10"))
 BASE = int(os.environ.get("HASH_PORT", "23400"))
@@ -39,21 +42,31 @@ THREADS = 6
 
 
 def wait_port(port, timeout=15):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError("port %d never answered" % port)
+    wait_until(lambda: not port_quiet(port), timeout, what="port %d answering" % port)
 
 
 def member_port(i):
     return BASE + 10 + i
 
 
-class Httpd:
+class Contender:
+    """A proxy under test, one process started by start() (run) and stopped
+    by SIGTERM."""
+
+    proc = None
+
+    def run(self, argv):
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL)
+        wait_port(self.port)
+
+    def stop(self):
+        if self.proc:
+            self.proc.terminate()
+            self.proc.wait(20)
+            self.proc = None
+
+
+class Httpd(Contender):
     def __init__(self, root, port, factor=None):
         self.root, self.port, self.proc = root / ("httpd%s" % (factor or "")), port, None
         self.factor = factor
@@ -88,19 +101,17 @@ class Httpd:
                "    StickyRouteHashBalance %s" % (self.factor or "off"), "</Proxy>",
                'ProxyPass "/" "balancer://app/"', ""])
         (r / "httpd.conf").write_text(conf)
-        self.proc = subprocess.Popen(["apache2", "-f", str(r / "httpd.conf"), "-k", "start",
-                                      "-D", "NO_DETACH"], stdin=subprocess.DEVNULL)
+        self.proc = apache.spawn(r / "httpd.conf", r / "start.out")
         wait_port(self.port)
 
     def stop(self):
         if self.proc:
-            subprocess.run(["apache2", "-f", str(self.root / "httpd.conf"), "-k", "stop"],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            apache.ctl(self.root / "httpd.conf", "stop", check=False)
             self.proc.wait(20)
             self.proc = None
 
 
-class Haproxy:
+class Haproxy(Contender):
     def __init__(self, root, port, hash_type="consistent", factor=None):
         self.root = root / ("haproxy-%s-%s" % (hash_type.replace(" ", "-"), factor or 0))
         self.port, self.proc = port, None
@@ -120,18 +131,10 @@ class Haproxy:
             conf.append("    hash-balance-factor %d" % self.factor)
         conf += ["    server m%d 127.0.0.1:%d id %d" % (i, member_port(i), i) for i in members]
         (r / "haproxy.cfg").write_text("\n".join(conf) + "\n")
-        self.proc = subprocess.Popen(["haproxy", "-f", str(r / "haproxy.cfg")],
-                                     stdin=subprocess.DEVNULL)
-        wait_port(self.port)
-
-    def stop(self):
-        if self.proc:
-            self.proc.terminate()
-            self.proc.wait(20)
-            self.proc = None
+        self.run(["haproxy", "-f", str(r / "haproxy.cfg")])
 
 
-class Nginx:
+class Nginx(Contender):
     name = "nginx `hash $http_x_key consistent`"
 
     def __init__(self, root, port):
@@ -169,15 +172,7 @@ http {
 }
 """ % {"r": r, "servers": servers, "port": self.port}
         (r / "nginx.conf").write_text(conf)
-        self.proc = subprocess.Popen(["nginx", "-p", str(r), "-c", str(r / "nginx.conf"),
-                                      "-g", "daemon off;"], stdin=subprocess.DEVNULL)
-        wait_port(self.port)
-
-    def stop(self):
-        if self.proc:
-            self.proc.terminate()
-            self.proc.wait(20)
-            self.proc = None
+        self.run(["nginx", "-p", str(r), "-c", str(r / "nginx.conf"), "-g", "daemon off;"])
 
 
 def map_keys(port, keys):

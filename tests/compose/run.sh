@@ -34,17 +34,12 @@
 #
 # Every docker command is Debian's /usr/bin/docker (the 20.10 CLI of the
 # engine), also against podman, whose API speaks the same protocol.
-set -euo pipefail
-export LC_ALL=C
-
-REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)
+# shellcheck source=tests/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+sr_init compose-test    # set -euo pipefail, LC_ALL=C, REPO, cd "$REPO"
 HERE=$REPO/tests/compose
-cd "$REPO"
 # shellcheck source=tests/docker-engine.sh
 . "$REPO/tests/docker-engine.sh"
-# shellcheck source=tests/lib.sh
-. "$REPO/tests/lib.sh"
-SR_LOG_PREFIX=compose-test
 
 PROJECT=${COMPOSE_TEST_PROJECT:-srcompose}
 ENGINE=${COMPOSE_TEST_ENGINE:-docker}

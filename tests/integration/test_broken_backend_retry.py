@@ -16,51 +16,45 @@ def SilentBackend():
     return PyBackend("silent", respond=lambda conn_no, req_no, head: None)
 
 
+# (every PyBackend is stopped by the per-test fixture, also when a test fails)
+
+
 def test_get_on_a_member_that_closes_without_answer_is_retried_with_one_cookie(backends, make_proxy):
     silent = SilentBackend()
-    try:
-        p = make_proxy(balancer("app", [(silent.port, "s1", "retry=0"), (backends["bravo"], "s2")]))
-        for i in range(30):
-            r = get(p.port)
-            assert r.status == 200, (i, r)
-            assert r.served_by == "bravo", (i, r)
-            assert r.set_cookies == ["ROUTEID=s2; Path=/; HttpOnly; SameSite=Lax"], (i, r.headers)
-        for i in range(10):
-            r = get(p.port, cookie="ROUTEID=s1")
-            assert r.status == 200 and r.served_by == "bravo", (i, r)
-            assert r.set_cookies == ["ROUTEID=s2; Path=/; HttpOnly; SameSite=Lax"], (i, r.headers)
-            assert r.sticky_status == "failover", (i, r)
-        assert silent.connections >= 10, "the silent member was never tried"
-    finally:
-        silent.stop()
+    p = make_proxy(balancer("app", [(silent.port, "s1", "retry=0"), (backends["bravo"], "s2")]))
+    for i in range(30):
+        r = get(p.port)
+        assert r.status == 200, (i, r)
+        assert r.served_by == "bravo", (i, r)
+        assert r.set_cookies == ["ROUTEID=s2; Path=/; HttpOnly; SameSite=Lax"], (i, r.headers)
+    for i in range(10):
+        r = get(p.port, cookie="ROUTEID=s1")
+        assert r.status == 200 and r.served_by == "bravo", (i, r)
+        assert r.set_cookies == ["ROUTEID=s2; Path=/; HttpOnly; SameSite=Lax"], (i, r.headers)
+        assert r.sticky_status == "failover", (i, r)
+    assert silent.connections >= 10, "the silent member was never tried"
 
 
 def test_post_on_a_member_that_closes_without_answer_is_not_retried(backends, make_proxy):
     silent = SilentBackend()
-    try:
-        p = make_proxy(balancer("app", [(silent.port, "s1"), (backends["bravo"], "s2")]))
-        r = raw_request(
-            p.port,
-            b"POST / HTTP/1.1\r\nHost: x\r\nCookie: ROUTEID=s1\r\nContent-Length: 3\r\n"
-            b"Connection: close\r\n\r\nabc")
-        assert r is not None and r.status == 502, r
-        assert r.set_cookies == [], r.headers   # httpd's own error: no cookie
-        assert silent.connections >= 1
-    finally:
-        silent.stop()
+    p = make_proxy(balancer("app", [(silent.port, "s1"), (backends["bravo"], "s2")]))
+    r = raw_request(
+        p.port,
+        b"POST / HTTP/1.1\r\nHost: x\r\nCookie: ROUTEID=s1\r\nContent-Length: 3\r\n"
+        b"Connection: close\r\n\r\nabc")
+    assert r is not None and r.status == 502, r
+    assert r.set_cookies == [], r.headers   # httpd's own error: no cookie
+    assert silent.connections >= 1
 
 
 def test_retry_can_be_turned_off(backends, make_proxy):
     silent = SilentBackend()
-    try:
-        p = make_proxy(balancer("app", [(silent.port, "s1"), (backends["bravo"], "s2")],
-                                inner="StickyRouteRetry Off"))
-        r = get(p.port, cookie="ROUTEID=s1")
-        assert r.status == 502, r
-        assert r.set_cookies == [], r.headers
-        assert silent.connections >= 1
-    finally:
-        silent.stop()
+    p = make_proxy(balancer("app", [(silent.port, "s1"), (backends["bravo"], "s2")],
+                            inner="StickyRouteRetry Off"))
+    r = get(p.port, cookie="ROUTEID=s1")
+    assert r.status == 502, r
+    assert r.set_cookies == [], r.headers
+    assert silent.connections >= 1
 
 
 def Answers502():
@@ -72,15 +66,12 @@ def Answers502():
 
 def test_a_members_own_502_is_not_retried_even_with_proxy_error_override(backends, make_proxy):
     bad = Answers502()
-    try:
-        p = make_proxy("ProxyErrorOverride On\n" +
-                       balancer("app", [(bad.port, "s1"), (backends["bravo"], "s2")]))
-        r = get(p.port, cookie="ROUTEID=s1")
-        assert r.status == 502, r
-        assert r.served_by != "bravo", r
-        assert bad.connections == 1, bad.connections
-    finally:
-        bad.stop()
+    p = make_proxy("ProxyErrorOverride On\n" +
+                   balancer("app", [(bad.port, "s1"), (backends["bravo"], "s2")]))
+    r = get(p.port, cookie="ROUTEID=s1")
+    assert r.status == 502, r
+    assert r.served_by != "bravo", r
+    assert bad.connections == 1, bad.connections
 
 
 def CutsOff():
@@ -92,31 +83,28 @@ def CutsOff():
 
 def test_a_response_cut_off_by_its_member_is_not_counted(backends, make_proxy):
     bad = CutsOff()
-    try:
-        p = make_proxy('ProxyPass "/sticky-status" "!"\n'
-                       '<Location "/sticky-status">\n    SetHandler sticky-route-status\n'
-                       '</Location>\n'
-                       + balancer("app", [(bad.port, "s1"), (backends["bravo"], "s2")]))
+    p = make_proxy('ProxyPass "/sticky-status" "!"\n'
+                   '<Location "/sticky-status">\n    SetHandler sticky-route-status\n'
+                   '</Location>\n'
+                   + balancer("app", [(bad.port, "s1"), (backends["bravo"], "s2")]))
 
-        def counted():
-            doc = json.loads(get(p.port, "/sticky-status?json").body.decode())
-            return {m["route"]: sum(m["requests"].values()) for m in doc["members"]}
+    def counted():
+        doc = json.loads(get(p.port, "/sticky-status?json").body.decode())
+        return {m["route"]: sum(m["requests"].values()) for m in doc["members"]}
 
-        for _ in range(3):
-            conn = http.client.HTTPConnection("127.0.0.1", p.port, timeout=10)
-            conn.request("GET", "/", headers={"Cookie": "ROUTEID=s1"})
-            resp = conn.getresponse()
-            assert resp.status == 200 and resp.getheader("X-Served-By") == "cutsoff"
-            try:
-                body = resp.read()
-            except http.client.IncompleteRead as e:
-                body = e.partial
-            assert len(body) < 1000, len(body)
-            conn.close()
-        assert get(p.port, cookie="ROUTEID=s2").status == 200
-        got = harness.wait_until(lambda: counted().get("s2") == 1 and counted(), 5,
-                                 what="the s2 request counted")
-        assert got.get("s1", 0) == 0, got
-        assert bad.connections == 3
-    finally:
-        bad.stop()
+    for _ in range(3):
+        conn = http.client.HTTPConnection("127.0.0.1", p.port, timeout=10)
+        conn.request("GET", "/", headers={"Cookie": "ROUTEID=s1"})
+        resp = conn.getresponse()
+        assert resp.status == 200 and resp.getheader("X-Served-By") == "cutsoff"
+        try:
+            body = resp.read()
+        except http.client.IncompleteRead as e:
+            body = e.partial
+        assert len(body) < 1000, len(body)
+        conn.close()
+    assert get(p.port, cookie="ROUTEID=s2").status == 200
+    got = harness.wait_until(lambda: counted().get("s2") == 1 and counted(), 5,
+                             what="the s2 request counted")
+    assert got.get("s1", 0) == 0, got
+    assert bad.connections == 3

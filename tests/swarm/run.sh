@@ -45,17 +45,12 @@
 # Reaching the proxies: the Swarm routing mesh and service VIPs need ip_vs,
 # which these machines do not have, so clients reach every proxy task by its
 # own address (tasks.reverse-proxy) from the attachable frontend network.
-set -euo pipefail
-export LC_ALL=C
-
-REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)
+# shellcheck source=tests/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+sr_init swarm-test    # set -euo pipefail, LC_ALL=C, REPO, cd "$REPO"
 HERE=$REPO/tests/swarm
-cd "$REPO"
 # shellcheck source=tests/docker-engine.sh
 . "$REPO/tests/docker-engine.sh"
-# shellcheck source=tests/lib.sh
-. "$REPO/tests/lib.sh"
-SR_LOG_PREFIX=swarm-test
 
 TOTAL=${SWARM_TEST_TIMEOUT:-900}
 LOCK_WAIT=${SR_DOCKER_LOCK_WAIT:-1200}
