@@ -57,11 +57,15 @@ def test_retry_can_be_turned_off(backends, make_proxy):
     assert silent.connections >= 1
 
 
+def sends_and_closes(name, data):
+    """A member that sends `data` for every request, then closes."""
+    return PyBackend(name, close_after=True, respond=lambda conn_no, req_no, head: data)
+
+
 def Answers502():
     """A member that answers every request with its own 502 (and closes)."""
-    return PyBackend("answers502", close_after=True, respond=lambda conn_no, req_no, head: (
-        b"HTTP/1.1 502 Bad Gateway\r\nX-Served-By: answers502\r\n"
-        b"Content-Length: 0\r\nConnection: close\r\n\r\n"))
+    return sends_and_closes("answers502", b"HTTP/1.1 502 Bad Gateway\r\nX-Served-By: answers502"
+                            b"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
 
 
 def test_a_members_own_502_is_not_retried_even_with_proxy_error_override(backends, make_proxy):
@@ -76,9 +80,8 @@ def test_a_members_own_502_is_not_retried_even_with_proxy_error_override(backend
 
 def CutsOff():
     """Starts a 200 response and closes after a few bytes of its body."""
-    return PyBackend("cutsoff", close_after=True, respond=lambda conn_no, req_no, head: (
-        b"HTTP/1.1 200 OK\r\nX-Served-By: cutsoff\r\nContent-Length: 1000\r\n"
-        b"\r\n0123456789"))
+    return sends_and_closes("cutsoff", b"HTTP/1.1 200 OK\r\nX-Served-By: cutsoff\r\n"
+                            b"Content-Length: 1000\r\n\r\n0123456789")
 
 
 def test_a_response_cut_off_by_its_member_is_not_counted(backends, make_proxy):
