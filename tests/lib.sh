@@ -22,9 +22,11 @@
 #                              cookie-signing secret (32 random bytes, base64)
 #                              when it is missing or empty
 #   render_template OUT NAME=VALUE... -- TEMPLATE...
-#                              concatenates the templates into OUT, each @NAME@
-#                              replaced by its VALUE; a placeholder left
-#                              (@[A-Z0-9_]+@) is reported and exits 2
+#                              concatenates the templates into OUT, each ${NAME}
+#                              replaced by its VALUE: Python's string.Template,
+#                              as every template of the tests (integration
+#                              harness, bench/balance, bench/hash); a
+#                              placeholder without a value is reported, exit 2
 # shellcheck shell=bash
 
 sr_init() {   # PREFIX
@@ -81,20 +83,19 @@ make_secret() {   # FILE
 }
 
 render_template() {   # OUT NAME=VALUE... -- TEMPLATE...
-    local out=$1 kv name value
-    local -a expr=()
-    shift
-    while [ $# -gt 0 ] && [ "$1" != -- ]; do
-        kv=$1; shift
-        name=${kv%%=*} value=${kv#*=}
-        value=${value//\\/\\\\}; value=${value//|/\\|}; value=${value//&/\\&}
-        expr+=(-e "s|@${name}@|${value}|g")
-    done
-    [ "${1:-}" = -- ] && shift
-    cat "$@" | sed "${expr[@]}" > "$out"
-    if grep -q '@[A-Z0-9_]*@' "$out"; then
-        echo "${SR_LOG_PREFIX:-test}: unrendered placeholder in $out:" >&2
-        grep -n '@[A-Z0-9_]*@' "$out" >&2
-        exit 2
-    fi
+    /usr/bin/python3 - "${SR_LOG_PREFIX:-test}" "$@" <<'PY' || exit 2
+import string
+import sys
+
+prefix, out, args = sys.argv[1], sys.argv[2], sys.argv[3:]
+end = args.index("--") if "--" in args else len(args)
+values = dict(a.split("=", 1) for a in args[:end])
+text = "".join(open(path).read() for path in args[end + 1:])
+try:
+    rendered = string.Template(text).substitute(values)
+except (KeyError, ValueError) as e:
+    sys.exit("%s: unrendered placeholder in %s: %s" % (prefix, out, e))
+with open(out, "w") as f:
+    f.write(rendered)
+PY
 }

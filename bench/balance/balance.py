@@ -24,6 +24,7 @@ import re
 import shutil
 import signal
 import socket
+import string
 import subprocess
 import sys
 import tempfile
@@ -190,13 +191,11 @@ def usable_at(plan, t):
 # Configs
 
 def render(template_text, vals):
-    out = template_text
-    for k, v in vals.items():
-        out = out.replace("@%s@" % k, str(v))
-    left = re.findall(r"@[A-Z0-9_]+@", out)
-    if left:
-        raise RuntimeError("unrendered placeholders: %s" % sorted(set(left)))
-    return out
+    """${NAME} placeholders: Python's string.Template, as every test template."""
+    try:
+        return string.Template(template_text).substitute(vals)
+    except (KeyError, ValueError) as e:
+        raise RuntimeError("unrendered placeholder: %s" % e) from None
 
 
 def httpd_user():
