@@ -34,6 +34,9 @@ import http.client
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(REPO, "tests"))
+from srtest.metrics import prometheus_samples  # noqa: E402  (the tests' one parser)
+from srtest.wait import wait_until  # noqa: E402
 PY = "/usr/bin/python3"
 MEMBERS = ["m1", "m2", "m3", "m4"]
 
@@ -273,12 +276,12 @@ def port_open(port):
 
 
 def wait_port(port, seconds, want=True):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if port_open(port) == want:
-            return True
-        time.sleep(0.05)
-    return False
+    """True once port_open(port) == want, False after `seconds`."""
+    try:
+        return wait_until(lambda: port_open(port) == want, seconds, interval=0.05,
+                          what="port %d %s" % (port, "open" if want else "closed"))
+    except TimeoutError:
+        return False
 
 
 def read_pids(pidfile):
@@ -586,23 +589,19 @@ RECORD_FIELDS = ["t0", "t1", "session", "i", "heavy", "nocookie", "status", "mem
 # One run: a contender in a scenario.
 
 def parse_status_metrics(text):
-    """Gauges of the module's status endpoint: {metric: {route: value}}."""
+    """Gauges of the module's status endpoint: {metric: {route: value}}
+    (parsed by prometheus_client, srtest.metrics)."""
     out = {}
-    for ln in text.splitlines():
-        if ln.startswith("#"):
+    for metric, labels, value in prometheus_samples(text):
+        if not metric.startswith("sticky_route_") or not labels:
             continue
-        m = re.match(r'(sticky_route_[a-z_]+)\{([^}]*)\}\s+([-0-9.eE+]+)', ln)
-        if not m:
-            continue
-        labels = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', m.group(2)))
         if labels.get("balancer") not in (None, "pool", "balancer://pool"):
             continue
-        metric = m.group(1)
         key = labels.get("route", "")
         if metric == "sticky_route_requests_total":
             key = "%s/%s" % (labels.get("route", ""), labels.get("status", ""))
         out.setdefault(metric, {})
-        out[metric][key] = out[metric].get(key, 0.0) + float(m.group(3))
+        out[metric][key] = out[metric].get(key, 0.0) + float(value)
     return out
 
 
