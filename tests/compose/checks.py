@@ -20,12 +20,16 @@ reverse-proxy container (127.0.0.1 only):
 Every check prints what it saw and exits 1 on the first failed expectation.
 """
 import json
+import os
 import re
 import sys
 import time
 from html.parser import HTMLParser
 
 import requests
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from srtest.wait import wait_until  # noqa: E402  (the tests' one polling loop)
 
 STATIC = ("static1", "static2")
 DYNAMIC = ("dynamic1", "dynamic2")
@@ -253,16 +257,16 @@ def cmd_stays(base, state_file):
 
 
 def cmd_new_client_reaches(base, name, seconds):
-    deadline = time.monotonic() + float(seconds)
     seen = []
-    while time.monotonic() < deadline:
-        s, _, _, _ = new_client_page(base)
-        seen.append(s)
-        if s == name:
-            say(f"a new client reached {name} again after {len(seen)} new clients")
-            return
-        time.sleep(0.5)
-    raise CheckFailed(f"no new client reached {name} within {seconds}s: {seen}")
+
+    def reached():
+        seen.append(new_client_page(base)[0])
+        return seen[-1] == name
+    try:
+        wait_until(reached, float(seconds), 0.5, f"a new client reaching {name}")
+    except TimeoutError:
+        raise CheckFailed(f"no new client reached {name} within {seconds}s: {seen}") from None
+    say(f"a new client reached {name} again after {len(seen)} new clients")
 
 
 def cmd_api_spread(base, n):
