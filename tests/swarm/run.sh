@@ -366,26 +366,17 @@ for i in 1 2 3 4 5; do
     after_change "update-$i"
 done
 
-step "scale static1 1 -> 3 (no proxy restart)"
-event scale-up
-bg timeout 180 docker service scale "${STACK}_static1=3" >/dev/null 2>&1 || fail "docker service scale ${STACK}_static1=3"
-wait_converged 180 static1=3
-say "  converged in $((SECONDS - STEP_T0))s"
-after_change scale-up
-
-step "scale static1 3 -> 1"
-event scale-down
-bg timeout 180 docker service scale "${STACK}_static1=1" >/dev/null 2>&1 || fail "docker service scale ${STACK}_static1=1"
-wait_converged 120 static1=1
-say "  converged in $((SECONDS - STEP_T0))s"
-after_change scale-down
-
-step "scale static1 1 -> 3 again (the slots of the removed tasks are reused)"
-event scale-up-again
-bg timeout 180 docker service scale "${STACK}_static1=3" >/dev/null 2>&1 || fail "docker service scale ${STACK}_static1=3"
-wait_converged 180 static1=3
-say "  converged in $((SECONDS - STEP_T0))s"
-after_change scale-up-again
+scale_static1() {   # EVENT REPLICAS CONVERGE-SECONDS STEP-TITLE
+    step "$4"
+    event "$1"
+    bg timeout 180 docker service scale "${STACK}_static1=$2" >/dev/null 2>&1 || fail "docker service scale ${STACK}_static1=$2"
+    wait_converged "$3" "static1=$2"
+    say "  converged in $((SECONDS - STEP_T0))s"
+    after_change "$1"
+}
+scale_static1 scale-up 3 180 "scale static1 1 -> 3 (no proxy restart)"
+scale_static1 scale-down 1 120 "scale static1 3 -> 1"
+scale_static1 scale-up-again 3 180 "scale static1 1 -> 3 again (the slots of the removed tasks are reused)"
 kill "$DNS_WATCH_PID" 2>/dev/null; wait "$DNS_WATCH_PID" 2>/dev/null || true
 DNS_WATCH_PID=''
 
