@@ -442,11 +442,7 @@ wait_healthy reverse-proxy
 # touched). Then: the site over HTTPS (page and assets from one static
 # container, Secure cookie, h2 negotiated), the plain port redirecting to it.
 step "TLS=files: docker-compose.tls-files.yml with the test's certificate (secrets)"
-TLS_PORT=''
-for p in $(seq $((PORT + 1)) $((PORT + 200))); do
-    if port_free "$p"; then TLS_PORT=$p; break; fi
-done
-[ -n "$TLS_PORT" ] || fail "no free port for PROXY_TLS_PORT after $PORT"
+TLS_PORT=$(first_free_port $((PORT + 1)) $((PORT + 200))) || fail "no free port for PROXY_TLS_PORT after $PORT"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
     -subj /CN=localhost -addext subjectAltName=DNS:localhost -addext basicConstraints=critical,CA:FALSE \
     -keyout "$WORK/tls_key.pem" -out "$WORK/tls_cert.pem" >/dev/null 2>&1 || fail "openssl req"
