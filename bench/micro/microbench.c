@@ -171,6 +171,27 @@ AP_DECLARE(void) ap_str_tolower(char *s)
 AP_DECLARE(void) ap_internal_redirect(const char *uri, request_rec *r)
 { (void)uri; (void)r; }
 
+/* lbmethod=hash, StickyRouteWait and the retry's calls into httpd (the
+ * bench's scenarios configure none of them) */
+AP_DECLARE(int) ap_cstr_casecmpn(const char *a, const char *b, apr_size_t n)
+{ return strncasecmp(a, b, n); }
+AP_DECLARE(ap_expr_info_t *) ap_expr_parse_cmd_mi(const cmd_parms *cmd,
+        const char *expr, unsigned int flags, const char **err,
+        ap_expr_lookup_fn_t *lookup_fn, int module_index)
+{ (void)cmd; (void)expr; (void)flags; (void)lookup_fn; (void)module_index;
+  *err = "not here"; return NULL; }
+AP_DECLARE(const char *) ap_expr_str_exec(request_rec *r,
+        const ap_expr_info_t *expr, const char **err)
+{ (void)r; (void)expr; *err = "not here"; return NULL; }
+AP_DECLARE(apr_status_t) ap_mpm_query(int q, int *result)
+{ (void)q; *result = 0; return APR_ENOTIMPL; }
+PROXY_DECLARE(proxy_balancer *) ap_proxy_get_balancer(apr_pool_t *p,
+        proxy_server_conf *c, const char *url, int care)
+{ (void)p; (void)c; (void)url; (void)care; return NULL; }
+PROXY_DECLARE(void) proxy_hook_pre_request(proxy_HOOK_pre_request_t *pf,
+        const char *const *a, const char *const *b, int o)
+{ (void)pf; (void)a; (void)b; (void)o; }
+
 static int ap_proxy_retry_worker(const char *fn, proxy_worker *w, server_rec *s)
 { (void)fn; (void)w; (void)s; return DECLINED; }
 

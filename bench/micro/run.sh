@@ -10,7 +10,7 @@ ITER=${MICRO_ITERATIONS:-200000}
 mkdir -p docs/benchmarks
 gcc -O2 -g -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -I. -I/usr/include/apache2 \
     $(pkg-config --cflags apr-1 apr-util-1) -o "$BIN" bench/micro/microbench.c \
-    mod_sticky_route*.c sr_*.c $(pkg-config --libs apr-1 apr-util-1)
+    mod_sticky_route*.c sr_*.c $(pkg-config --libs apr-1 apr-util-1) -lm -lresolv
 timing=$("$BIN" --iterations "$ITER")
 # Instructions per selection: Ir inside the finder for 30000 selections
 # minus Ir for 10000, over 20000 - the one-off first scan cancels out.
