@@ -171,9 +171,12 @@ static void sr_apply(request_rec *r, sr_balancer_state_t *st, sr_req_t *rq,
         int https = !strcmp(ap_http_scheme(r), "https");
         rq->set_cookie = sr_cookie_format(r->pool, eff->cookie, value, https);
         apr_table_setn(r->subprocess_env, SR_ENV_ROUTE_CHANGED, "1");
-        sr_early_cookie_take_back(r, rq);   /* an earlier decision's */
-        if (sr_cookie_early(apr_table_get(r->headers_in, "Connection"),
-                            apr_table_get(r->headers_in, "Upgrade"))) {
+        const char *upgrade = apr_table_get(r->headers_in, "Upgrade");
+        if (rq->early_cookie) {
+            sr_early_cookie_take_back(r, rq);   /* an earlier decision's */
+        }
+        if (upgrade && sr_cookie_early(apr_table_get(r->headers_in,
+                                                     "Connection"), upgrade)) {
             /* the member's 101 passes no output filter (sr_policy.h) */
             apr_table_addn(r->headers_out, "Set-Cookie", rq->set_cookie);
             rq->early_cookie = rq->set_cookie;
