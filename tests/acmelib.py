@@ -2,13 +2,15 @@
 (tests/stack/test_tls_stack.py) and the container's (tests/compose/
 test_acme_container.py): a real ACME server (Debian's pebble, with
 pebble-challtestsrv as its DNS: every name is 127.0.0.1) on loopback ports,
-openssl-made certificates, HTTPS requests with another name's SNI."""
+openssl-made certificates, HTTPS requests with another name's SNI, and the
+clients that keep opening new HTTPS connections across a certificate change."""
 import http.client
 import json
 import os
 import socket
 import ssl
 import subprocess
+import threading
 
 from srtest.wait import wait_until
 
@@ -98,12 +100,18 @@ class SNIConnection(http.client.HTTPSConnection):
         self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
 
 
+def client_context(cafile):
+    """An HTTP/1.1 client context trusting cafile only."""
+    ctx = ssl.create_default_context(cafile=str(cafile))
+    ctx.set_alpn_protocols(["http/1.1"])
+    return ctx
+
+
 def https_get(port, path="/", cafile=None, name=NAME, cookie=None, ctx=None):
     """(status, headers, body, DER certificate, ALPN protocol) of one request
     on a new connection."""
     if ctx is None:
-        ctx = ssl.create_default_context(cafile=str(cafile))
-        ctx.set_alpn_protocols(["http/1.1"])
+        ctx = client_context(cafile)
     c = SNIConnection(name, port, context=ctx, timeout=10)
     try:
         c.request("GET", path, headers={"Cookie": cookie} if cookie else {})
@@ -114,3 +122,45 @@ def https_get(port, path="/", cafile=None, name=NAME, cookie=None, ctx=None):
         c.close()
 
 
+
+
+class NewConnectionClients:
+    """Clients that keep sending, each request on a new connection (so each
+    sees the certificate in use at that moment), one thread a path, from
+    start() (or `with`) until stop(): `results` has every request's status
+    or the error's repr, `certs` every certificate seen (DER), plus the
+    ones given."""
+
+    def __init__(self, port, ctx, paths=("/", "/api/healthz"), certs=()):
+        self.results, self.certs = [], set(certs)
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._run, args=(port, ctx, p), daemon=True)
+                         for p in paths]
+
+    def _run(self, port, ctx, path):
+        while not self._stop.is_set():
+            try:
+                status, _, _, der, _ = https_get(port, path, ctx=ctx)
+                self.results.append(status)
+                self.certs.add(der)
+            except (OSError, http.client.HTTPException) as e:   # ssl.SSLError too
+                self.results.append(repr(e))
+
+    def start(self):
+        for t in self._threads:
+            t.start()
+        return self
+
+    def stop(self):
+        self._stop.set()
+        for t in self._threads:
+            t.join(15)
+
+    def failed(self):
+        return [x for x in self.results if x != 200]
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()

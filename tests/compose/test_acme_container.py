@@ -33,7 +33,7 @@ import time
 import pytest
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
-from acmelib import NAME, Pebble, https_get  # noqa: E402
+from acmelib import NAME, NewConnectionClients, Pebble, client_context, https_get  # noqa: E402
 from srtest.wait import wait_until  # noqa: E402
 
 BASE = int(os.environ.get("COMPOSE_TEST_ACME_PORT_BASE", "21600"))
@@ -109,8 +109,7 @@ def test_image_puts_obtained_and_renewed_certificates_in_use_by_itself(workdir):
                "-e", "STATIC_APP=127.0.0.1:%d=s1" % STATIC_PORT,
                "-e", "DYNAMIC_APP=127.0.0.1:%d=d1" % DYNAMIC_PORT,
                IMAGE)
-        ctx = ssl.create_default_context(cafile=str(pebble.root))
-        ctx.set_alpn_protocols(["http/1.1"])
+        ctx = client_context(pebble.root)
 
         def pebble_cert():
             try:
@@ -131,34 +130,17 @@ def test_image_puts_obtained_and_renewed_certificates_in_use_by_itself(workdir):
         assert r.stdout == "2 200", (r.stdout, r.stderr)
 
         # 2. a renewal, in use by itself; clients all the while
-        results, certs, stop = [], {first}, threading.Event()
-
-        def client(path):
-            while not stop.is_set():
-                try:
-                    status, _, _, der, _ = https_get(TLS_PORT, path, ctx=ctx)
-                    results.append(status)
-                    certs.add(der)
-                except (OSError, ssl.SSLError) as e:
-                    results.append(repr(e))
-        threads = [threading.Thread(target=client, args=(p,)) for p in ("/", "/api/healthz")]
-        for t in threads:
-            t.start()
-        try:
+        with NewConnectionClients(TLS_PORT, ctx, certs={first}) as clients:
             time.sleep(7)           # the certificate is due 6 s after its issue
             graceful_before = out.count("mod_md has a new certificate")
             docker("kill", "-s", "USR1", CONTAINER)     # stands in for mod_md's timer
-            wait_until(lambda: len(certs) >= 2, 60, 0.5, "a renewed certificate in use")
+            wait_until(lambda: len(clients.certs) >= 2, 60, 0.5, "a renewed certificate in use")
             wait_until(lambda: logs().count("mod_md has a new certificate") > graceful_before,
                        10, 0.5, "the watcher's graceful restart in the log")
             time.sleep(1)
-        finally:
-            stop.set()
-            for t in threads:
-                t.join(15)
-        failed = [x for x in results if x != 200]
-        assert failed == [], "%d of %d failed: %s" % (len(failed), len(results), failed[:5])
-        assert len(results) > 50, len(results)
+        failed = clients.failed()
+        assert failed == [], "%d of %d failed: %s" % (len(failed), len(clients.results), failed[:5])
+        assert len(clients.results) > 50, len(clients.results)
         assert docker("inspect", "--format", "{{.State.Running}} {{.RestartCount}}",
                       CONTAINER).stdout.split() == ["true", "0"]
     except BaseException:

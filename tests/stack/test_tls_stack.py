@@ -9,7 +9,6 @@ machine's. Ports: STACK_TEST_PORT_BASE+50..59 (pebble, challtestsrv),
 +60..65 and +70..75 (stacks: PORT..PORT+4 and TLS_PORT=PORT+5).
 Run time: about 80 s.
 """
-import http.client
 import json
 import os
 import pathlib
@@ -19,13 +18,13 @@ import signal
 import ssl
 import subprocess
 import tempfile
-import threading
 import time
 
 import pytest
 
 from conftest import PORT_BASE, Stack, run_dir_of, wait_until
-from acmelib import NAME, REFUSED, Pebble, https_get, self_signed
+from acmelib import NAME, REFUSED, NewConnectionClients, Pebble, client_context, https_get, \
+    self_signed
 
 PEBBLE_BASE = PORT_BASE + 50          # pebble's and challtestsrv's four ports
 STACK_A = PORT_BASE + 60
@@ -169,35 +168,18 @@ def test_acme_renewal_graceful_restarts_fail_no_request(workdir, module_so):
         s = start_stack(STACK_A, acme_env(pebble, ACME_RENEW_WINDOW="90%"))
         started = time.monotonic()
         tls = STACK_A + 5
-        ctx = ssl.create_default_context(cafile=str(pebble.root))
-        ctx.set_alpn_protocols(["http/1.1"])
-        results, certs, stop = [], set(), threading.Event()
-
-        def client(path):
-            while not stop.is_set():
-                try:
-                    status, _, _, der, _ = https_get(tls, path, ctx=ctx)
-                    results.append(status)
-                    certs.add(der)
-                except (OSError, http.client.HTTPException) as e:
-                    results.append(repr(e))
-        threads = [threading.Thread(target=client, args=(p,)) for p in ("/", "/api/healthz")]
-        for t in threads:
-            t.start()
-        assert wait_until(lambda: len(results) >= 10, 10)
-        time.sleep(max(0.0, started + 7 - time.monotonic()))
-        first = set(certs)
-        os.kill(int((s.run_dir / "proxy" / "proxy.pid").read_text()), signal.SIGUSR1)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not certs - first:
-            time.sleep(0.5)
-        stop.set()
-        for t in threads:
-            t.join(15)
-        failed = [r for r in results if r != 200]
-        assert failed == [], f"{len(failed)} of {len(results)} failed: {failed[:5]}"
-        assert len(results) > 50, len(results)
-        assert len(certs - first) >= 1, f"no renewal seen in 30 s:\n{s.output}"
+        with NewConnectionClients(tls, client_context(pebble.root)) as clients:
+            assert wait_until(lambda: len(clients.results) >= 10, 10)
+            time.sleep(max(0.0, started + 7 - time.monotonic()))
+            first = set(clients.certs)
+            os.kill(int((s.run_dir / "proxy" / "proxy.pid").read_text()), signal.SIGUSR1)
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and not clients.certs - first:
+                time.sleep(0.5)
+        failed = clients.failed()
+        assert failed == [], f"{len(failed)} of {len(clients.results)} failed: {failed[:5]}"
+        assert len(clients.results) > 50, len(clients.results)
+        assert len(clients.certs - first) >= 1, f"no renewal seen in 30 s:\n{s.output}"
         assert s.output.count("graceful restart of the proxy") >= 2, s.output
     finally:
         if s:
