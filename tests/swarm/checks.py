@@ -5,8 +5,12 @@
   checks.py cross CROSS_JSON LOGS TASKS_JSON    cookies of one replica are `hit` on the
                                                 other (headers, and the access log of
                                                 `docker logs` of each proxy task)
-  checks.py load LOAD_JSON EVENTS TASKS_JSON[,TASKS_JSON...] DNS_LOG INTERVAL REPORT
-                                                the load run over every phase
+  checks.py load LOAD_JSON EVENTS TASKS_JSON[,TASKS_JSON...] DNS_LOG INTERVAL REPORT [PROFILE]
+                                                the load run over every phase of PROFILE
+                                                (PROFILES: main, the default; tls)
+  checks.py tls TLS_JSON                        TLS=files: ALPN h2 on every replica, the
+                                                plain port redirects to HTTPS (not the
+                                                ACME challenge path)
 
 Exit 1 with the list of failed expectations; prints what it saw.
 
@@ -58,6 +62,24 @@ UPDATES = ["update-%d" % i for i in range(1, 6)]
 PHASES = ["steady"] + UPDATES + ["scale-up", "scale-down", "scale-up-again", "proxy-update"]
 CHANGING = UPDATES + ["scale-up", "scale-down", "scale-up-again", "proxy-update"]
 NEW_TASKS_MIN = 9           # 5 updates, 2 + 2 from the two scale-ups
+# The phases of a load run, by the events run.sh writes: its first phase
+# (from the load's start), the phase from which new static tasks are
+# counted, the changing ones (the tighter latency limit), the end of the
+# window in which the proxy replicas' addresses are those of the static
+# changes (every new task must get sessions through each), the groups of
+# phases that must each have moved a client, the new static tasks expected.
+PROFILES = {
+    # the main scenario (plain HTTP): the fresh deploy, then ten changes
+    "main": {"first": "deploy", "steady": "steady", "phases": PHASES, "changing": CHANGING,
+             "window_end": "proxy-update", "moves_in": [UPDATES, ["scale-down"]],
+             "new_tasks_min": NEW_TASKS_MIN,
+             "new_tasks_why": "5 from the updates, 2 from each scale-up"},
+    # the TLS phase (TLS=files, HTTPS): the load starts on the converged
+    # stack; one rolling update of a static service
+    "tls": {"first": "tls-start", "steady": "tls-steady", "phases": ["tls-steady", "tls-update"],
+            "changing": ["tls-update"], "window_end": None, "moves_in": [["tls-update"]],
+            "new_tasks_min": 1, "new_tasks_why": "the update's"},
+}
 OK_STATUS = (200,)
 
 failures = []
@@ -111,6 +133,30 @@ def cmd_probe(path):
         say(f"replica {addr}: new clients on {sorted(set(served))}; API {api[:4]}...; admin {r['admin']}")
 
 
+# ---- TLS=files: h2, the plain port ----------------------------------------------------
+
+def cmd_tls(path):
+    res = load_json(path)
+    reps = res["replicas"]
+    port = res["public_port"]
+    expect(len(reps) == 2, f"tls: {len(reps)} proxy replicas answer, expected 2: {res['proxies']}")
+    for addr, r in reps.items():
+        expect(r["alpn"] == "h2", f"tls {addr}: ALPN {r['alpn']!r} offered h2 and http/1.1, expected h2")
+        expect(r["tls_version"] in ("TLSv1.2", "TLSv1.3"), f"tls {addr}: {r['tls_version']}")
+        for p, (status, location, n_set) in r["plain"].items():
+            if p.startswith("/.well-known/acme-challenge/"):
+                # the config leaves ACME http-01 challenges on the plain port
+                expect(status != 301 and status < 500 and not location,
+                       f"tls {addr}: plain {p}: {status} {location}: expected no redirect")
+            else:
+                want = f"https://localhost:{port}{p}"
+                expect(status == 301 and location == want and n_set == 0,
+                       f"tls {addr}: plain {p}: {status} {location} ({n_set} Set-Cookie), "
+                       f"expected 301 to {want} without a cookie")
+        say(f"replica {addr}: {r['tls_version']}, ALPN {r['alpn']}; plain port: " +
+            ", ".join(f"{p} {st}" for p, (st, _, _) in r["plain"].items()))
+
+
 # ---- cross-replica cookies ------------------------------------------------------------
 
 LOG_RE = re.compile(r'^(?P<task>\S+)@\S+\s*\|\s*\S+ \[[^]]*\] "GET (?P<path>\S+) HTTP/1\.1" '
@@ -120,7 +166,9 @@ LOG_RE = re.compile(r'^(?P<task>\S+)@\S+\s*\|\s*\S+ \[[^]]*\] "GET (?P<path>\S+)
 def cmd_cross(path, logs_path, tasks_path):
     res = load_json(path)
     tasks = load_json(tasks_path)
-    addr_task = {t["frontend_ip"]: t["id"] for t in tasks["proxy"] if t.get("frontend_ip")}
+    # (the running tasks: a replaced task's address may have been given again)
+    addr_task = {t["frontend_ip"]: t["id"] for t in tasks["proxy"]
+                 if t.get("frontend_ip") and t.get("desired") == "running"}
     expect("error" not in res, f"cross: {res.get('error')}")
     ok = 0
     for c in res["clients"]:
@@ -183,8 +231,10 @@ def pct(values, p):
     return v[min(len(v) - 1, int(p / 100.0 * len(v)))]
 
 
-def cmd_load(load_path, events_path, tasks_path, dns_path, interval, report_path):
+def cmd_load(load_path, events_path, tasks_path, dns_path, interval, report_path, profile="main"):
     interval = float(interval)
+    prof = PROFILES[profile]
+    first, steady, phases, changing = prof["first"], prof["steady"], prof["phases"], prof["changing"]
     load = load_json(load_path)
     recs = load["records"]
     # Task snapshots, oldest first (comma-separated files): Swarm forgets the
@@ -204,10 +254,10 @@ def cmd_load(load_path, events_path, tasks_path, dns_path, interval, report_path
         for line in f:
             e = json.loads(line)
             events.setdefault(e["event"], e["t"])
-    starts = [("deploy", min(load["start"], events.get("deploy", load["start"])))] + \
-        [(p, events[p]) for p in PHASES if p in events]
+    starts = [(first, min(load["start"], events.get(first, load["start"])))] + \
+        [(p, events[p]) for p in phases if p in events]
     expect(not load["crashes"], f"load: client crashes: {load['crashes']}")
-    expect(all(p in events for p in PHASES), f"load: phases missing: {[p for p in PHASES if p not in events]}")
+    expect(all(p in events for p in phases), f"load: phases missing: {[p for p in phases if p not in events]}")
 
     static_tasks = {t["id"]: t for t in tasks["static"]}
     removed = {tid for tid, t in static_tasks.items() if t["desired"] != "running"}
@@ -276,7 +326,7 @@ def cmd_load(load_path, events_path, tasks_path, dns_path, interval, report_path
         if r["status"] not in OK_STATUS:
             c["failed"] += 1
             errors[ph].append(r)
-        if dt > (LATENCY_LIMIT if ph in CHANGING else DEPLOY_LATENCY_LIMIT):
+        if dt > (LATENCY_LIMIT if ph in changing else DEPLOY_LATENCY_LIMIT):
             slow[ph].append(r)
 
     # Sessions: stickiness and moves.
@@ -307,7 +357,7 @@ def cmd_load(load_path, events_path, tasks_path, dns_path, interval, report_path
                 moves[ph] += 1
                 if task_key(prev) not in removed:
                     t_new = first_dns.get(task_key(prev), 0)
-                    if t_new >= events.get("steady", float("inf")) and \
+                    if t_new >= events.get(steady, float("inf")) and \
                             r["t0"] <= t_new + 2 * interval + SETTLE + SAMPLING_SLACK:
                         # A session begun on a task one replica had just
                         # discovered, carried to the other replica before
@@ -333,13 +383,14 @@ def cmd_load(load_path, events_path, tasks_path, dns_path, interval, report_path
             d = new_session_first[tid]
             if r["addr"] not in d or r["t1"] < d[r["addr"]]:
                 d[r["addr"]] = r["t1"]
+    window_end = events.get(prof["window_end"], 0) if prof["window_end"] else float("inf")
     proxy_addrs_static = sorted({r["addr"] for r in recs if r.get("addr")
-                                 and events.get("steady", 0) <= r["t0"] < events.get("proxy-update", 0)})
+                                 and events.get(steady, 0) <= r["t0"] < window_end})
     late = []
     timing = []
     new_tasks = [tid for tid, t in static_tasks.items()
                  # (created: whole seconds)
-                 if t.get("created", 0) >= events.get("steady", float("inf")) - 1]
+                 if t.get("created", 0) >= events.get(steady, float("inf")) - 1]
     for tid in new_tasks:
         ip = static_tasks[tid].get("backend_ip")
         t_dns = first_dns.get(tid)
@@ -365,24 +416,24 @@ def cmd_load(load_path, events_path, tasks_path, dns_path, interval, report_path
     lines.append("%-14s %8s %6s %7s %6s %9s %6s %7s %7s %7s" %
                  ("phase", "requests", "failed", "retries", "stale", "fallbacks", "moves",
                   "p50 ms", "p99 ms", "max ms"))
-    for ph in ["deploy"] + PHASES:
+    for ph in [first] + phases:
         c = by_phase.get(ph, collections.Counter())
         lines.append("%-14s %8d %6d %7d %6d %9d %6d %7.0f %7.0f %7.0f" % (
             ph, c["requests"], c["failed"], c["retries (RFC 9112 9.3.1)"],
             c["stale connections re-opened"], c["connect fallbacks"], moves[ph],
             1000 * pct(lat[ph], 50), 1000 * pct(lat[ph], 99), 1000 * max(lat[ph] or [0])))
-    lines.append("deploy: %d attempts before any proxy task was in DNS (nothing sent); first "
-                 "answer %.1fs after the deploy began" % (
-                     by_phase["deploy"]["before any proxy was in DNS"],
-                     first_answer - starts[0][1]))
+    lines.append("%s: %d attempts before any proxy task was in DNS (nothing sent); first "
+                 "answer %.1fs after the %s began" % (
+                     first, by_phase[first]["before any proxy was in DNS"],
+                     first_answer - starts[0][1], "deploy" if first == "deploy" else "load"))
     # The slowest answers of the deploy (a request waiting for the pool's
     # first member: DISCOVER_WAIT; or connect fallbacks): what they waited on.
-    dep = sorted((r for r in recs if phase_of(r["t0"], starts) == "deploy" and not r.get("err")
+    dep = sorted((r for r in recs if phase_of(r["t0"], starts) == first and not r.get("err")
                   and r.get("status")), key=lambda r: r["t0"] - r["t1"])[:3]
-    lines.append("deploy: slowest answers: %s" % ("; ".join(
-        "%.1fs %s %s via %s from %s, %d connect fallbacks, sent %.1fs after the deploy began" % (
+    lines.append("%s: slowest answers: %s" % (first, "; ".join(
+        "%.1fs %s %s via %s from %s, %d connect fallbacks, sent %.1fs after the %s began" % (
             r["t1"] - r["t0"], r["p"], r["status"], r.get("addr"), r.get("served"), len(r["fb"]),
-            r["t0"] - starts[0][1]) for r in dep) or "-"))
+            r["t0"] - starts[0][1], "deploy" if first == "deploy" else "load") for r in dep) or "-"))
     lines.append("static tasks: %d seen, %d removed; new tasks' first new session after their "
                  "address appeared in DNS: %s" % (
                      len(static_tasks), len(removed),
@@ -408,7 +459,7 @@ def cmd_load(load_path, events_path, tasks_path, dns_path, interval, report_path
                          f"{r.get('err') or r.get('status')} after {r['t1'] - r['t0']:.2f}s"
                          for r in rs[:5]))
     for ph, rs in slow.items():
-        limit = LATENCY_LIMIT if ph in CHANGING else DEPLOY_LATENCY_LIMIT
+        limit = LATENCY_LIMIT if ph in changing else DEPLOY_LATENCY_LIMIT
         expect(False, f"{len(rs)} requests in phase {ph} took more than {limit:.0f}s "
                       f"(one connect timeout + 2s, + DISCOVER_WAIT while deploying), e.g. " +
                "; ".join(f"{r['p']} via {r['addr']} from {r.get('served')} {r['t1'] - r['t0']:.2f}s"
@@ -424,12 +475,13 @@ def cmd_load(load_path, events_path, tasks_path, dns_path, interval, report_path
            "; ".join(f"[{ph}] session {k} {a} -> {b}: {why}" for ph, k, a, b, why in bad_moves[:5]))
     expect(not late, "new static tasks not given sessions in time: " +
            "; ".join(f"{tid} ({ip}): {why}" for tid, ip, why in late[:6]))
-    expect(sum(moves[u] for u in UPDATES) > 0 and moves["scale-down"] > 0,
-           f"no client moved in the static updates / scale-down ({dict(moves)}): did they have "
-           "clients on the removed tasks?")
-    expect(len(new_tasks) >= NEW_TASKS_MIN,
+    for group in prof["moves_in"]:
+        expect(sum(moves[u] for u in group) > 0,
+               f"no client moved in {'/'.join(group)} ({dict(moves)}): did they have "
+               "clients on the removed tasks?")
+    expect(len(new_tasks) >= prof["new_tasks_min"],
            f"new static tasks seen in DNS during the run: {len(new_tasks)} "
-           f"(expected {NEW_TASKS_MIN}: 5 from the updates, 2 from each scale-up)")
+           f"(expected {prof['new_tasks_min']}: {prof['new_tasks_why']})")
     say(f"moves by phase: {dict(moves)}; removed static tasks: {len(removed)}; "
         f"new static tasks: {len(new_tasks)}")
     if skew_moves:
@@ -439,8 +491,11 @@ def cmd_load(load_path, events_path, tasks_path, dns_path, interval, report_path
 
 
 def main(argv):
-    cmds = {"probe": (cmd_probe, 1), "cross": (cmd_cross, 3), "load": (cmd_load, 6)}
-    if len(argv) < 2 or argv[1] not in cmds or len(argv) - 2 != cmds[argv[1]][1]:
+    cmds = {"probe": (cmd_probe, 1, 1), "cross": (cmd_cross, 3, 3), "load": (cmd_load, 6, 7),
+            "tls": (cmd_tls, 1, 1)}
+    if len(argv) < 2 or argv[1] not in cmds or \
+            not cmds[argv[1]][1] <= len(argv) - 2 <= cmds[argv[1]][2] or \
+            (argv[1] == "load" and len(argv) == 9 and argv[8] not in PROFILES):
         print(__doc__, file=sys.stderr)
         return 2
     cmds[argv[1]][0](*argv[2:])

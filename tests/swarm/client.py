@@ -7,16 +7,27 @@ The proxies are reached by their tasks' own addresses: `tasks.reverse-proxy`
 (the Swarm routing mesh and the service VIP do not work on these machines,
 and a test must see which replica it talks to anyway).
 
-  client.py probe  OUT                 every proxy replica: page, assets, API, admin 403
-  client.py cross  OUT N MARK          N clients: a cookie from one replica, then the
+  client.py [--https CAFILE] probe OUT  every proxy replica: page, assets, API, admin 403
+  client.py [--https CAFILE] cross OUT N MARK
+                                       N clients: a cookie from one replica, then the
                                        other replica with it (MARK tags the requests)
-  client.py load   OUT STOP_FILE MAX_S [--sticky N] [--fresh N] [--api N] [--seed S]
+  client.py [--https CAFILE] load OUT STOP_FILE MAX_S [--sticky N] [--fresh N] [--api N] [--seed S]
         sticky clients: keep-alive, cookie jar, sessions of random length
           (then a new session without a cookie), a new connection to the next
           replica every few requests (so every client hops between replicas);
         fresh clients: every request a new session (no cookie);
         api clients: /api/ round robin.
         Runs until STOP_FILE exists or MAX_S seconds; writes every request.
+  client.py --https CAFILE tls OUT PUBLIC_PORT
+        TLS=files: every replica negotiates h2 by ALPN; its plain port (80)
+        answers a redirect to https://localhost:PUBLIC_PORT/PATH, except the
+        ACME challenge path.
+
+--https CAFILE: HTTPS on port 443 (TLS=files), trusting only CAFILE (the
+test's CA, not the system's), the certificate verified for SERVER_NAME
+(localhost: the proxies are reached by address, the name is the SNI and
+Host); the cookie must then carry `Secure`, and without it a Set-Cookie
+is a failed request (on plain HTTP it must not).
 
 Failures are recorded, not raised. What counts as what: the retry rule of
 tests/faults, the same code (tests/httpretry.py, copied into the image next
@@ -38,6 +49,7 @@ import os
 import random
 import re
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -45,12 +57,57 @@ import time
 from httpretry import connection_dropped, may_retry
 
 PROXIES = "tasks.reverse-proxy"
+SERVER_NAME = "localhost"   # the stack's SERVER_NAME: Host, SNI, the certificate's name
 PORT = 80
+TLS = None                  # --https: the client's SSLContext (http/1.1 by ALPN)
 CONNECT_TIMEOUT = 3.0       # as the proxy's connectiontimeout=3
 READ_TIMEOUT = 20.0
 STATIC_PATHS = ["/", "/css/style.css", "/js/app.js", "/img/logo.svg", "/img/dots.png"]
 COOKIE_RE = re.compile(r"^ROUTEID=([A-Za-z0-9._~-]+); Path=/; HttpOnly; SameSite=Lax$")
+# Over HTTPS the module adds Secure to the cookie by itself.
+COOKIE_RE_TLS = re.compile(r"^ROUTEID=([A-Za-z0-9._~-]+); Path=/; HttpOnly; SameSite=Lax; Secure$")
 CONNECT_ERRORS = (ConnectionRefusedError, socket.timeout, TimeoutError, OSError)
+
+
+def use_https(cafile):
+    """--https: port 443, and a context that trusts only the test's CA."""
+    global PORT, TLS, COOKIE_RE
+    PORT, COOKIE_RE = 443, COOKIE_RE_TLS
+    TLS = tls_context(cafile, ["http/1.1"])
+
+
+def tls_context(cafile, alpn):
+    # cafile given: create_default_context loads it and not the system's roots
+    ctx = ssl.create_default_context(cafile=cafile)
+    ctx.set_alpn_protocols(alpn)
+    return ctx
+
+
+class TLSConnection(http.client.HTTPSConnection):
+    """HTTPS to a replica's address, for the name SERVER_NAME (SNI, the
+    certificate's check, Host). connect() is the TCP connect only (a failed
+    one is a connect fallback: nothing sent); handshake() then runs TLS, and
+    its failure is a failed request, never a fallback."""
+
+    def __init__(self, addr, port, timeout, context):
+        super().__init__(addr, port, timeout=timeout, context=context)
+        # never a silent re-connect (it would skip the handshake)
+        self.auto_open = 0
+
+    def connect(self):
+        http.client.HTTPConnection.connect(self)
+
+    def handshake(self):
+        self.sock = self._context.wrap_socket(self.sock, server_hostname=SERVER_NAME)
+
+
+def new_connection(addr, timeout, ctx=None):
+    """A connection to addr:PORT (not connected yet): plain, or TLS with ctx
+    (default: the --https context)."""
+    ctx = ctx or TLS
+    if ctx is None:
+        return http.client.HTTPConnection(addr, PORT, timeout=timeout)
+    return TLSConnection(addr, PORT, timeout, ctx)
 
 
 def resolve():
@@ -87,7 +144,7 @@ class Conn:
                 time.sleep(0.2)
                 continue
             addr = addrs[(start + attempt) % len(addrs)]
-            c = http.client.HTTPConnection(addr, PORT, timeout=CONNECT_TIMEOUT)
+            c = new_connection(addr, CONNECT_TIMEOUT)
             t = time.monotonic()
             try:
                 c.connect()
@@ -95,15 +152,18 @@ class Conn:
                 c.close()
                 fallbacks.append((addr, "%s: %s" % (type(e).__name__, e), time.monotonic() - t))
                 continue
-            c.sock.settimeout(READ_TIMEOUT)
             self.conn, self.addr = c, addr
+            if TLS is not None:
+                # (outside the fallback: a failed handshake is a failure)
+                c.handshake()
+            c.sock.settimeout(READ_TIMEOUT)
             return True
         return False
 
 
 def one_request(conn, path, cookie, rec):
     """Sends path on conn (a Conn that is open); fills rec; raises on errors."""
-    headers = {"Host": "localhost"}
+    headers = {"Host": SERVER_NAME}
     if cookie:
         headers["Cookie"] = "ROUTEID=" + cookie
     conn.conn.request("GET", path, headers=headers)
@@ -168,7 +228,16 @@ class Client(threading.Thread):
             rec["reused"] = conn.conn is not None
             t0 = time.time()
             rec["t0"] = t0
-            if conn.conn is None and not conn.open(start, rec["fb"]):
+            try:
+                opened = conn.conn is not None or conn.open(start, rec["fb"])
+            except Exception as e:      # noqa: BLE001 - the TLS handshake: a failure
+                rec.update(t1=time.time(), err="handshake: %s: %s" % (type(e).__name__, e),
+                           addr=conn.addr)
+                conn.close()
+                self.recs.append(rec)
+                time.sleep(0.05)
+                continue
+            if not opened:
                 rec.update(t1=time.time(), err="connect: no replica answered", addr=None,
                            nodns=all(a == "-" for a, _, _ in rec["fb"]))
                 self.recs.append(rec)
@@ -195,6 +264,10 @@ class Client(threading.Thread):
             self.recs.append(rec)
             n += 1
             since_hop += 1
+            bad = [sc for sc in rec["set"] if not COOKIE_RE.match(sc)]
+            if bad:
+                # (Secure missing over HTTPS, or there over HTTP): a failure
+                rec["err"] = "Set-Cookie %r" % bad[0]
             if self.kind == "sticky":
                 self.session_left -= 1
                 for sc in rec["set"]:
@@ -243,19 +316,28 @@ def cmd_load(out, stop_file, max_s, args):
           (len(recs), sum(1 for r in recs if r.get("err")), len(crashes)), flush=True)
 
 
-def simple_get(addr, path, cookie=None, marker=None):
-    c = http.client.HTTPConnection(addr, PORT, timeout=10)
-    headers = {"Host": "localhost"}
+def simple_get(addr, path, cookie=None, marker=None, plain=False):
+    """One request on a new connection (plain: HTTP on port 80 whatever
+    --https says)."""
+    if plain:
+        c = http.client.HTTPConnection(addr, 80, timeout=10)
+    else:
+        c = new_connection(addr, 10)
+    headers = {"Host": SERVER_NAME}
     if cookie:
         headers["Cookie"] = "ROUTEID=" + cookie
     if marker:
         path += ("&" if "?" in path else "?") + "sr-mark=" + marker
     try:
+        c.connect()
+        if isinstance(c, TLSConnection):
+            c.handshake()
         c.request("GET", path, headers=headers)
         r = c.getresponse()
         body = r.read()
         return {"status": r.status, "served": r.getheader("X-Served-By"),
                 "set": [v for k, v in r.getheaders() if k.lower() == "set-cookie"],
+                "location": r.getheader("Location"),
                 "body": body.decode("utf-8", "replace")}
     finally:
         c.close()
@@ -313,7 +395,39 @@ def cmd_cross(out, n, mark):
         json.dump(res, f)
 
 
+def cmd_tls(out, cafile, public_port):
+    """ALPN h2 on every replica; the plain port redirects (not the ACME path)."""
+    addrs = resolve()
+    res = {"proxies": addrs, "replicas": {}}
+    h2 = tls_context(cafile, ["h2", "http/1.1"])
+    for a in addrs:
+        c = TLSConnection(a, PORT, 10, h2)
+        try:
+            c.connect()
+            c.handshake()
+            alpn = c.sock.selected_alpn_protocol()
+            version = c.sock.version()
+        finally:
+            c.close()
+        redirects = {}
+        for p in ("/", "/css/style.css", "/api/?count=1", "/.well-known/acme-challenge/sr-test"):
+            x = simple_get(a, p, plain=True)
+            redirects[p] = [x["status"], x["location"], len(x["set"])]
+        res["replicas"][a] = {"alpn": alpn, "tls_version": version, "plain": redirects}
+    res["public_port"] = int(public_port)
+    with open(out, "w") as f:
+        json.dump(res, f)
+    print(json.dumps(res))
+
+
 def main(argv):
+    if len(argv) >= 3 and argv[1] == "--https":
+        cafile = argv[2]
+        use_https(cafile)
+        argv = argv[:1] + argv[3:]
+        if len(argv) == 4 and argv[1] == "tls":
+            cmd_tls(argv[2], cafile, argv[3])
+            return 0
     if len(argv) >= 3 and argv[1] == "probe":
         cmd_probe(argv[2])
     elif len(argv) == 5 and argv[1] == "cross":

@@ -28,11 +28,29 @@
 #      tasks, new tasks given sessions within two discovery intervals (+ the
 #      settle time of a reused slot), no request of a change waiting more
 #      than one connect timeout
+#   4b. TLS=files (issue 19), the stack deployed again as the docs say:
+#      `docker stack deploy -c docker-compose.yml -c docker-compose.tls-files.yml`
+#      plus a third file pointing the secrets tls_cert and tls_key at the
+#      test's own certificate (openssl: a test CA and a certificate for
+#      localhost it signs; ./secrets/tls_*.pem are never touched). Swarm
+#      updates the proxy in place (start-first) and static1 back to one task.
+#      Checked: two proxy tasks, both TLS=files, the same certificate and key
+#      (sha256) in both, the key mode 0400 owned by root; then from client
+#      containers over HTTPS on each task's port 443, trusting only the test
+#      CA: steps 2 and 3 again (page and assets from one static task, the
+#      cookie with Secure, a cookie of one replica `hit` on the other, in
+#      the access log too), h2 negotiated by ALPN, the plain port a 301 to
+#      https://localhost:PROXY_TLS_PORT/PATH except the ACME challenge path;
+#      a load over HTTPS (client.py --https) across a rolling update of
+#      static1, judged as step 4 (checks.py load ... tls): zero failed
+#      requests (a failed handshake or a Set-Cookie without Secure is one),
+#      stickiness, moves only away from the removed task. About 2 minutes.
 #   5. published ports: the host address of PROXY_BIND is ignored by Swarm;
 #      ingress mode does not answer on 127.0.0.1 here (no ip_vs), mode: host
 #      does (a throwaway service)
 #   6. docker stack rm: no service, container, network or secret of the stack
-#      left; the swarm is left and the engine stopped (also on failure)
+#      (sticky_route_secret, tls_cert, tls_key) left; the swarm is left and
+#      the engine stopped (also on failure)
 #
 # The whole run is bounded: SWARM_TEST_TIMEOUT seconds (default 900, image
 # builds included; a first run builds for 3-4 minutes, later runs reuse the
@@ -77,7 +95,26 @@ now() { date +%s.%N; }
 # (the watchdog's SIGTERM) interrupts `wait` at once and runs the cleanup,
 # where a foreground command would delay the trap until it returns.
 bg() { "$@" & wait $!; }
-event() { printf '{"t": %s, "event": "%s"}\n' "$(now)" "$1" >> "$WORK/events.jsonl"; }
+EVENTS=events.jsonl    # the events file of the load running (the TLS phase: its own)
+event() { printf '{"t": %s, "event": "%s"}\n' "$(now)" "$1" >> "$WORK/$EVENTS"; }
+# What the client containers are given: nothing (plain HTTP), or in the TLS
+# phase --https CAFILE; TAG names their files (probe$TAG.json, load$TAG.json...).
+HTTPS_ARGS=() TAG=''
+load_start() {   # MAX_S: the load client (tests/swarm/client.py load), in the background
+    docker run -d --name "$STACK-load$TAG" --label "sr-swarm-test=$STACK" --network "${STACK}_frontend" \
+        -v "$WORK:/out" "$CLIENT_IMAGE" "${HTTPS_ARGS[@]}" load "/out/load$TAG.json" "/out/stop$TAG" "$1" \
+        >/dev/null
+}
+load_stop() {   # the `end` event; stops the load client and waits for its results
+    local end=$((SECONDS + 60))
+    event end
+    touch "$WORK/stop$TAG"
+    while [ ! -s "$WORK/load$TAG.json" ]; do
+        [ $SECONDS -lt $end ] || fail "the load client did not write its results"
+        sleep 1
+    done
+    docker logs "$STACK-load$TAG" 2>&1 | sed 's/^/  /'
+}
 
 # ---- prerequisites --------------------------------------------------------------
 missing=()
@@ -96,8 +133,10 @@ unset SERVER_NAME API_PREFIX ADMIN_ALLOW IMAGE_PREFIX IMAGE_TAG STICKY_MAX_IDLE 
 export STATIC_APP=static:80 DYNAMIC_APP=dynamic:3000 PROXY_REPLICAS=2 \
        INSTANCE_SUFFIX='.{{.Task.Slot}}.{{.Task.ID}}' DISCOVER_INTERVAL=$INTERVAL \
        DISCOVER_MAX=$DMAX PROXY_BIND=127.0.0.1
-PROXY_PORT=$(first_free_port 18280 18379 2) || fail "no two free ports in 18280-18380"
+PROXY_PORT=$(first_free_port 18280 18379 3) || fail "no three free ports in 18280-18381"
 HOSTMODE_PORT=$((PROXY_PORT + 1))
+# the published HTTPS port of the TLS phase (step 4b): the port its redirects name
+TLS_PORT=$((PROXY_PORT + 2))
 export PROXY_PORT
 
 # ---- cleanup on any exit ----------------------------------------------------------
@@ -207,9 +246,7 @@ bg timeout 120 docker stack deploy -c docker-compose.yml "$STACK" >"$WORK/deploy
 # the clients send from the moment a proxy task is in DNS, and every request
 # from then on must be answered (the proxies wait for their first members:
 # DISCOVER_WAIT). It runs until the end of step 4.
-docker run -d --name "$STACK-load" --label "sr-swarm-test=$STACK" --network "${STACK}_frontend" \
-    -v "$WORK:/out" "$CLIENT_IMAGE" load /out/load.json /out/stop "$((TOTAL - 180))" >/dev/null ||
-    fail "load client"
+load_start "$((TOTAL - 180))" || fail "load client"
 say "  load client started $(awk -v a="$(head -n 1 "$WORK/events.jsonl" | sed 's/.*"t": \([0-9.]*\).*/\1/')" -v b="$(now)" 'BEGIN {printf "%.1f", b - a}') s after the deploy began"
 sed 's/^/  /' "$WORK/deploy.log"
 # PROXY_BIND under Swarm: the CLI drops the host address (see README).
@@ -257,8 +294,11 @@ save_tasks() {   # FILE
     } > "$1"
 }
 proxy_containers() { docker ps -q --filter "label=com.docker.swarm.service.name=${STACK}_reverse-proxy"; }
+# The proxies' own status page, from inside a task (ADMIN_ALLOW 127.0.0.1):
+# over HTTPS in the TLS phase (the plain port only redirects then).
+STATUS_URL="http://127.0.0.1/sticky-route-status?json"
 status_of() {   # CONTAINER -> /sticky-route-status?json
-    docker exec "$1" curl -fsS --max-time 5 'http://127.0.0.1/sticky-route-status?json'
+    docker exec "$1" curl -kfsS --max-time 5 "$STATUS_URL"
 }
 static_summary() {   # status JSON on stdin -> one line about the static members
     /usr/bin/python3 -c '
@@ -275,51 +315,66 @@ client() {   # NAME ARGS...: runs the test client on the frontend network
         --network "${STACK}_frontend" -v "$WORK:/out" "$CLIENT_IMAGE" "$@"
 }
 
-P1=$(proxy_containers | head -n 1)
-# DNS as a proxy task sees it, every 0.25 s (bounded), until the proxy update.
-docker exec "$P1" bash -c "end=\$((SECONDS + $TOTAL)); while [ \$SECONDS -lt \$end ]; do
+dns_watch() {   # LOG: DNS as a proxy task sees it, every 0.25 s (bounded)
+    docker exec "$(proxy_containers | head -n 1)" bash -c "end=\$((SECONDS + $TOTAL)); while [ \$SECONDS -lt \$end ]; do
         echo \"\$(date +%s.%N) \$(getent ahostsv4 static | awk '{print \$1}' | sort -u | tr '\n' ' ')\"
-        sleep 0.25; done" > "$WORK/dns.log" 2>/dev/null &
-DNS_WATCH_PID=$!
+        sleep 0.25; done" > "$1" 2>/dev/null &
+    DNS_WATCH_PID=$!
+}
+dns_watch_stop() {
+    kill "$DNS_WATCH_PID" 2>/dev/null; wait "$DNS_WATCH_PID" 2>/dev/null || true
+    DNS_WATCH_PID=''
+}
+P1=$(proxy_containers | head -n 1)
+# (until the proxy update)
+dns_watch "$WORK/dns.log"
 docker exec "$P1" grep -E 'StickyRouteDiscover|BalancerMember' /etc/apache2/sites-available/sticky-route.conf |
     sed 's/^ */  config: /'
 docker exec "$P1" grep -q 'StickyRouteDiscover "http://static:80"' /etc/apache2/sites-available/sticky-route.conf ||
     fail "the proxy does not discover static:80 (STATIC_APP=static:80)"
 
+# (Steps 2 and 3 run over HTTPS again in the TLS phase.)
 # ---- 2. probe -------------------------------------------------------------------------------
-step "probe every proxy replica (tasks.reverse-proxy) from a client container"
-# Both replicas must have discovered both static tasks.
-end=$((SECONDS + 30))
-for c in $(proxy_containers); do
-    until status_of "$c" 2>/dev/null | /usr/bin/python3 -c '
+probe_replicas() {
+    # Both replicas must have discovered both static tasks.
+    local c end=$((SECONDS + 30))
+    for c in $(proxy_containers); do
+        until status_of "$c" 2>/dev/null | /usr/bin/python3 -c '
 import json, sys
 m = [x for x in json.load(sys.stdin)["members"] if x["balancer"] == "static" and x["up"] == 1]
 sys.exit(0 if len(m) == 2 else 1)'; do
-        [ $SECONDS -lt $end ] || fail "proxy $c: not exactly two static members up after 30s: $(status_of "$c" | static_summary)"
-        sleep 1
+            [ $SECONDS -lt $end ] || fail "proxy $c: not exactly two static members up after 30s: $(status_of "$c" | static_summary)"
+            sleep 1
+        done
     done
-done
-client probe probe /out/probe.json | sed 's/^/  /' || fail "probe client"
-/usr/bin/python3 "$HERE/checks.py" probe "$WORK/probe.json" || fail "probe"
+    client "probe$TAG" "${HTTPS_ARGS[@]}" probe "/out/probe$TAG.json" | sed 's/^/  /' || fail "probe client"
+    /usr/bin/python3 "$HERE/checks.py" probe "$WORK/probe$TAG.json" || fail "probe"
+}
+step "probe every proxy replica (tasks.reverse-proxy) from a client container"
+probe_replicas
 
 # ---- 3. cookies across replicas ---------------------------------------------------------------
+cross_replicas() {
+    local mark since c tname
+    save_tasks "$WORK/tasks0$TAG.json"
+    mark=x$RANDOM$RANDOM
+    since=$(date -u +%Y-%m-%dT%H:%M:%SZ -d '-5 sec')
+    client "cross$TAG" "${HTTPS_ARGS[@]}" cross "/out/cross$TAG.json" 20 "$mark" || fail "cross client"
+    sleep 2   # the access log reaches the container's log
+    # Each proxy task's own log, prefixed as `docker service logs` would
+    # (TASK_NAME@NODE | LINE). (`docker service logs` streams through the
+    # manager: with the load running since the deploy it is too slow here.)
+    for c in $(proxy_containers); do
+        tname=$(docker inspect --format '{{index .Config.Labels "com.docker.swarm.task.name"}}' "$c")
+        timeout 60 docker logs --since "$since" "$c" 2>/dev/null | grep -F "sr-mark=$mark" |
+            sed "s/^/$tname@local | /" || true
+    done > "$WORK/cross$TAG.log"
+    /usr/bin/python3 "$HERE/checks.py" cross "$WORK/cross$TAG.json" "$WORK/cross$TAG.log" "$WORK/tasks0$TAG.json" ||
+        fail "cookies across replicas"
+    say "  e.g. $(head -n 2 "$WORK/cross$TAG.log" | cut -c1-200 | tr '\n' ' ')"
+}
 step "a cookie issued by one replica is a hit on the other"
-save_tasks "$WORK/tasks0.json"
-MARK=x$RANDOM$RANDOM
-since=$(date -u +%Y-%m-%dT%H:%M:%SZ -d '-5 sec')
-client cross cross /out/cross.json 20 "$MARK" || fail "cross client"
-sleep 2   # the access log reaches the container's log
-# Each proxy task's own log, prefixed as `docker service logs` would
-# (TASK_NAME@NODE | LINE). (`docker service logs` streams through the
-# manager: with the load running since the deploy it is too slow here.)
-for c in $(proxy_containers); do
-    tname=$(docker inspect --format '{{index .Config.Labels "com.docker.swarm.task.name"}}' "$c")
-    timeout 60 docker logs --since "$since" "$c" 2>/dev/null | grep -F "sr-mark=$MARK" |
-        sed "s/^/$tname@local | /" || true
-done > "$WORK/cross.log"
-/usr/bin/python3 "$HERE/checks.py" cross "$WORK/cross.json" "$WORK/cross.log" "$WORK/tasks0.json" ||
-    fail "cookies across replicas"
-say "  e.g. $(head -n 2 "$WORK/cross.log" | cut -c1-200 | tr '\n' ' ')"
+cross_replicas
 
 # ---- 4. load through scaling and rolling updates -------------------------------------------------
 step "load: steady"
@@ -377,8 +432,7 @@ scale_static1() {   # EVENT REPLICAS CONVERGE-SECONDS STEP-TITLE
 scale_static1 scale-up 3 180 "scale static1 1 -> 3 (no proxy restart)"
 scale_static1 scale-down 1 120 "scale static1 3 -> 1"
 scale_static1 scale-up-again 3 180 "scale static1 1 -> 3 again (the slots of the removed tasks are reused)"
-kill "$DNS_WATCH_PID" 2>/dev/null; wait "$DNS_WATCH_PID" 2>/dev/null || true
-DNS_WATCH_PID=''
+dns_watch_stop
 
 step "rolling update of the proxy (start-first) under load"
 save_tasks "$WORK/tasks-before-proxy.json"
@@ -389,18 +443,114 @@ bg timeout 300 docker service update --force --detach=false "${STACK}_reverse-pr
 wait_converged 120 reverse-proxy=2
 say "  updated in $((SECONDS - STEP_T0))s"
 sleep 5
-event end
-touch "$WORK/stop"
-end=$((SECONDS + 60))
-while [ ! -s "$WORK/load.json" ]; do
-    [ $SECONDS -lt $end ] || fail "the load client did not write its results"
-    sleep 1
-done
-docker logs "$STACK-load" 2>&1 | sed 's/^/  /'
+load_stop
 save_tasks "$WORK/tasks.json"
 tasks_files+=",$WORK/tasks.json"
 /usr/bin/python3 "$HERE/checks.py" load "$WORK/load.json" "$WORK/events.jsonl" "$tasks_files" \
     "$WORK/dns.log" "$INTERVAL" "$WORK/report.txt" || fail "load through scaling and rolling updates"
+
+# ---- 4b. TLS=files: the stack redeployed with the TLS override ---------------------------------
+# As the docs say to (docs/COMPOSE.md, HTTPS): docker-compose.yml +
+# docker-compose.tls-files.yml, and a third file pointing the two secrets at
+# the test's own certificate (the user's ./secrets/tls_*.pem are never
+# touched). `docker stack deploy` again updates the services in place: the
+# proxy (rolling, start-first) and static1 back to its file's one replica.
+step "TLS=files: docker stack deploy -c docker-compose.yml -c docker-compose.tls-files.yml (the test's CA and certificate, Swarm secrets)"
+TLS_T0=$SECONDS
+TLS_DIR=$WORK/tls
+mkdir "$TLS_DIR"
+# A test CA (its key thrown away with $WORK) and a certificate for
+# SERVER_NAME (localhost) it signs; the clients trust only the CA.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+    -subj "/CN=sticky-route swarm test CA" -addext basicConstraints=critical,CA:TRUE \
+    -addext keyUsage=critical,keyCertSign,cRLSign \
+    -keyout "$TLS_DIR/ca.key" -out "$TLS_DIR/ca.pem" >/dev/null 2>&1 || fail "openssl: the test CA"
+(umask 077; openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=localhost \
+    -keyout "$TLS_DIR/tls_key.pem" -out "$TLS_DIR/tls.csr" >/dev/null 2>&1) || fail "openssl: the key"
+printf '%s\n' subjectAltName=DNS:localhost basicConstraints=critical,CA:FALSE \
+    keyUsage=critical,digitalSignature extendedKeyUsage=serverAuth > "$TLS_DIR/ext.cnf"
+openssl x509 -req -in "$TLS_DIR/tls.csr" -CA "$TLS_DIR/ca.pem" -CAkey "$TLS_DIR/ca.key" \
+    -set_serial "0x$(openssl rand -hex 8)" -days 2 -extfile "$TLS_DIR/ext.cnf" \
+    -out "$TLS_DIR/tls_cert.pem" >/dev/null 2>&1 || fail "openssl: the certificate"
+openssl verify -CAfile "$TLS_DIR/ca.pem" "$TLS_DIR/tls_cert.pem" >/dev/null || fail "openssl verify"
+{
+    echo 'version: "3.8"'
+    echo 'secrets:'
+    for s in tls_cert tls_key; do printf '  %s:\n    file: %s\n' "$s" "$TLS_DIR/$s.pem"; done
+} > "$TLS_DIR/secrets.yml"
+PROXY_TLS_PORT=$TLS_PORT bg timeout 120 docker stack deploy -c docker-compose.yml \
+    -c docker-compose.tls-files.yml -c "$TLS_DIR/secrets.yml" "$STACK" >"$WORK/deploy-tls.log" 2>&1 ||
+    { cat "$WORK/deploy-tls.log" >&2; fail "docker stack deploy with docker-compose.tls-files.yml"; }
+sed 's/^/  /' "$WORK/deploy-tls.log"
+for s in tls_cert tls_key; do
+    grep -q "^Creating secret ${STACK}_$s\$" "$WORK/deploy-tls.log" || fail "no Swarm secret ${STACK}_$s created"
+done
+# Converged: exactly two proxy tasks, both running TLS=files (the update
+# replaced both; with failure_action rollback a failed one would be back
+# to plain HTTP), and static1 back to one task.
+tls_proxies() {   # the running proxy containers, and those with TLS=files
+    local c all=0 tls=0
+    for c in $(proxy_containers); do
+        all=$((all + 1))
+        docker inspect --format '{{range .Config.Env}}{{println .}}{{end}}' "$c" 2>/dev/null |
+            grep -qx TLS=files && tls=$((tls + 1))
+    done
+    echo "$all $tls"
+}
+end=$((SECONDS + 240))
+until [ "$(tls_proxies)" = "2 2" ]; do
+    [ $SECONDS -lt $end ] || fail "the proxy not updated to TLS=files after 240s (running, with TLS: $(tls_proxies))"
+    sleep 1
+done
+wait_converged 120 reverse-proxy=2 static1=1 static2=1 dynamic1=1 dynamic2=1
+say "  the proxy updated in place (start-first) and converged in $((SECONDS - STEP_T0))s"
+# The same certificate and key in every replica, root's, the key mode 0400.
+want="444 0 400 0 $(sha256sum < "$TLS_DIR/tls_cert.pem" | cut -d' ' -f1) $(sha256sum < "$TLS_DIR/tls_key.pem" | cut -d' ' -f1)"
+for c in $(proxy_containers); do
+    got=$(docker exec "$c" sh -c 'echo $(stat -L -c "%a %u" /run/secrets/tls_cert /run/secrets/tls_key) $(sha256sum < /run/secrets/tls_cert | cut -d" " -f1) $(sha256sum < /run/secrets/tls_key | cut -d" " -f1)')
+    [ "$got" = "$want" ] || fail "proxy $c: /run/secrets/tls_cert and tls_key: modes, owners, sha256: '$got', expected '$want'"
+done
+say "  both replicas: /run/secrets/tls_cert (0444) and tls_key (0400), owner root, the test's (same sha256)"
+
+# Steps 2 and 3 again, over HTTPS (port 443 of each task, trusting only the
+# test's CA): the page and its assets from one static task, the cookie
+# with Secure, a cookie of one replica `hit` on the other.
+STATUS_URL="https://127.0.0.1/sticky-route-status?json"
+HTTPS_ARGS=(--https /out/tls/ca.pem) TAG=-tls
+dns_watch "$WORK/dns-tls.log"
+step "TLS: probe every replica over HTTPS, h2 by ALPN, the plain port"
+probe_replicas
+client tls "${HTTPS_ARGS[@]}" tls /out/tls.json "$TLS_PORT" >/dev/null || fail "tls client"
+/usr/bin/python3 "$HERE/checks.py" tls "$WORK/tls.json" || fail "h2, redirects"
+step "TLS: a cookie issued by one replica is a hit on the other (HTTPS)"
+cross_replicas
+
+# A short load over HTTPS across a rolling update of static1, judged by the
+# same rules as step 4 (checks.py load ... tls).
+step "TLS: load over HTTPS, a rolling update of static1 (stop-first)"
+EVENTS=events-tls.jsonl
+: > "$WORK/$EVENTS"
+save_tasks "$WORK/tasks-tls-before.json"
+event tls-start
+load_start 240 || fail "TLS load client"
+sleep 6
+event tls-steady
+sleep 6
+event tls-update
+bg timeout 180 docker service update --force --detach=false "${STACK}_static1" >/dev/null 2>&1 ||
+    fail "docker service update --force ${STACK}_static1"
+wait_converged 120 static1=1
+say "  updated in $((SECONDS - STEP_T0))s"
+settle
+snapshot tls-update
+say "  proxies: $(members_line tls-update)"
+load_stop
+dns_watch_stop
+save_tasks "$WORK/tasks-tls.json"
+/usr/bin/python3 "$HERE/checks.py" load "$WORK/load-tls.json" "$WORK/$EVENTS" \
+    "$WORK/tasks-tls-before.json,$WORK/tasks-tls.json" "$WORK/dns-tls.log" "$INTERVAL" \
+    "$WORK/report-tls.txt" tls || fail "load over HTTPS through a rolling update"
+say "  TLS=files phase: $((SECONDS - TLS_T0))s"
 
 # ---- 5. published ports -----------------------------------------------------------------------------
 step "published ports"
@@ -431,4 +581,6 @@ left=$(docker network ls --format '{{.Name}}' | grep -x -e "${STACK}_.*" -e ingr
 say "  left the swarm; no ingress, docker_gwbridge or stack network left"
 say "report:"
 sed 's/^/  /' "$WORK/report.txt"
-cp "$WORK/report.txt" /tmp/sr-swarm-test-report.txt
+say "report of the TLS=files phase:"
+sed 's/^/  /' "$WORK/report-tls.txt"
+cat "$WORK/report.txt" "$WORK/report-tls.txt" > /tmp/sr-swarm-test-report.txt
