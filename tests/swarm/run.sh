@@ -478,6 +478,13 @@ openssl verify -CAfile "$TLS_DIR/ca.pem" "$TLS_DIR/tls_cert.pem" >/dev/null || f
     echo 'secrets:'
     for s in tls_cert tls_key; do printf '  %s:\n    file: %s\n' "$s" "$TLS_DIR/$s.pem"; done
 } > "$TLS_DIR/secrets.yml"
+running_tasks() {   # the running tasks of the services that the TLS file leaves alone
+    local s
+    for s in static2 dynamic1 dynamic2; do
+        docker service ps -q --filter desired-state=running "${STACK}_$s"
+    done | sort | tr '\n' ' '
+}
+untouched=$(running_tasks)
 PROXY_TLS_PORT=$TLS_PORT bg timeout 120 docker stack deploy -c docker-compose.yml \
     -c docker-compose.tls-files.yml -c "$TLS_DIR/secrets.yml" "$STACK" >"$WORK/deploy-tls.log" 2>&1 ||
     { cat "$WORK/deploy-tls.log" >&2; fail "docker stack deploy with docker-compose.tls-files.yml"; }
@@ -504,6 +511,9 @@ until [ "$(tls_proxies)" = "2 2" ]; do
 done
 wait_converged 120 reverse-proxy=2 static1=1 static2=1 dynamic1=1 dynamic2=1
 say "  the proxy updated in place (start-first) and converged in $((SECONDS - STEP_T0))s"
+[ "$(running_tasks)" = "$untouched" ] ||
+    fail "the redeploy replaced tasks of static2, dynamic1 or dynamic2: '$untouched' -> '$(running_tasks)'"
+say "  static2, dynamic1, dynamic2: the same tasks as before"
 # The same certificate and key in every replica, root's, the key mode 0400.
 want="444 0 400 0 $(sha256sum < "$TLS_DIR/tls_cert.pem" | cut -d' ' -f1) $(sha256sum < "$TLS_DIR/tls_key.pem" | cut -d' ' -f1)"
 for c in $(proxy_containers); do
