@@ -52,7 +52,7 @@
 #      (sticky_route_secret, tls_cert, tls_key) left; the swarm is left and
 #      the engine stopped (also on failure)
 #
-# The whole run is bounded: SWARM_TEST_TIMEOUT seconds (default 900, image
+# The whole run is bounded: SWARM_TEST_TIMEOUT seconds (default 1200, image
 # builds included; a first run builds for 3-4 minutes, later runs reuse the
 # images in /tmp/sr-docker/data). Environment: SWARM_TEST_STACK (default
 # srswarm), SWARM_TEST_KEEP=1 (on success leave the stack, the swarm and the
@@ -70,7 +70,7 @@ HERE=$REPO/tests/swarm
 # shellcheck source=tests/docker-engine.sh
 . "$REPO/tests/docker-engine.sh"
 
-TOTAL=${SWARM_TEST_TIMEOUT:-900}
+TOTAL=${SWARM_TEST_TIMEOUT:-1200}
 LOCK_WAIT=${SR_DOCKER_LOCK_WAIT:-1200}
 
 # One test at a time on the private engine, then the whole run under a
