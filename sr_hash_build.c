@@ -223,6 +223,30 @@ static void block_best(const uint64_t *ids, uint32_t n, const uint64_t *seed,
     memcpy(best_i + SR_LANES, &i1, sizeof(i1));
 }
 
+/* x[j] = pair_hash(bucket_seed(b0 + j), ids[j]) for the SR_BLOCK buckets
+ * from b0 (the same hashes as sr_hash_map.h's, in vector lanes). */
+SR_CLONES
+static void block_pairs(uint32_t b0, const uint64_t *ids, uint64_t *x)
+{
+    sr_lanes_t s0, s1, i0, i1;
+    uint32_t j;
+
+    for (j = 0; j < SR_LANES; j++) {
+        s0[j] = ((uint64_t)b0 + j + 1) * 0x9e3779b97f4a7c15ull;
+        s1[j] = ((uint64_t)b0 + SR_LANES + j + 1) * 0x9e3779b97f4a7c15ull;
+    }
+    SR_MIX_LANES(s0);
+    SR_MIX_LANES(s1);
+    memcpy(&i0, ids, sizeof(i0));
+    memcpy(&i1, ids + SR_LANES, sizeof(i1));
+    s0 ^= i0;
+    s1 ^= i1;
+    SR_MIX_LANES(s0);
+    SR_MIX_LANES(s1);
+    memcpy(x, &s0, sizeof(s0));
+    memcpy(x + SR_LANES, &s1, sizeof(s1));
+}
+
 /* first[] of buckets bk[0..cnt-1] (cnt <= SR_BLOCK): the rendezvous
  * winner over all members. Per group the largest u (block_best), then
  * across groups the rendezvous order (one logarithm per group). */
@@ -280,53 +304,49 @@ static void set_members(sr_hash_map_t *map, const sr_hash_member_t *m,
     map->group_start[map->ngroups] = n;
 }
 
+/* The heap's order: (key, bucket), smallest first. */
+static inline int evict_less(const sr_hash_evict_t *a, const sr_hash_evict_t *b)
+{
+    return a->key < b->key || (a->key == b->key && a->bucket < b->bucket);
+}
+
 /* A bounded heap that keeps the `want` items of smallest (v, bucket);
- * its root is the largest of those kept. */
+ * its root is the largest of those kept. Not full: the item goes in at
+ * the bottom and moves up past smaller parents; full: an item smaller
+ * than the root replaces it and moves down past larger children. Both
+ * end with the item in the hole they leave. */
 static uint32_t heap_offer(sr_hash_evict_t *heap, uint32_t h, uint32_t want,
                            double v, uint32_t bucket)
 {
+    sr_hash_evict_t e;
     uint32_t c;
 
-#define SR_HEAP_LESS(a_v, a_b, b_v, b_b) \
-    ((a_v) < (b_v) || ((a_v) == (b_v) && (a_b) < (b_b)))
+    e.key = v;
+    e.bucket = bucket;
     if (h < want) {
-        for (c = h++; c > 0; ) {
-            uint32_t parent = (c - 1) / 2;
-            if (!SR_HEAP_LESS(heap[parent].key, heap[parent].bucket, v, bucket)) {
+        for (c = h++; c > 0 && evict_less(&heap[(c - 1) / 2], &e);
+             c = (c - 1) / 2) {
+            heap[c] = heap[(c - 1) / 2];
+        }
+    }
+    else if (h > 0 && evict_less(&e, &heap[0])) {
+        for (c = 0;;) {
+            uint32_t s = 2 * c + 1;
+            if (s + 1 < h && evict_less(&heap[s], &heap[s + 1])) {
+                s++;                    /* the larger child */
+            }
+            if (s >= h || !evict_less(&e, &heap[s])) {
                 break;
             }
-            heap[c] = heap[parent];
-            c = parent;
+            heap[c] = heap[s];
+            c = s;
         }
-        heap[c].key = v;
-        heap[c].bucket = bucket;
+    }
+    else {
         return h;
     }
-    if (h == 0 || !SR_HEAP_LESS(v, bucket, heap[0].key, heap[0].bucket)) {
-        return h;
-    }
-    for (c = 0;;) {
-        uint32_t l = 2 * c + 1, r = l + 1, s = c;
-        double sv = v;
-        uint32_t sb = bucket;
-        if (l < h && SR_HEAP_LESS(sv, sb, heap[l].key, heap[l].bucket)) {
-            s = l;
-            sv = heap[l].key;
-            sb = heap[l].bucket;
-        }
-        if (r < h && SR_HEAP_LESS(sv, sb, heap[r].key, heap[r].bucket)) {
-            s = r;
-        }
-        if (s == c) {
-            break;
-        }
-        heap[c] = heap[s];
-        c = s;
-    }
-    heap[c].key = v;
-    heap[c].bucket = bucket;
+    heap[c] = e;
     return h;
-#undef SR_HEAP_LESS
 }
 
 /* A member's quota of buckets, (1000 + permille)/1000 x its fair share,
@@ -364,16 +384,18 @@ static void apply_cap(sr_hash_map_t *map)
         }
     }
 
-    memcpy(map->owner, map->first, map->nb * sizeof(uint16_t));
     for (i = 0; i < map->n; i++) {
         map->count[map->m[i].member] = 0;
         total_w += map->m[i].weight;
     }
     if (map->n == 0) {
+        memcpy(map->owner, map->first, map->nb * sizeof(uint16_t));
         return;
     }
     for (b = 0; b < map->nb; b++) {
-        map->count[map->owner[b]]++;
+        uint16_t o = map->first[b];     /* a member: n > 0 */
+        map->owner[b] = o;
+        map->count[o]++;
     }
     for (i = 0; i < map->n; i++) {
         uint16_t mm = map->m[i].member;
@@ -450,8 +472,11 @@ static void apply_cap(sr_hash_map_t *map)
      * members above their own floor */
     for (i = 0; i < map->n; i++) {
         uint16_t mm = map->m[i].member;
-        uint64_t id = map->m[i].id;
+        uint64_t ids[SR_BLOCK];
 
+        for (b = 0; b < SR_BLOCK; b++) {
+            ids[b] = map->m[i].id;
+        }
         while (map->count[mm] < map->floor[mm]) {
             uint32_t want = (uint32_t)map->floor[mm] - map->count[mm], h = 0;
             uint32_t k, took = 0;
@@ -459,12 +484,18 @@ static void apply_cap(sr_hash_map_t *map)
             if (want > SR_HASH_HEAP) {
                 want = SR_HASH_HEAP;
             }
-            for (b = 0; b < map->nb; b++) {
-                uint16_t o = map->owner[b];
-                if (o != mm && o != SR_HASH_NONE
-                    && map->count[o] > map->floor[o]) {
-                    h = heap_offer(map->heap, h, want,
-                                   -to_unit(pair_hash(bucket_seed(b), id)), b);
+            for (b = 0; b < map->nb; b += SR_BLOCK) {
+                uint64_t x[SR_BLOCK];
+                uint32_t j;
+
+                block_pairs(b, ids, x);
+                for (j = 0; j < SR_BLOCK; j++) {
+                    uint16_t o = map->owner[b + j];
+                    if (o != mm && o != SR_HASH_NONE
+                        && map->count[o] > map->floor[o]) {
+                        h = heap_offer(map->heap, h, want, -to_unit(x[j]),
+                                       b + j);
+                    }
                 }
             }
             for (k = 0; k < h; k++) {
@@ -583,38 +614,48 @@ uint32_t sr_hash_map_update(sr_hash_map_t *map, const sr_hash_member_t *m,
             uint16_t a = map->m[i].member;
             uint64_t aid = map->m[i].id;
             uint32_t aw = map->m[i].weight;
+            uint64_t aids[SR_BLOCK];
 
             if (!(map->changed[a] & 2)) {
                 continue;
             }
-            for (b = 0; b < map->nb; b++) {
-                uint16_t f = map->first[b];
-                uint64_t seed, xa, xf;
-                double ua, uf;
+            for (k = 0; k < SR_BLOCK; k++) {
+                aids[k] = aid;
+            }
+            for (b = 0; b < map->nb; b += SR_BLOCK) {
+                uint64_t fids[SR_BLOCK], xa[SR_BLOCK], xf[SR_BLOCK];
 
-                if (f == a) {
-                    continue;
+                for (k = 0; k < SR_BLOCK; k++) {
+                    uint16_t f = map->first[b + k];
+                    fids[k] = f == SR_HASH_NONE ? aid : map->id[f];
                 }
-                if (f == SR_HASH_NONE) {
-                    map->first[b] = a;
-                    continue;
-                }
-                seed = bucket_seed(b);
-                xa = pair_hash(seed, aid);
-                xf = pair_hash(seed, map->id[f]);
-                ua = to_unit(xa);
-                uf = to_unit(xf);
-                if (aw == map->weight[f]) {
-                    /* equal weights: the key is monotone in u */
-                    if (ua > uf || (ua == uf && aid < map->id[f])) {
-                        map->first[b] = a;
+                block_pairs(b, aids, xa);
+                block_pairs(b, fids, xf);
+                for (k = 0; k < SR_BLOCK; k++) {
+                    uint16_t f = map->first[b + k];
+                    double ua, uf;
+
+                    if (f == a) {
+                        continue;
                     }
-                }
-                else if (may_precede(ua, aw, uf, map->weight[f])
-                         && before(rank_key(ua, aw), ua, aid,
-                                   rank_key(uf, map->weight[f]), uf,
-                                   map->id[f])) {
-                    map->first[b] = a;
+                    if (f == SR_HASH_NONE) {
+                        map->first[b + k] = a;
+                        continue;
+                    }
+                    ua = to_unit(xa[k]);
+                    uf = to_unit(xf[k]);
+                    if (aw == map->weight[f]) {
+                        /* equal weights: the key is monotone in u */
+                        if (ua > uf || (ua == uf && aid < map->id[f])) {
+                            map->first[b + k] = a;
+                        }
+                    }
+                    else if (may_precede(ua, aw, uf, map->weight[f])
+                             && before(rank_key(ua, aw), ua, aid,
+                                       rank_key(uf, map->weight[f]), uf,
+                                       map->id[f])) {
+                        map->first[b + k] = a;
+                    }
                 }
             }
         }

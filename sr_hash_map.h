@@ -79,7 +79,8 @@ static inline uint64_t pair_hash(uint64_t seed, uint64_t id)
 /* (0, 1), never 0 nor 1, from the top 53 bits of a hash (x >> 11) */
 static inline double unit_of(uint64_t top53)
 {
-    return ((double)top53 + 0.5) * (1.0 / 9007199254740992.0);
+    /* through int64_t: top53 < 2^53, the same value, one instruction */
+    return ((double)(int64_t)top53 + 0.5) * (1.0 / 9007199254740992.0);
 }
 
 /* the same from the whole hash */
