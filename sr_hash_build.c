@@ -223,30 +223,6 @@ static void block_best(const uint64_t *ids, uint32_t n, const uint64_t *seed,
     memcpy(best_i + SR_LANES, &i1, sizeof(i1));
 }
 
-/* x[j] = pair_hash(bucket_seed(b0 + j), ids[j]) for the SR_BLOCK buckets
- * from b0 (the same hashes as sr_hash_map.h's, in vector lanes). */
-SR_CLONES
-static void block_pairs(uint32_t b0, const uint64_t *ids, uint64_t *x)
-{
-    sr_lanes_t s0, s1, i0, i1;
-    uint32_t j;
-
-    for (j = 0; j < SR_LANES; j++) {
-        s0[j] = ((uint64_t)b0 + j + 1) * 0x9e3779b97f4a7c15ull;
-        s1[j] = ((uint64_t)b0 + SR_LANES + j + 1) * 0x9e3779b97f4a7c15ull;
-    }
-    SR_MIX_LANES(s0);
-    SR_MIX_LANES(s1);
-    memcpy(&i0, ids, sizeof(i0));
-    memcpy(&i1, ids + SR_LANES, sizeof(i1));
-    s0 ^= i0;
-    s1 ^= i1;
-    SR_MIX_LANES(s0);
-    SR_MIX_LANES(s1);
-    memcpy(x, &s0, sizeof(s0));
-    memcpy(x + SR_LANES, &s1, sizeof(s1));
-}
-
 /* first[] of buckets bk[0..cnt-1] (cnt <= SR_BLOCK): the rendezvous
  * winner over all members. Per group the largest u (block_best), then
  * across groups the rendezvous order (one logarithm per group). */
@@ -472,11 +448,8 @@ static void apply_cap(sr_hash_map_t *map)
      * members above their own floor */
     for (i = 0; i < map->n; i++) {
         uint16_t mm = map->m[i].member;
-        uint64_t ids[SR_BLOCK];
+        uint64_t id = map->m[i].id;
 
-        for (b = 0; b < SR_BLOCK; b++) {
-            ids[b] = map->m[i].id;
-        }
         while (map->count[mm] < map->floor[mm]) {
             uint32_t want = (uint32_t)map->floor[mm] - map->count[mm], h = 0;
             uint32_t k, took = 0;
@@ -484,18 +457,12 @@ static void apply_cap(sr_hash_map_t *map)
             if (want > SR_HASH_HEAP) {
                 want = SR_HASH_HEAP;
             }
-            for (b = 0; b < map->nb; b += SR_BLOCK) {
-                uint64_t x[SR_BLOCK];
-                uint32_t j;
-
-                block_pairs(b, ids, x);
-                for (j = 0; j < SR_BLOCK; j++) {
-                    uint16_t o = map->owner[b + j];
-                    if (o != mm && o != SR_HASH_NONE
-                        && map->count[o] > map->floor[o]) {
-                        h = heap_offer(map->heap, h, want, -to_unit(x[j]),
-                                       b + j);
-                    }
+            for (b = 0; b < map->nb; b++) {
+                uint16_t o = map->owner[b];
+                if (o != mm && o != SR_HASH_NONE
+                    && map->count[o] > map->floor[o]) {
+                    h = heap_offer(map->heap, h, want,
+                                   -to_unit(pair_hash(bucket_seed(b), id)), b);
                 }
             }
             for (k = 0; k < h; k++) {
@@ -614,48 +581,38 @@ uint32_t sr_hash_map_update(sr_hash_map_t *map, const sr_hash_member_t *m,
             uint16_t a = map->m[i].member;
             uint64_t aid = map->m[i].id;
             uint32_t aw = map->m[i].weight;
-            uint64_t aids[SR_BLOCK];
 
             if (!(map->changed[a] & 2)) {
                 continue;
             }
-            for (k = 0; k < SR_BLOCK; k++) {
-                aids[k] = aid;
-            }
-            for (b = 0; b < map->nb; b += SR_BLOCK) {
-                uint64_t fids[SR_BLOCK], xa[SR_BLOCK], xf[SR_BLOCK];
+            for (b = 0; b < map->nb; b++) {
+                uint16_t f = map->first[b];
+                uint64_t seed, xa, xf;
+                double ua, uf;
 
-                for (k = 0; k < SR_BLOCK; k++) {
-                    uint16_t f = map->first[b + k];
-                    fids[k] = f == SR_HASH_NONE ? aid : map->id[f];
+                if (f == a) {
+                    continue;
                 }
-                block_pairs(b, aids, xa);
-                block_pairs(b, fids, xf);
-                for (k = 0; k < SR_BLOCK; k++) {
-                    uint16_t f = map->first[b + k];
-                    double ua, uf;
-
-                    if (f == a) {
-                        continue;
+                if (f == SR_HASH_NONE) {
+                    map->first[b] = a;
+                    continue;
+                }
+                seed = bucket_seed(b);
+                xa = pair_hash(seed, aid);
+                xf = pair_hash(seed, map->id[f]);
+                ua = to_unit(xa);
+                uf = to_unit(xf);
+                if (aw == map->weight[f]) {
+                    /* equal weights: the key is monotone in u */
+                    if (ua > uf || (ua == uf && aid < map->id[f])) {
+                        map->first[b] = a;
                     }
-                    if (f == SR_HASH_NONE) {
-                        map->first[b + k] = a;
-                        continue;
-                    }
-                    ua = to_unit(xa[k]);
-                    uf = to_unit(xf[k]);
-                    if (aw == map->weight[f]) {
-                        /* equal weights: the key is monotone in u */
-                        if (ua > uf || (ua == uf && aid < map->id[f])) {
-                            map->first[b + k] = a;
-                        }
-                    }
-                    else if (may_precede(ua, aw, uf, map->weight[f])
-                             && before(rank_key(ua, aw), ua, aid,
-                                       rank_key(uf, map->weight[f]), uf,
-                                       map->id[f])) {
-                        map->first[b + k] = a;
-                    }
+                }
+                else if (may_precede(ua, aw, uf, map->weight[f])
+                         && before(rank_key(ua, aw), ua, aid,
+                                   rank_key(uf, map->weight[f]), uf,
+                                   map->id[f])) {
+                    map->first[b] = a;
                 }
             }
         }
