@@ -68,36 +68,36 @@
  * set, AVX-512, AVX2 or SSE2, chosen at load time; integer work only, so
  * every version, process and proxy gets the same table); a logarithm only
  * per weight group. After one change: the changed member's buckets are
- * ranked again (B/N x N hashes), a newcomer is compared with each
- * bucket's winner (2 hashes a bucket, in lanes too; with other weights a
- * bound settles nearly every bucket without a logarithm), then the cap
- * (and up to 256 members the floor) is applied again from first[]: a
- * few passes over the table. The same tables as the scalar code of
- * 1.0.x, bit for bit (compared on 10 to 1,000 members, three weight
- * mixes, leaves, joins and reweights).
+ * ranked again (B/N buckets x N members, in lanes too), a newcomer is
+ * compared with each bucket's winner (2 hashes a bucket; with other
+ * weights a bound settles nearly every bucket without a logarithm), then
+ * the cap (and up to 256 members the floor, one pass per member below
+ * it) is applied again from first[]: a few passes over the table. The
+ * same tables as the scalar code of 1.0.x (table digests compared on 1 to
+ * 1,000 members, three weight mixes, leaves, joins and reweights).
  *
- * Measured (2026-12-04, this 2-core VM shared with other jobs; exact
- * shares read from the table by tests/unit/test_sr_hash.c, times by
- * bench/micro/hash_bench.c, gcc -O2, AVX-512; 10 runs of it): a change's CPU
- * time, the worst of 36 changes a run (9 leaves, 9 joins, 18 reweights),
- * and its wall time, which other jobs' load stretches (load 1-6; in
- * brackets the worst at load 9-25):
+ * Measured (2026-12-04, this 2-core VM, under the project's load lock,
+ * load 1-4; exact shares read from the table by tests/unit/test_sr_hash.c,
+ * times by bench/micro/hash_bench.c, gcc -O2, AVX-512; 2-3 runs): a
+ * change's wall time, median and worst of 36 changes a run (9 leaves,
+ * 9 joins, 18 reweights), and in brackets 1.0.x's in the same session:
  *
  *   members  buckets  max/mean  weights 1..4   removal: moved    addition:
  *                     (equal)   worst dev.     beyond its share  beyond 1/(N+1)
  *   10       2^16     1.020     2.5 %          +0.02 %           +0.06 %
  *   100      2^19     1.020     2.5 %          +0.02 %           +0.01 %
  *
- *   members  select    next choice  first build    one change, worst:
- *                      (walk step)  (per process)  CPU      wall
- *   10       11-50 ns  0.1-0.3 us   0.5-2.3 ms     1.9 ms   1-6 ms (48)
- *   100      11-50 ns  0.8-1.5 us   17-61 ms       15.5 ms  17-63 ms (83)
- *   1000     11-50 ns  9-32 us      0.28-0.86 s    15.4 ms  14-30 ms (233)
+ *   members  select    next choice  first build        one change:
+ *                      (walk step)  (per process)      median, worst
+ *   10       11-12 ns  0.14 us      0.6 ms (2.2-2.5)   0.5-0.7, 1.4 ms (1.8)
+ *   100      11-12 ns  0.85 us      16-18 ms (91-94)   6.6-7.0, 12 ms (14.5-16.5)
+ *   1000     11-12 ns  7.5 us       0.22 s (1.6)       6.0-6.4, 6.9 ms (15.5-16.3)
  *
- * Before (the scalar 1.0.x code, runs at load 1-6): first builds 2.2 ms,
- * 90 ms and 1.7 s; the worst change 1.9, 15.1 and 16.3 ms of CPU. At 100
- * members the floor's passes (one per member below it) are most of a
- * change; at 1,000 a change is ~10 passes over the 2^20 buckets.
+ * Without the lock, while other jobs loaded the VM to 4-25 (and with an
+ * intermediate version whose newcomer pass used lanes too, 1-2 ms slower
+ * a change): selections 11-50 ns, first builds up to 63 ms and 0.9 s,
+ * one change at 1,000 members up to 233 ms of wall time for 10-15 ms of
+ * CPU: the load, not the work, sets the wall time there.
  * The parent builds the first map at post_config, and the children
  * inherit it (mod_sticky_route_hash.c); the floor (step 4) applies up to
  * 256 members, and above that the cap widens to 2 sigmas, so few buckets
