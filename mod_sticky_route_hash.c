@@ -58,11 +58,11 @@ int sr_hash_wanted(const proxy_balancer *b, const sr_effective_t *eff)
  * Maps built by the parent at post_config, in pconf, one per balancer that
  * maps keys, from the members as configured (status flags, lbset,
  * loadfactor): every child starts with its own copy-on-write copy (fork),
- * so no request waits for a first build (130-260 ms at 100 members, seconds
- * at 1,000); the child's first scan brings the map up to date with what
- * changed since (a member found down, a ramp), member by member. Keyed by
- * the balancer (pconf memory of the same generation). Parent only, before
- * any child exists: no lock.
+ * so no request waits for a first build (16-18 ms at 100 members,
+ * 0.22 s at 1,000 on a quiet machine); the child's first scan brings the map up to date
+ * with what changed since (a member found down, a ramp), member by
+ * member. Keyed by the balancer (pconf memory of the same generation).
+ * Parent only, before any child exists: no lock.
  */
 typedef struct {
     sr_hash_map_t *map;

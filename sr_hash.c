@@ -62,31 +62,53 @@
  *   first: c a c b c c a c -> c owns 5 buckets, cap ceil(1.02*8*2/4) = 5
  *   c down: 0 -> a, 2 -> b, 4 -> a, 5 -> b, 7 -> a; 1 3 6 keep theirs.
  *
- * Measured (2026-12-04, this 2-core VM shared with other jobs, load 3-6;
- * exact shares read from the table by tests/unit/test_sr_hash.c, times by
- * bench/micro/hash_bench.c, gcc -O2):
+ * Where the work goes: a first build ranks every member in every bucket,
+ * B x N pair hashes (10^9 at 1,000 members), 16 buckets at a time in
+ * vector lanes (sr_hash_build.c; on x86-64 one version per instruction
+ * set, AVX-512, AVX2 or SSE2, chosen at load time; integer work only, so
+ * every version, process and proxy gets the same table); a logarithm only
+ * per weight group. After one change: the changed member's buckets are
+ * ranked again (B/N buckets x N members, in lanes too), a newcomer is
+ * compared with each bucket's winner (2 hashes a bucket; with other
+ * weights a bound settles nearly every bucket without a logarithm), then
+ * the cap (and up to 256 members the floor, one pass per member below
+ * it) is applied again from first[]: a few passes over the table. The
+ * same tables as the scalar code of 1.0.x (table digests compared on 1 to
+ * 1,000 members, three weight mixes, leaves, joins and reweights).
+ *
+ * Measured (2026-12-04, this 2-core VM, under the project's load lock,
+ * load 1-4; exact shares read from the table by tests/unit/test_sr_hash.c,
+ * times by bench/micro/hash_bench.c, gcc -O2, AVX-512; 2-3 runs): a
+ * change's wall time, median and worst of 36 changes a run (9 leaves,
+ * 9 joins, 18 reweights), and in brackets 1.0.x's in the same session:
  *
  *   members  buckets  max/mean  weights 1..4   removal: moved    addition:
  *                     (equal)   worst dev.     beyond its share  beyond 1/(N+1)
  *   10       2^16     1.020     2.5 %          +0.02 %           +0.06 %
  *   100      2^19     1.020     2.5 %          +0.02 %           +0.01 %
  *
- *   members  select (SipHash  next choice  first build  update after one
- *            + one load)      (walk step)  (per process) leave / join / reweight
- *   10       16-50 ns         0.2-0.6 us   3-9 ms       0.4 / 0.6 / 1.5-4 ms
- *   100      21-40 ns         1.3-3.5 us   130-260 ms   8-26 / 8-25 / 14-42 ms
- *   1000     24-52 ns         17-21 us     3.2-5.1 s    8-49 / 23-43 / 36-68 ms
+ *   members  select    next choice  first build        one change:
+ *                      (walk step)  (per process)      median, worst
+ *   10       11-12 ns  0.14 us      0.6 ms (2.2-2.5)   0.5-0.7, 1.4 ms (1.8)
+ *   100      11-12 ns  0.85 us      16-18 ms (91-94)   6.6-7.0, 12 ms (14.5-16.5)
+ *   1000     11-12 ns  7.5 us       0.22 s (1.6)       6.0-6.4, 6.9 ms (15.5-16.3)
  *
- * The first build of a balancer with hundreds of members is the expensive
- * part (the parent does it at post_config, and the children inherit the
- * map: mod_sticky_route_hash.c); the floor (step 4)
- * applies up to 256 members, and above that the cap widens to 2 sigmas,
- * so the updates of large balancers stay near the 50 ms budget.
+ * Without the lock, while other jobs loaded the VM to 4-25 (and with an
+ * intermediate version whose newcomer pass used lanes too, 1-2 ms slower
+ * a change): selections 11-50 ns, first builds up to 63 ms and 0.9 s,
+ * one change at 1,000 members up to 233 ms of wall time for 10-15 ms of
+ * CPU: the load, not the work, sets the wall time there.
+ * The parent builds the first map at post_config, and the children
+ * inherit it (mod_sticky_route_hash.c); the floor (step 4) applies up to
+ * 256 members, and above that the cap widens to 2 sigmas, so few buckets
+ * leave their first member.
  *
  * Memory per balancer and child process: 2 x 2 bytes per bucket (first[],
- * owner[]) plus ~60 bytes per member slot (the balancer's members plus its
- * growth=): 256 KiB up to 16 slots, 512 KiB up to 32, 1 MiB up to 64,
- * 2 MiB up to 128, 4 MiB (2^20 buckets, the most) beyond.
+ * owner[]), 256 KiB of eviction heap (the cap's and the floor's) and 90
+ * bytes per member slot (the balancer's members plus its growth=):
+ * 0.5 MiB up to 16 slots, 0.8 MiB up to 32, 1.3 MiB up to 64, 2.3 MiB up
+ * to 128, 4.3 MiB (2^20 buckets, the most; 4.34 MiB at 1,000 slots)
+ * beyond.
  */
 #include <math.h>
 #include <stdlib.h>

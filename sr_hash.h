@@ -61,7 +61,8 @@ typedef struct sr_hash_map_t sr_hash_map_t;
 /* A map for member numbers 0 .. max-1 (max <= 65535). bits 0: from max
  * (as above); else 2^bits buckets, 4 <= bits <= SR_HASH_BITS_MAX (small
  * maps for tests and the fuzzer).
- * Memory: 2 * 2 bytes per bucket + 24 bytes per member number. */
+ * Memory: 2 * 2 bytes per bucket, 256 KiB of eviction heap and 90 bytes
+ * per member number. */
 sr_hash_map_t *sr_hash_map_create(apr_pool_t *p, uint32_t max, uint32_t bits);
 
 /* The identity of a member: a hash of its route. */
@@ -69,9 +70,11 @@ uint64_t sr_hash_id(const char *route, size_t len);
 
 /* Makes the map that of members m[0..n-1] (any order; member numbers
  * distinct and < max; ids distinct). Work: O(buckets) per member added,
- * removed or reweighted since the last update; a full build (the first
- * update, or more than a quarter of the members changed) is
- * O(buckets x members) hash steps (plus a logarithm per distinct weight).
+ * removed or reweighted since the last update (plus a few passes over the
+ * buckets for the cap); a full build (the first update, or more than a
+ * quarter of the members changed) is O(buckets x members) hash steps,
+ * done 16 buckets at a time in vector lanes (plus a logarithm per
+ * distinct weight).
  * The result depends only on the set {(id, weight)}, never on the order
  * of m nor on the history of updates. Returns how many members changed. */
 uint32_t sr_hash_map_update(sr_hash_map_t *map, const sr_hash_member_t *m,

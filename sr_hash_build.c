@@ -60,6 +60,7 @@ sr_hash_map_t *sr_hash_map_create(apr_pool_t *p, uint32_t max, uint32_t bits)
     }
     map->m = apr_pcalloc(p, max * sizeof(sr_hash_member_t));
     map->scratch = apr_pcalloc(p, max * sizeof(sr_hash_member_t));
+    map->ids = apr_pcalloc(p, max * sizeof(uint64_t));
     map->group_start = apr_pcalloc(p, (max + 1) * sizeof(uint32_t));
     map->present = apr_pcalloc(p, max);
     map->changed = apr_pcalloc(p, max);
@@ -88,10 +89,11 @@ static int member_cmp(const void *a, const void *b)
     return 0;
 }
 
-/* The rendezvous winner of bucket b over all members: per group of equal
- * weight the largest u wins (the key is monotone in u), then one
- * logarithm per group. */
-static uint16_t best_of(const sr_hash_map_t *map, uint32_t b, int under_cap)
+/* The rendezvous winner of bucket b over the members under their cap:
+ * per group of equal weight the largest u wins (the key is monotone in
+ * u), then one logarithm per group. (The evicted buckets of apply_cap;
+ * bucket winners over all members: first_of_block, the same order.) */
+static uint16_t best_under_cap(const sr_hash_map_t *map, uint32_t b)
 {
     uint64_t seed = bucket_seed(b);
     double best_k = 0, best_u = 0;
@@ -107,8 +109,7 @@ static uint16_t best_of(const sr_hash_map_t *map, uint32_t b, int under_cap)
 
         for (; i < end; i++) {
             uint64_t x;
-            if (under_cap && map->count[map->m[i].member]
-                             >= map->cap[map->m[i].member]) {
+            if (map->count[map->m[i].member] >= map->cap[map->m[i].member]) {
                 continue;
             }
             x = pair_hash(seed, map->m[i].id);
@@ -134,6 +135,133 @@ static uint16_t best_of(const sr_hash_map_t *map, uint32_t b, int under_cap)
     return best;
 }
 
+/*
+ * Without a logarithm: can key(ua, wa) = -ln(ua)/wa come before
+ * key(uf, wf)? No when (1 - ua)/wa > (1 - uf)/(uf wf), because
+ * -ln(u) >= 1 - u and -ln(u) <= (1 - u)/u: then key(ua, wa) > key(uf, wf).
+ * The margin (1e-9 relative, far above the rounding of these few
+ * operations and of log()) keeps "no" exact; "maybe" goes to the full
+ * comparison. A bucket's winner has 1 - uf of about 1/members while a
+ * newcomer's 1 - ua is uniform: nearly every bucket is settled here.
+ */
+static inline int may_precede(double ua, uint32_t wa, double uf, uint32_t wf)
+{
+    return (1.0 - ua) * uf * (double)wf
+           <= (1.0 - uf) * (double)wa * (1.0 + 1e-9);
+}
+
+/*
+ * The bulk of a build: for SR_BLOCK buckets at once (their seeds given),
+ * the member of ids[0..n-1] (one group: equal weights, ascending ids)
+ * with the largest u in each bucket, as its index and its hash >> 11
+ * (equal u: the first, the smaller id). Lanes of GCC vector types, so the
+ * compiler uses the CPU's vector unit: 64-bit multiplies in hardware with
+ * AVX-512DQ, emulated with AVX2 and SSE2 (x86-64: one version of this
+ * function per instruction set, picked at load time; elsewhere the
+ * target's own vectors or plain code). Integer work only: every version
+ * gives the same answer, on every machine.
+ */
+#define SR_LANES 8
+#define SR_BLOCK (2 * SR_LANES)
+typedef uint64_t sr_lanes_t __attribute__((vector_size(8 * SR_LANES)));
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) \
+    && defined(__has_attribute)
+#if __has_attribute(target_clones)
+#define SR_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#endif
+#endif
+#ifndef SR_CLONES
+#define SR_CLONES
+#endif
+
+/* mix64 (sr_hash_map.h) in every lane of x (a macro: vector arguments
+ * would tie the ABI to the instruction set) */
+#define SR_MIX_LANES(x) do {                \
+        (x) ^= (x) >> 33;                   \
+        (x) *= 0xff51afd7ed558ccdull;       \
+        (x) ^= (x) >> 33;                   \
+        (x) *= 0xc4ceb9fe1a85ec53ull;       \
+        (x) ^= (x) >> 33;                   \
+    } while (0)
+
+SR_CLONES
+static void block_best(const uint64_t *ids, uint32_t n, const uint64_t *seed,
+                       uint64_t *best_h, uint64_t *best_i)
+{
+    sr_lanes_t s0, s1, h0, h1, i0, i1;
+    uint32_t i;
+
+    memcpy(&s0, seed, sizeof(s0));
+    memcpy(&s1, seed + SR_LANES, sizeof(s1));
+    h0 = s0 ^ ids[0];
+    h1 = s1 ^ ids[0];
+    SR_MIX_LANES(h0);
+    SR_MIX_LANES(h1);
+    h0 >>= 11;
+    h1 >>= 11;
+    i0 = i1 = (sr_lanes_t){ 0 };
+    for (i = 1; i < n; i++) {
+        sr_lanes_t x0 = s0 ^ ids[i], x1 = s1 ^ ids[i], w0, w1, iv;
+
+        SR_MIX_LANES(x0);
+        SR_MIX_LANES(x1);
+        x0 >>= 11;
+        x1 >>= 11;
+        /* where it is larger: this one (strictly: equal keeps the first) */
+        w0 = (sr_lanes_t)(x0 > h0);
+        w1 = (sr_lanes_t)(x1 > h1);
+        iv = (sr_lanes_t){ 0 } + i;
+        h0 = (x0 & w0) | (h0 & ~w0);
+        h1 = (x1 & w1) | (h1 & ~w1);
+        i0 = (iv & w0) | (i0 & ~w0);
+        i1 = (iv & w1) | (i1 & ~w1);
+    }
+    memcpy(best_h, &h0, sizeof(h0));
+    memcpy(best_h + SR_LANES, &h1, sizeof(h1));
+    memcpy(best_i, &i0, sizeof(i0));
+    memcpy(best_i + SR_LANES, &i1, sizeof(i1));
+}
+
+/* first[] of buckets bk[0..cnt-1] (cnt <= SR_BLOCK): the rendezvous
+ * winner over all members. Per group the largest u (block_best), then
+ * across groups the rendezvous order (one logarithm per group). */
+static void first_of_block(sr_hash_map_t *map, const uint32_t *bk,
+                           uint32_t cnt)
+{
+    uint64_t seed[SR_BLOCK], gh[SR_BLOCK], gi[SR_BLOCK];
+    double best_k[SR_BLOCK], best_u[SR_BLOCK];
+    uint64_t best_id[SR_BLOCK];
+    uint32_t j, g;
+
+    for (j = 0; j < SR_BLOCK; j++) {
+        seed[j] = bucket_seed(bk[j < cnt ? j : 0]);
+    }
+    for (g = 0; g < map->ngroups; g++) {
+        uint32_t start = map->group_start[g];
+
+        block_best(map->ids + start, map->group_start[g + 1] - start, seed,
+                   gh, gi);
+        for (j = 0; j < cnt; j++) {
+            const sr_hash_member_t *w = &map->m[start + gi[j]];
+            double u = unit_of(gh[j]), k;
+
+            if (map->ngroups == 1) {
+                map->first[bk[j]] = w->member;
+                continue;
+            }
+            k = rank_key(u, w->weight);
+            if (g == 0 || before(k, u, w->id, best_k[j], best_u[j],
+                                 best_id[j])) {
+                map->first[bk[j]] = w->member;
+                best_k[j] = k;
+                best_u[j] = u;
+                best_id[j] = w->id;
+            }
+        }
+    }
+}
+
 static void set_members(sr_hash_map_t *map, const sr_hash_member_t *m,
                         uint32_t n)
 {
@@ -144,6 +272,7 @@ static void set_members(sr_hash_map_t *map, const sr_hash_member_t *m,
     map->n = n;
     map->ngroups = 0;
     for (i = 0; i < n; i++) {
+        map->ids[i] = map->m[i].id;
         if (i == 0 || map->m[i].weight != map->m[i - 1].weight) {
             map->group_start[map->ngroups++] = i;
         }
@@ -151,53 +280,49 @@ static void set_members(sr_hash_map_t *map, const sr_hash_member_t *m,
     map->group_start[map->ngroups] = n;
 }
 
+/* The heap's order: (key, bucket), smallest first. */
+static inline int evict_less(const sr_hash_evict_t *a, const sr_hash_evict_t *b)
+{
+    return a->key < b->key || (a->key == b->key && a->bucket < b->bucket);
+}
+
 /* A bounded heap that keeps the `want` items of smallest (v, bucket);
- * its root is the largest of those kept. */
+ * its root is the largest of those kept. Not full: the item goes in at
+ * the bottom and moves up past smaller parents; full: an item smaller
+ * than the root replaces it and moves down past larger children. Both
+ * end with the item in the hole they leave. */
 static uint32_t heap_offer(sr_hash_evict_t *heap, uint32_t h, uint32_t want,
                            double v, uint32_t bucket)
 {
+    sr_hash_evict_t e;
     uint32_t c;
 
-#define SR_HEAP_LESS(a_v, a_b, b_v, b_b) \
-    ((a_v) < (b_v) || ((a_v) == (b_v) && (a_b) < (b_b)))
+    e.key = v;
+    e.bucket = bucket;
     if (h < want) {
-        for (c = h++; c > 0; ) {
-            uint32_t parent = (c - 1) / 2;
-            if (!SR_HEAP_LESS(heap[parent].key, heap[parent].bucket, v, bucket)) {
+        for (c = h++; c > 0 && evict_less(&heap[(c - 1) / 2], &e);
+             c = (c - 1) / 2) {
+            heap[c] = heap[(c - 1) / 2];
+        }
+    }
+    else if (h > 0 && evict_less(&e, &heap[0])) {
+        for (c = 0;;) {
+            uint32_t s = 2 * c + 1;
+            if (s + 1 < h && evict_less(&heap[s], &heap[s + 1])) {
+                s++;                    /* the larger child */
+            }
+            if (s >= h || !evict_less(&e, &heap[s])) {
                 break;
             }
-            heap[c] = heap[parent];
-            c = parent;
+            heap[c] = heap[s];
+            c = s;
         }
-        heap[c].key = v;
-        heap[c].bucket = bucket;
+    }
+    else {
         return h;
     }
-    if (h == 0 || !SR_HEAP_LESS(v, bucket, heap[0].key, heap[0].bucket)) {
-        return h;
-    }
-    for (c = 0;;) {
-        uint32_t l = 2 * c + 1, r = l + 1, s = c;
-        double sv = v;
-        uint32_t sb = bucket;
-        if (l < h && SR_HEAP_LESS(sv, sb, heap[l].key, heap[l].bucket)) {
-            s = l;
-            sv = heap[l].key;
-            sb = heap[l].bucket;
-        }
-        if (r < h && SR_HEAP_LESS(sv, sb, heap[r].key, heap[r].bucket)) {
-            s = r;
-        }
-        if (s == c) {
-            break;
-        }
-        heap[c] = heap[s];
-        c = s;
-    }
-    heap[c].key = v;
-    heap[c].bucket = bucket;
+    heap[c] = e;
     return h;
-#undef SR_HEAP_LESS
 }
 
 /* A member's quota of buckets, (1000 + permille)/1000 x its fair share,
@@ -235,16 +360,18 @@ static void apply_cap(sr_hash_map_t *map)
         }
     }
 
-    memcpy(map->owner, map->first, map->nb * sizeof(uint16_t));
     for (i = 0; i < map->n; i++) {
         map->count[map->m[i].member] = 0;
         total_w += map->m[i].weight;
     }
     if (map->n == 0) {
+        memcpy(map->owner, map->first, map->nb * sizeof(uint16_t));
         return;
     }
     for (b = 0; b < map->nb; b++) {
-        map->count[map->owner[b]]++;
+        uint16_t o = map->first[b];     /* a member: n > 0 */
+        map->owner[b] = o;
+        map->count[o]++;
     }
     for (i = 0; i < map->n; i++) {
         uint16_t mm = map->m[i].member;
@@ -311,7 +438,7 @@ static void apply_cap(sr_hash_map_t *map)
         if (map->owner[b] != SR_HASH_NONE) {
             continue;
         }
-        best = best_of(map, b, 1);
+        best = best_under_cap(map, b);
         map->owner[b] = best;
         if (best != SR_HASH_NONE) {
             map->count[best]++;
@@ -421,18 +548,32 @@ uint32_t sr_hash_map_update(sr_hash_map_t *map, const sr_hash_member_t *m,
         return changes;
     }
     if (full) {
-        for (b = 0; b < map->nb; b++) {
-            map->first[b] = best_of(map, b, 0);
+        uint32_t bk[SR_BLOCK];
+
+        for (b = 0; b < map->nb; b += SR_BLOCK) {
+            for (k = 0; k < SR_BLOCK; k++) {
+                bk[k] = b + k;      /* nb is a multiple of SR_BLOCK */
+            }
+            first_of_block(map, bk, SR_BLOCK);
         }
     }
     else {
         /* buckets whose winner left (or changed weight): the best of the
-         * new set */
+         * new set, SR_BLOCK at a time */
+        uint32_t bk[SR_BLOCK], cnt = 0;
+
         for (b = 0; b < map->nb; b++) {
             uint16_t f = map->first[b];
             if (f == SR_HASH_NONE || (map->changed[f] & 1)) {
-                map->first[b] = best_of(map, b, 0);
+                bk[cnt++] = b;
+                if (cnt == SR_BLOCK) {
+                    first_of_block(map, bk, cnt);
+                    cnt = 0;
+                }
             }
+        }
+        if (cnt > 0) {
+            first_of_block(map, bk, cnt);
         }
         /* members that joined (or changed weight): the buckets they now
          * rank first on */
@@ -467,9 +608,10 @@ uint32_t sr_hash_map_update(sr_hash_map_t *map, const sr_hash_member_t *m,
                         map->first[b] = a;
                     }
                 }
-                else if (before(rank_key(ua, aw), ua, aid,
-                                rank_key(uf, map->weight[f]), uf,
-                                map->id[f])) {
+                else if (may_precede(ua, aw, uf, map->weight[f])
+                         && before(rank_key(ua, aw), ua, aid,
+                                   rank_key(uf, map->weight[f]), uf,
+                                   map->id[f])) {
                     map->first[b] = a;
                 }
             }

@@ -35,6 +35,7 @@ struct sr_hash_map_t {
     uint16_t *owner;            /* per bucket: after the cap */
     uint32_t n;                 /* members */
     sr_hash_member_t *m;        /* members by (weight, id): groups */
+    uint64_t *ids;              /* ... their ids, in that order */
     uint32_t ngroups;
     uint32_t *group_start;      /* per group: first index in m; [ngroups] = n */
     int present_any;            /* built once */
@@ -75,10 +76,17 @@ static inline uint64_t pair_hash(uint64_t seed, uint64_t id)
     return mix64(seed ^ id);
 }
 
-/* (0, 1), never 0 nor 1 */
+/* (0, 1), never 0 nor 1, from the top 53 bits of a hash (x >> 11) */
+static inline double unit_of(uint64_t top53)
+{
+    /* through int64_t: top53 < 2^53, the same value, one instruction */
+    return ((double)(int64_t)top53 + 0.5) * (1.0 / 9007199254740992.0);
+}
+
+/* the same from the whole hash */
 static inline double to_unit(uint64_t x)
 {
-    return ((double)(x >> 11) + 0.5) * (1.0 / 9007199254740992.0);
+    return unit_of(x >> 11);
 }
 
 static inline double rank_key(double u, uint32_t weight)

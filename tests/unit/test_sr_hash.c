@@ -252,6 +252,64 @@ START_TEST(hash_same_mapping_whatever_the_order_and_history)
 }
 END_TEST
 
+/* Many members of many weights (weight groups, the newcomer's check
+ * without a logarithm, blocks of buckets): after each single change, the
+ * incrementally updated map equals one built from scratch from the same
+ * set in reverse order. */
+static void same_as_fresh(const sr_hash_map_t *inc, const sr_hash_member_t *set,
+                          uint32_t n, uint32_t max, uint32_t bits)
+{
+    sr_hash_member_t rev[MAXM];
+    sr_hash_map_t *fresh = sr_hash_map_create(pool, max, bits);
+    uint32_t i, nb = sr_hash_map_buckets(inc);
+
+    for (i = 0; i < n; i++) {
+        rev[i] = set[n - 1 - i];
+    }
+    sr_hash_map_update(fresh, rev, n);
+    ck_assert_uint_eq(nb, sr_hash_map_buckets(fresh));
+    for (i = 0; i < nb; i++) {
+        ck_assert_int_eq(at(inc, i), at(fresh, i));
+    }
+}
+
+START_TEST(hash_incremental_equals_fresh_with_many_weights)
+{
+    sr_hash_member_t m[MAXM], cur[MAXM];
+    uint32_t w[MAXM], n = 300, max = 320, bits = 14, i, r;
+    sr_hash_map_t *map = sr_hash_map_create(pool, max, bits);
+
+    for (i = 0; i < n + 1; i++) {
+        w[i] = 1 + (i * 7919u) % 100;
+    }
+    members(m, n + 1, w);
+    sr_hash_map_update(map, m, n);
+    same_as_fresh(map, m, n, max, bits);
+    for (r = 0; r < 3; r++) {
+        uint32_t v = (r * 97u) % n, j = 0;
+
+        for (i = 0; i < n; i++) {
+            if (i != v) {
+                cur[j++] = m[i];
+            }
+        }
+        sr_hash_map_update(map, cur, n - 1);            /* v leaves */
+        same_as_fresh(map, cur, n - 1, max, bits);
+        memcpy(cur, m, (n + 1) * sizeof(*m));
+        sr_hash_map_update(map, cur, n + 1);            /* n joins */
+        same_as_fresh(map, cur, n + 1, max, bits);
+        cur[v].weight = 1000;                           /* v heavier */
+        sr_hash_map_update(map, cur, n + 1);
+        same_as_fresh(map, cur, n + 1, max, bits);
+        cur[v].weight = 1;                              /* v lighter */
+        sr_hash_map_update(map, cur, n + 1);
+        same_as_fresh(map, cur, n + 1, max, bits);
+        sr_hash_map_update(map, m, n);                  /* back */
+        same_as_fresh(map, m, n, max, bits);
+    }
+}
+END_TEST
+
 /* Failover: a key whose member leaves goes to its walk's next member (the
  * key's next choice), and comes back when the member returns. */
 START_TEST(hash_key_goes_to_next_choice_and_comes_back)
@@ -350,6 +408,7 @@ Suite *hash_suite(void)
     tcase_add_test(tc, hash_weights_1_to_4_honoured_within_3_percent);
     tcase_add_test(tc, hash_removal_and_addition_move_the_minimum_plus_1_percent);
     tcase_add_test(tc, hash_same_mapping_whatever_the_order_and_history);
+    tcase_add_test(tc, hash_incremental_equals_fresh_with_many_weights);
     tcase_add_test(tc, hash_key_goes_to_next_choice_and_comes_back);
     tcase_add_test(tc, hash_empty_map_and_bounded_load_arithmetic);
     suite_add_tcase(s, tc);
