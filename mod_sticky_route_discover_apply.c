@@ -282,7 +282,7 @@ void sr_discover_run(sr_discovery_t *d, apr_pool_t *p)
     proxy_worker **ws;
     sr_lookup_t L;
     const char *const *want;
-    int tlocked, glocked, rewrote = 0, answered;
+    int tlocked, glocked, rewrote = 0, disabled = 0, answered;
 
     if (sb) {
         sr_atomic_store32(&sb->disc_on, 1);
@@ -404,6 +404,7 @@ void sr_discover_run(sr_discovery_t *d, apr_pool_t *p)
             }
             ap_proxy_set_wstatus(PROXY_WORKER_DISABLED_FLAG, 1, w);
             ap_proxy_set_wstatus(PROXY_WORKER_STOPPED_FLAG, 0, w);
+            disabled = 1;
             if (e) {
                 sr_atomic_store64(&e->gone_since, (apr_uint64_t)now);
                 sr_atomic_store64(&e->settle_until, 0);
@@ -467,7 +468,10 @@ void sr_discover_run(sr_discovery_t *d, apr_pool_t *p)
             }
         }
     }
-    if (rewrote && sb) {
+    if ((rewrote || disabled) && sb) {
+        /* every child's per-child step runs: it closes the pooled
+         * connections of the slots disabled or rewritten (see
+         * mod_sticky_route_discover.c's header, point 1) */
         sr_atomic_add32(&sb->disc_gen, 1);
     }
     if (glocked) {
