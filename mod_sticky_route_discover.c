@@ -60,25 +60,31 @@
  *     after it was disabled (a request elected before that resolves it
  *     within moments, not seconds), so by the rewrite every address a
  *     child cached for the slot has expired, and the first request that
- *     elects it afterwards resolves the new one. The rewritten member is
- *     enabled at once;
+ *     elects it afterwards resolves the new one. The rewritten member
+ *     stays stopped for SR_SETTLE (1 s, 10 periods of the per-child
+ *     watchdog) after the rewrite, so that every child's per-child step
+ *     has seen it (points 1, 4 and 5) before it takes a request;
  *  4. health checks: mod_proxy_hcheck keeps, per proxy_worker pointer, a
  *     check worker with the host copied once and skips stopped workers. A
  *     per-child watchdog (not a singleton: it runs in every child process,
  *     every 100 ms) gives a rewritten member that has health checks a
  *     fresh proxy_worker in its child's balancer (a copy of the old one
  *     sharing its connection pool, with no cached address), so the check
- *     worker mod_proxy_hcheck makes for it has the new host; a member
- *     with health checks stays stopped (mod_proxy_hcheck skips stopped
- *     workers) for SR_SETTLE_HC (1 s, 10 watchdog periods) after the
- *     rewrite, so that step is done before its first check. Cost: the
+ *     worker mod_proxy_hcheck makes for it has the new host; the member
+ *     stays stopped (mod_proxy_hcheck skips stopped workers) for
+ *     SR_SETTLE after the rewrite, so that step is done before its first
+ *     check. Cost: the
  *     fresh proxy_worker, and mod_proxy_hcheck's check worker for it
  *     (about 26 KB, kept by mod_proxy_hcheck, which never drops one), per
  *     reuse in the child that runs the checks;
  *  5. state of ours: the member's shared entry (counters, in-flight,
  *     slow start) is renamed to the route derived from the new address
  *     and starts afresh (sr_shm_member_renew); a cookie for the old
- *     address names the old route, which no member has any more.
+ *     address names the old route, which no member has any more. Each
+ *     child's routes (its sr_balancer_state_t, rescanned every second)
+ *     are rescanned at its next request once its per-child step has seen
+ *     the rewrite, within the settle time: no child takes the new route's
+ *     cookie, issued once the member is enabled, for an unknown one.
  *
  * Locks: the singleton takes the balancer's thread mutex, then its global
  * mutex (the order mod_proxy_balancer's own paths allow: balancer-manager
@@ -414,7 +420,8 @@ static int sr_drop_conns(proxy_worker *w, int all, apr_pool_t *p)
  * 100 ms): after a member was disabled or a slot rewritten (the shared
  * disc_gen moved), the idle connections of every disabled discovered
  * member, and those of every rewritten one to its old address, are
- * destroyed (sr_drop_conns, see the header, point 1), and a rewritten
+ * destroyed (sr_drop_conns, see the header, point 1), a rewrite makes
+ * this child's next request rescan the routes (point 5), and a rewritten
  * member that has health checks gets a fresh proxy_worker in this child's
  * balancer, so that mod_proxy_hcheck, which keys its check workers by
  * proxy_worker pointer and copies the host once, makes a check worker for
@@ -423,8 +430,9 @@ static int sr_drop_conns(proxy_worker *w, int all, apr_pool_t *p)
  * change), takes over its cached address (one reference, as before), and
  * costs one proxy_worker per rewrite in this child. Takes the balancer's
  * thread mutex (the one mod_proxy_balancer's finder holds) for the
- * workers, and drops the connections after releasing it; p: the watchdog's
- * scratch pool (cleared after the call). */
+ * workers and this child's balancer state (its next scan), and drops the
+ * connections after releasing it; p: the watchdog's scratch pool
+ * (cleared after the call). */
 static void sr_discover_child_step(sr_discovery_t *d, apr_pool_t *p)
 {
     proxy_balancer *b = d->b;
@@ -471,6 +479,10 @@ static void sr_discover_child_step(sr_discovery_t *d, apr_pool_t *p)
             /* (a fresh copy made below shares this connection pool) */
             drop_all[ndrop] = !rewritten;
             drop[ndrop++] = w;
+        }
+        if (rewritten && sr_is_ours(b) && b->context) {
+            /* its route changed: this child's next request rescans */
+            ((sr_balancer_state_t *)b->context)->next_scan = 0;
         }
         if (rewritten && w->s->method != NONE) {
             fresh = apr_palloc(d->child_pool, sizeof(*fresh));
