@@ -45,10 +45,11 @@
  *     disabled (its address left; no request elects it from then on), and
  *     again right after its slot was rewritten those made for another host
  *     (sr_drop_conns): destroying a connection drops every reference it
- *     holds. What is left: a connection that was in use when its member
- *     was disabled and that a request takes again in the moments between
- *     the rewrite and the step leaks its one reference, until a later
- *     disable or rewrite of the slot destroys it;
+ *     holds (the slot takes no request before that step: point 3). What
+ *     is left: a connection in use from before the disable until after
+ *     the rewrite (a long response) leaks its one reference when it is
+ *     next taken, until a later disable or rewrite of the slot destroys
+ *     it;
  *  2. the cached address: every discovered member has addressttl=1, so a
  *     child's cached address expires at the latest one second after it
  *     was resolved, and is then resolved again from the URL's host (an
@@ -73,10 +74,10 @@
  *     worker mod_proxy_hcheck makes for it has the new host; the member
  *     stays stopped (mod_proxy_hcheck skips stopped workers) for
  *     SR_SETTLE after the rewrite, so that step is done before its first
- *     check. Cost: the
- *     fresh proxy_worker, and mod_proxy_hcheck's check worker for it
- *     (about 26 KB, kept by mod_proxy_hcheck, which never drops one), per
- *     reuse in the child that runs the checks;
+ *     check. Cost: the fresh proxy_worker, and mod_proxy_hcheck's check
+ *     worker for it (about 26 KB, kept by mod_proxy_hcheck, which never
+ *     drops one), per reuse in the child that runs the checks
+ *     (docs/notes/hcheck-reuse.md);
  *  5. state of ours: the member's shared entry (counters, in-flight,
  *     slow start) is renamed to the route derived from the new address
  *     and starts afresh (sr_shm_member_renew); a cookie for the old
