@@ -35,7 +35,21 @@
  *
  *  1. the request URL: mod_proxy_balancer builds it from the slot's
  *     name_ex at every request, and ap_proxy_determine_connection closes
- *     a pooled connection whose host or port differs from the URL's;
+ *     a pooled connection whose host or port differs from the URL's.
+ *     It does so with proxy_util.c's conn_cleanup, which forgets the
+ *     connection's reference to its old address without dropping it: the
+ *     address (one 8 KB pool of the worker's DNS pool) then lives as long
+ *     as the connection, one more per reuse for a connection that lives
+ *     on. So each child's per-child step (point 4's watchdog) destroys
+ *     the idle pooled connections of a discovered member when it sees it
+ *     disabled (its address left; no request elects it from then on), and
+ *     again right after its slot was rewritten those made for another host
+ *     (sr_drop_conns): destroying a connection drops every reference it
+ *     holds (the slot takes no request before that step: point 3). What
+ *     is left: a connection in use from before the disable until after
+ *     the rewrite (a long response) leaks its one reference when it is
+ *     next taken, until a later disable or rewrite of the slot destroys
+ *     it;
  *  2. the cached address: every discovered member has addressttl=1, so a
  *     child's cached address expires at the latest one second after it
  *     was resolved, and is then resolved again from the URL's host (an
@@ -47,25 +61,31 @@
  *     after it was disabled (a request elected before that resolves it
  *     within moments, not seconds), so by the rewrite every address a
  *     child cached for the slot has expired, and the first request that
- *     elects it afterwards resolves the new one. The rewritten member is
- *     enabled at once;
+ *     elects it afterwards resolves the new one. The rewritten member
+ *     stays stopped for SR_SETTLE (1 s, 10 periods of the per-child
+ *     watchdog) after the rewrite, so that every child's per-child step
+ *     has seen it (points 1, 4 and 5) before it takes a request;
  *  4. health checks: mod_proxy_hcheck keeps, per proxy_worker pointer, a
  *     check worker with the host copied once and skips stopped workers. A
  *     per-child watchdog (not a singleton: it runs in every child process,
  *     every 100 ms) gives a rewritten member that has health checks a
  *     fresh proxy_worker in its child's balancer (a copy of the old one
  *     sharing its connection pool, with no cached address), so the check
- *     worker mod_proxy_hcheck makes for it has the new host; a member
- *     with health checks stays stopped (mod_proxy_hcheck skips stopped
- *     workers) for SR_SETTLE_HC (1 s, 10 watchdog periods) after the
- *     rewrite, so that step is done before its first check. Cost: the
- *     fresh proxy_worker, and mod_proxy_hcheck's check worker for it
- *     (about 26 KB, kept by mod_proxy_hcheck, which never drops one), per
- *     reuse in the child that runs the checks;
+ *     worker mod_proxy_hcheck makes for it has the new host; the member
+ *     stays stopped (mod_proxy_hcheck skips stopped workers) for
+ *     SR_SETTLE after the rewrite, so that step is done before its first
+ *     check. Cost: the fresh proxy_worker, and mod_proxy_hcheck's check
+ *     worker for it (about 26 KB, kept by mod_proxy_hcheck, which never
+ *     drops one), per reuse in the child that runs the checks
+ *     (docs/notes/hcheck-reuse.md);
  *  5. state of ours: the member's shared entry (counters, in-flight,
  *     slow start) is renamed to the route derived from the new address
  *     and starts afresh (sr_shm_member_renew); a cookie for the old
- *     address names the old route, which no member has any more.
+ *     address names the old route, which no member has any more. Each
+ *     child's routes (its sr_balancer_state_t, rescanned every second)
+ *     are rescanned at its next request once its per-child step has seen
+ *     the rewrite, within the settle time: no child takes the new route's
+ *     cookie, issued once the member is enabled, for an unknown one.
  *
  * Locks: the singleton takes the balancer's thread mutex, then its global
  * mutex (the order mod_proxy_balancer's own paths allow: balancer-manager
@@ -86,6 +106,7 @@
 #include "apr_strings.h"
 #include "apr_optional.h"
 #include "apr_uri.h"
+#include "apr_reslist.h"
 #include "mod_watchdog.h"
 
 #include "mod_sticky_route_discover.h"
@@ -353,8 +374,55 @@ static apr_status_t sr_discover_callback(int state, void *data, apr_pool_t *pool
     return APR_SUCCESS;
 }
 
+/* Destroys the idle pooled connections of member w (in this child): all
+ * of them (all), or those made for another host or port than w's - its
+ * slot's previous address (see the header, point 1). Returns how many.
+ * Connections are taken from the pool with apr_reslist_acquire, which
+ * hands out idle connections before it makes a new one: the walk ends at
+ * the first never used connection, and leaves at least one connection to
+ * the request threads so that it never waits. Lock: none (the connection
+ * pool has its own); never called with the balancer's thread mutex held. */
+static int sr_drop_conns(proxy_worker *w, int all, apr_pool_t *p)
+{
+    apr_reslist_t *res = w->cp ? w->cp->res : NULL;
+    const char *host = w->s->hostname_ex[0] ? w->s->hostname_ex
+                                            : w->s->hostname;
+    proxy_conn_rec **keep;
+    int hmax = w->s->hmax, kept = 0, dropped = 0, tries;
+
+    if (!res || hmax < 2) {
+        return 0;       /* no connection pool (prefork: one connection) */
+    }
+    keep = apr_palloc(p, (apr_size_t)hmax * sizeof(*keep));
+    for (tries = 0; tries < 2 * hmax; tries++) {
+        proxy_conn_rec *c = NULL;
+        if (apr_reslist_acquired_count(res) + 1 >= (apr_uint32_t)hmax
+            || apr_reslist_acquire(res, (void **)&c) != APR_SUCCESS || !c) {
+            break;
+        }
+        if (c->hostname && (all || c->port != w->s->port
+                            || strcasecmp(c->hostname, host))) {
+            apr_reslist_invalidate(res, c);     /* its pool destroyed */
+            dropped++;
+            continue;
+        }
+        keep[kept++] = c;
+        if (!c->hostname) {
+            break;      /* never used: no idle connection is left */
+        }
+    }
+    while (kept > 0) {
+        apr_reslist_release(res, keep[--kept]);
+    }
+    return dropped;
+}
+
 /* The per-child step (a watchdog that runs in every child process, every
- * 100 ms): after a slot rewrite (the shared disc_gen moved), a rewritten
+ * 100 ms): after a member was disabled or a slot rewritten (the shared
+ * disc_gen moved), the idle connections of every disabled discovered
+ * member, and those of every rewritten one to its old address, are
+ * destroyed (sr_drop_conns, see the header, point 1), a rewrite makes
+ * this child's next request rescan the routes (point 5), and a rewritten
  * member that has health checks gets a fresh proxy_worker in this child's
  * balancer, so that mod_proxy_hcheck, which keys its check workers by
  * proxy_worker pointer and copies the host once, makes a check worker for
@@ -362,14 +430,19 @@ static apr_status_t sr_discover_callback(int state, void *data, apr_pool_t *pool
  * connection pool and mutex (its connections are closed on the address
  * change), takes over its cached address (one reference, as before), and
  * costs one proxy_worker per rewrite in this child. Takes the balancer's
- * thread mutex (the one mod_proxy_balancer's finder holds). */
-static void sr_discover_child_step(sr_discovery_t *d)
+ * thread mutex (the one mod_proxy_balancer's finder holds) for the
+ * workers and this child's balancer state (its next scan), and drops the
+ * connections after releasing it; p: the watchdog's scratch pool
+ * (cleared after the call). */
+static void sr_discover_child_step(sr_discovery_t *d, apr_pool_t *p)
 {
     proxy_balancer *b = d->b;
     sr_shm_balancer_t *sb = sr_shm_balancer(d->s, b, 0);
     proxy_server_conf *conf;
     apr_uint32_t gen;
-    int i, first;
+    proxy_worker **drop;
+    char *drop_all;
+    int i, first, ndrop = 0;
 
     if (!sb) {
         return;
@@ -390,6 +463,8 @@ static void sr_discover_child_step(sr_discovery_t *d)
                                                   * sizeof(uint32_t));
     }
     conf = ap_get_module_config(d->s->module_config, &proxy_module);
+    drop = apr_palloc(p, (apr_size_t)b->max_workers * sizeof(*drop));
+    drop_all = apr_palloc(p, (apr_size_t)b->max_workers);
     if (PROXY_THREAD_LOCK(b) != APR_SUCCESS) {
         return;
     }
@@ -398,9 +473,19 @@ static void sr_discover_child_step(sr_discovery_t *d)
         proxy_worker **slot = &((proxy_worker **)b->workers->elts)[i];
         proxy_worker *w = *slot, *fresh;
         uint32_t sig = sr_str_sig(sr_worker_name(w));
+        int rewritten = !first && d->child_sig[i] && d->child_sig[i] != sig;
 
-        if (!first && d->child_sig[i] && d->child_sig[i] != sig
-            && w->s->method != NONE) {
+        if (!apr_hash_get(d->configured, sr_worker_name(w), APR_HASH_KEY_STRING)
+            && (rewritten || (w->s->status & PROXY_WORKER_DISABLED))) {
+            /* (a fresh copy made below shares this connection pool) */
+            drop_all[ndrop] = !rewritten;
+            drop[ndrop++] = w;
+        }
+        if (rewritten && sr_is_ours(b) && b->context) {
+            /* its route changed: this child's next request rescans */
+            ((sr_balancer_state_t *)b->context)->next_scan = 0;
+        }
+        if (rewritten && w->s->method != NONE) {
             fresh = apr_palloc(d->child_pool, sizeof(*fresh));
             PROXY_THREAD_LOCK(w);
             *fresh = *w;
@@ -416,6 +501,16 @@ static void sr_discover_child_step(sr_discovery_t *d)
     }
     d->child_gen = gen;
     PROXY_THREAD_UNLOCK(b);
+    for (i = 0; i < ndrop; i++) {
+        int n = sr_drop_conns(drop[i], drop_all[i], p);
+        if (n) {
+            ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, d->s,
+                         "StickyRouteDiscover %s in %s: member %s (%s): %d "
+                         "idle connection(s) closed in this child",
+                         d->dc->url, b->s->name, sr_worker_name(drop[i]),
+                         drop_all[i] ? "disabled" : "slot rewritten", n);
+        }
+    }
 }
 
 static apr_status_t sr_discover_child_callback(int state, void *data,
@@ -424,13 +519,12 @@ static apr_status_t sr_discover_child_callback(int state, void *data,
     int i;
 
     (void)data;
-    (void)pool;
     if (state != AP_WATCHDOG_STATE_RUNNING || !sr_discoveries) {
         return APR_SUCCESS;
     }
     for (i = 0; i < sr_discoveries->nelts; i++) {
         sr_discover_child_step(APR_ARRAY_IDX(sr_discoveries, i,
-                                             sr_discovery_t *));
+                                             sr_discovery_t *), pool);
     }
     return APR_SUCCESS;
 }

@@ -31,7 +31,7 @@
 #define SR_DISCOVER_ADDRS_MAX    1024       /* addresses read per answer */
 #define SR_DISCOVER_HOLD_DEF     10         /* seconds */
 #define SR_REUSE_MIN_GONE        apr_time_from_msec(2000)
-#define SR_SETTLE_HC             apr_time_from_sec(1)
+#define SR_SETTLE                apr_time_from_sec(1)  /* a rewritten slot stopped */
 #define SR_WARN_PERIOD           apr_time_from_sec(60)
 
 typedef struct {

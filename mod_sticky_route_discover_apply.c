@@ -235,21 +235,22 @@ static void sr_reuse_slot(sr_discovery_t *d, proxy_worker *w,
     else {
         e = sr_shm_member(sr_shm_balancer(d->s, b, 0), route, 1, now);
     }
-    if (s->method != NONE) {
-        /* health checks: stopped until every child's per-child step has
-         * given it a fresh worker (see the header, point 4) */
-        if (e) {
-            sr_atomic_store64(&e->settle_until, (apr_uint64_t)(now + SR_SETTLE_HC));
-        }
-        if (!d->settle_next || now + SR_SETTLE_HC < d->settle_next) {
-            d->settle_next = now + SR_SETTLE_HC;
+    if (e) {
+        /* stopped until every child's per-child step has seen the rewrite
+         * (see the header, points 1, 4 and 5): its idle connections to the
+         * old address closed, its routes rescanned, a fresh worker with
+         * health checks - before its first request or check */
+        sr_atomic_store64(&e->settle_until, (apr_uint64_t)(now + SR_SETTLE));
+        if (!d->settle_next || now + SR_SETTLE < d->settle_next) {
+            d->settle_next = now + SR_SETTLE;
         }
     }
     else {
-        /* every address a child cached for the slot has expired (the
-         * member has been out of election for SR_REUSE_MIN_GONE, twice the
-         * address TTL): it can take requests at once, once its new
-         * identity is written */
+        /* no shared entry to keep the settle time in (the segment is
+         * full): every address a child cached for the slot has expired
+         * (the member has been out of election for SR_REUSE_MIN_GONE,
+         * twice the address TTL), so it takes requests at once, once its
+         * new identity is written */
         sr_atomic_fence_release();
         ap_proxy_set_wstatus(PROXY_WORKER_STOPPED_FLAG, 0, w);
         ap_proxy_set_wstatus(PROXY_WORKER_DISABLED_FLAG, 0, w);
@@ -258,8 +259,7 @@ static void sr_reuse_slot(sr_discovery_t *d, proxy_worker *w,
                  "StickyRouteDiscover %s in %s: the slot of %s (gone %"
                  APR_TIME_T_FMT " s) reused for %s (route %s)%s", d->dc->url,
                  b->s->name, old, gone ? apr_time_sec(now - gone) : (apr_time_t)0,
-                 url, route, s->method != NONE
-                 ? "; enabled in 1 s (health checks)" : "");
+                 url, route, e ? "; enabled in 1 s" : "");
 }
 
 /* One resolution and its plan, applied. Runs in the singleton watchdog;
@@ -282,7 +282,7 @@ void sr_discover_run(sr_discovery_t *d, apr_pool_t *p)
     proxy_worker **ws;
     sr_lookup_t L;
     const char *const *want;
-    int tlocked, glocked, rewrote = 0, answered;
+    int tlocked, glocked, rewrote = 0, disabled = 0, answered;
 
     if (sb) {
         sr_atomic_store32(&sb->disc_on, 1);
@@ -404,6 +404,7 @@ void sr_discover_run(sr_discovery_t *d, apr_pool_t *p)
             }
             ap_proxy_set_wstatus(PROXY_WORKER_DISABLED_FLAG, 1, w);
             ap_proxy_set_wstatus(PROXY_WORKER_STOPPED_FLAG, 0, w);
+            disabled = 1;
             if (e) {
                 sr_atomic_store64(&e->gone_since, (apr_uint64_t)now);
                 sr_atomic_store64(&e->settle_until, 0);
@@ -467,7 +468,10 @@ void sr_discover_run(sr_discovery_t *d, apr_pool_t *p)
             }
         }
     }
-    if (rewrote && sb) {
+    if ((rewrote || disabled) && sb) {
+        /* every child's per-child step runs: it closes the pooled
+         * connections of the slots disabled or rewritten (see
+         * mod_sticky_route_discover.c's header, point 1) */
         sr_atomic_add32(&sb->disc_gen, 1);
     }
     if (glocked) {
