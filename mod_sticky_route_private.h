@@ -220,7 +220,8 @@ typedef struct {
     volatile apr_uint32_t disc_max;     /* max= */
     volatile apr_uint32_t disc_held;    /* gone addresses within their hold */
     volatile apr_uint64_t disc_reused;  /* slots given to another address */
-    volatile apr_uint32_t disc_gen;     /* bumped at every slot rewrite */
+    volatile apr_uint32_t disc_gen;     /* bumped at every slot rewrite and
+                                           member disabled */
     volatile apr_uint64_t disc_next;    /* apr_time_t of the next resolution */
     volatile apr_uint32_t disc_failing; /* the last resolution was a DNS
                                            failure (the set is kept) */
