@@ -296,6 +296,11 @@ static void sr_register_hooks(apr_pool_t *p)
     ap_hook_post_config(sr_post_config, after_balancer, before_watchdog,
                         APR_HOOK_MIDDLE);
     ap_hook_child_init(sr_child_init, NULL, NULL, APR_HOOK_MIDDLE);
+    /* mod_watchdog may start its threads before mod_proxy_balancer's
+     * child_init made the balancers' mutexes: the discovery callbacks wait
+     * for this one */
+    ap_hook_child_init(sr_discover_child_ready, after_balancer, NULL,
+                       APR_HOOK_MIDDLE);
     ap_hook_handler(sr_status_handler, NULL, NULL, APR_HOOK_MIDDLE);
     sr_find_register_hooks(p);
     sr_filter_register_hooks(p);

@@ -115,6 +115,29 @@
 /* The discoveries of this configuration generation (pconf). */
 static apr_array_header_t *sr_discoveries;
 
+/* Set (release) by sr_discover_child_ready once mod_proxy_balancer's
+ * child_init has made this process's balancer mutexes and workers; read
+ * (acquire) by both watchdog callbacks, which act only after it. mod_watchdog
+ * starts its threads from its own child_init, which may run before
+ * mod_proxy_balancer's: without this gate a callback could find b->tmutex
+ * not made yet, and PROXY_THREAD_LOCK(b) would lock nothing (found by
+ * make test-threads). Lock-free (sr_atomic.h). */
+static apr_uint32_t sr_child_ready;
+
+/* child_init, after mod_proxy_balancer's (sr_register_hooks). No lock:
+ * child_init runs in the main thread; the store publishes what it made. */
+void sr_discover_child_ready(apr_pool_t *pchild, server_rec *s)
+{
+    (void)pchild;
+    (void)s;
+    sr_atomic_store32_release(&sr_child_ready, 1);
+}
+
+static int sr_discover_ready(void)
+{
+    return sr_atomic_load32_acquire(&sr_child_ready) != 0;
+}
+
 static apr_status_t sr_discoveries_reset(void *data)
 {
     (void)data;
@@ -351,6 +374,18 @@ static apr_status_t sr_discover_callback(int state, void *data, apr_pool_t *pool
     if (state != AP_WATCHDOG_STATE_RUNNING && state != AP_WATCHDOG_STATE_STARTING) {
         return APR_SUCCESS;
     }
+    if (state == AP_WATCHDOG_STATE_STARTING) {
+        /* the first resolution as soon as the process's balancers are
+         * made (the main thread is in child_init, microseconds away);
+         * the status output's discovery gauges come from it */
+        int waits;
+        for (waits = 0; waits < 200 && !sr_discover_ready(); waits++) {
+            apr_sleep(apr_time_from_msec(10));
+        }
+    }
+    if (!sr_discover_ready()) {
+        return APR_SUCCESS;     /* not yet: the next tick (100 ms) */
+    }
     now = apr_time_now();
     if (now < t->next) {
         return APR_SUCCESS;
@@ -519,7 +554,8 @@ static apr_status_t sr_discover_child_callback(int state, void *data,
     int i;
 
     (void)data;
-    if (state != AP_WATCHDOG_STATE_RUNNING || !sr_discoveries) {
+    if (state != AP_WATCHDOG_STATE_RUNNING || !sr_discoveries
+        || !sr_discover_ready()) {
         return APR_SUCCESS;
     }
     for (i = 0; i < sr_discoveries->nelts; i++) {

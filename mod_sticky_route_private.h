@@ -572,6 +572,9 @@ int sr_discover_check(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s,
                       const sr_key_t *route_key);
 /* post_config: the watchdog callbacks; needs mod_watchdog. */
 int sr_discover_post_config(apr_pool_t *pconf, server_rec *main_s);
+/* child_init, after mod_proxy_balancer's: this process's balancers are
+ * made; the discovery watchdogs act only from then on. No lock. */
+void sr_discover_child_ready(apr_pool_t *pchild, server_rec *s);
 
 /* ---- StickyRouteWait (mod_sticky_route_wait.c) ------------------------------ */
 
