@@ -349,13 +349,13 @@ static proxy_worker *sr_find_sticky(proxy_balancer *b, request_rec *r)
  * roundrobin, no cookie): the schedule's election, by load when by_load;
  * why and why_none for the debug log. Returns the worker, NULL: no member
  * (503). Used by the roundrobin finder and by lbmethod=hash for an empty
- * key. Lock: the balancer's thread mutex (the finder's, held by
- * mod_proxy_balancer). */
-static proxy_worker *sr_place_by_schedule(request_rec *r,
-                                          sr_balancer_state_t *st,
-                                          sr_req_t *rq, int by_load,
-                                          const char *why,
-                                          const char *why_none)
+ * key; inlined into both, as the code was before it became one helper
+ * (the round-robin finder's cost, bench/micro). Lock: the balancer's
+ * thread mutex (the finder's, held by mod_proxy_balancer). */
+static inline __attribute__((always_inline))
+proxy_worker *sr_place_by_schedule(request_rec *r, sr_balancer_state_t *st,
+                                   sr_req_t *rq, int by_load, const char *why,
+                                   const char *why_none)
 {
     int m = sr_elect(st, r, rq, by_load);
 
