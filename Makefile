@@ -5,8 +5,8 @@ WARN        = -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE
 APR_CFLAGS  = $(shell pkg-config --cflags apr-1 apr-util-1 2>/dev/null)
 APR_LIBS    = $(shell pkg-config --libs apr-1 apr-util-1 2>/dev/null)
 CORE_SRC    = sr_text.c sr_key.c sr_cookie.c sr_cookie_spec.c sr_schedule.c \
-              sr_route_index.c sr_policy.c sr_discover_policy.c sr_dns.c \
-              sr_hash.c sr_hash_build.c
+              sr_route_index.c sr_policy.c sr_policy_request.c \
+              sr_discover_policy.c sr_dns.c sr_hash.c sr_hash_build.c
 CORE_HDR    = sr_core.h sr_text.h sr_key.h sr_cookie.h sr_schedule.h sr_atomic.h \
               sr_policy.h sr_dns.h sr_hash.h sr_hash_map.h
 GLUE_SRC    = mod_sticky_route.c mod_sticky_route_config.c mod_sticky_route_shm.c \
@@ -43,7 +43,8 @@ install: all
 	install -m 0644 debian/sticky_route.load $(DESTDIR)/etc/apache2/mods-available/sticky_route.load
 
 # Unit tests of the httpd-free core, with check.
-UNIT_SRC    = tests/unit/test_sr_core.c tests/unit/test_sr_policy.c tests/unit/test_sr_dns.c \
+UNIT_SRC    = tests/unit/test_sr_core.c tests/unit/test_sr_policy.c \
+              tests/unit/test_sr_policy_request.c tests/unit/test_sr_dns.c \
               tests/unit/test_sr_hash.c
 tests/unit/sr_unit: $(UNIT_SRC) $(CORE_SRC) $(CORE_HDR)
 	$(CC) $(WARN) -O1 -g $(APR_CFLAGS) -I. -o $@ $(UNIT_SRC) $(CORE_SRC) \

@@ -89,10 +89,13 @@ void sr_early_cookie_take_back(request_rec *r, sr_req_t *rq)
 
 /* Adds the one Set-Cookie, naming the member elected last, when the
  * response is on its way (an early one, of an upgrade that got a final
- * response instead of its 101, is taken back first and judged the same); skips errors httpd generates itself, and never
- * replaces a cookie of the same name and path the member set itself. No
- * lock: the request's own sr_req_t; st->shared is fixed once the state is
- * made; the once-only warning bit is set lock-free (compare-and-swap). */
+ * response instead of its 101, is taken back first and judged the same).
+ * The policy decides: sr_cookie_due (is it due: not for httpd's own error
+ * pages), then, given whether the member set a cookie of the same name and
+ * path itself, sr_cookie_issue (add it, or leave the member's and warn
+ * once). No lock: the request's own sr_req_t; st->shared is fixed once the
+ * state is made; the once-only warning bit is set lock-free
+ * (compare-and-swap). */
 static apr_status_t sr_cookie_filter(ap_filter_t *f, apr_bucket_brigade *bb)
 {
     request_rec *r = f->r;
@@ -101,8 +104,12 @@ static apr_status_t sr_cookie_filter(ap_filter_t *f, apr_bucket_brigade *bb)
     if (rq) {
         sr_early_cookie_take_back(r, rq);
     }
-    if (rq && rq->issue && rq->set_cookie && rq->worker && !rq->error_response) {
+    if (rq && sr_cookie_due(rq->issue, rq->set_cookie != NULL,
+                            rq->worker != NULL, rq->error_response)) {
         sr_app_cookie_t ac;
+        sr_balancer_state_t *st;
+        sr_shm_balancer_t *sb;
+        int warned;
 
         ac.spec = rq->spec;
         ac.req_path = r->parsed_uri.path ? r->parsed_uri.path : r->uri;
@@ -113,32 +120,35 @@ static apr_status_t sr_cookie_filter(ap_filter_t *f, apr_bucket_brigade *bb)
             apr_table_do(sr_app_cookie_cb, &ac, r->err_headers_out,
                          "Set-Cookie", NULL);
         }
-        if (!ac.found) {
+        st = (ac.found && rq->balancer) ? rq->balancer->context : NULL;
+        sb = st ? st->shared : NULL;
+        warned = sb && (sr_atomic_load32(&sb->warned) & SR_WARNED_APP_COOKIE);
+        switch (sr_cookie_issue(ac.found != NULL, warned)) {
+        case SR_ISSUE_ADD:
             apr_table_addn(r->headers_out, "Set-Cookie", rq->set_cookie);
-        }
-        else {
-            sr_balancer_state_t *st = rq->balancer ? rq->balancer->context
-                                                   : NULL;
-            sr_shm_balancer_t *sb = st ? st->shared : NULL;
-            if (!sb || !(sr_atomic_load32(&sb->warned) & SR_WARNED_APP_COOKIE)) {
-                int first = 1;
-                if (sb) {
-                    apr_uint32_t was = sr_atomic_load32(&sb->warned);
-                    first = sr_atomic_cas32(&sb->warned, was,
-                                            was | SR_WARNED_APP_COOKIE)
-                            == was;
-                }
-                if (first) {
-                    ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
-                                  "%s: member %s sets the cookie %s (path %s) "
-                                  "itself; mod_sticky_route does not replace "
-                                  "an application's cookie, so its responses "
-                                  "pin nobody - give StickyRouteCookie another "
-                                  "name (said once)", rq->balancer->s->name,
-                                  sr_worker_url(rq->worker), rq->spec->name,
-                                  rq->spec->path);
-                }
+            break;
+        case SR_ISSUE_MEMBERS_WARN: {
+            int first = 1;
+            if (sb) {
+                apr_uint32_t was = sr_atomic_load32(&sb->warned);
+                first = sr_atomic_cas32(&sb->warned, was,
+                                        was | SR_WARNED_APP_COOKIE) == was;
             }
+            if (first) {
+                ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
+                              "%s: member %s sets the cookie %s (path %s) "
+                              "itself; mod_sticky_route does not replace "
+                              "an application's cookie, so its responses "
+                              "pin nobody - give StickyRouteCookie another "
+                              "name (said once)", rq->balancer->s->name,
+                              sr_worker_url(rq->worker), rq->spec->name,
+                              rq->spec->path);
+            }
+            break;
+        }
+        case SR_ISSUE_MEMBERS:
+        default:
+            break;
         }
     }
     ap_remove_output_filter(f);
@@ -157,8 +167,9 @@ static void sr_insert_error_filter(request_rec *r)
 }
 
 /* The end of every request (and of the requests of its internal
- * redirects): the in-flight count released, the decision counted when a
- * response left. No lock: the request's own sr_req_t; the counters are
+ * redirects): the in-flight count released; the decision of the request
+ * that produced the response counted when sr_count_decision says so. No
+ * lock: the request's own sr_req_t; the counters are
  * relaxed atomic adds in shared memory. */
 static int sr_log_transaction(request_rec *r)
 {
@@ -180,10 +191,17 @@ static int sr_log_transaction(request_rec *r)
      * middle. mod_proxy_http closes the client connection without one when
      * a pooled backend connection breaks under a request on a reused client
      * connection (the client retries). */
-    if (rq && rq->worker && rq->counter && !rq->error_response
-        && !rq->broken && r->sent_bodyct
-        && (unsigned)rq->status < SR_STATUS_COUNT) {
-        sr_atomic_add64(&rq->counter->count[rq->status], 1);
+    if (rq) {
+        sr_count_in_t in;
+
+        in.decided = rq->worker && rq->counter;
+        in.error_response = rq->error_response;
+        in.broken = rq->broken;
+        in.sent_body = r->sent_bodyct != 0;
+        in.status = rq->status;
+        if (sr_count_decision(&in)) {
+            sr_atomic_add64(&rq->counter->count[rq->status], 1);
+        }
     }
     return DECLINED;
 }

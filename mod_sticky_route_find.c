@@ -28,32 +28,34 @@
 
 #include "mod_sticky_route_private.h"
 
-/* Rebuilds of the schedule one election may ask for (a member changed
- * state between the scan and the election). */
-#define SR_ELECT_RESCANS 2
+/* Members in the view: the balancer's, at most st->max. Lock: the
+ * balancer's thread mutex (b->workers). */
+static inline uint32_t sr_members(const sr_balancer_state_t *st)
+{
+    uint32_t n = (uint32_t)st->balancer->workers->nelts;
+
+    return n < st->max ? n : st->max;
+}
 
 /* Election: one atomic ticket, one table lookup, the policy's verdict
- * (sr_elect_check). A stale schedule is rebuilt and the same ticket mapped
- * onto the new one; a member that failed in this request costs another
- * ticket, until every scheduled member was tried. Returns the member
- * number or -1. Lock: the balancer's thread mutex (the finder's, held by
- * mod_proxy_balancer). The ticket is lock-free: one relaxed fetch-and-add
- * in shared memory. */
+ * (sr_elect_check, or sr_elect_leastbusy by load), then the policy's next
+ * step (sr_elect_then): serve, another ticket (a member that failed in
+ * this request), a rescan with the same ticket mapped onto the new
+ * schedule (stale), or give up. Returns the member number or -1. Lock:
+ * the balancer's thread mutex (the finder's, held by mod_proxy_balancer).
+ * The ticket is lock-free: one relaxed fetch-and-add in shared memory. */
 static int sr_elect(sr_balancer_state_t *st, request_rec *r, sr_req_t *rq,
                     int by_load)
 {
     apr_uint64_t ticket = 0;
-    int rescans = 0, fresh = 1;
-    uint32_t tickets = 0;
+    int fresh = 1;
+    uint32_t tickets = 0, rescans = 0;
 
     for (;;) {
         int32_t m;
         sr_elect_t verdict;
-        uint32_t n = (uint32_t)st->balancer->workers->nelts;
+        uint32_t n = sr_members(st);
 
-        if (n > st->max) {
-            n = st->max;
-        }
         if (fresh) {
             ticket = st->shared ? sr_atomic_add64(&st->shared->ticket, 1)
                                 : st->local_ticket++;
@@ -80,30 +82,19 @@ static int sr_elect(sr_balancer_state_t *st, request_rec *r, sr_req_t *rq,
             verdict = sr_elect_check(&st->schedule, ticket, st->view, n,
                                      &rq->tried, &m);
         }
-        switch (verdict) {
-        case SR_ELECT_OK:
+        switch (sr_elect_then(verdict, st->schedule.len, tickets, rescans)) {
+        case SR_ELECT_GO_SERVE:
             return m;
-        case SR_ELECT_TRIED:
+        case SR_ELECT_GO_NEXT:
             fresh = 1;
-            if (tickets > st->schedule.len + 1) {
-                return -1;
-            }
             continue;
-        case SR_ELECT_STALE:
-            if (rescans++ >= SR_ELECT_RESCANS) {
-                return -1;
-            }
+        case SR_ELECT_GO_RESCAN:
+            rescans++;
             st->next_scan = r->request_time + sr_scan(st, r->server);
             fresh = 0;
             continue;
-        case SR_ELECT_NONE:
+        case SR_ELECT_GO_GIVE_UP:
         default:
-            if (st->schedule.len == 0 && rescans++ < 1) {
-                /* nobody took new sessions at the last scan: look again */
-                st->next_scan = r->request_time + sr_scan(st, r->server);
-                fresh = 0;
-                continue;
-            }
             return -1;
         }
     }
@@ -219,25 +210,30 @@ static void sr_unapplied(request_rec *r, sr_balancer_state_t *st,
                   sr_status_name(status), why);
 }
 
-/* A retry after a member broke on a reused connection goes to that member
- * again (sr_retry_member decided it); returns 1 when it does. Lock: the
- * balancer's thread mutex (the finder's, held by mod_proxy_balancer). */
+/* A retry the retry decision sent back to the member that broke
+ * (rq->retry_same): gives that member its retry chance, asks
+ * sr_decide_retry_same with the decision of the attempt it retries
+ * (status, issue), applies the answer; returns 1 when the member serves.
+ * Lock: the balancer's thread mutex (the finder's, held by
+ * mod_proxy_balancer). */
 static int sr_retry_same(request_rec *r, sr_balancer_state_t *st,
-                         sr_req_t *rq, const sr_effective_t *eff)
+                         sr_req_t *rq, sr_status_t status, int issue)
 {
     int m = rq->retry_same;
+    uint32_t n = sr_members(st);
+    sr_decision_t d;
 
     rq->retry_same = -1;
-    if (m < 0 || m >= st->balancer->workers->nelts || (uint32_t)m >= st->max) {
+    if (m >= 0 && (uint32_t)m < n) {
+        sr_view_member(st, m, r->server);
+    }
+    sr_decide_retry_same(st->view, n, m, &rq->tried, status, issue,
+                         rq->first, &d);
+    if (d.action != SR_ACT_SERVE) {
         return 0;
     }
-    sr_view_member(st, m, r->server);
-    if (!st->view[m].usable || sr_tried_has(&rq->tried, (uint32_t)m)) {
-        return 0;
-    }
-    sr_apply(r, st, rq, m, rq->status, rq->issue, rq->first, eff,
-             "retry after a reused connection broke: the same member, on a "
-             "fresh connection");
+    sr_apply(r, st, rq, d.member, d.status, d.issue, d.first, &st->eff,
+             d.why);
     return 1;
 }
 
@@ -258,8 +254,7 @@ static int sr_elect_by_key(sr_balancer_state_t *st, request_rec *r,
     if (!st->hash || !sr_hash_request_key(st, r, &h)) {
         return -2;
     }
-    n = (uint32_t)st->balancer->workers->nelts < st->max
-        ? (uint32_t)st->balancer->workers->nelts : st->max;
+    n = sr_members(st);
     m = sr_hash_choose(st, h, n, &rq->tried, spilled, &stale);
     if (stale) {
         st->next_scan = r->request_time + sr_scan(st, r->server);
@@ -278,6 +273,7 @@ static proxy_worker *sr_find_sticky(proxy_balancer *b, request_rec *r)
     const sr_effective_t *eff;
     sr_sticky_in_t in;
     sr_decision_t d;
+    sr_elect_way_t way;
     sr_req_t *rq;
     uint32_t n;
     int m;
@@ -288,14 +284,14 @@ static proxy_worker *sr_find_sticky(proxy_balancer *b, request_rec *r)
     eff = &st->eff;
     sr_scan_if_due(st, r);
     rq = sr_req(r, b, st);
-    if (rq->retry_same >= 0 && sr_retry_same(r, st, rq, eff)) {
+    if (rq->retry_same >= 0
+        && sr_retry_same(r, st, rq, rq->status, rq->issue)) {
         return rq->worker;
     }
     if (!rq->parsed) {
         sr_read_cookie(st, r, rq);
     }
-    n = (uint32_t)b->workers->nelts < st->max ? (uint32_t)b->workers->nelts
-                                               : st->max;
+    n = sr_members(st);
     if (rq->cookie.app_member >= 0 && (uint32_t)rq->cookie.app_member < n
         && !sr_tried_has(&rq->tried, (uint32_t)rq->cookie.app_member)) {
         sr_view_member(st, rq->cookie.app_member, r->server);
@@ -329,16 +325,16 @@ static proxy_worker *sr_find_sticky(proxy_balancer *b, request_rec *r)
     default:
         break;
     }
-    /* a rebalanced client goes by load whatever the election: never back
-     * to the member it is moved from */
+    /* by key, by load or by the schedule's turn (a rebalanced client goes
+     * by load: sr_elect_way) */
+    way = sr_elect_way(SR_LB_STICKY, st->eff.elect, d.status);
     m = -1;
-    if (st->eff.elect == SR_ELECT_HASH && d.status != SR_STATUS_REBALANCED) {
+    if (way.by_key) {
         int spilled;
         m = sr_elect_by_key(st, r, rq, &spilled);
     }
-    if (m < 0) {
-        m = sr_elect(st, r, rq, st->eff.elect == SR_ELECT_LEASTBUSY
-                                || d.status == SR_STATUS_REBALANCED);
+    if (m < 0 && (m == -2 || !way.by_key || way.key_none_schedule)) {
+        m = sr_elect(st, r, rq, way.by_load);
     }
     if (m < 0) {
         sr_unapplied(r, st, rq, d.status, "no member takes new sessions");
@@ -347,6 +343,28 @@ static proxy_worker *sr_find_sticky(proxy_balancer *b, request_rec *r)
     rq->first = d.first;
     sr_apply(r, st, rq, m, d.status, d.issue, d.first, eff, d.why);
     return workers[m];
+}
+
+/* A request placed as lbmethod=roundrobin places it (decision
+ * roundrobin, no cookie): the schedule's election, by load when by_load;
+ * why and why_none for the debug log. Returns the worker, NULL: no member
+ * (503). Used by the roundrobin finder and by lbmethod=hash for an empty
+ * key; inlined into both, as the code was before it became one helper
+ * (the round-robin finder's cost, bench/micro). Lock: the balancer's
+ * thread mutex (the finder's, held by mod_proxy_balancer). */
+static inline __attribute__((always_inline))
+proxy_worker *sr_place_by_schedule(request_rec *r, sr_balancer_state_t *st,
+                                   sr_req_t *rq, int by_load, const char *why,
+                                   const char *why_none)
+{
+    int m = sr_elect(st, r, rq, by_load);
+
+    if (m < 0) {
+        sr_unapplied(r, st, rq, SR_STATUS_ROUNDROBIN, why_none);
+        return NULL;
+    }
+    sr_apply(r, st, rq, m, SR_STATUS_ROUNDROBIN, 0, 0, &st->eff, why);
+    return ((proxy_worker **)st->balancer->workers->elts)[m];
 }
 
 /*
@@ -368,29 +386,21 @@ static proxy_worker *sr_find_roundrobin(proxy_balancer *b, request_rec *r)
 {
     sr_balancer_state_t *st = sr_state(b, r->server);
     sr_req_t *rq;
-    int m;
 
     if (!st) {
         return NULL;
     }
     sr_scan_if_due(st, r);
     rq = sr_req(r, b, st);
-    if (rq->retry_same >= 0) {
-        rq->status = SR_STATUS_ROUNDROBIN;
-        rq->issue = 0;
-        if (sr_retry_same(r, st, rq, &st->eff)) {
-            return rq->worker;
-        }
+    if (rq->retry_same >= 0
+        && sr_retry_same(r, st, rq, SR_STATUS_ROUNDROBIN, 0)) {
+        return rq->worker;
     }
-    m = sr_elect(st, r, rq, st->eff.elect == SR_ELECT_LEASTBUSY);
-    if (m < 0) {
-        sr_unapplied(r, st, rq, SR_STATUS_ROUNDROBIN,
-                     "no member takes requests");
-        return NULL;
-    }
-    sr_apply(r, st, rq, m, SR_STATUS_ROUNDROBIN, 0, 0, &st->eff,
-             "the round-robin schedule's turn");
-    return ((proxy_worker **)b->workers->elts)[m];
+    return sr_place_by_schedule(r, st, rq,
+                                sr_elect_way(SR_LB_ROUNDROBIN, st->eff.elect,
+                                             SR_STATUS_ROUNDROBIN).by_load,
+                                "the round-robin schedule's turn",
+                                "no member takes requests");
 }
 
 /*
@@ -411,6 +421,7 @@ static proxy_worker *sr_find_roundrobin(proxy_balancer *b, request_rec *r)
 static proxy_worker *sr_find_hash(proxy_balancer *b, request_rec *r)
 {
     sr_balancer_state_t *st = sr_state(b, r->server);
+    sr_elect_way_t way;
     sr_req_t *rq;
     int m, spilled;
 
@@ -423,23 +434,17 @@ static proxy_worker *sr_find_hash(proxy_balancer *b, request_rec *r)
     }
     sr_scan_if_due(st, r);
     rq = sr_req(r, b, st);
-    if (rq->retry_same >= 0) {
-        rq->issue = 0;
-        if (sr_retry_same(r, st, rq, &st->eff)) {
-            return rq->worker;
-        }
+    if (rq->retry_same >= 0 && sr_retry_same(r, st, rq, rq->status, 0)) {
+        return rq->worker;
     }
+    way = sr_elect_way(SR_LB_HASH, st->eff.elect, SR_STATUS_HASHED);
     m = sr_elect_by_key(st, r, rq, &spilled);
-    if (m == -2) {
-        m = sr_elect(st, r, rq, st->eff.elect == SR_ELECT_LEASTBUSY);
-        if (m < 0) {
-            sr_unapplied(r, st, rq, SR_STATUS_ROUNDROBIN,
-                         "empty key, and no member takes requests");
-            return NULL;
-        }
-        sr_apply(r, st, rq, m, SR_STATUS_ROUNDROBIN, 0, 0, &st->eff,
-                 "empty key: the round-robin schedule's turn");
-        return ((proxy_worker **)b->workers->elts)[m];
+    if (m == -2 || (m < 0 && way.key_none_schedule)) {
+        return sr_place_by_schedule(r, st, rq, way.by_load,
+                                    "empty key: the round-robin schedule's "
+                                    "turn",
+                                    "empty key, and no member takes "
+                                    "requests");
     }
     if (m < 0) {
         sr_unapplied(r, st, rq, SR_STATUS_HASHED, "no member takes requests");

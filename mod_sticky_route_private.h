@@ -33,8 +33,9 @@
  *                              StickyRouteDiscover (their own header:
  *                              mod_sticky_route_discover.h)
  *
- * The decisions themselves are in sr_policy.c and sr_discover_policy.c,
- * pure and unit-tested; the httpd-free helpers under sr_core.h. Atomics:
+ * The decisions themselves are in sr_policy.c, sr_policy_request.c and
+ * sr_discover_policy.c, pure and unit-tested (sr_policy.h has the whole
+ * decision table of a request); the httpd-free helpers under sr_core.h. Atomics:
  * sr_atomic.h only. docs/DESIGN.md draws the request path through these
  * files.
  *
@@ -95,11 +96,7 @@ extern module AP_MODULE_DECLARE_DATA sticky_route_module;
 
 /* ---- configuration (mod_sticky_route_config.c) ------------------------- */
 
-typedef enum {
-    SR_ELECT_ROUNDROBIN = 0,
-    SR_ELECT_LEASTBUSY,
-    SR_ELECT_HASH                    /* by the request key (sr_hash.h) */
-} sr_elect_mode_t;
+/* StickyRouteElect: sr_elect_mode_t (sr_policy.h, sr_elect_way). */
 
 /* StickyRouteDiscover URL [interval=S] [max=N] [member parameters] */
 typedef struct {

@@ -70,52 +70,28 @@ sr_req_t *sr_req(request_rec *r, proxy_balancer *b, sr_balancer_state_t *st)
     return rq;
 }
 
-/* StickyRouteSession: the member an application's session id names, from
- * its cookie (the first value of the name with a route that names a
- * member), else from the URL parameter. Lock: the balancer's thread mutex
- * (the route index of st). */
+/* StickyRouteSession: gathers the application's session id for the
+ * policy - every Cookie header (sr_session_read_header), then the URL
+ * parameter (sr_session_read_url) - which sets rq->cookie.app_member when
+ * one names a member. Lock: the balancer's thread mutex (the route index
+ * of st, through st->cookie_ctx). */
 static void sr_read_app_session(sr_balancer_state_t *st, request_rec *r,
                                 sr_req_t *rq)
 {
     const apr_array_header_t *h = apr_table_elts(r->headers_in);
     const apr_table_entry_t *e = (const apr_table_entry_t *)h->elts;
-    int32_t n = st->cookie_ctx.nmembers;
-    sr_span_t value, route;
     int i;
 
     for (i = 0; i < h->nelts; i++) {
-        sr_span_t spans[SR_COOKIES_MAX];
-        size_t k, found;
-
-        if (!e[i].key || strcasecmp(e[i].key, "Cookie") || !e[i].val) {
-            continue;
-        }
-        found = sr_cookie_find(e[i].val, st->eff.session_cookie, spans,
-                               SR_COOKIES_MAX);
-        for (k = 0; k < found; k++) {
-            int32_t m;
-            if (spans[k].len > SR_VALUE_MAX
-                || !sr_session_route(spans[k].ptr, spans[k].len, &route)) {
-                continue;
-            }
-            m = sr_index_find(&st->index, st->routes, route.ptr, route.len);
-            if (m >= 0 && m < n) {
-                rq->cookie.app_member = m;
-                return;
-            }
+        if (e[i].key && !strcasecmp(e[i].key, "Cookie")
+            && sr_session_read_header(&rq->cookie, &st->cookie_ctx,
+                                      st->eff.session_cookie, e[i].val)) {
+            return;
         }
     }
-    if (st->eff.session_param
-        && sr_url_param(r->parsed_uri.path ? r->parsed_uri.path : r->uri,
-                        r->args, st->eff.session_param, &value)
-        && value.len <= SR_VALUE_MAX
-        && sr_session_route(value.ptr, value.len, &route)) {
-        int32_t m = sr_index_find(&st->index, st->routes, route.ptr,
-                                  route.len);
-        if (m >= 0 && m < n) {
-            rq->cookie.app_member = m;
-        }
-    }
+    sr_session_read_url(&rq->cookie, &st->cookie_ctx, st->eff.session_param,
+                        r->parsed_uri.path ? r->parsed_uri.path : r->uri,
+                        r->args);
 }
 
 /* Reads every Cookie header (HTTP/1.1 clients may send several). Lock: the

@@ -239,47 +239,49 @@ static uint64_t sr_mix(uint64_t h, uint64_t v)
 /* The member's weight for the schedule: its loadfactor, and with
  * StickyRouteSlowStart its ramp since it joined or came back (and whether
  * it still ramps, in the view; *rescan: how soon the ramp wants the weight
- * again, sr_slowstart_rescan). Notes in shared memory when a member goes
- * down and when it is back, so that every process ramps from the same
- * moment. Lock: the balancer's thread mutex (st->view); down and up_since
- * in shared memory lock-free (a compare-and-swap decides which process
- * notes the return). */
+ * again). The policy decides: sr_slowstart_note (note the member down, or
+ * back up, in shared memory, so that every process ramps from the same
+ * moment) and sr_slowstart_member (weight, ramping, rescan). Lock: the
+ * balancer's thread mutex (st->view); down and up_since in shared memory
+ * lock-free (a compare-and-swap decides which process notes the return). */
 static uint32_t sr_member_weight(sr_balancer_state_t *st, int i,
                                  const proxy_worker *w, apr_time_t now,
                                  apr_interval_time_t *rescan)
 {
-    uint32_t weight = (uint32_t)(w->s->lbfactor > 0 ? w->s->lbfactor : 1);
     sr_shm_member_t *c = st->counters[i];
-    apr_time_t since;
-    apr_interval_time_t ramp = apr_time_from_sec(st->eff.slowstart), next;
-    int64_t elapsed;
+    sr_slowstart_in_t in;
+    sr_slowstart_out_t out;
 
-    st->view[i].ramping = 0;
-    if (st->eff.slowstart <= 0) {
-        return weight;
-    }
-    if (c) {
-        if (!st->view[i].usable || st->view[i].draining) {
-            if (!sr_atomic_load32(&c->down)) {
-                sr_atomic_store32(&c->down, 1);
+    in.weight = w->s->lbfactor > 0 ? (uint32_t)w->s->lbfactor : 0;
+    in.ramp = st->eff.slowstart > 0 ? apr_time_from_sec(st->eff.slowstart)
+                                    : 0;
+    in.takes_new = sr_member_takes_new(&st->view[i]);
+    in.now = now;
+    in.interval = SR_SCAN_INTERVAL;
+    in.up_since = 0;
+    if (in.ramp > 0 && c) {
+        switch (sr_slowstart_note(in.takes_new,
+                                  sr_atomic_load32(&c->down) != 0)) {
+        case SR_SLOWSTART_DOWN:
+            sr_atomic_store32(&c->down, 1);
+            break;
+        case SR_SLOWSTART_UP:
+            if (sr_atomic_cas32(&c->down, 1, 0) == 1) {
+                sr_atomic_store64(&c->up_since, (apr_uint64_t)now);
             }
+            break;
+        case SR_SLOWSTART_KEEP:
+        default:
+            break;
         }
-        else if (sr_atomic_load32(&c->down)
-                 && sr_atomic_cas32(&c->down, 1, 0) == 1) {
-            sr_atomic_store64(&c->up_since, (apr_uint64_t)now);
-        }
+        in.up_since = (int64_t)sr_atomic_load64(&c->up_since);
     }
-    since = c ? (apr_time_t)sr_atomic_load64(&c->up_since) : 0;
-    elapsed = since ? now - since : INT64_MAX;
-    if (st->view[i].usable && !st->view[i].draining) {
-        st->view[i].ramping = (unsigned char)sr_slowstart_ramping(elapsed,
-                                                                  ramp);
-        next = sr_slowstart_rescan(elapsed, ramp, SR_SCAN_INTERVAL);
-        if (next < *rescan) {
-            *rescan = next;
-        }
+    sr_slowstart_member(&in, &out);
+    st->view[i].ramping = (unsigned char)out.ramping;
+    if (out.rescan < *rescan) {
+        *rescan = out.rescan;
     }
-    return sr_slowstart_weight(weight, elapsed, ramp);
+    return out.weight;
 }
 
 /*

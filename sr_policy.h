@@ -10,26 +10,55 @@
 /*
  * sr_policy.h - the decisions of mod_sticky_route as pure functions.
  *
- * The glue (mod_sticky_route_state.c, mod_sticky_route_find.c) builds a
- * plain view of a balancer's members - one sr_member_t per BalancerMember,
- * filled from the worker's shared status - and asks these functions what
- * to do. Nothing here needs an httpd header; everything is unit-tested
- * with check (tests/unit).
+ * The glue (mod_sticky_route*.c) builds a plain view of a balancer's
+ * members - one sr_member_t per BalancerMember, filled from the worker's
+ * shared status - gathers the request's inputs into the structures below,
+ * asks these functions once per question, and applies the answer. Nothing
+ * here needs an httpd header; everything is unit-tested with check
+ * (tests/unit). Definitions: sr_policy.c, sr_policy_request.c (the
+ * questions that came out of the glue, issue 18), sr_discover_policy.c.
  *
+ * The decision table of one request, in the order a request meets it
+ * (docs/DESIGN.md "One request" draws the same path through the glue):
+ *
+ *   question                                   decided by
+ *   no usable member: wait, or 503?            sr_wait_decide
+ *   a retry sent back to the member that       sr_decide_retry_same
+ *     broke: served there, before any other
+ *     rule of the finder?
+ *   what the application's session id says    sr_session_read_header,
+ *     (StickyRouteSession)                       sr_session_read_url
+ *   what the cookies say                       sr_cookie_read_header
+ *     (inside: lifetimes, overload)              (sr_cookie_age,
+ *                                                 sr_member_overloaded)
+ *   lbmethod=sticky: serve, elect or refuse    sr_decide_sticky
+ *   how the election goes: by the key, by      sr_elect_way
+ *     load, by the schedule's turn (a
+ *     rebalanced client goes by load)
+ *   may the schedule's member serve            sr_elect_check,
+ *                                              sr_elect_leastbusy
+ *   after that verdict: serve, next ticket,    sr_elect_then
+ *     rescan, or give up
+ *   the Set-Cookie before the member answers   sr_cookie_early
+ *     (an upgrade)?
+ *   the response leaves: is our cookie due;    sr_cookie_due,
+ *     does it go out, or does the member's     sr_cookie_issue
+ *     own cookie stand (warned once)?
+ *   the member broke or was not reached:       sr_retry_allowed,
+ *     retry, and on which member                 sr_retry_unreached_allowed,
+ *                                                sr_retry_member
+ *   the request ends: is its decision counted  sr_count_decision
+ *
+ * Beside requests, at each scan of a balancer:
  *   sr_route_choose      the route a member is known by
  *   sr_policy_takers     the members that take new sessions (and requests
  *                        of lbmethod=roundrobin)
- *   sr_slowstart_*       a member's weight while it ramps up
- *   sr_cookie_read_*     what the request's cookies say
- *   sr_cookie_age        MaxIdle/MaxLife: fresh, refresh or expired
- *   sr_member_overloaded StickyRouteRebalance: is the member overloaded?
- *   sr_decide_sticky     the sticky decision table
- *   sr_elect_check       election: may the schedule's member serve?
- *   sr_elect_leastbusy   election by load (StickyRouteElect leastbusy)
- *   sr_retry_allowed, sr_retry_member, sr_retry_unreached_allowed
- *                        the retry of a request a member broke or missed
- *   sr_wait_decide       no usable member: wait for one, or answer 503
- * Discovery's decisions: sr_discover_policy.c (declared further down).
+ *   sr_slowstart_note    slow start: a member noted down, or back up
+ *   sr_slowstart_member  its weight while it ramps up, and when to look
+ *                        again (over sr_slowstart_weight, _ramping,
+ *                        _rescan)
+ * lbmethod=hash's key -> member map: sr_hash.h. Discovery's decisions:
+ * sr_discover_policy.c (declared further down).
  */
 #ifndef SR_POLICY_H
 #define SR_POLICY_H
@@ -174,6 +203,21 @@ static inline void sr_cookie_read_init(sr_cookie_read_t *out)
  * at. Returns 1 once a member was found (later headers need not be read). */
 int sr_cookie_read_header(sr_cookie_read_t *out, const sr_cookie_ctx_t *ctx,
                           const char *header);
+
+/* ---- the application's session id (StickyRouteSession) -------------------
+ * An application's own session cookie or URL parameter "ID.route" (Tomcat's
+ * jvmRoute style) pins the client too: its route, the part after the last
+ * '.' (sr_session_route), names a member through ctx's route index. A value
+ * longer than SR_VALUE_MAX, without a valid route or naming no member of the
+ * first ctx->nmembers is passed over. The cookie comes first: in each
+ * Cookie header, the first of at most SR_COOKIES_MAX values of the cookie
+ * `name` that names a member; the URL parameter (path ";param=" first, then
+ * the query) only when no cookie did. Each sets out->app_member (left as it
+ * is otherwise) and returns 1 when it names a member (the reader stops). */
+int sr_session_read_header(sr_cookie_read_t *out, const sr_cookie_ctx_t *ctx,
+                           const char *name, const char *header);
+int sr_session_read_url(sr_cookie_read_t *out, const sr_cookie_ctx_t *ctx,
+                        const char *param, const char *path, const char *args);
 
 /* ---- lifetimes ----------------------------------------------------------------
  * With MaxIdle=, MaxLife= or StickyRouteRebalance the cookie carries two
@@ -341,6 +385,47 @@ int sr_slowstart_ramping(int64_t elapsed, int64_t ramp);
 #define SR_SLOWSTART_STEPS 20
 int64_t sr_slowstart_rescan(int64_t elapsed, int64_t ramp, int64_t interval);
 
+/* What a scan notes in a member's shared entry (one per member, seen by
+ * every process), so that every process ramps it from the same moment:
+ *
+ *   it takes no new sessions (unusable, draining), not noted down    DOWN
+ *   it takes new sessions again, noted down                          UP
+ *   otherwise                                                        KEEP
+ *
+ * DOWN: set the entry's down flag. UP: clear it; the one process whose
+ * compare-and-swap clears it notes up_since = now (the ramp starts). */
+typedef enum {
+    SR_SLOWSTART_KEEP = 0,
+    SR_SLOWSTART_DOWN,
+    SR_SLOWSTART_UP
+} sr_slowstart_note_t;
+
+sr_slowstart_note_t sr_slowstart_note(int takes_new, int noted_down);
+
+typedef struct {
+    uint32_t weight;        /* loadfactor=; 0 counts as 1 */
+    int64_t ramp;           /* StickyRouteSlowStart; 0: off */
+    int takes_new;          /* usable and not draining (sr_member_takes_new) */
+    int64_t up_since;       /* when it joined or came back; 0: long ago */
+    int64_t now;
+    int64_t interval;       /* how often the process looks otherwise */
+} sr_slowstart_in_t;
+
+typedef struct {
+    uint32_t weight;        /* for the schedule */
+    int ramping;            /* still below its full weight (sr_member_t) */
+    int64_t rescan;         /* look again within this (sr_slowstart_rescan) */
+} sr_slowstart_out_t;
+
+/* A member's weight at a scan. Slow start off: its loadfactor as it is
+ * (unscaled), not ramping, rescan = interval. On: sr_slowstart_weight of
+ * the time since up_since (0: long ago, the full weight); a member that
+ * takes new sessions is ramping while below its full weight and asks for
+ * the rescan its ramp needs; one that takes none is never ramping and asks
+ * for nothing sooner than the interval (it is in no schedule). All times
+ * in one unit. */
+void sr_slowstart_member(const sr_slowstart_in_t *in, sr_slowstart_out_t *out);
+
 /* Has every member of the schedule been tried? */
 int sr_schedule_exhausted(const sr_schedule_t *s, const sr_tried_t *tried);
 
@@ -371,6 +456,101 @@ static inline sr_elect_t sr_elect_check(const sr_schedule_t *s,
     }
     *member = k;
     return SR_ELECT_OK;
+}
+
+/* How a finder elects (StickyRouteElect roundrobin|leastbusy|hash, the
+ * lbmethod, the sticky decision's status):
+ *
+ *   lbmethod    StickyRouteElect  status      key first  key's none:   schedule
+ *                                                        schedule?     by load?
+ *   sticky      roundrobin        any         no         -             no
+ *   sticky      leastbusy         any         no         -             yes
+ *   sticky      hash              not rebal.  yes        yes           no
+ *   sticky      any               rebalanced  no         -             yes
+ *   roundrobin  leastbusy         -           no         -             yes
+ *   roundrobin  roundrobin, hash  -           no         -             no
+ *   hash        leastbusy         -           yes        no (503)      yes
+ *   hash        roundrobin, hash  -           yes        no (503)      no
+ *
+ * A rebalanced client (StickyRouteRebalance) goes by load whatever the
+ * election, never by its key: its key would name the overloaded member it
+ * is moved from. An empty key is always placed by the schedule (decision
+ * roundrobin under lbmethod=hash). "By load" is sr_elect_leastbusy, else
+ * the schedule's turn, sr_elect_check. (inline: every election asks it) */
+typedef enum {
+    SR_ELECT_ROUNDROBIN = 0,
+    SR_ELECT_LEASTBUSY,
+    SR_ELECT_HASH                   /* by the request key (sr_hash.h) */
+} sr_elect_mode_t;
+
+typedef enum {
+    SR_LB_STICKY = 0,
+    SR_LB_ROUNDROBIN,
+    SR_LB_HASH
+} sr_lbmethod_t;
+
+typedef struct {
+    unsigned char by_key;           /* the key's member first */
+    unsigned char key_none_schedule;/* the key's member is none: the
+                                       schedule (else no member) */
+    unsigned char by_load;          /* the schedule's election by load */
+} sr_elect_way_t;
+
+static inline sr_elect_way_t sr_elect_way(sr_lbmethod_t lb,
+                                          sr_elect_mode_t mode,
+                                          sr_status_t status)
+{
+    sr_elect_way_t w;
+    int rebalanced = lb == SR_LB_STICKY && status == SR_STATUS_REBALANCED;
+
+    w.by_key = lb == SR_LB_HASH
+               || (lb == SR_LB_STICKY && mode == SR_ELECT_HASH && !rebalanced);
+    w.key_none_schedule = lb == SR_LB_STICKY;
+    w.by_load = mode == SR_ELECT_LEASTBUSY || rebalanced;
+    return w;
+}
+
+/* What an election does after a verdict (sr_elect_check or
+ * sr_elect_leastbusy), having taken `tickets` tickets and rescanned
+ * `rescans` times so far:
+ *
+ *   OK                                          SERVE
+ *   TRIED: at most len + 1 tickets taken        NEXT (another ticket)
+ *          more                                 GIVE_UP
+ *   STALE: fewer than SR_ELECT_RESCANS rescans  RESCAN (same ticket)
+ *          as many                              GIVE_UP
+ *   NONE:  an empty schedule, no rescan yet     RESCAN (nobody took new
+ *                                               sessions at the last scan:
+ *                                               look again once)
+ *          otherwise                            GIVE_UP
+ *
+ * len: the schedule's length now. The caller counts a RESCAN in rescans.
+ * (inline: every election asks it) */
+#define SR_ELECT_RESCANS 2
+
+typedef enum {
+    SR_ELECT_GO_SERVE = 0,
+    SR_ELECT_GO_NEXT,
+    SR_ELECT_GO_RESCAN,
+    SR_ELECT_GO_GIVE_UP
+} sr_elect_go_t;
+
+static inline sr_elect_go_t sr_elect_then(sr_elect_t verdict, uint32_t len,
+                                          uint32_t tickets, uint32_t rescans)
+{
+    switch (verdict) {
+    case SR_ELECT_OK:
+        return SR_ELECT_GO_SERVE;
+    case SR_ELECT_TRIED:
+        return tickets > len + 1 ? SR_ELECT_GO_GIVE_UP : SR_ELECT_GO_NEXT;
+    case SR_ELECT_STALE:
+        return rescans >= SR_ELECT_RESCANS ? SR_ELECT_GO_GIVE_UP
+                                           : SR_ELECT_GO_RESCAN;
+    case SR_ELECT_NONE:
+    default:
+        return len == 0 && rescans < 1 ? SR_ELECT_GO_RESCAN
+                                       : SR_ELECT_GO_GIVE_UP;
+    }
 }
 
 /* ---- retrying a request a member broke ------------------------------------
@@ -404,6 +584,18 @@ int sr_retry_allowed(const sr_retry_in_t *in);
 int32_t sr_retry_member(const sr_member_t *m, uint32_t n, int32_t failed,
                         int fresh_connection, int timed_out, int retries,
                         const sr_tried_t *tried);
+
+/* The retry of a request sent back to the member that broke (`same`, from
+ * sr_retry_member; -1: none) is the finder's first question, before the
+ * cookie, the key or the schedule: that member serves it (SR_ACT_SERVE)
+ * when it is one of the n members, usable now (after its retry chance) and
+ * has not failed in this request, with the decision of the attempt it
+ * retries (status, issue, first: a new session keeps its Set-Cookie);
+ * otherwise the finder decides as for any request (SR_ACT_ELECT, member
+ * -1). */
+void sr_decide_retry_same(const sr_member_t *m, uint32_t n, int32_t same,
+                          const sr_tried_t *tried, sr_status_t status,
+                          int issue, int64_t first, sr_decision_t *d);
 
 /* ---- retrying a request its member never got ------------------------------
  * mod_proxy answers 503 when the elected member cannot be reached: the
@@ -444,6 +636,47 @@ int sr_retry_unreached_allowed(const sr_retry_in_t *in, int unreached);
  * answered). The filter takes an early cookie back when the member answers
  * with a final response instead, and applies its usual rules. */
 int sr_cookie_early(const char *connection, const char *upgrade);
+
+/* The output filter, as the response leaves: is our Set-Cookie due? Yes
+ * when the last decision issues one (issue), its value was prepared, a
+ * member serves (decided: not undone by a later decision that found none),
+ * and the response is not httpd's own error page (error_response: an error
+ * httpd made itself, e.g. the 503 of no member, pins nobody). */
+int sr_cookie_due(int issue, int prepared, int decided, int error_response);
+
+/* A due cookie goes out (ADD) unless the member's response sets a cookie
+ * of the same name and path itself (member_sets: sr_set_cookie_sets over
+ * its Set-Cookie fields): an application's cookie is never replaced, the
+ * member's stands (MEMBERS), and the configuration mistake is logged once
+ * per balancer across processes and restarts (MEMBERS_WARN while not yet
+ * warned; the caller's compare-and-swap picks the one process that
+ * logs). */
+typedef enum {
+    SR_ISSUE_ADD = 0,
+    SR_ISSUE_MEMBERS,
+    SR_ISSUE_MEMBERS_WARN
+} sr_issue_t;
+
+sr_issue_t sr_cookie_issue(int member_sets, int warned);
+
+/* ---- what the end of a request counts (log_transaction) -------------------
+ * The decision of the request that produced the response (the last of an
+ * internal redirect chain) counts once for its member, under its status,
+ * when: a member was decided and has a counter (decided), httpd did not
+ * answer with its own error page, the response was not cut off (broken:
+ * the member broke off in the middle, or the client went away), a response
+ * left (sent_body: r->sent_bodyct; mod_proxy_http closes a reused client
+ * connection without one when a pooled backend connection breaks, for the
+ * client to retry) and the status is a known one. */
+typedef struct {
+    int decided;
+    int error_response;
+    int broken;
+    int sent_body;
+    sr_status_t status;
+} sr_count_in_t;
+
+int sr_count_decision(const sr_count_in_t *in);
 
 /* ---- waiting for a usable member (StickyRouteWait) -------------------------
  * A request to a balancer none of whose members is usable (a discovered

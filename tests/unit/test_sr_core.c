@@ -22,6 +22,7 @@
 #include "sr_core.h"
 
 Suite *policy_suite(void);     /* test_sr_policy.c */
+Suite *policy_request_suite(void);  /* test_sr_policy_request.c */
 Suite *dns_suite(void);        /* test_sr_dns.c */
 Suite *hash_suite(void);       /* test_sr_hash.c */
 
@@ -503,6 +504,7 @@ int main(void)
     apr_initialize();
     sr = srunner_create(core_suite());
     srunner_add_suite(sr, policy_suite());
+    srunner_add_suite(sr, policy_request_suite());
     srunner_add_suite(sr, dns_suite());
     srunner_add_suite(sr, hash_suite());
     srunner_run_all(sr, CK_NORMAL);

@@ -1,0 +1,713 @@
+/*
+ * Copyright 2026 The mod_sticky_route authors
+ * SPDX-License-Identifier: Apache-2.0
+ *
+ * Unit tests (check) of the decisions that moved from the glue into the
+ * policy (issue 18, item 1): how a finder elects (sr_elect_way) and what an
+ * election does after a verdict (sr_elect_then), a retry on the member that
+ * broke (sr_decide_retry_same), the application's session id
+ * (sr_session_read_header, sr_session_read_url), the Set-Cookie of the
+ * output filter (sr_cookie_due, sr_cookie_issue), what log_transaction
+ * counts (sr_count_decision) and slow start's notes and weight at a scan
+ * (sr_slowstart_note, sr_slowstart_member). One test per row of each
+ * table in sr_policy.h, and the edges.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <check.h>
+
+#include "apr_general.h"
+#include "apr_strings.h"
+#include "sr_policy.h"
+
+Suite *policy_request_suite(void);
+
+static apr_pool_t *pool;
+
+static void setup(void)
+{
+    apr_pool_create(&pool, NULL);
+}
+
+static void teardown(void)
+{
+    apr_pool_destroy(pool);
+    pool = NULL;
+}
+
+#define MAXM 8
+
+static sr_member_t view[MAXM];
+static sr_tried_t tried;
+
+/* n regular usable members of weight 1, routes s1 s2 ... */
+static void members(uint32_t n)
+{
+    static char names[MAXM][8];
+    uint32_t i;
+
+    memset(view, 0, sizeof(view));
+    for (i = 0; i < n; i++) {
+        snprintf(names[i], sizeof(names[i]), "s%u", i + 1);
+        view[i].route = names[i];
+        view[i].redirect = -1;
+        view[i].weight = 1;
+        view[i].usable = 1;
+    }
+    sr_tried_init(&tried, MAXM);
+}
+
+/* ---- how a finder elects (sr_elect_way) ------------------------------------ */
+
+static int way_is(sr_elect_way_t w, int by_key, int key_none_schedule,
+                  int by_load)
+{
+    return w.by_key == by_key && w.by_load == by_load
+        && (!by_key || w.key_none_schedule == key_none_schedule);
+}
+
+START_TEST(elect_way_sticky_roundrobin_takes_the_schedules_turn)
+{
+    static const sr_status_t st[] = { SR_STATUS_NEW, SR_STATUS_FAILOVER,
+                                      SR_STATUS_UNKNOWN, SR_STATUS_FORGED,
+                                      SR_STATUS_EXPIRED };
+    size_t i;
+    for (i = 0; i < sizeof(st) / sizeof(st[0]); i++) {
+        ck_assert(way_is(sr_elect_way(SR_LB_STICKY, SR_ELECT_ROUNDROBIN,
+                                      st[i]), 0, 0, 0));
+    }
+}
+END_TEST
+
+START_TEST(elect_way_sticky_leastbusy_goes_by_load)
+{
+    ck_assert(way_is(sr_elect_way(SR_LB_STICKY, SR_ELECT_LEASTBUSY,
+                                  SR_STATUS_NEW), 0, 0, 1));
+    ck_assert(way_is(sr_elect_way(SR_LB_STICKY, SR_ELECT_LEASTBUSY,
+                                  SR_STATUS_FAILOVER), 0, 0, 1));
+}
+END_TEST
+
+START_TEST(elect_way_sticky_hash_key_first_then_the_schedule)
+{
+    sr_elect_way_t w = sr_elect_way(SR_LB_STICKY, SR_ELECT_HASH,
+                                    SR_STATUS_NEW);
+    ck_assert(way_is(w, 1, 1, 0));
+    w = sr_elect_way(SR_LB_STICKY, SR_ELECT_HASH, SR_STATUS_FAILOVER);
+    ck_assert(way_is(w, 1, 1, 0));
+}
+END_TEST
+
+START_TEST(elect_way_rebalanced_client_by_load_never_by_key)
+{
+    /* whatever StickyRouteElect says: never back to the member it is
+     * moved from (its key would name it) */
+    ck_assert(way_is(sr_elect_way(SR_LB_STICKY, SR_ELECT_ROUNDROBIN,
+                                  SR_STATUS_REBALANCED), 0, 0, 1));
+    ck_assert(way_is(sr_elect_way(SR_LB_STICKY, SR_ELECT_LEASTBUSY,
+                                  SR_STATUS_REBALANCED), 0, 0, 1));
+    ck_assert(way_is(sr_elect_way(SR_LB_STICKY, SR_ELECT_HASH,
+                                  SR_STATUS_REBALANCED), 0, 0, 1));
+}
+END_TEST
+
+START_TEST(elect_way_roundrobin_lbmethod_never_by_key)
+{
+    ck_assert(way_is(sr_elect_way(SR_LB_ROUNDROBIN, SR_ELECT_ROUNDROBIN,
+                                  SR_STATUS_ROUNDROBIN), 0, 0, 0));
+    ck_assert(way_is(sr_elect_way(SR_LB_ROUNDROBIN, SR_ELECT_LEASTBUSY,
+                                  SR_STATUS_ROUNDROBIN), 0, 0, 1));
+    ck_assert(way_is(sr_elect_way(SR_LB_ROUNDROBIN, SR_ELECT_HASH,
+                                  SR_STATUS_ROUNDROBIN), 0, 0, 0));
+    /* REBALANCED is a sticky status only: no load for it here */
+    ck_assert(way_is(sr_elect_way(SR_LB_ROUNDROBIN, SR_ELECT_ROUNDROBIN,
+                                  SR_STATUS_REBALANCED), 0, 0, 0));
+}
+END_TEST
+
+START_TEST(elect_way_hash_lbmethod_key_first_none_is_no_member)
+{
+    ck_assert(way_is(sr_elect_way(SR_LB_HASH, SR_ELECT_ROUNDROBIN,
+                                  SR_STATUS_HASHED), 1, 0, 0));
+    ck_assert(way_is(sr_elect_way(SR_LB_HASH, SR_ELECT_HASH,
+                                  SR_STATUS_HASHED), 1, 0, 0));
+    /* the empty key's schedule goes by load with leastbusy */
+    ck_assert(way_is(sr_elect_way(SR_LB_HASH, SR_ELECT_LEASTBUSY,
+                                  SR_STATUS_HASHED), 1, 0, 1));
+}
+END_TEST
+
+/* ---- after a verdict (sr_elect_then) --------------------------------------- */
+
+START_TEST(elect_then_ok_serves)
+{
+    ck_assert_int_eq(sr_elect_then(SR_ELECT_OK, 3, 1, 0), SR_ELECT_GO_SERVE);
+    /* whatever was spent getting there */
+    ck_assert_int_eq(sr_elect_then(SR_ELECT_OK, 3, 99, 2), SR_ELECT_GO_SERVE);
+}
+END_TEST
+
+START_TEST(elect_then_tried_takes_tickets_up_to_len_plus_one)
+{
+    ck_assert_int_eq(sr_elect_then(SR_ELECT_TRIED, 3, 1, 0), SR_ELECT_GO_NEXT);
+    ck_assert_int_eq(sr_elect_then(SR_ELECT_TRIED, 3, 4, 0), SR_ELECT_GO_NEXT);
+    ck_assert_int_eq(sr_elect_then(SR_ELECT_TRIED, 3, 5, 0),
+                     SR_ELECT_GO_GIVE_UP);
+    /* rescans do not count here */
+    ck_assert_int_eq(sr_elect_then(SR_ELECT_TRIED, 3, 2, 2), SR_ELECT_GO_NEXT);
+}
+END_TEST
+
+START_TEST(elect_then_stale_rescans_twice_then_gives_up)
+{
+    ck_assert_int_eq(sr_elect_then(SR_ELECT_STALE, 3, 1, 0),
+                     SR_ELECT_GO_RESCAN);
+    ck_assert_int_eq(sr_elect_then(SR_ELECT_STALE, 3, 1, 1),
+                     SR_ELECT_GO_RESCAN);
+    ck_assert_int_eq(sr_elect_then(SR_ELECT_STALE, 3, 1, SR_ELECT_RESCANS),
+                     SR_ELECT_GO_GIVE_UP);
+    ck_assert_int_eq(SR_ELECT_RESCANS, 2);
+}
+END_TEST
+
+START_TEST(elect_then_none_rescans_an_empty_schedule_once)
+{
+    /* nobody took new sessions at the last scan: look again, once */
+    ck_assert_int_eq(sr_elect_then(SR_ELECT_NONE, 0, 1, 0),
+                     SR_ELECT_GO_RESCAN);
+    ck_assert_int_eq(sr_elect_then(SR_ELECT_NONE, 0, 1, 1),
+                     SR_ELECT_GO_GIVE_UP);
+    /* every scheduled member tried: no rescan helps */
+    ck_assert_int_eq(sr_elect_then(SR_ELECT_NONE, 3, 3, 0),
+                     SR_ELECT_GO_GIVE_UP);
+}
+END_TEST
+
+/* The glue's loop (sr_elect in mod_sticky_route_find.c) over a real
+ * schedule, with the verdicts of sr_elect_check: returns the member, or
+ * -1; *tickets_out: the tickets it took; rescans are not simulated (a
+ * rescan would leave the view as it is). */
+static int32_t elect_loop(const sr_schedule_t *s, uint32_t n, uint64_t ticket,
+                          uint32_t *tickets_out)
+{
+    uint32_t tickets = 0, rescans = 0;
+    int fresh = 1;
+
+    for (;;) {
+        int32_t m;
+        sr_elect_t v;
+
+        if (fresh) {
+            ticket++;
+            tickets++;
+        }
+        v = sr_elect_check(s, ticket, view, n, &tried, &m);
+        switch (sr_elect_then(v, s->len, tickets, rescans)) {
+        case SR_ELECT_GO_SERVE:
+            *tickets_out = tickets;
+            return m;
+        case SR_ELECT_GO_NEXT:
+            fresh = 1;
+            continue;
+        case SR_ELECT_GO_RESCAN:
+            rescans++;
+            fresh = 0;
+            continue;
+        case SR_ELECT_GO_GIVE_UP:
+        default:
+            *tickets_out = tickets;
+            return -1;
+        }
+    }
+}
+
+START_TEST(elect_loop_skips_tried_members_and_ends)
+{
+    sr_schedule_t s;
+    uint16_t cand[3] = { 0, 1, 2 };
+    uint32_t w[3] = { 1, 1, 1 }, tickets;
+    int32_t m;
+
+    members(3);
+    sr_schedule_init(pool, &s, MAXM);
+    sr_schedule_build(&s, cand, w, 3);
+    sr_tried_add(pool, &tried, 0);
+    sr_tried_add(pool, &tried, 1);
+    m = elect_loop(&s, 3, 0, &tickets);
+    ck_assert_int_eq(m, 2);
+    ck_assert_uint_le(tickets, 3);
+    sr_tried_add(pool, &tried, 2);
+    ck_assert_int_eq(elect_loop(&s, 3, 0, &tickets), -1);
+    /* a member gone unusable since the scan: stale, two rescans of the
+     * same ticket, then nobody */
+    members(3);
+    view[1].usable = 0;
+    ck_assert_int_eq(elect_loop(&s, 3, 0, &tickets), -1);
+    ck_assert_uint_eq(tickets, 1);
+}
+END_TEST
+
+/* ---- a retry on the member that broke (sr_decide_retry_same) --------------- */
+
+START_TEST(retry_same_serves_there_with_the_retried_decision)
+{
+    sr_decision_t d;
+    members(3);
+    sr_decide_retry_same(view, 3, 1, &tried, SR_STATUS_NEW, 1, 1234, &d);
+    ck_assert_int_eq(d.action, SR_ACT_SERVE);
+    ck_assert_int_eq(d.member, 1);
+    ck_assert_int_eq(d.status, SR_STATUS_NEW);
+    ck_assert_int_eq(d.issue, 1);               /* the new session's cookie */
+    ck_assert_int_eq(d.first, 1234);
+    ck_assert_ptr_nonnull(d.why);
+    sr_decide_retry_same(view, 3, 0, &tried, SR_STATUS_ROUNDROBIN, 0, 0, &d);
+    ck_assert_int_eq(d.action, SR_ACT_SERVE);
+    ck_assert_int_eq(d.member, 0);
+    ck_assert_int_eq(d.status, SR_STATUS_ROUNDROBIN);
+    ck_assert_int_eq(d.issue, 0);
+}
+END_TEST
+
+START_TEST(retry_same_none_decides_as_usual)
+{
+    sr_decision_t d;
+    members(3);
+    sr_decide_retry_same(view, 3, -1, &tried, SR_STATUS_HIT, 0, 0, &d);
+    ck_assert_int_eq(d.action, SR_ACT_ELECT);
+    ck_assert_int_eq(d.member, -1);
+}
+END_TEST
+
+START_TEST(retry_same_member_no_longer_in_the_list)
+{
+    sr_decision_t d;
+    members(3);
+    sr_decide_retry_same(view, 2, 2, &tried, SR_STATUS_HIT, 0, 0, &d);
+    ck_assert_int_eq(d.action, SR_ACT_ELECT);
+    sr_decide_retry_same(view, 3, 7, &tried, SR_STATUS_HIT, 0, 0, &d);
+    ck_assert_int_eq(d.action, SR_ACT_ELECT);
+    ck_assert_int_eq(d.member, -1);
+}
+END_TEST
+
+START_TEST(retry_same_member_unusable_now)
+{
+    sr_decision_t d;
+    members(3);
+    view[2].usable = 0;
+    sr_decide_retry_same(view, 3, 2, &tried, SR_STATUS_HIT, 1, 5, &d);
+    ck_assert_int_eq(d.action, SR_ACT_ELECT);
+    ck_assert_int_eq(d.member, -1);
+    ck_assert_int_eq(d.issue, 0);
+}
+END_TEST
+
+START_TEST(retry_same_member_failed_in_this_request)
+{
+    sr_decision_t d;
+    members(3);
+    sr_tried_add(pool, &tried, 2);
+    sr_decide_retry_same(view, 3, 2, &tried, SR_STATUS_HIT, 0, 0, &d);
+    ck_assert_int_eq(d.action, SR_ACT_ELECT);
+}
+END_TEST
+
+START_TEST(retry_same_draining_member_still_takes_its_retry)
+{
+    /* usable is the rule: a draining member keeps the requests of its
+     * sessions, this one's retry included */
+    sr_decision_t d;
+    members(3);
+    view[1].draining = 1;
+    sr_decide_retry_same(view, 3, 1, &tried, SR_STATUS_HIT, 0, 0, &d);
+    ck_assert_int_eq(d.action, SR_ACT_SERVE);
+    ck_assert_int_eq(d.member, 1);
+}
+END_TEST
+
+/* ---- the application's session id ------------------------------------------ */
+
+static const char *routes3[] = { "s1", "s2", "s3" };
+static sr_route_index_t ix3;
+static sr_cookie_ctx_t ctx3;
+
+static void session_ctx(int32_t nmembers)
+{
+    int32_t i;
+    sr_index_init(pool, &ix3, 3);
+    for (i = 0; i < 3; i++) {
+        sr_index_insert(&ix3, routes3, i);
+    }
+    memset(&ctx3, 0, sizeof(ctx3));
+    ctx3.name = "ROUTEID";
+    ctx3.index = &ix3;
+    ctx3.routes = routes3;
+    ctx3.nmembers = nmembers;
+}
+
+static int32_t session_of(const char *header)
+{
+    sr_cookie_read_t c;
+    sr_cookie_read_init(&c);
+    if (!sr_session_read_header(&c, &ctx3, "JSESSIONID", header)) {
+        ck_assert_int_eq(c.app_member, -1);
+    }
+    return c.app_member;
+}
+
+START_TEST(session_cookie_names_its_member)
+{
+    session_ctx(3);
+    ck_assert_int_eq(session_of("JSESSIONID=ABC123.s2"), 1);
+    ck_assert_int_eq(session_of("a=1; JSESSIONID=Q.R.s3; b=2"), 2);
+}
+END_TEST
+
+START_TEST(session_first_value_naming_a_member_wins)
+{
+    session_ctx(3);
+    ck_assert_int_eq(session_of("JSESSIONID=X.zz; JSESSIONID=Y.s1; "
+                                "JSESSIONID=Z.s3"), 0);
+}
+END_TEST
+
+START_TEST(session_value_without_a_member_is_passed_over)
+{
+    session_ctx(3);
+    ck_assert_int_eq(session_of("JSESSIONID=ABC123"), -1);   /* no route */
+    ck_assert_int_eq(session_of("JSESSIONID=ABC."), -1);     /* empty */
+    ck_assert_int_eq(session_of("JSESSIONID=ABC.s9"), -1);   /* unknown */
+    ck_assert_int_eq(session_of("OTHER=ABC.s1"), -1);        /* other name */
+    ck_assert_int_eq(session_of(""), -1);
+    ck_assert_int_eq(session_of(NULL), -1);
+}
+END_TEST
+
+START_TEST(session_route_beyond_the_members_is_passed_over)
+{
+    session_ctx(2);             /* s3 is in the index, not in the view */
+    ck_assert_int_eq(session_of("JSESSIONID=A.s3"), -1);
+    ck_assert_int_eq(session_of("JSESSIONID=A.s3; JSESSIONID=B.s2"), 1);
+}
+END_TEST
+
+START_TEST(session_value_longer_than_the_limit_is_passed_over)
+{
+    char hdr[SR_VALUE_MAX + 64], *p;
+    size_t i;
+
+    session_ctx(3);
+    p = hdr + sprintf(hdr, "JSESSIONID=");
+    for (i = 0; i < SR_VALUE_MAX - 3; i++) {
+        *p++ = 'A';
+    }
+    strcpy(p, ".s1");           /* exactly SR_VALUE_MAX */
+    ck_assert_int_eq(session_of(hdr), 0);
+    p = hdr + strlen("JSESSIONID=");
+    for (i = 0; i < SR_VALUE_MAX - 2; i++) {
+        *p++ = 'A';
+    }
+    strcpy(p, ".s1");           /* one more */
+    ck_assert_int_eq(session_of(hdr), -1);
+}
+END_TEST
+
+START_TEST(session_at_most_the_first_values_of_a_header)
+{
+    char hdr[512];
+    size_t i, len = 0;
+
+    session_ctx(3);
+    for (i = 0; i < SR_COOKIES_MAX; i++) {
+        len += (size_t)sprintf(hdr + len, "JSESSIONID=x%zu.zz; ", i);
+    }
+    sprintf(hdr + len, "JSESSIONID=late.s2");
+    ck_assert_int_eq(session_of(hdr), -1);
+    /* the next Cookie header is read afresh */
+    ck_assert_int_eq(session_of("JSESSIONID=late.s2"), 1);
+}
+END_TEST
+
+START_TEST(session_url_parameter_path_then_query)
+{
+    sr_cookie_read_t c;
+
+    session_ctx(3);
+    sr_cookie_read_init(&c);
+    ck_assert(sr_session_read_url(&c, &ctx3, "jsessionid",
+                                  "/app;jsessionid=ABC.s3", "jsessionid=Z.s1"));
+    ck_assert_int_eq(c.app_member, 2);
+    sr_cookie_read_init(&c);
+    ck_assert(sr_session_read_url(&c, &ctx3, "jsessionid", "/app",
+                                  "a=1&jsessionid=Z.s1"));
+    ck_assert_int_eq(c.app_member, 0);
+}
+END_TEST
+
+START_TEST(session_url_parameter_absent_unknown_or_off)
+{
+    sr_cookie_read_t c;
+
+    session_ctx(3);
+    sr_cookie_read_init(&c);
+    ck_assert(!sr_session_read_url(&c, &ctx3, "jsessionid", "/app", "a=1"));
+    ck_assert(!sr_session_read_url(&c, &ctx3, "jsessionid", "/app",
+                                   "jsessionid=Z.s9"));
+    ck_assert(!sr_session_read_url(&c, &ctx3, "jsessionid", "/app",
+                                   "jsessionid=Z"));
+    /* no parameter configured */
+    ck_assert(!sr_session_read_url(&c, &ctx3, NULL, "/app;jsessionid=A.s1",
+                                   NULL));
+    ck_assert_int_eq(c.app_member, -1);
+    /* a member found by the cookie stays when the URL names none */
+    c.app_member = 1;
+    ck_assert(!sr_session_read_url(&c, &ctx3, "jsessionid", "/app", NULL));
+    ck_assert_int_eq(c.app_member, 1);
+}
+END_TEST
+
+/* ---- the response's Set-Cookie (sr_cookie_due, sr_cookie_issue) ------------ */
+
+START_TEST(cookie_due_when_issued_prepared_and_a_member_serves)
+{
+    ck_assert(sr_cookie_due(1, 1, 1, 0));
+    ck_assert(!sr_cookie_due(0, 1, 1, 0));      /* decision issues none */
+    ck_assert(!sr_cookie_due(1, 0, 1, 0));      /* no value prepared */
+    ck_assert(!sr_cookie_due(1, 1, 0, 0));      /* last decision: no member */
+}
+END_TEST
+
+START_TEST(cookie_never_on_httpds_own_error_page)
+{
+    ck_assert(!sr_cookie_due(1, 1, 1, 1));
+}
+END_TEST
+
+START_TEST(cookie_goes_out_unless_the_member_sets_it)
+{
+    ck_assert_int_eq(sr_cookie_issue(0, 0), SR_ISSUE_ADD);
+    ck_assert_int_eq(sr_cookie_issue(0, 1), SR_ISSUE_ADD);
+}
+END_TEST
+
+START_TEST(cookie_of_the_member_stands_warned_once)
+{
+    ck_assert_int_eq(sr_cookie_issue(1, 0), SR_ISSUE_MEMBERS_WARN);
+    ck_assert_int_eq(sr_cookie_issue(1, 1), SR_ISSUE_MEMBERS);
+}
+END_TEST
+
+/* ---- what log_transaction counts (sr_count_decision) ---------------------- */
+
+static sr_count_in_t served(void)
+{
+    sr_count_in_t in;
+    in.decided = 1;
+    in.error_response = 0;
+    in.broken = 0;
+    in.sent_body = 1;
+    in.status = SR_STATUS_HIT;
+    return in;
+}
+
+START_TEST(count_a_served_response_under_every_status)
+{
+    sr_count_in_t in = served();
+    int s;
+    for (s = 0; s < SR_STATUS_COUNT; s++) {
+        in.status = (sr_status_t)s;
+        ck_assert(sr_count_decision(&in));
+    }
+}
+END_TEST
+
+START_TEST(count_not_without_a_member)
+{
+    sr_count_in_t in = served();
+    in.decided = 0;
+    ck_assert(!sr_count_decision(&in));
+}
+END_TEST
+
+START_TEST(count_not_httpds_own_error)
+{
+    sr_count_in_t in = served();
+    in.error_response = 1;
+    ck_assert(!sr_count_decision(&in));
+}
+END_TEST
+
+START_TEST(count_not_a_response_cut_off)
+{
+    sr_count_in_t in = served();
+    in.broken = 1;
+    ck_assert(!sr_count_decision(&in));
+}
+END_TEST
+
+START_TEST(count_not_when_no_response_left)
+{
+    sr_count_in_t in = served();
+    in.sent_body = 0;
+    ck_assert(!sr_count_decision(&in));
+}
+END_TEST
+
+START_TEST(count_not_an_unknown_status)
+{
+    sr_count_in_t in = served();
+    in.status = SR_STATUS_COUNT;
+    ck_assert(!sr_count_decision(&in));
+    in.status = (sr_status_t)-1;
+    ck_assert(!sr_count_decision(&in));
+}
+END_TEST
+
+/* ---- slow start at a scan (sr_slowstart_note, sr_slowstart_member) -------- */
+
+START_TEST(slowstart_note_down_once_when_it_takes_no_new_sessions)
+{
+    ck_assert_int_eq(sr_slowstart_note(0, 0), SR_SLOWSTART_DOWN);
+    ck_assert_int_eq(sr_slowstart_note(0, 1), SR_SLOWSTART_KEEP);
+}
+END_TEST
+
+START_TEST(slowstart_note_up_when_back_after_down)
+{
+    ck_assert_int_eq(sr_slowstart_note(1, 1), SR_SLOWSTART_UP);
+    ck_assert_int_eq(sr_slowstart_note(1, 0), SR_SLOWSTART_KEEP);
+}
+END_TEST
+
+static const int64_t sec = 1000000;
+
+static sr_slowstart_in_t ss_in(uint32_t weight, int64_t ramp, int takes_new,
+                               int64_t up_since)
+{
+    sr_slowstart_in_t in;
+    in.weight = weight;
+    in.ramp = ramp;
+    in.takes_new = takes_new;
+    in.up_since = up_since;
+    in.now = 1000 * sec;
+    in.interval = sec;
+    return in;
+}
+
+START_TEST(slowstart_off_keeps_the_loadfactor_unscaled)
+{
+    sr_slowstart_in_t in = ss_in(3, 0, 1, 999 * sec);
+    sr_slowstart_out_t out;
+    sr_slowstart_member(&in, &out);
+    ck_assert_uint_eq(out.weight, 3);
+    ck_assert_int_eq(out.ramping, 0);
+    ck_assert_int_eq(out.rescan, sec);
+    in.weight = 0;                      /* 0 counts as 1 */
+    sr_slowstart_member(&in, &out);
+    ck_assert_uint_eq(out.weight, 1);
+}
+END_TEST
+
+START_TEST(slowstart_ramps_from_up_since)
+{
+    sr_slowstart_in_t in = ss_in(2, 10 * sec, 1, 995 * sec);  /* 5 s in */
+    sr_slowstart_out_t out;
+    sr_slowstart_member(&in, &out);
+    ck_assert_uint_eq(out.weight, 2 * SR_WEIGHT_SCALE / 2);
+    ck_assert_int_eq(out.ramping, 1);
+    ck_assert_int_eq(out.rescan, sec / 2);
+    /* at the ramp's end: full weight, no longer ramping */
+    in.up_since = 990 * sec;
+    sr_slowstart_member(&in, &out);
+    ck_assert_uint_eq(out.weight, 2 * SR_WEIGHT_SCALE);
+    ck_assert_int_eq(out.ramping, 0);
+    ck_assert_int_eq(out.rescan, sec);
+}
+END_TEST
+
+START_TEST(slowstart_up_since_unknown_is_long_ago)
+{
+    sr_slowstart_in_t in = ss_in(2, 10 * sec, 1, 0);
+    sr_slowstart_out_t out;
+    sr_slowstart_member(&in, &out);
+    ck_assert_uint_eq(out.weight, 2 * SR_WEIGHT_SCALE);
+    ck_assert_int_eq(out.ramping, 0);
+    ck_assert_int_eq(out.rescan, sec);
+}
+END_TEST
+
+START_TEST(slowstart_member_taking_no_new_sessions_never_ramps)
+{
+    sr_slowstart_in_t in = ss_in(2, 10 * sec, 0, 995 * sec);
+    sr_slowstart_out_t out;
+    sr_slowstart_member(&in, &out);
+    ck_assert_int_eq(out.ramping, 0);
+    ck_assert_int_eq(out.rescan, sec);
+    ck_assert_uint_eq(out.weight, SR_WEIGHT_SCALE);     /* as ramped */
+}
+END_TEST
+
+START_TEST(slowstart_up_since_in_the_future_starts_at_the_bottom)
+{
+    /* another process's clock ahead: the ramp has not begun */
+    sr_slowstart_in_t in = ss_in(2, 10 * sec, 1, 1001 * sec);
+    sr_slowstart_out_t out;
+    sr_slowstart_member(&in, &out);
+    ck_assert_uint_eq(out.weight, 1);
+    ck_assert_int_eq(out.ramping, 1);
+    ck_assert_int_eq(out.rescan, sec / 2);
+}
+END_TEST
+
+Suite *policy_request_suite(void)
+{
+    Suite *s = suite_create("sr_policy_request");
+    TCase *tc = tcase_create("request");
+
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, elect_way_sticky_roundrobin_takes_the_schedules_turn);
+    tcase_add_test(tc, elect_way_sticky_leastbusy_goes_by_load);
+    tcase_add_test(tc, elect_way_sticky_hash_key_first_then_the_schedule);
+    tcase_add_test(tc, elect_way_rebalanced_client_by_load_never_by_key);
+    tcase_add_test(tc, elect_way_roundrobin_lbmethod_never_by_key);
+    tcase_add_test(tc, elect_way_hash_lbmethod_key_first_none_is_no_member);
+    tcase_add_test(tc, elect_then_ok_serves);
+    tcase_add_test(tc, elect_then_tried_takes_tickets_up_to_len_plus_one);
+    tcase_add_test(tc, elect_then_stale_rescans_twice_then_gives_up);
+    tcase_add_test(tc, elect_then_none_rescans_an_empty_schedule_once);
+    tcase_add_test(tc, elect_loop_skips_tried_members_and_ends);
+    tcase_add_test(tc, retry_same_serves_there_with_the_retried_decision);
+    tcase_add_test(tc, retry_same_none_decides_as_usual);
+    tcase_add_test(tc, retry_same_member_no_longer_in_the_list);
+    tcase_add_test(tc, retry_same_member_unusable_now);
+    tcase_add_test(tc, retry_same_member_failed_in_this_request);
+    tcase_add_test(tc, retry_same_draining_member_still_takes_its_retry);
+    tcase_add_test(tc, session_cookie_names_its_member);
+    tcase_add_test(tc, session_first_value_naming_a_member_wins);
+    tcase_add_test(tc, session_value_without_a_member_is_passed_over);
+    tcase_add_test(tc, session_route_beyond_the_members_is_passed_over);
+    tcase_add_test(tc, session_value_longer_than_the_limit_is_passed_over);
+    tcase_add_test(tc, session_at_most_the_first_values_of_a_header);
+    tcase_add_test(tc, session_url_parameter_path_then_query);
+    tcase_add_test(tc, session_url_parameter_absent_unknown_or_off);
+    tcase_add_test(tc, cookie_due_when_issued_prepared_and_a_member_serves);
+    tcase_add_test(tc, cookie_never_on_httpds_own_error_page);
+    tcase_add_test(tc, cookie_goes_out_unless_the_member_sets_it);
+    tcase_add_test(tc, cookie_of_the_member_stands_warned_once);
+    tcase_add_test(tc, count_a_served_response_under_every_status);
+    tcase_add_test(tc, count_not_without_a_member);
+    tcase_add_test(tc, count_not_httpds_own_error);
+    tcase_add_test(tc, count_not_a_response_cut_off);
+    tcase_add_test(tc, count_not_when_no_response_left);
+    tcase_add_test(tc, count_not_an_unknown_status);
+    tcase_add_test(tc, slowstart_note_down_once_when_it_takes_no_new_sessions);
+    tcase_add_test(tc, slowstart_note_up_when_back_after_down);
+    tcase_add_test(tc, slowstart_off_keeps_the_loadfactor_unscaled);
+    tcase_add_test(tc, slowstart_ramps_from_up_since);
+    tcase_add_test(tc, slowstart_up_since_unknown_is_long_ago);
+    tcase_add_test(tc, slowstart_member_taking_no_new_sessions_never_ramps);
+    tcase_add_test(tc, slowstart_up_since_in_the_future_starts_at_the_bottom);
+    suite_add_tcase(s, tc);
+    return s;
+}
