@@ -241,8 +241,15 @@ def stacks(body):
     m = re.search(r"^(?! ?Lock at 0x)(?!\s+(?:at|by) 0x)(?! ?Address 0x)(?!$)\S.*$",
                   body, re.M)
     body = body[m.start():] if m else body
-    return [re.split(r"^ ?Address 0x", part, flags=re.M)[0]
-            for part in body.split("This conflicts with")]
+    out = []
+    for part in body.split("This conflicts with"):
+        part = re.split(r"^ ?Address 0x", part, flags=re.M)[0]
+        # below ap_internal_redirect, httpd processes the redirected
+        # request (sr_request_status's retry): frames under it are the
+        # context of that request, not an access of the module
+        cut = re.search(r"^\s+(?:at|by) 0x[0-9A-Fa-f]+: ap_internal_redirect ", part, re.M)
+        out.append(part[:cut.start()] if cut else part)
+    return out
 
 
 def classify(reports):
@@ -257,7 +264,10 @@ def classify(reports):
                thread through APR's lock-free pool list (helgrind sees no
                happens-before there; the other stack is httpd's, e.g.
                ap_send_error_response of an earlier request), mod_proxy's
-               lazy ap_proxy_initialize_worker in a request thread, and
+               lazy ap_proxy_initialize_worker in a request thread (it
+               sets the INITIALIZED bit of a member's shared status word
+               under the worker's mutex; the finders read that word under
+               the balancer's, as mod_proxy_balancer's own do), and
                mod_watchdog starting its thread in child_init before
                mod_proxy_balancer's child_init made the balancer mutex.
                Listed, not failing: the module's side is read under the
