@@ -16,16 +16,20 @@ paths at the same time (issue 18):
   threads run the finder over b->workers, and the per-child watchdog runs
   its step.
 
-Verdict: every error the tool reports is read from its log; the run fails
-when any error mentions the module (a frame of mod_sticky_route*.c or
-sr_*.c, the module's .so, or a block the module allocated), when the tool
-or apache2 did not finish properly, or when the traffic did not exercise
-the paths (too few retries, discovery changes or answered requests).
-Reports wholly inside httpd/APR/glibc that are known benign are suppressed
-by tests/threads/helgrind.supp (each one justified there); any other
-report outside the module is printed (not a failure: not ours to fix).
+Verdict (classify): the run fails when a report has a frame of the module
+(mod_sticky_route*.c, sr_*.c, the .so) in every one of its access stacks
+- two of the module's own accesses race, or a lock report in the module -
+when the tool or apache2 did not finish properly, or when the traffic did
+not exercise the paths (too few retries, discovery changes or answered
+requests). Reports with the module on one side only are counted and
+listed by frame; reports wholly inside httpd/APR/glibc that are known
+benign are suppressed by tests/threads/helgrind.supp (each one justified
+there). APR's atomics are made visible to helgrind by hg_apr_atomic.c
+(LD_PRELOAD). tests/threads/README.md has the evidence. --tool drd is
+untested.
 
-Run under the machine's load lock (make test-threads does). Exit 0: pass.
+Run it under the machine's load lock: flock /tmp/sr-load.lock make
+test-threads. Exit 0: pass.
 """
 
 import argparse
