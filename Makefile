@@ -147,10 +147,10 @@ test: deps
 # module under valgrind's helgrind, while sticky and roundrobin balancers
 # retry a member that breaks connections (sr_request_status) and a
 # StickyRouteDiscover name changes its answer (the watchdog's
-# ap_proxy_sync_balancer): any report with a frame of the module fails the
-# run (issue 18; tests/threads/README.md). About 40 s here; on a shared
-# machine run it under the load lock: flock /tmp/sr-load.lock make test-threads.
-# THREADS_TOOL=drd for drd.
+# ap_proxy_sync_balancer): a report with a frame of the module in every
+# access stack fails the run (issue 18; tests/threads/README.md). About
+# 40 s here; on a shared machine run it under the load lock:
+# flock /tmp/sr-load.lock make test-threads. THREADS_TOOL=drd (untested).
 THREADS_TOOL ?= helgrind
 .PHONY: test-threads
 test-threads: all
