@@ -127,9 +127,14 @@ static void sr_apply(request_rec *r, sr_balancer_state_t *st, sr_req_t *rq,
                      const sr_effective_t *eff, const char *why)
 {
     proxy_worker *w = ((proxy_worker **)st->balancer->workers->elts)[m];
-    /* routes_buf slots are never freed and always end in NUL (the last
-     * byte is never written), so the environment can point at them. */
-    const char *route = st->routes[m];
+    /* The environment is read after the finder's lock is released (the
+     * access log, mod_headers, sr_request_status' log line) while a scan
+     * may rewrite the per-process route slot: it points at the request's
+     * own copy. A routes_buf slot is PROXY_WORKER_MAX_ROUTE_SIZE bytes
+     * ending in NUL (its last byte is never written): one fixed-size copy. */
+    const char *route = rq->route;
+
+    memcpy(rq->route, st->routes[m], sizeof(rq->route));
 
     rq->member = m;
     rq->worker = w;

@@ -426,6 +426,11 @@ struct sr_req_t {
     sr_tried_t tried;               /* members that failed in this request */
     int member;                     /* last decided, -1: none */
     proxy_worker *worker;           /* its worker */
+    char route[PROXY_WORKER_MAX_ROUTE_SIZE];   /* its route, the request's
+                                       own copy: the environment points
+                                       here, read after the finder's lock
+                                       is gone, while a scan may rewrite
+                                       the per-process slot */
     sr_shm_member_t *counter;
     sr_status_t status;
     int issue;                      /* a Set-Cookie goes out */

@@ -77,7 +77,8 @@ AP_DECLARE(void) ap_hook_post_config(ap_HOOK_post_config_t *pf,
 { (void)a; (void)b; (void)o; cap_post_config = pf; }
 AP_DECLARE(void) ap_hook_child_init(ap_HOOK_child_init_t *pf,
         const char *const *a, const char *const *b, int o)
-{ (void)a; (void)b; (void)o; cap_child_init = pf; }
+{ (void)a; (void)b; (void)o; if (!cap_child_init) cap_child_init = pf; }  /* the module's
+   first child_init hook (sr_child_init); the second only gates discovery */
 AP_DECLARE(void) ap_hook_handler(ap_HOOK_handler_t *pf,
         const char *const *a, const char *const *b, int o)
 { (void)pf; (void)a; (void)b; (void)o; }
