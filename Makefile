@@ -174,6 +174,7 @@ bench: deps
 	$(MAKE) all
 	bash bench/run.sh
 	bash bench/micro/run.sh
+	bash bench/tls/run.sh
 
 # Balance quality (issue 10): scale-out, a member down and back, skewed load;
 # docs/benchmarks/balance/. BALANCE_SMOKE=1 for a < 2 minute run in /tmp.

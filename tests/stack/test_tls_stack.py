@@ -316,3 +316,91 @@ def test_files_stack_refuses_a_bad_certificate_with_a_clear_message(tmp_path, mo
     for line in secret.splitlines():
         if "-----" not in line:
             assert line not in s.output
+
+
+def proxy_closed_backend_connections(static_ports):
+    """Closed connections between the proxy and the static members: TIME_WAIT
+    sockets (they last 60 s) on either end, whichever closed first (a
+    connection mod_proxy_http does not pool, e.g. by proxy-initial-not-pooled,
+    ends after its one request)."""
+    r = subprocess.run(["ss", "-Htan", "state", "time-wait"], capture_output=True, text=True,
+                       timeout=10)
+    ends = tuple(f":{p}" for p in static_ports)
+    return sum(1 for line in r.stdout.splitlines()
+               if any(f.endswith(ends) for f in line.split()[-2:]))
+
+
+
+def test_files_stack_h2_requests_reuse_pooled_backend_connections(files_stack):
+    """Issue 19: does `SetEnv proxy-initial-not-pooled 1` cost a backend
+    connection per h2 stream? No: mod_http2 sets keepalives to 1 on each
+    stream's secondary connection (h2_c2.c, "Simulate that we had already a
+    request on this connection"), so mod_proxy_http's !c->keepalives test
+    never holds for h2 and 400 h2 requests open about as many backend
+    connections as the proxy has threads. (Measured: the same with and
+    without the SetEnv line.)"""
+    s, _, _ = files_stack
+    if not shutil.which("h2load") or not shutil.which("ss"):
+        pytest.skip("needs h2load (nghttp2-client) and ss (iproute2)")
+    tls = STACK_B + 5
+    statics = (STACK_B + 1, STACK_B + 2)
+    before = proxy_closed_backend_connections(statics)
+    r = subprocess.run(["h2load", "-n", "400", "-c", "4", "-m", "4", "--npn-list", "h2",
+                        f"https://127.0.0.1:{tls}/"], capture_output=True, text=True, timeout=60)
+    assert "400 succeeded" in r.stdout and "Application protocol: h2" in r.stdout, r.stdout
+    closed = proxy_closed_backend_connections(statics) - before
+    print(f"400 h2 requests: {closed} backend connections closed")
+    assert closed < 40, f"{closed} backend connections closed for 400 h2 requests"
+    # HTTP/1.1, one request per client connection: one backend connection
+    # each (proxy-initial-not-pooled): the check that the count sees them
+    before = proxy_closed_backend_connections(statics)
+    r = subprocess.run(["h2load", "-n", "100", "-c", "100", "--npn-list", "http/1.1",
+                        "-H", "connection: close", f"https://127.0.0.1:{tls}/"],
+                       capture_output=True, text=True, timeout=60)
+    assert "100 succeeded" in r.stdout, r.stdout
+    closed = proxy_closed_backend_connections(statics) - before
+    print(f"100 HTTP/1.1 requests on new client connections: {closed} backend connections closed")
+    assert closed >= 50, closed   # seen: 62 (some end by a reset, no TIME_WAIT)
+
+
+@pytest.mark.xfail(strict=False, reason="known gap (issue 19): a pooled backend connection that "
+                   "breaks under an h2 request gives the client a 502; mod_proxy_http takes its "
+                   "close-the-client-connection path (c2 keepalives is 1), which the module's "
+                   "GET retry never sees")
+def test_files_stack_h2_gets_survive_graceful_restarts_of_the_members(files_stack):
+    """Graceful restarts of both static servers every 0.4 s while h2
+    clients send GETs: no request may fail. Seen: 0, 3 and 12 502s in
+    6000-3000 requests (AH01102 in the proxy's error log)."""
+    s, _, _ = files_stack
+    if not shutil.which("h2load"):
+        pytest.skip("needs h2load (nghttp2-client)")
+    tls = STACK_B + 5
+    errlog = s.run_dir / "logs" / "proxy-error.log"
+    err_before = len(errlog.read_text())
+    load = subprocess.Popen(["h2load", "-D", "8", "-c", "4", "-m", "4", "--npn-list", "h2",
+                             f"https://127.0.0.1:{tls}/"], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    restarts = 0
+    try:
+        time.sleep(0.5)
+        deadline = time.monotonic() + 7
+        while time.monotonic() < deadline:
+            for name in ("static-1", "static-2"):
+                os.kill(int((s.run_dir / name / "httpd.pid").read_text()), signal.SIGUSR1)
+                restarts += 1
+            time.sleep(0.4)
+        out, _ = load.communicate(timeout=30)
+    finally:
+        if load.poll() is None:
+            load.kill()
+            load.wait()
+    broken = errlog.read_text()[err_before:].count("AH01102")
+    print(f"h2 GETs across {restarts} graceful restarts: {broken} broken backend connections")
+    m = re.search(r"requests: (\d+) total, \d+ started, (\d+) done, (\d+) succeeded, "
+                  r"(\d+) failed, (\d+) errored", out)
+    assert m, out
+    _, done, ok, failed, errored = map(int, m.groups())
+    codes = re.search(r"status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", out)
+    assert codes and int(codes.group(4)) == 0 and int(codes.group(3)) == 0, out
+    assert failed == 0 and errored == 0 and ok == done and done > 500, out
+    assert s.proc.poll() is None, "the stack stopped"
