@@ -115,33 +115,47 @@
 /* The discoveries of this configuration generation (pconf). */
 static apr_array_header_t *sr_discoveries;
 
-/* Set (release) by sr_discover_child_ready once mod_proxy_balancer's
- * child_init has made this process's balancer mutexes and workers; read
- * (acquire) by both watchdog callbacks, which act only after it. mod_watchdog
- * starts its threads from its own child_init, which may run before
- * mod_proxy_balancer's: without this gate a callback could find b->tmutex
- * not made yet, and PROXY_THREAD_LOCK(b) would lock nothing (found by
- * make test-threads). Lock-free (sr_atomic.h). */
-static apr_uint32_t sr_child_ready;
+/* Set by sr_discover_child_ready once mod_proxy_balancer's child_init has
+ * made this process's balancer mutexes and workers; read by both watchdog
+ * callbacks, which act only after it. mod_watchdog starts its threads from
+ * its own child_init, which may run before mod_proxy_balancer's (seen by
+ * make test-threads: the STARTING call ran while child_init was still
+ * going): without this gate a callback could find b->tmutex not made yet,
+ * and PROXY_THREAD_LOCK(b) would lock nothing. Lock: sr_ready_mutex (made
+ * in post_config, before any child: a thread mutex, so that thread
+ * checkers see the order too; taken at most every 100 ms). */
+static int sr_child_ready;
+static apr_thread_mutex_t *sr_ready_mutex;
 
-/* child_init, after mod_proxy_balancer's (sr_register_hooks). No lock:
- * child_init runs in the main thread; the store publishes what it made. */
+/* child_init, after mod_proxy_balancer's (sr_register_hooks). Lock:
+ * sr_ready_mutex; child_init runs in the main thread. */
 void sr_discover_child_ready(apr_pool_t *pchild, server_rec *s)
 {
     (void)pchild;
     (void)s;
-    sr_atomic_store32_release(&sr_child_ready, 1);
+    if (sr_ready_mutex && apr_thread_mutex_lock(sr_ready_mutex) == APR_SUCCESS) {
+        sr_child_ready = 1;
+        apr_thread_mutex_unlock(sr_ready_mutex);
+    }
 }
 
+/* Lock: sr_ready_mutex (taken here). */
 static int sr_discover_ready(void)
 {
-    return sr_atomic_load32_acquire(&sr_child_ready) != 0;
+    int ready = 0;
+
+    if (sr_ready_mutex && apr_thread_mutex_lock(sr_ready_mutex) == APR_SUCCESS) {
+        ready = sr_child_ready;
+        apr_thread_mutex_unlock(sr_ready_mutex);
+    }
+    return ready;
 }
 
 static apr_status_t sr_discoveries_reset(void *data)
 {
     (void)data;
     sr_discoveries = NULL;
+    sr_ready_mutex = NULL;      /* made in pconf, gone with it */
     return APR_SUCCESS;
 }
 
@@ -575,6 +589,14 @@ int sr_discover_post_config(apr_pool_t *pconf, server_rec *main_s)
 
     if (!sr_discoveries || sr_discoveries->nelts == 0) {
         return OK;
+    }
+    /* the children inherit it unlocked (made before any fork) */
+    sr_child_ready = 0;
+    rv = apr_thread_mutex_create(&sr_ready_mutex, APR_THREAD_MUTEX_DEFAULT, pconf);
+    if (rv != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, rv, main_s,
+                     "StickyRouteDiscover: cannot create a mutex");
+        return HTTP_INTERNAL_SERVER_ERROR;
     }
     get_instance = APR_RETRIEVE_OPTIONAL_FN(ap_watchdog_get_instance);
     register_callback = APR_RETRIEVE_OPTIONAL_FN(ap_watchdog_register_callback);
