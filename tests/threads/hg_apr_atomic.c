@@ -32,128 +32,59 @@ typedef uint64_t u64;
 #define HA(p) ANNOTATE_HAPPENS_AFTER((void *)(p))
 #define SC __ATOMIC_SEQ_CST
 
-/* The prototypes of apr_atomic.h (APR 1.7), written out: this file must
- * not include APR's header, whose declarations it replaces. */
-u32 apr_atomic_read32(volatile u32 *mem);
-void apr_atomic_set32(volatile u32 *mem, u32 val);
-u32 apr_atomic_add32(volatile u32 *mem, u32 val);
-void apr_atomic_sub32(volatile u32 *mem, u32 val);
-u32 apr_atomic_inc32(volatile u32 *mem);
-int apr_atomic_dec32(volatile u32 *mem);
-u32 apr_atomic_cas32(volatile u32 *mem, u32 with, u32 cmp);
-u32 apr_atomic_xchg32(volatile u32 *mem, u32 val);
-u64 apr_atomic_read64(volatile u64 *mem);
-void apr_atomic_set64(volatile u64 *mem, u64 val);
-u64 apr_atomic_add64(volatile u64 *mem, u64 val);
-void apr_atomic_sub64(volatile u64 *mem, u64 val);
-u64 apr_atomic_inc64(volatile u64 *mem);
-int apr_atomic_dec64(volatile u64 *mem);
-u64 apr_atomic_cas64(volatile u64 *mem, u64 with, u64 cmp);
-u64 apr_atomic_xchg64(volatile u64 *mem, u64 val);
+/* The functions of apr_atomic.h (APR 1.7), with its signatures: this file
+ * must not include APR's header, whose definitions it replaces. */
 void *apr_atomic_casptr(void *volatile *mem, void *with, const void *cmp);
 void *apr_atomic_xchgptr(void *volatile *mem, void *with);
 
-u32 apr_atomic_read32(volatile u32 *mem)
-{
-    u32 v;
-    HB(mem); v = __atomic_load_n(mem, SC); HA(mem);
-    return v;
+/* The eight operations of one width (APR's names end in the width). */
+#define HG_ATOMICS(T, N)                                                \
+T apr_atomic_read##N(volatile T *mem)                                   \
+{                                                                       \
+    T v;                                                                \
+    HB(mem); v = __atomic_load_n(mem, SC); HA(mem);                     \
+    return v;                                                           \
+}                                                                       \
+void apr_atomic_set##N(volatile T *mem, T val)                          \
+{                                                                       \
+    HB(mem); __atomic_store_n(mem, val, SC); HA(mem);                   \
+}                                                                       \
+T apr_atomic_add##N(volatile T *mem, T val)                             \
+{                                                                       \
+    T v;                                                                \
+    HB(mem); v = __atomic_fetch_add(mem, val, SC); HA(mem);             \
+    return v;                                                           \
+}                                                                       \
+void apr_atomic_sub##N(volatile T *mem, T val)                          \
+{                                                                       \
+    HB(mem); __atomic_fetch_sub(mem, val, SC); HA(mem);                 \
+}                                                                       \
+T apr_atomic_inc##N(volatile T *mem)                                    \
+{                                                                       \
+    return apr_atomic_add##N(mem, 1);                                   \
+}                                                                       \
+int apr_atomic_dec##N(volatile T *mem)                                  \
+{                                                                       \
+    T v;                                                                \
+    HB(mem); v = __atomic_sub_fetch(mem, 1, SC); HA(mem);               \
+    return v != 0;                                                      \
+}                                                                       \
+T apr_atomic_cas##N(volatile T *mem, T with, T cmp)                     \
+{                                                                       \
+    HB(mem);                                                            \
+    __atomic_compare_exchange_n(mem, &cmp, with, 0, SC, SC);            \
+    HA(mem);                                                            \
+    return cmp;     /* the old value, as APR returns it */              \
+}                                                                       \
+T apr_atomic_xchg##N(volatile T *mem, T val)                            \
+{                                                                       \
+    T v;                                                                \
+    HB(mem); v = __atomic_exchange_n(mem, val, SC); HA(mem);            \
+    return v;                                                           \
 }
 
-void apr_atomic_set32(volatile u32 *mem, u32 val)
-{
-    HB(mem); __atomic_store_n(mem, val, SC); HA(mem);
-}
-
-u32 apr_atomic_add32(volatile u32 *mem, u32 val)
-{
-    u32 v;
-    HB(mem); v = __atomic_fetch_add(mem, val, SC); HA(mem);
-    return v;
-}
-
-void apr_atomic_sub32(volatile u32 *mem, u32 val)
-{
-    HB(mem); __atomic_fetch_sub(mem, val, SC); HA(mem);
-}
-
-u32 apr_atomic_inc32(volatile u32 *mem)
-{
-    return apr_atomic_add32(mem, 1);
-}
-
-int apr_atomic_dec32(volatile u32 *mem)
-{
-    u32 v;
-    HB(mem); v = __atomic_sub_fetch(mem, 1, SC); HA(mem);
-    return v != 0;
-}
-
-u32 apr_atomic_cas32(volatile u32 *mem, u32 with, u32 cmp)
-{
-    HB(mem);
-    __atomic_compare_exchange_n(mem, &cmp, with, 0, SC, SC);
-    HA(mem);
-    return cmp;     /* the old value, as APR returns it */
-}
-
-u32 apr_atomic_xchg32(volatile u32 *mem, u32 val)
-{
-    u32 v;
-    HB(mem); v = __atomic_exchange_n(mem, val, SC); HA(mem);
-    return v;
-}
-
-u64 apr_atomic_read64(volatile u64 *mem)
-{
-    u64 v;
-    HB(mem); v = __atomic_load_n(mem, SC); HA(mem);
-    return v;
-}
-
-void apr_atomic_set64(volatile u64 *mem, u64 val)
-{
-    HB(mem); __atomic_store_n(mem, val, SC); HA(mem);
-}
-
-u64 apr_atomic_add64(volatile u64 *mem, u64 val)
-{
-    u64 v;
-    HB(mem); v = __atomic_fetch_add(mem, val, SC); HA(mem);
-    return v;
-}
-
-void apr_atomic_sub64(volatile u64 *mem, u64 val)
-{
-    HB(mem); __atomic_fetch_sub(mem, val, SC); HA(mem);
-}
-
-u64 apr_atomic_inc64(volatile u64 *mem)
-{
-    return apr_atomic_add64(mem, 1);
-}
-
-int apr_atomic_dec64(volatile u64 *mem)
-{
-    u64 v;
-    HB(mem); v = __atomic_sub_fetch(mem, 1, SC); HA(mem);
-    return v != 0;
-}
-
-u64 apr_atomic_cas64(volatile u64 *mem, u64 with, u64 cmp)
-{
-    HB(mem);
-    __atomic_compare_exchange_n(mem, &cmp, with, 0, SC, SC);
-    HA(mem);
-    return cmp;
-}
-
-u64 apr_atomic_xchg64(volatile u64 *mem, u64 val)
-{
-    u64 v;
-    HB(mem); v = __atomic_exchange_n(mem, val, SC); HA(mem);
-    return v;
-}
+HG_ATOMICS(u32, 32)
+HG_ATOMICS(u64, 64)
 
 void *apr_atomic_casptr(void *volatile *mem, void *with, const void *cmp)
 {

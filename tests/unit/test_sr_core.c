@@ -20,24 +20,15 @@
 #include "apr_general.h"
 #include "apr_strings.h"
 #include "sr_core.h"
+#include "unit_util.h"
 
 Suite *policy_suite(void);     /* test_sr_policy.c */
 Suite *policy_request_suite(void);  /* test_sr_policy_request.c */
 Suite *dns_suite(void);        /* test_sr_dns.c */
 Suite *hash_suite(void);       /* test_sr_hash.c */
 
-static apr_pool_t *pool;
-
-static void setup(void)
-{
-    apr_pool_create(&pool, NULL);
-}
-
-static void teardown(void)
-{
-    apr_pool_destroy(pool);
-    pool = NULL;
-}
+#define setup unit_setup
+#define teardown unit_teardown
 
 /* ---- cookie header ------------------------------------------------- */
 

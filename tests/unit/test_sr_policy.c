@@ -15,21 +15,12 @@
 #include "apr_general.h"
 #include "apr_strings.h"
 #include "sr_policy.h"
+#include "unit_util.h"
 
 Suite *policy_suite(void);
 
-static apr_pool_t *pool;
-
-static void setup(void)
-{
-    apr_pool_create(&pool, NULL);
-}
-
-static void teardown(void)
-{
-    apr_pool_destroy(pool);
-    pool = NULL;
-}
+#define setup unit_setup
+#define teardown unit_teardown
 
 /* ---- building views ---------------------------------------------------- */
 
@@ -40,17 +31,7 @@ static sr_member_t view[MAXM];
 /* n regular usable members of weight 1, lbset 0, routes m0 m1 ... */
 static void members(uint32_t n)
 {
-    static char names[MAXM][8];
-    uint32_t i;
-
-    memset(view, 0, sizeof(view));
-    for (i = 0; i < n; i++) {
-        snprintf(names[i], sizeof(names[i]), "m%u", i);
-        view[i].route = names[i];
-        view[i].redirect = -1;
-        view[i].weight = 1;
-        view[i].usable = 1;
-    }
+    unit_members(view, MAXM, n, "m", 0);
 }
 
 static uint16_t takers[MAXM];

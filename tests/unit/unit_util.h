@@ -1,0 +1,28 @@
+/*
+ * Copyright 2026 The mod_sticky_route authors
+ * SPDX-License-Identifier: Apache-2.0
+ *
+ * unit_util.h - what the check unit tests of the core share: the pool of a
+ * test (made by unit_setup, destroyed by unit_teardown: the fixtures of
+ * every test case) and a view of plain members.
+ */
+#ifndef UNIT_UTIL_H
+#define UNIT_UTIL_H
+
+#include <stdint.h>
+
+#include "apr_pools.h"
+#include "sr_policy.h"
+
+/* The current test's pool. */
+extern apr_pool_t *pool;
+
+void unit_setup(void);
+void unit_teardown(void);
+
+/* view[0..cap-1] cleared, then n regular usable members of weight 1, lbset
+ * 0, no redirect, routes named prefix + number, numbered from first. */
+void unit_members(sr_member_t *view, uint32_t cap, uint32_t n,
+                  const char *prefix, uint32_t first);
+
+#endif
