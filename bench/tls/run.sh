@@ -42,7 +42,7 @@ BACKEND_PORT=$((PORT_BASE + 1)) HTTPD_PORT=$((PORT_BASE + 2)) HTTPD_TLS=$((PORT_
 HAPROXY_TLS=$((PORT_BASE + 4))
 CALLGRIND=${TLS_BENCH_CALLGRIND:-1}
 CG_SHORT=${TLS_BENCH_CG_SHORT:-300}
-CG_LONG=${TLS_BENCH_CG_LONG:-1200}
+CG_LONG=${TLS_BENCH_CG_LONG:-3000}
 CG_CONNS=${TLS_BENCH_CG_CONNS:-2}
 for v in ROUNDS CG_SHORT CG_LONG CG_CONNS; do
     [[ "${!v}" =~ ^[0-9]+$ ]] || { echo "tls-bench: $v must be a number, got '${!v}'" >&2; exit 2; }
