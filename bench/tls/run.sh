@@ -12,8 +12,19 @@
 # by the requests answered). Both share this machine's cores with h2load:
 # compare the contenders, not the absolute numbers.
 #
+# Then (TLS_BENCH_CALLGRIND=1, the default) instructions per request under
+# callgrind, as bench/callgrind.sh does for plain HTTP: the same httpd.conf as
+# `apache2 -X` (one process) and HAProxy with nbthread 1, each alone under
+# `valgrind --tool=callgrind` as www-data; h2load sends a fixed number of
+# requests (-n) on TLS_BENCH_CG_CONNS connections, SHORT then LONG; per request
+# = (Ir(LONG) - Ir(SHORT)) / (LONG - SHORT): start-up, the TLS handshakes (the
+# same number in both runs) and shutdown cancel out. User-space instructions of
+# the proxy process (callgrind's Ir); the kernel's TCP and the h2load side are
+# not counted. Writes callgrind.md and callgrind.csv next to results.md.
+#
 #   bash bench/tls/run.sh                 (flock /tmp/sr-load.lock: a heavy run)
 #   TLS_BENCH_ROUNDS=1 TLS_BENCH_DURATION=3 TLS_BENCH_OUT=/tmp/tls-bench bash bench/tls/run.sh
+#   TLS_BENCH_ROUNDS=0 bash bench/tls/run.sh      (callgrind only; results.md kept)
 set -euo pipefail
 export LC_ALL=C
 
@@ -29,6 +40,15 @@ HAPROXY_THREADS=${TLS_BENCH_HAPROXY_THREADS:-2}
 PATH_=/css/style.css
 BACKEND_PORT=$((PORT_BASE + 1)) HTTPD_PORT=$((PORT_BASE + 2)) HTTPD_TLS=$((PORT_BASE + 3))
 HAPROXY_TLS=$((PORT_BASE + 4))
+CALLGRIND=${TLS_BENCH_CALLGRIND:-1}
+CG_SHORT=${TLS_BENCH_CG_SHORT:-300}
+CG_LONG=${TLS_BENCH_CG_LONG:-3000}
+CG_CONNS=${TLS_BENCH_CG_CONNS:-2}
+for v in ROUNDS CG_SHORT CG_LONG CG_CONNS; do
+    [[ "${!v}" =~ ^[0-9]+$ ]] || { echo "tls-bench: $v must be a number, got '${!v}'" >&2; exit 2; }
+done
+(( CG_LONG > CG_SHORT && CG_SHORT >= CG_CONNS && CG_CONNS >= 1 )) ||
+    { echo "tls-bench: need TLS_BENCH_CG_LONG > TLS_BENCH_CG_SHORT >= TLS_BENCH_CG_CONNS >= 1" >&2; exit 2; }
 
 for c in apache2 haproxy h2load openssl; do
     command -v "$c" >/dev/null || { echo "tls-bench: $c missing (make deps)" >&2; exit 1; }
@@ -69,9 +89,10 @@ env -i PATH="$PATH" STATIC_APP=127.0.0.1:$BACKEND_PORT=s1 DYNAMIC_APP=127.0.0.1:
     --run-dir "$W/proxy" --log-dir "$W/logs" "$W/proxy/vhost.conf" >/dev/null
 apache2 -f "$W/proxy/httpd.conf" -k start
 
-cat > "$W/haproxy.cfg" <<EOF
+haproxy_cfg() {   # THREADS: HAProxy's configuration on stdout
+    cat <<EOF
 global
-    nbthread $HAPROXY_THREADS
+    nbthread $1
     maxconn 4096
     # the suite httpd negotiates with h2load (checked below): the same cipher
     ssl-default-bind-ciphersuites TLS_AES_128_GCM_SHA256
@@ -88,6 +109,8 @@ backend be
     cookie ROUTEID insert indirect nocache
     server s1 127.0.0.1:$BACKEND_PORT cookie s1
 EOF
+}
+haproxy_cfg "$HAPROXY_THREADS" > "$W/haproxy.cfg"
 haproxy -f "$W/haproxy.cfg" -D -p "$W/haproxy.pid"
 sleep 2
 pids+=("$(cat "$W/haproxy.pid")")
@@ -108,7 +131,20 @@ cpu_of() {   # $1 = contender
     awk -v t="$total" -v k="$ticks" 'BEGIN { printf "%.4f", t / k }'
 }
 
+# h2load_parse WHO PROTO OUTPUT: sets req ("succeeded failed") and cipher;
+# exits unless h2load got PROTO and the bench's cipher.
+h2load_parse() {
+    local got
+    req=$(sed -n 's/^requests: .* \([0-9]*\) succeeded, \([0-9]*\) failed.*/\1 \2/p' <<< "$3")
+    cipher=$(sed -n 's/^Cipher: //p' <<< "$3" | head -n 1)
+    got=$(sed -n 's/^Application protocol: //p' <<< "$3")
+    [ "$got" = "$2" ] || { echo "tls-bench: $1 negotiated '$got', not $2" >&2; exit 1; }
+    [ "$cipher" = TLS_AES_128_GCM_SHA256 ] ||
+        { echo "tls-bench: $1 negotiated cipher '$cipher'" >&2; exit 1; }
+}
+
 mkdir -p "$OUT"
+if [ "$ROUNDS" -gt 0 ]; then
 raw=$OUT/raw.csv
 echo "round,contender,protocol,requests,failed,rps,cpu_s,cpu_us_per_req,cipher" > "$raw"
 for round in $(seq 1 "$ROUNDS"); do
@@ -124,13 +160,8 @@ for round in $(seq 1 "$ROUNDS"); do
             out=$(h2load -c "$CONNS" -m "$m" -t 1 -D "$DURATION" --warm-up-time 1 \
                   --npn-list "$proto" -H "cookie: ROUTEID=s1" "https://127.0.0.1:$port$PATH_" 2>&1)
             after=$(cpu_of "$who")
-            req=$(sed -n 's/^requests: .* \([0-9]*\) succeeded, \([0-9]*\) failed.*/\1 \2/p' <<< "$out")
+            h2load_parse "$who" "$proto" "$out"
             rps=$(sed -n 's/^finished in .*, \([0-9.]*\) req\/s.*/\1/p' <<< "$out")
-            cipher=$(sed -n 's/^Cipher: //p' <<< "$out" | head -n 1)
-            got=$(sed -n 's/^Application protocol: //p' <<< "$out")
-            [ "$got" = "$proto" ] || { echo "tls-bench: $who negotiated '$got', not $proto" >&2; exit 1; }
-            [ "$cipher" = TLS_AES_128_GCM_SHA256 ] ||
-                { echo "tls-bench: $who negotiated cipher '$cipher'" >&2; exit 1; }
             set -- $req
             awk -v r="$round" -v w="$who" -v p="$proto" -v n="$1" -v f="$2" -v rps="$rps" \
                 -v b="$before" -v a="$after" -v c="$cipher" 'BEGIN {
@@ -160,3 +191,95 @@ done
     done
 } > "$OUT/results.md"
 cat "$OUT/results.md"
+fi
+[ "$CALLGRIND" = 1 ] || exit 0
+
+# ---- instructions per request under callgrind ---------------------------------
+for c in valgrind setpriv; do
+    command -v "$c" >/dev/null || { echo "tls-bench: $c missing (make deps)" >&2; exit 1; }
+done
+id www-data >/dev/null 2>&1 || { echo "tls-bench: callgrind needs the www-data user" >&2; exit 1; }
+# shellcheck source=tests/lib.sh
+. "$REPO/tests/lib.sh"
+# shellcheck disable=SC2034  # read by log (tests/lib.sh)
+SR_LOG_PREFIX=tls-bench
+# The throughput contenders go; the same configurations run again, one process
+# each, as www-data (who must read the key and write logs, run dir, output).
+kill -TERM "$(cat "$W/proxy/proxy.pid")" "${pids[@]}"
+pids=()
+wait_port "$HTTPD_TLS" 30 free && wait_port "$HAPROXY_TLS" 30 free ||
+    { echo "tls-bench: the throughput contenders did not stop" >&2; exit 1; }
+haproxy_cfg 1 > "$W/haproxy-1.cfg"
+mkdir -p "$W/cg"
+chown -R www-data:www-data "$W/proxy" "$W/logs" "$W/cg" "$W/key.pem" "$W/haproxy.pem" "$W/haproxy-1.cfg"
+VG_PID=""
+cg_stop() {   # the proxy under valgrind, if any: SIGTERM, and wait
+    [ -n "$VG_PID" ] || return 0
+    kill -TERM "$VG_PID" 2>/dev/null || true
+    wait "$VG_PID" 2>/dev/null || true
+    VG_PID=""
+}
+trap 'cg_stop; cleanup' EXIT
+
+# cg_run WHO PROTO N: the proxy alone under callgrind, N requests from h2load;
+# prints the Ir total; exits unless all N succeeded with a 2xx.
+cg_run() {
+    local who=$1 proto=$2 n=$3 port=$HTTPD_TLS m=1 f out vglog
+    f=$W/cg/$who.${proto//\//}.$n
+    vglog=$W/logs/$who.${proto//\//}.$n.valgrind
+    [ "$proto" = h2 ] && m=$STREAMS
+    if [ "$who" = httpd ]; then
+        setpriv --reuid=www-data --regid=www-data --init-groups valgrind --tool=callgrind \
+            --callgrind-out-file="$f.out" apache2 -X -f "$W/proxy/httpd.conf" >"$vglog" 2>&1 &
+    else
+        port=$HAPROXY_TLS
+        setpriv --reuid=www-data --regid=www-data --init-groups valgrind --tool=callgrind \
+            --callgrind-out-file="$f.out" haproxy -db -f "$W/haproxy-1.cfg" >"$vglog" 2>&1 &
+    fi
+    VG_PID=$!
+    wait_port "$port" 120 || { cg_stop; echo "tls-bench: $who under valgrind not listening" >&2; cat "$vglog" >&2; exit 1; }
+    out=$(h2load -n "$n" -c "$CG_CONNS" -m "$m" -t 1 --npn-list "$proto" \
+          -H "cookie: ROUTEID=s1" "https://127.0.0.1:$port$PATH_" 2>&1)
+    cg_stop
+    wait_port "$port" 30 free || true
+    h2load_parse "$who" "$proto" "$out"
+    grep -q "^status codes: $n 2xx," <<< "$out" && [ "$req" = "$n 0" ] ||
+        { echo "tls-bench: $who $proto n=$n: not $n answers 2xx:" >&2; echo "$out" >&2; exit 1; }
+    [ -s "$f.out" ] || { echo "tls-bench: no callgrind output for $who (see below)" >&2; cat "$vglog" >&2; exit 1; }
+    awk '/^totals:/ {print $2; exit}' "$f.out"
+}
+
+cg=$OUT/callgrind.csv
+echo "contender,protocol,connections,short,long,ir_short,ir_long,ir_per_request,cipher" > "$cg"
+for proto in h2 http/1.1; do
+    for who in httpd haproxy; do
+        log "$who $proto: $CG_SHORT and $CG_LONG requests under callgrind"
+        a=$(cg_run "$who" "$proto" "$CG_SHORT")
+        b=$(cg_run "$who" "$proto" "$CG_LONG")
+        awk -v w="$who" -v p="$proto" -v c="$CG_CONNS" -v s="$CG_SHORT" -v l="$CG_LONG" -v a="$a" -v b="$b" \
+            'BEGIN { printf "%s,%s,%d,%d,%d,%d,%d,%.0f,TLS_AES_128_GCM_SHA256\n", w, p, c, s, l, a, b, (b - a) / (l - s) }' >> "$cg"
+        tail -n 1 "$cg"
+    done
+done
+{
+    echo "# TLS: instructions per request under callgrind"
+    echo
+    echo "Generated by \`bench/tls/run.sh\` on $(date -u +%Y-%m-%d) at commit \`$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)\`;"
+    echo "docs/benchmarks/tls/README.md explains it."
+    echo
+    echo "| contender | protocol | instructions / request | vs HAProxy | Ir ($CG_SHORT req) | Ir ($CG_LONG req) |"
+    echo "|---|---|---:|---:|---:|---:|"
+    awk -F, 'NR > 1 { per[$1 "," $2] = $8; row[++n] = $0 }
+        END {
+            for (i = 1; i <= n; i++) {
+                split(row[i], f, ",")
+                printf "| %s | %s | %d | %.2fx | %d | %d |\n",
+                    (f[1] == "httpd" ? "httpd + mod_sticky_route (stack config, `apache2 -X`)" : "HAProxy (cookie insert, nbthread 1)"),
+                    f[2], f[8], f[8] / per["haproxy," f[2]], f[6], f[7]
+            } }' "$cg"
+    echo
+    echo "h2load \`-n\` $CG_SHORT and $CG_LONG requests on $CG_CONNS connections (h2: $STREAMS streams each),"
+    echo "cipher TLS_AES_128_GCM_SHA256, ECDSA P-256; per request = (Ir long - Ir short) / $((CG_LONG - CG_SHORT))."
+    echo "$(valgrind --version), $(apache2 -v | awk -F': *' '/Server version/{print $2}'), $(haproxy -v | head -1 | awk '{print $1, $2, $3}'), $(h2load --version | head -1)."
+} > "$OUT/callgrind.md"
+cat "$OUT/callgrind.md"
