@@ -306,6 +306,14 @@ def skew(root, rows_out):
     return nreq, clients, ms, repeat
 
 
+def md_table(header, fmt, rows):
+    """A Markdown table: the header's cells, then one row per tuple through
+    fmt (the cells joined by " | "); every column but the first right-aligned."""
+    lines = ["| " + " | ".join(header) + " |", "|---" + "|---:" * (len(header) - 1) + "|"]
+    lines += ["| " + fmt % row + " |" for row in rows]
+    return "\n".join(lines)
+
+
 def main():
     rng = random.Random(17)
     keys = ["user-%d-%d" % (i, rng.randrange(10 ** 9)) for i in range(KEYS)]
@@ -354,20 +362,13 @@ def main():
             m.terminate()
             m.wait(10)
         shutil.rmtree(root, ignore_errors=True)
-    lines = ["| contender | max/mean | min/mean | removal: moved beyond the removed member's keys "
-             "| (its keys) | addition: moved | beyond 1/(N+1) |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
-    for name, mx, mn, rm_extra, own, add, add_extra in rows:
-        lines.append("| %s | %.3f | %.3f | %+.2f %% | %.2f %% | %.2f %% | %+.2f %% |"
-                     % (name, mx, mn, rm_extra, own, add, add_extra))
-    table = "\n".join(lines)
-    slines = ["| contender | p50 ms (median) | p99 ms (median) | p99 ms (range) "
-              "| max/mean requests per member | errors (all runs) |",
-              "|---|---:|---:|---:|---:|---:|"]
-    for name, p50, p99, lo, hi, mm, err in skew_rows:
-        slines.append("| %s | %.1f | %.1f | %.1f-%.1f | %.3f | %d |"
-                      % (name, p50, p99, lo, hi, mm, err))
-    stable = "\n".join(slines)
+    table = md_table(["contender", "max/mean", "min/mean",
+                      "removal: moved beyond the removed member's keys", "(its keys)",
+                      "addition: moved", "beyond 1/(N+1)"],
+                     "%s | %.3f | %.3f | %+.2f %% | %.2f %% | %.2f %% | %+.2f %%", rows)
+    stable = md_table(["contender", "p50 ms (median)", "p99 ms (median)", "p99 ms (range)",
+                       "max/mean requests per member", "errors (all runs)"],
+                      "%s | %.1f | %.1f | %.1f-%.1f | %.3f | %d", skew_rows)
     print(table)
     print()
     print(stable)
