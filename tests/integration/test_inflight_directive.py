@@ -139,7 +139,8 @@ def test_valid_configurations_pass(configtest, test_dir):
     body = ("StickyRouteInflight On\n"
             + balancer("app", MEMBERS, inner="StickyRouteInflight Off")
             + balancer("lb", MEMBERS, mount=None,
-                       inner="StickyRouteElect leastbusy\nStickyRouteInflight On")
+                       inner="StickyRouteCookie LBROUTE\nStickyRouteElect leastbusy\n"
+                             "StickyRouteInflight On")
             + 'ProxyPass "/lb/" "balancer://lb/"\n')
     rc, out = configtest(body)
     assert rc == 0, out
