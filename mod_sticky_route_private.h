@@ -488,6 +488,9 @@ struct sr_req_t {
  * decision until the request ends, however it ends (answered, failed,
  * aborted by the client); a request decided again (in-request failover,
  * retry) moves its count to the new member (sr_inflight_move, below).
+ * Only for balancers that keep in-flight accounting (eff.inflight,
+ * decided once by sr_inflight_accounting: a setting reads the counts, or
+ * StickyRouteInflight On); sr_apply moves nothing otherwise.
  * A main request is released in
  * log_transaction: httpd runs it from the EOR bucket's destruction, right
  * before it destroys the request's pool, on every way a request ends (the
