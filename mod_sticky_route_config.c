@@ -43,6 +43,7 @@ void *sr_create_dir_conf(apr_pool_t *p, char *dummy)
     c->rebalance_idle = -1;
     c->wait = -1;
     c->hash_balance = -1;
+    c->inflight = -1;
     return c;
 }
 
@@ -76,6 +77,7 @@ void *sr_merge_conf(apr_pool_t *p, void *basev, void *addv)
     c->hash_key = add->hash_key ? add->hash_key : base->hash_key;
     c->hash_balance = add->hash_balance >= 0 ? add->hash_balance
                                              : base->hash_balance;
+    c->inflight = add->inflight >= 0 ? add->inflight : base->inflight;
     if (add->wait >= 0) {
         c->wait = add->wait;
         c->wait_max = add->wait_max;
@@ -455,6 +457,12 @@ const command_rec sr_cmds[] = {
         RSRC_CONF | ACCESS_CONF,
         "FACTOR|off - bounded loads: a key's member with more than FACTOR x "
         "the mean in-flight requests per weight is passed over"),
+    AP_INIT_FLAG("StickyRouteInflight", sr_cmd_flag,
+        (void *)APR_OFFSETOF(sr_conf_t, inflight),
+        RSRC_CONF | ACCESS_CONF,
+        "On|Off - count each member's in-flight requests (the status "
+        "gauge); default: on only when StickyRouteElect leastbusy, "
+        "StickyRouteRebalance or StickyRouteHashBalance reads them"),
     AP_INIT_TAKE1("StickyRouteSlowStart", sr_cmd_slowstart, NULL,
         RSRC_CONF | ACCESS_CONF,
         "SECONDS - a member that joins or comes back takes a share of new "
@@ -576,6 +584,16 @@ void sr_effective(server_rec *s, const sr_conf_t *dir, sr_effective_t *e)
                       ? (uint32_t)dir->hash_balance
                       : (srv && srv->hash_balance >= 0)
                       ? (uint32_t)srv->hash_balance : 0;
+    e->inflight_set = (dir && dir->inflight >= 0) ? dir->inflight
+                    : (srv && srv->inflight >= 0) ? srv->inflight : -1;
+    {
+        sr_inflight_in_t in;
+        in.elect = e->elect;
+        in.rebalance_idle = e->rebalance_idle;
+        in.hash_balance = e->hash_balance;
+        in.inflight = e->inflight_set;
+        e->inflight = sr_inflight_accounting(&in, NULL) != SR_INFLIGHT_OFF;
+    }
     /* StickyRouteWait is a <Proxy balancer://> directive only */
     e->wait = (dir && dir->wait >= 0) ? dir->wait : 0;
     e->wait_max = (dir && dir->wait >= 0) ? dir->wait_max : 0;
@@ -584,4 +602,40 @@ void sr_effective(server_rec *s, const sr_conf_t *dir, sr_effective_t *e)
          * cookies are not signed; with a secret they would be forgeable. */
         e->legacy = e->tag_key ? 0 : 1;
     }
+}
+
+/* One balancer of ours at check_config: StickyRouteInflight Off refused
+ * when a setting of the balancer reads the in-flight counts. No lock:
+ * startup. */
+static int sr_check_inflight(server_rec *s, proxy_balancer *b, void *baton)
+{
+    apr_pool_t *ptemp = baton;
+    sr_effective_t eff;
+    sr_inflight_in_t in;
+    const char *reader;
+
+    sr_effective(s, sr_section_conf(ptemp, s, b), &eff);
+    in.elect = eff.elect;
+    in.rebalance_idle = eff.rebalance_idle;
+    in.hash_balance = eff.hash_balance;
+    in.inflight = eff.inflight_set;
+    if (sr_inflight_accounting(&in, &reader) == SR_INFLIGHT_REFUSED) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
+                     "StickyRouteInflight Off in %s: %s reads the members' "
+                     "in-flight counts - remove StickyRouteInflight Off, or "
+                     "%s", b->s->name, reader,
+                     !strncmp(reader, "StickyRouteElect ", 17)
+                     ? "elect by roundrobin or hash" : "turn it off");
+        return 1;
+    }
+    return 0;
+}
+
+int sr_config_check(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
+                    server_rec *main_s)
+{
+    (void)pconf;
+    (void)plog;
+    return sr_for_each_balancer(main_s, sr_check_inflight, ptemp)
+           ? HTTP_INTERNAL_SERVER_ERROR : OK;
 }

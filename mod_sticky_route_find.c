@@ -118,29 +118,90 @@ static const char *sr_member_value(sr_balancer_state_t *st, int m,
     return slot;
 }
 
+/* The Set-Cookie of a decision that issues one (sr_apply): the value
+ * naming member m (dated: carrying rq->first), prepared for the output
+ * filter, or put in the headers now for an upgrade. Out of line: most
+ * decisions issue none. Lock: the balancer's thread mutex (the finder's,
+ * held by mod_proxy_balancer). */
+static void sr_apply_cookie(request_rec *r, sr_balancer_state_t *st,
+                            sr_req_t *rq, int m, const char *route)
+{
+    const sr_effective_t *eff = &st->eff;
+    const char *value, *upgrade;
+    int https;
+
+    if (st->dated) {
+        char *buf = apr_palloc(r->pool, SR_VALUE_BUF);
+        sr_value_write_dated(buf, route, rq->first,
+                             (int64_t)apr_time_sec(r->request_time),
+                             eff->tag_key, st->balancer->s->name);
+        value = buf;
+    }
+    else {
+        value = sr_member_value(st, m, eff->tag_key);
+    }
+    https = !strcmp(ap_http_scheme(r), "https");
+    rq->set_cookie = sr_cookie_format(r->pool, eff->cookie, value, https);
+    apr_table_setn(r->subprocess_env, SR_ENV_ROUTE_CHANGED, "1");
+    upgrade = apr_table_get(r->headers_in, "Upgrade");
+    if (rq->early_cookie) {
+        sr_early_cookie_take_back(r, rq);   /* an earlier decision's */
+    }
+    if (upgrade && sr_cookie_early(apr_table_get(r->headers_in,
+                                                 "Connection"), upgrade)) {
+        /* the member's 101 passes no output filter (sr_policy.h) */
+        apr_table_addn(r->headers_out, "Set-Cookie", rq->set_cookie);
+        rq->early_cookie = rq->set_cookie;
+    }
+    if (!rq->filter_added) {
+        ap_add_output_filter_handle(sr_cookie_filter_handle, NULL, r,
+                                    r->connection);
+        rq->filter_added = 1;
+    }
+}
+
+/* The debug log line of a decision; out of line, called only at LogLevel
+ * debug. No lock of its own (the finder's, for st->balancer). */
+static void __attribute__((noinline))
+sr_apply_log(request_rec *r, sr_balancer_state_t *st, const char *route,
+             proxy_worker *w, sr_status_t status, const char *why)
+{
+    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
+                  "%s: route %s (%s) decision %s: %s",
+                  st->balancer->s->name, route, sr_worker_url(w),
+                  sr_status_name(status), why);
+}
+
 /* Applies a decision: environment, counters, and the Set-Cookie that the
- * output filter adds once the response is known to come from a member.
- * Lock: the balancer's thread mutex (the finder's, held by
- * mod_proxy_balancer). The in-flight count moves lock-free (sr_atomic.h). */
-static void sr_apply(request_rec *r, sr_balancer_state_t *st, sr_req_t *rq,
-                     int m, sr_status_t status, int issue, int64_t first,
-                     const sr_effective_t *eff, const char *why)
+ * output filter adds once the response is known to come from a member
+ * (sr_apply_cookie; a dated value carries rq->first, set by the caller).
+ * Inlined into every finder (the cost of a selection, bench/micro): its
+ * rare branches are out of line. Lock: the balancer's thread mutex (the
+ * finder's, held by mod_proxy_balancer). The in-flight count moves
+ * lock-free (sr_atomic.h). */
+static inline __attribute__((always_inline))
+void sr_apply(request_rec *r, sr_balancer_state_t *st, sr_req_t *rq, int m,
+              sr_status_t status, int issue, const char *why)
 {
     proxy_worker *w = ((proxy_worker **)st->balancer->workers->elts)[m];
     /* The environment is read after the finder's lock is released (the
-     * access log, mod_headers, sr_request_status' log line) while a scan
-     * may rewrite the per-process route slot: it points at the request's
-     * own copy. A routes_buf slot is PROXY_WORKER_MAX_ROUTE_SIZE bytes
-     * ending in NUL (its last byte is never written): one fixed-size copy. */
-    const char *route = rq->route;
+     * access log, mod_headers, sr_request_status' log line). A route
+     * string the scan published is never rewritten (sr_scan: a changed
+     * route gets a fresh string) - except under StickyRouteDiscover,
+     * whose slots are rewritten in place (st->route_copy): there the
+     * request gets its own copy. A routes_buf slot is
+     * PROXY_WORKER_MAX_ROUTE_SIZE bytes ending in NUL (its last byte is
+     * never written): one fixed-size copy. */
+    const char *route = st->routes[m];
 
-    memcpy(rq->route, st->routes[m], sizeof(rq->route));
-
+    if (st->route_copy) {
+        route = memcpy(rq->route, route, sizeof(rq->route));
+    }
     rq->member = m;
     rq->worker = w;
     rq->status = status;
     rq->counter = st->counters[m];
-    rq->spec = eff->cookie;
+    rq->spec = st->eff.cookie;
     rq->conns_mark = sr_conns_opened;
     if (rq->decisions++ == 0) {
         /* first decision of the request: nothing to replace */
@@ -151,37 +212,14 @@ static void sr_apply(request_rec *r, sr_balancer_state_t *st, sr_req_t *rq,
         apr_table_setn(r->subprocess_env, SR_ENV_ROUTE, route);
         apr_table_setn(r->subprocess_env, SR_ENV_STATUS, sr_status_name(status));
     }
-    sr_inflight_move(r, rq, st->counters[m]);
+    /* counted only when the balancer keeps in-flight accounting (decided
+     * once, sr_effective); otherwise an earlier decision's count, if any,
+     * is released */
+    if (st->eff.inflight || rq->inflight) {
+        sr_inflight_move(r, rq, st->eff.inflight ? st->counters[m] : NULL);
+    }
     if (issue) {
-        const char *value;
-        if (st->dated) {
-            char *buf = apr_palloc(r->pool, SR_VALUE_BUF);
-            sr_value_write_dated(buf, route, first,
-                                 (int64_t)apr_time_sec(r->request_time),
-                                 eff->tag_key, st->balancer->s->name);
-            value = buf;
-        }
-        else {
-            value = sr_member_value(st, m, eff->tag_key);
-        }
-        int https = !strcmp(ap_http_scheme(r), "https");
-        rq->set_cookie = sr_cookie_format(r->pool, eff->cookie, value, https);
-        apr_table_setn(r->subprocess_env, SR_ENV_ROUTE_CHANGED, "1");
-        const char *upgrade = apr_table_get(r->headers_in, "Upgrade");
-        if (rq->early_cookie) {
-            sr_early_cookie_take_back(r, rq);   /* an earlier decision's */
-        }
-        if (upgrade && sr_cookie_early(apr_table_get(r->headers_in,
-                                                     "Connection"), upgrade)) {
-            /* the member's 101 passes no output filter (sr_policy.h) */
-            apr_table_addn(r->headers_out, "Set-Cookie", rq->set_cookie);
-            rq->early_cookie = rq->set_cookie;
-        }
-        if (!rq->filter_added) {
-            ap_add_output_filter_handle(sr_cookie_filter_handle, NULL, r,
-                                        r->connection);
-            rq->filter_added = 1;
-        }
+        sr_apply_cookie(r, st, rq, m, route);
     }
     else if (rq->set_cookie) {
         rq->set_cookie = NULL;
@@ -189,10 +227,9 @@ static void sr_apply(request_rec *r, sr_balancer_state_t *st, sr_req_t *rq,
         apr_table_unset(r->subprocess_env, SR_ENV_ROUTE_CHANGED);
     }
     rq->issue = issue;
-    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
-                  "%s: route %s (%s) decision %s: %s",
-                  st->balancer->s->name, route, sr_worker_url(w),
-                  sr_status_name(status), why);
+    if (APLOG_R_IS_LEVEL(r, APLOG_DEBUG)) {
+        sr_apply_log(r, st, route, w, status, why);
+    }
 }
 
 /* Lock: the balancer's thread mutex (the finder's, held by
@@ -237,8 +274,7 @@ static int sr_retry_same(request_rec *r, sr_balancer_state_t *st,
     if (d.action != SR_ACT_SERVE) {
         return 0;
     }
-    sr_apply(r, st, rq, d.member, d.status, d.issue, d.first, &st->eff,
-             d.why);
+    sr_apply(r, st, rq, d.member, d.status, d.issue, d.why);
     return 1;
 }
 
@@ -275,7 +311,6 @@ static proxy_worker *sr_find_sticky(proxy_balancer *b, request_rec *r)
 {
     sr_balancer_state_t *st = sr_state(b, r->server);
     proxy_worker **workers = (proxy_worker **)b->workers->elts;
-    const sr_effective_t *eff;
     sr_sticky_in_t in;
     sr_decision_t d;
     sr_elect_way_t way;
@@ -286,7 +321,6 @@ static proxy_worker *sr_find_sticky(proxy_balancer *b, request_rec *r)
     if (!st) {
         return NULL;
     }
-    eff = &st->eff;
     sr_scan_if_due(st, r);
     rq = sr_req(r, b, st);
     if (rq->retry_same >= 0
@@ -318,7 +352,7 @@ static proxy_worker *sr_find_sticky(proxy_balancer *b, request_rec *r)
     switch (d.action) {
     case SR_ACT_SERVE:
         rq->first = d.first;
-        sr_apply(r, st, rq, d.member, d.status, d.issue, d.first, eff, d.why);
+        sr_apply(r, st, rq, d.member, d.status, d.issue, d.why);
         return workers[d.member];
     case SR_ACT_REFUSE:
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
@@ -346,7 +380,7 @@ static proxy_worker *sr_find_sticky(proxy_balancer *b, request_rec *r)
         return NULL;
     }
     rq->first = d.first;
-    sr_apply(r, st, rq, m, d.status, d.issue, d.first, eff, d.why);
+    sr_apply(r, st, rq, m, d.status, d.issue, d.why);
     return workers[m];
 }
 
@@ -368,7 +402,7 @@ proxy_worker *sr_place_by_schedule(request_rec *r, sr_balancer_state_t *st,
         sr_unapplied(r, st, rq, SR_STATUS_ROUNDROBIN, why_none);
         return NULL;
     }
-    sr_apply(r, st, rq, m, SR_STATUS_ROUNDROBIN, 0, 0, &st->eff, why);
+    sr_apply(r, st, rq, m, SR_STATUS_ROUNDROBIN, 0, why);
     return ((proxy_worker **)st->balancer->workers->elts)[m];
 }
 
@@ -456,8 +490,8 @@ static proxy_worker *sr_find_hash(proxy_balancer *b, request_rec *r)
         return NULL;
     }
     sr_apply(r, st, rq, m, spilled ? SR_STATUS_HASH_SPILL : SR_STATUS_HASHED,
-             0, 0, &st->eff, spilled ? "the key's member is over its bounded "
-             "load: its next choice" : "the key's member");
+             0, spilled ? "the key's member is over its bounded load: its "
+             "next choice" : "the key's member");
     return ((proxy_worker **)b->workers->elts)[m];
 }
 
@@ -498,4 +532,7 @@ void sr_find_register_hooks(apr_pool_t *p)
                          &sr_roundrobin_method);
     ap_register_provider(p, PROXY_LBMETHOD, SR_LBMETHOD_HASH, "0",
                          &sr_hash_method);
+    /* StickyRouteInflight Off refused when a setting reads the counts
+     * (mod_sticky_route_config.c) */
+    ap_hook_check_config(sr_config_check, NULL, NULL, APR_HOOK_MIDDLE);
 }

@@ -137,6 +137,8 @@ typedef struct {
     const ap_expr_info_t *hash_key;  /* StickyRouteHashKey, NULL: unset */
     int hash_balance;                /* StickyRouteHashBalance x 100, 0:
                                         off, -1: not set here */
+    int inflight;                    /* StickyRouteInflight On|Off, -1:
+                                        not set here */
 } sr_conf_t;
 
 /* What applies to one balancer in one server (innermost wins). */
@@ -157,6 +159,12 @@ typedef struct {
     const ap_expr_info_t *hash_key;  /* StickyRouteHashKey, NULL: the
                                         client address */
     uint32_t hash_balance;           /* StickyRouteHashBalance x 100, 0: off */
+    int inflight_set;                /* StickyRouteInflight: 1 On, 0 Off,
+                                        -1 not set */
+    int inflight;                    /* in-flight accounting is kept
+                                        (sr_inflight_accounting; a refused
+                                        Off reads as on: apache2 -t stops
+                                        the start) */
 } sr_effective_t;
 
 extern const command_rec sr_cmds[];
@@ -167,6 +175,12 @@ void sr_config_init(apr_pool_t *pconf);
 const sr_conf_t *sr_section_conf(apr_pool_t *p, server_rec *s,
                                  proxy_balancer *b);
 void sr_effective(server_rec *s, const sr_conf_t *dir, sr_effective_t *e);
+/* check_config (also apache2 -t): StickyRouteInflight Off on a balancer
+ * of ours whose settings read the in-flight counts is an error naming the
+ * setting (sr_inflight_accounting). Registered by sr_find_register_hooks.
+ * No lock: startup. */
+int sr_config_check(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
+                    server_rec *main_s);
 
 /* ---- our balancers (mod_sticky_route_state.c) ---------------------------- */
 
@@ -309,7 +323,17 @@ typedef struct {
     int from_standby;               /* takers are hot standbys */
     sr_member_t *view;              /* per member: the policy's view */
     char *routes_buf;               /* max * PROXY_WORKER_MAX_ROUTE_SIZE */
-    const char **routes;            /* per member: route used in cookies */
+    const char **routes;            /* per member: route used in cookies;
+                                       a published string is never
+                                       rewritten, unless route_copy (see
+                                       sr_scan) */
+    int route_copy;                 /* StickyRouteDiscover: the scan
+                                       rewrites a changed route in its
+                                       routes_buf slot, and each decision
+                                       copies its route (sr_apply); fixed */
+    apr_pool_t *route_pool;         /* fresh strings for changed routes
+                                       (not route_copy); the balancer's
+                                       thread mutex */
     uint32_t *raw_sig;              /* per member: hash of its route= as last
                                        seen (a change is logged once) */
     char *values_buf;               /* max * SR_VALUE_BUF: cookie values */
@@ -420,17 +444,10 @@ void sr_find_register_hooks(apr_pool_t *p);
 typedef struct sr_req_t sr_req_t;
 struct sr_req_t {
     proxy_balancer *balancer;       /* the balancer the cookie was read for */
-    int parsed;
-    sr_cookie_read_t cookie;
+    int parsed;                     /* cookie below is read */
     const sr_cookie_spec_t *spec;   /* the cookie we would set */
-    sr_tried_t tried;               /* members that failed in this request */
     int member;                     /* last decided, -1: none */
     proxy_worker *worker;           /* its worker */
-    char route[PROXY_WORKER_MAX_ROUTE_SIZE];   /* its route, the request's
-                                       own copy: the environment points
-                                       here, read after the finder's lock
-                                       is gone, while a scan may rewrite
-                                       the per-process slot */
     sr_shm_member_t *counter;
     sr_status_t status;
     int issue;                      /* a Set-Cookie goes out */
@@ -453,12 +470,27 @@ struct sr_req_t {
     int64_t first;                  /* FIRST of the cookie to write */
     sr_shm_member_t *inflight;      /* the member counted in flight */
     int inflight_cleanup;           /* its release is registered */
+    /* From here on not zeroed when the sr_req_t is made (sr_req): each is
+     * written before it is read. */
+    sr_tried_t tried;               /* members that failed in this request
+                                       (sr_req: inherited, or emptied for
+                                       a new balancer) */
+    sr_cookie_read_t cookie;        /* sr_read_cookie, when !parsed */
+    char route[PROXY_WORKER_MAX_ROUTE_SIZE];   /* its route, the request's
+                                       own copy when the balancer's route
+                                       slots are rewritten in place
+                                       (st->route_copy: discovery); the
+                                       environment points here, read after
+                                       the finder's lock is gone */
 };
 
 /* In-flight requests per member, in shared memory: counted from the
  * decision until the request ends, however it ends (answered, failed,
  * aborted by the client); a request decided again (in-request failover,
  * retry) moves its count to the new member (sr_inflight_move, below).
+ * Only for balancers that keep in-flight accounting (eff.inflight,
+ * decided once by sr_inflight_accounting: a setting reads the counts, or
+ * StickyRouteInflight On); sr_apply moves nothing otherwise.
  * A main request is released in
  * log_transaction: httpd runs it from the EOR bucket's destruction, right
  * before it destroys the request's pool, on every way a request ends (the

@@ -101,6 +101,10 @@ static sr_balancer_state_t *sr_state_create(apr_pool_t *p, server_rec *s,
     st->server = s;
     st->dirconf = sr_section_conf(p, s, b);
     sr_effective(s, st->dirconf, &st->eff);
+    st->route_copy = st->dirconf && st->dirconf->discover;
+    if (!st->route_copy && apr_pool_create(&st->route_pool, p) != APR_SUCCESS) {
+        st->route_copy = 1;         /* no pool: rewrite in place and copy */
+    }
     st->max = max;
     st->nworkers = -1;
     st->view = apr_pcalloc(p, max * sizeof(sr_member_t));
@@ -320,6 +324,7 @@ apr_interval_time_t sr_scan(sr_balancer_state_t *st, server_rec *s)
     for (i = 0; i < n; i++) {
         proxy_worker *w = workers[i];
         char *slot = st->routes_buf + (apr_size_t)i * PROXY_WORKER_MAX_ROUTE_SIZE;
+        char route[PROXY_WORKER_MAX_ROUTE_SIZE];
         char raw[PROXY_WORKER_MAX_ROUTE_SIZE];
         char safe[SR_LOG_SAFE_SIZE];
         sr_route_origin_t origin;
@@ -327,9 +332,28 @@ apr_interval_time_t sr_scan(sr_balancer_state_t *st, server_rec *s)
 
         /* balancer-manager may write the route while we read it */
         apr_cpystrn(raw, w->s->route, sizeof(raw));
-        origin = sr_route_choose(slot, raw, sr_worker_url(w), eff->route_key,
+        origin = sr_route_choose(route, raw, sr_worker_url(w), eff->route_key,
                                  &st->index, st->routes);
-        st->routes[i] = slot;
+        /* Requests read a published route string after the lock is gone
+         * (their environment): an unchanged route is left unwritten; a
+         * changed one is written where no request can be reading it - the
+         * member's routes_buf slot while it was never published, else a
+         * fresh string from st->route_pool (a route= edited through
+         * balancer-manager: memory grows by one string per edit). Under
+         * StickyRouteDiscover (slots reused for other addresses, without
+         * end) the slot is rewritten in place instead and every decision
+         * copies its route (st->route_copy, sr_apply). */
+        if (!st->routes[i] || strcmp(st->routes[i], route)) {
+            if (st->routes[i] && !st->route_copy) {
+                slot = apr_palloc(st->route_pool, PROXY_WORKER_MAX_ROUTE_SIZE);
+            }
+            memcpy(slot, route, strlen(route) + 1);
+            st->routes[i] = slot;
+            st->value_ok[i] = 0;    /* its cookie value is made anew */
+        }
+        else {
+            slot = (char *)st->routes[i];
+        }
         sr_index_insert(&st->index, st->routes, i);
         raw_sig = sr_str_sig(raw);
         if (raw_sig != st->raw_sig[i]) {
@@ -344,7 +368,6 @@ apr_interval_time_t sr_scan(sr_balancer_state_t *st, server_rec *s)
             }
             st->raw_sig[i] = raw_sig;
         }
-        st->value_ok[i] = 0;        /* the route may have changed */
         if (!st->counters[i] || strcmp(st->counters[i]->route, slot)) {
             /* a member this process has not seen yet (added at run time),
              * or a discovery slot given to another address: while such a
@@ -359,7 +382,8 @@ apr_interval_time_t sr_scan(sr_balancer_state_t *st, server_rec *s)
         sr_view_member(st, i, s);
         st->view[i].lbset = w->s->lbset;
         st->view[i].weight = sr_member_weight(st, i, w, now, &rescan);
-        st->view[i].inflight = st->counters[i]
+        /* NULL (read as 0) without in-flight accounting: nothing counts */
+        st->view[i].inflight = st->counters[i] && eff->inflight
                                ? &st->counters[i]->inflight : NULL;
         st->view[i].route = slot;
     }

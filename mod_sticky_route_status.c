@@ -29,6 +29,8 @@ typedef struct {
     const char *route;
     const char *method;
     int up;
+    int inflight;           /* the balancer keeps in-flight accounting
+                               (StickyRouteInflight): the gauge is shown */
     double share;           /* slow-start share of its weight, 0..1 */
     sr_shm_member_t *counter;
 } sr_status_row_t;
@@ -164,6 +166,7 @@ static int sr_status_collect(server_rec *s, proxy_balancer *b, void *baton)
         row->route = routes[k];
         row->method = b->lbmethod->name;
         row->up = PROXY_WORKER_IS_USABLE(w[k]) ? 1 : 0;
+        row->inflight = eff.inflight;
         row->counter = sb ? sr_shm_member(sb, routes[k], 0, 0) : NULL;
         row->share = sr_member_share(row, &eff, now);
     }
@@ -380,16 +383,18 @@ static void sr_status_json(request_rec *r, const apr_array_header_t *rows,
     for (i = 0; i < rows->nelts; i++) {
         const sr_status_row_t *row = &APR_ARRAY_IDX(rows, i, sr_status_row_t);
         ap_rprintf(r, "%s{\"server\":\"%s\",\"balancer\":\"%s\","
-                   "\"route\":\"%s\",\"lbmethod\":\"%s\",\"up\":%d,"
-                   "\"inflight\":%u,\"slowstart_share\":%.3f,"
-                   "\"hash_share\":%.6f,"
-                   "\"requests\":{", i ? "," : "",
+                   "\"route\":\"%s\",\"lbmethod\":\"%s\",\"up\":%d,",
+                   i ? "," : "",
                    sr_json_escape(r->pool, row->server),
                    sr_json_escape(r->pool, row->balancer),
                    sr_json_escape(r->pool, row->route),
-                   sr_json_escape(r->pool, row->method), row->up,
-                   (unsigned)sr_inflight(row), row->share,
-                   sr_hash_share_of(row));
+                   sr_json_escape(r->pool, row->method), row->up);
+        if (row->inflight) {
+            /* only where in-flight requests are counted */
+            ap_rprintf(r, "\"inflight\":%u,", (unsigned)sr_inflight(row));
+        }
+        ap_rprintf(r, "\"slowstart_share\":%.3f,\"hash_share\":%.6f,"
+                   "\"requests\":{", row->share, sr_hash_share_of(row));
         for (k = 0; k < SR_STATUS_COUNT; k++) {
             ap_rprintf(r, "%s\"%s\":%" APR_UINT64_T_FMT, k ? "," : "",
                        sr_status_name((sr_status_t)k), sr_count(row, k));
@@ -455,11 +460,20 @@ static void sr_status_prometheus(request_rec *r,
         ap_rprintf(r, "sticky_route_member_up{%s} %d\n",
                    sr_row_labels(r->pool, row), row->up);
     }
-    ap_rputs("# HELP sticky_route_member_inflight Requests the member is "
-             "serving now.\n"
-             "# TYPE sticky_route_member_inflight gauge\n", r);
-    for (i = 0; i < rows->nelts; i++) {
+    /* the in-flight gauge: only for the members of balancers that count
+     * in-flight requests (StickyRouteInflight, or a setting that reads
+     * them); HELP and TYPE when at least one does */
+    for (i = 0, k = 0; i < rows->nelts; i++) {
         const sr_status_row_t *row = &APR_ARRAY_IDX(rows, i, sr_status_row_t);
+        if (!row->inflight) {
+            continue;
+        }
+        if (k++ == 0) {
+            ap_rputs("# HELP sticky_route_member_inflight Requests the member "
+                     "is serving now (balancers that count them: "
+                     "StickyRouteInflight).\n"
+                     "# TYPE sticky_route_member_inflight gauge\n", r);
+        }
         ap_rprintf(r, "sticky_route_member_inflight{%s} %u\n",
                    sr_row_labels(r->pool, row), (unsigned)sr_inflight(row));
     }

@@ -622,3 +622,31 @@ int sr_cookie_early(const char *connection, const char *upgrade)
     }
     return 0;
 }
+
+/* ---- in-flight accounting ------------------------------------------------ */
+
+sr_inflight_t sr_inflight_accounting(const sr_inflight_in_t *in,
+                                     const char **needed_by)
+{
+    const char *reader = NULL;
+
+    if (in->elect == SR_ELECT_LEASTBUSY) {
+        reader = "StickyRouteElect leastbusy";
+    }
+    else if (in->rebalance_idle > 0) {
+        reader = "StickyRouteRebalance";
+    }
+    else if (in->hash_balance > 0) {
+        reader = "StickyRouteHashBalance";
+    }
+    if (needed_by) {
+        *needed_by = reader;
+    }
+    if (in->inflight > 0) {
+        return SR_INFLIGHT_ON;
+    }
+    if (in->inflight == 0) {
+        return reader ? SR_INFLIGHT_REFUSED : SR_INFLIGHT_OFF;
+    }
+    return reader ? SR_INFLIGHT_ON : SR_INFLIGHT_OFF;
+}

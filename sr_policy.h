@@ -818,4 +818,46 @@ void sr_srv_shape(const uint16_t *priority, const uint16_t *weight,
 int64_t sr_discover_next(int ttl_mode, int64_t interval, uint32_t min_ttl,
                          int answered);
 
+/* ---- in-flight accounting: kept only when something reads it ----------------
+ * Each member's in-flight count (shared memory, from the decision to the
+ * end of the request, sr_inflight_move) costs every request an atomic add
+ * and its release. It is kept for a balancer only when one of its
+ * settings reads the counts, or when the gauge is asked for:
+ *
+ *   StickyRouteElect leastbusy     election by load (sr_elect_leastbusy)
+ *   StickyRouteRebalance IDLE      a member's load against the mean
+ *                                  (sr_member_overloaded); a rebalanced
+ *                                  client is elected by load
+ *   StickyRouteHashBalance FACTOR  bounded loads (sr_hash_within_bound)
+ *
+ *   StickyRouteInflight  a setting reads the counts   accounting
+ *   not set              no                           off
+ *   not set              yes                          on
+ *   On                   either                       on
+ *   Off                  no                           off
+ *   Off                  yes                          refused (apache2 -t
+ *                                                     names that setting)
+ *
+ * The settings, not the lbmethod, decide: balancer-manager may switch a
+ * balancer's lbmethod at run time, the settings stay. Decided once per
+ * balancer (sr_effective), never per request. */
+typedef struct {
+    sr_elect_mode_t elect;          /* StickyRouteElect */
+    long rebalance_idle;            /* StickyRouteRebalance, 0: off */
+    uint32_t hash_balance;          /* StickyRouteHashBalance x 100, 0: off */
+    int inflight;                   /* StickyRouteInflight: 1 On, 0 Off,
+                                       -1 not set */
+} sr_inflight_in_t;
+
+typedef enum {
+    SR_INFLIGHT_OFF = 0,
+    SR_INFLIGHT_ON = 1,
+    SR_INFLIGHT_REFUSED = -1        /* Off, while *needed_by reads it */
+} sr_inflight_t;
+
+/* *needed_by (when not NULL): the first setting above that reads the
+ * counts ("StickyRouteElect leastbusy", ...), NULL: none. */
+sr_inflight_t sr_inflight_accounting(const sr_inflight_in_t *in,
+                                     const char **needed_by);
+
 #endif /* SR_POLICY_H */

@@ -8,6 +8,11 @@ to another), a client that closes its socket while the member still works
 on the answer, a request retried on another member (or on the same one
 after a stale pooled connection).  A gauge that stays above 0 is a leak:
 every scenario ends by waiting (at most ~1.5 s) for all members to read 0.
+
+These balancers configure no setting that reads the counts, so the gauge
+is asked for explicitly (`StickyRouteInflight On`, issue 18 item 5: by
+default nothing is counted then); test_inflight_directive.py tests the
+default and the directive.
 """
 
 import socket
@@ -47,7 +52,8 @@ def pair():
 
 
 def body(members, proxyset="lbmethod=sticky", name="app", mount="/"):
-    return STATUS_CONF + balancer(name, members, proxyset=proxyset, mount=mount)
+    return STATUS_CONF + balancer(name, members, proxyset=proxyset, mount=mount,
+                                  inner="StickyRouteInflight On")
 
 
 def test_gauge_is_a_valid_gauge_in_prometheus_and_json(pair, make_proxy):

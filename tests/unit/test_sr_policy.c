@@ -1385,6 +1385,63 @@ START_TEST(wait_ends_at_once_when_the_process_stops)
 }
 END_TEST
 
+/* In-flight accounting: on only when a setting reads the counts or
+ * StickyRouteInflight On asks for them; Off with a reader is refused and
+ * names the reader. Every combination of the three readers and the three
+ * settings of the directive. */
+START_TEST(inflight_accounting_only_when_something_reads_it)
+{
+    static const char *const names[3] = {
+        "StickyRouteElect leastbusy", "StickyRouteRebalance",
+        "StickyRouteHashBalance"
+    };
+    unsigned mask;
+    int set;
+
+    for (mask = 0; mask < 8; mask++) {
+        for (set = -1; set <= 1; set++) {
+            sr_inflight_in_t in;
+            const char *reader = "unset";
+            const char *want_reader = NULL;
+            sr_inflight_t got, want;
+            int k;
+
+            in.elect = (mask & 1) ? SR_ELECT_LEASTBUSY : SR_ELECT_ROUNDROBIN;
+            in.rebalance_idle = (mask & 2) ? 300 : 0;
+            in.hash_balance = (mask & 4) ? 125 : 0;
+            in.inflight = set;
+            for (k = 0; k < 3 && !want_reader; k++) {
+                if (mask & (1u << k)) {
+                    want_reader = names[k];     /* the first, in that order */
+                }
+            }
+            want = set == 1 ? SR_INFLIGHT_ON
+                 : set == 0 ? (want_reader ? SR_INFLIGHT_REFUSED : SR_INFLIGHT_OFF)
+                 : (want_reader ? SR_INFLIGHT_ON : SR_INFLIGHT_OFF);
+            got = sr_inflight_accounting(&in, &reader);
+            ck_assert_msg(got == want, "readers %u, setting %d: %d, wanted %d",
+                          mask, set, (int)got, (int)want);
+            if (want_reader) {
+                ck_assert_ptr_nonnull(reader);
+                ck_assert_str_eq(reader, want_reader);
+            }
+            else {
+                ck_assert_ptr_null(reader);
+            }
+            /* needed_by may be NULL */
+            ck_assert_int_eq(sr_inflight_accounting(&in, NULL), want);
+        }
+    }
+    /* the other elections read nothing */
+    {
+        sr_inflight_in_t in = { SR_ELECT_HASH, 0, 0, -1 };
+        ck_assert_int_eq(sr_inflight_accounting(&in, NULL), SR_INFLIGHT_OFF);
+        in.inflight = 0;
+        ck_assert_int_eq(sr_inflight_accounting(&in, NULL), SR_INFLIGHT_OFF);
+    }
+}
+END_TEST
+
 #define SEC 1000000LL
 START_TEST(cookie_goes_out_early_only_for_an_upgrade)
 {
@@ -1625,6 +1682,7 @@ Suite *policy_suite(void)
     tcase_add_test(tc, next_resolution_follows_the_ttl_within_bounds);
     tcase_add_test(tc, number_parser_bounds);
     tcase_add_test(tc, cookie_goes_out_early_only_for_an_upgrade);
+    tcase_add_test(tc, inflight_accounting_only_when_something_reads_it);
     suite_add_tcase(s, tc);
     return s;
 }
