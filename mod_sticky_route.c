@@ -211,7 +211,11 @@ static int sr_check_config(apr_pool_t *pconf, apr_pool_t *plog,
     ck.seen = NULL;
     ck.ok = 1;
     sr_for_each_balancer(main_s, sr_prepare_balancer, &ck);
-    return ck.ok ? OK : HTTP_INTERNAL_SERVER_ERROR;
+    if (!ck.ok) {
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    /* StickyRouteInflight Off refused where a setting reads the counts */
+    return sr_config_check(pconf, plog, ptemp, main_s);
 }
 
 typedef struct {

@@ -532,7 +532,4 @@ void sr_find_register_hooks(apr_pool_t *p)
                          &sr_roundrobin_method);
     ap_register_provider(p, PROXY_LBMETHOD, SR_LBMETHOD_HASH, "0",
                          &sr_hash_method);
-    /* StickyRouteInflight Off refused when a setting reads the counts
-     * (mod_sticky_route_config.c) */
-    ap_hook_check_config(sr_config_check, NULL, NULL, APR_HOOK_MIDDLE);
 }

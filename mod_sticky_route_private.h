@@ -177,7 +177,7 @@ const sr_conf_t *sr_section_conf(apr_pool_t *p, server_rec *s,
 void sr_effective(server_rec *s, const sr_conf_t *dir, sr_effective_t *e);
 /* check_config (also apache2 -t): StickyRouteInflight Off on a balancer
  * of ours whose settings read the in-flight counts is an error naming the
- * setting (sr_inflight_accounting). Registered by sr_find_register_hooks.
+ * setting (sr_inflight_accounting). Called by sr_check_config (mod_sticky_route.c).
  * No lock: startup. */
 int sr_config_check(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
                     server_rec *main_s);
