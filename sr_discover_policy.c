@@ -18,6 +18,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "sr_policy.h"
 
@@ -240,6 +241,53 @@ int sr_hc_status(const char *buf, size_t len)
         return -1;                      /* "HTTP/1.1 2000" */
     }
     return memchr(buf, '\n', len) ? status : 0;
+}
+
+long sr_hc_body_left(const char *buf, size_t len, int head, int status)
+{
+    size_t i, end = 0, line;
+    long clen = -1;
+
+    for (i = 0; i + 1 < len; i++) {
+        if (buf[i] == '\n' && (buf[i + 1] == '\n'
+                               || (buf[i + 1] == '\r' && i + 2 < len
+                                   && buf[i + 2] == '\n'))) {
+            end = i + (buf[i + 1] == '\n' ? 2 : 3);
+            break;
+        }
+    }
+    if (!end) {
+        return -1;
+    }
+    if (head || status < 200 || status == 204 || status == 304) {
+        return 0;
+    }
+    /* Content-Length: at the start of a header line */
+    for (line = 0; line < end; ) {
+        static const char name[] = "content-length:";
+        size_t n = sizeof(name) - 1, k;
+        if (end - line > n && !strncasecmp(buf + line, name, n)) {
+            long v = 0;
+            int digits = 0;
+            for (k = line + n; k < end && (buf[k] == ' ' || buf[k] == '\t'); k++) {
+            }
+            for (; k < end && buf[k] >= '0' && buf[k] <= '9' && v < 100000000; k++) {
+                v = v * 10 + (buf[k] - '0');
+                digits++;
+            }
+            if (digits) {
+                clen = v;
+            }
+        }
+        while (line < end && buf[line] != '\n') {
+            line++;
+        }
+        line++;
+    }
+    if (clen < 0) {
+        return 0;
+    }
+    return clen > (long)(len - end) ? clen - (long)(len - end) : 0;
 }
 
 int sr_hc_status_passes(int status)

@@ -853,6 +853,14 @@ sr_hc_verdict_t sr_hc_count(int down, int passed, int *pcount, int *fcount,
  * when more bytes are needed, -1 when it is not an HTTP/1.x response. */
 int sr_hc_status(const char *buf, size_t len);
 
+/* After a response's head (buf[0..len) holds it from its status line on):
+ * -1 while its end (an empty line) is not in buf; else the number of body
+ * bytes still to read after buf: 0 for a HEAD request, a 1xx, 204 or 304
+ * status, or a body that is not delimited by a Content-Length (chunked, or
+ * read to the connection's end: the check does not wait for it), else
+ * Content-Length minus the body bytes already in buf (at least 0). */
+long sr_hc_body_left(const char *buf, size_t len, int head, int status);
+
 /* A check passes on a 2xx or 3xx status (mod_proxy_hcheck's default). */
 int sr_hc_status_passes(int status);
 

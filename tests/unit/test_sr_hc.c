@@ -116,6 +116,29 @@ START_TEST(hc_status_line_whole_partial_and_foreign)
 }
 END_TEST
 
+START_TEST(hc_body_left_after_the_head)
+{
+#define BL(str, head, status) sr_hc_body_left(str, strlen(str), head, status)
+    /* the head not over yet */
+    ck_assert_int_eq(BL("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n", 0, 200), -1);
+    ck_assert_int_eq(BL("HTTP/1.1 200 OK\r\n", 0, 200), -1);
+    /* Content-Length, some body already read */
+    ck_assert_int_eq(BL("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", 0, 200), 5);
+    ck_assert_int_eq(BL("HTTP/1.1 200 OK\r\ncontent-length:5\r\n\r\nab", 0, 200), 3);
+    ck_assert_int_eq(BL("HTTP/1.1 500 x\r\nX: 1\r\nContent-Length: 2\r\n\r\nabcd", 0, 500), 0);
+    ck_assert_int_eq(BL("HTTP/1.0 200 OK\nContent-Length: 7\n\nabc", 0, 200), 4);
+    /* a header merely containing the name does not count */
+    ck_assert_int_eq(BL("HTTP/1.1 200 OK\r\nX-Content-Length: 9\r\n\r\n", 0, 200), 0);
+    /* no body to wait for */
+    ck_assert_int_eq(BL("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", 1, 200), 0);
+    ck_assert_int_eq(BL("HTTP/1.1 204 No\r\n\r\n", 0, 204), 0);
+    ck_assert_int_eq(BL("HTTP/1.1 304 No\r\nContent-Length: 5\r\n\r\n", 0, 304), 0);
+    ck_assert_int_eq(BL("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", 0, 200), 0);
+    ck_assert_int_eq(BL("HTTP/1.0 200 OK\r\n\r\nbody to the end", 0, 200), 0);
+#undef BL
+}
+END_TEST
+
 START_TEST(hc_request_forms)
 {
     char out[256];
@@ -151,6 +174,7 @@ Suite *hc_suite(void)
     tcase_add_test(tc, hc_fails_in_a_row_set_the_flag);
     tcase_add_test(tc, hc_passes_in_a_row_clear_the_flag);
     tcase_add_test(tc, hc_status_line_whole_partial_and_foreign);
+    tcase_add_test(tc, hc_body_left_after_the_head);
     tcase_add_test(tc, hc_request_forms);
     suite_add_tcase(s, tc);
     return s;
