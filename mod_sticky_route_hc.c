@@ -438,7 +438,9 @@ static void *APR_THREAD_FUNC sr_hc_task(apr_thread_t *thread, void *data)
                      (unsigned)slot->port, passed ? "passed" : "failed", why,
                      down ? " (member down)" : "");
     }
-    sr_atomic_store32(&slot->busy, 0);
+    /* release: this thread's reads of the slot are over before the
+     * watchdog's thread (acquire load) writes it for the next check */
+    sr_atomic_store32_release(&slot->busy, 0);
     return NULL;
 }
 
@@ -471,7 +473,7 @@ static void sr_hc_round(sr_discovery_t *d, apr_pool_t *p)
         const char *name = sr_worker_name(w);
         uint32_t sig;
 
-        if (sr_atomic_load32(&slot->busy)
+        if (sr_atomic_load32_acquire(&slot->busy)
             || apr_hash_get(d->configured, name, APR_HASH_KEY_STRING)
             || (w->s->status & PROXY_WORKER_STOPPED)
             || !sr_discovered_key(p, d->dc, w)) {
