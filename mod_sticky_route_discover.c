@@ -91,7 +91,9 @@
  * Locks: the singleton takes the balancer's thread mutex, then its global
  * mutex (the order mod_proxy_balancer's own paths allow: balancer-manager
  * takes the global one alone), for sync, plan and edits; the per-child
- * watchdog takes the thread mutex alone. An address beyond max= gets no
+ * watchdog takes the thread mutex alone; the health checks' singleton
+ * (mod_sticky_route_hc.c) takes the thread mutex alone to pick the due
+ * checks, and the global mutex alone to apply an outcome. An address beyond max= gets no
  * slot; it is counted (sticky_route_discover_unplaced) and logged at every
  * interval in which it persists, at most once a minute.
  */
@@ -309,7 +311,7 @@ int sr_discover_check(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s,
         return 0;
     }
     if ((err = sr_hc_parse(pconf, dc, &hc)) != NULL) {
-        /* (said already by the directive's parser) */
+        /* (the directive's parser refused it already: kept for safety) */
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
                      "StickyRouteDiscover %s in %s: %s", dc->url, b->s->name,
                      err);

@@ -417,19 +417,15 @@ static void *APR_THREAD_FUNC sr_hc_task(apr_thread_t *thread, void *data)
                      "changed meanwhile", d->dc->url, b->s->name, slot->name,
                      why);
     }
-    else if (verdict == SR_HC_SET) {
+    else if (verdict != SR_HC_KEEP) {
+        int set = verdict == SR_HC_SET;
+        int n = set ? d->hc.fails : d->hc.passes;
         ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, d->s, "StickyRouteDiscover %s "
-                     "in %s: health check DISABLING member %s (%s port %u): "
-                     "%d failed check(s) in a row, the last: %s", d->dc->url,
-                     b->s->name, slot->name, slot->host, (unsigned)slot->port,
-                     d->hc.fails > 0 ? d->hc.fails : 1, why);
-    }
-    else if (verdict == SR_HC_CLEAR) {
-        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, d->s, "StickyRouteDiscover %s "
-                     "in %s: health check ENABLING member %s (%s port %u): "
-                     "%d passed check(s) in a row, the last: %s", d->dc->url,
-                     b->s->name, slot->name, slot->host, (unsigned)slot->port,
-                     d->hc.passes > 0 ? d->hc.passes : 1, why);
+                     "in %s: health check %s member %s (%s port %u): "
+                     "%d %s check(s) in a row, the last: %s", d->dc->url,
+                     b->s->name, set ? "DISABLING" : "ENABLING", slot->name,
+                     slot->host, (unsigned)slot->port, n > 0 ? n : 1,
+                     set ? "failed" : "passed", why);
     }
     else {
         ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, d->s, "StickyRouteDiscover %s "
