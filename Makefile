@@ -15,7 +15,7 @@ GLUE_SRC    = mod_sticky_route.c mod_sticky_route_config.c mod_sticky_route_shm.
               mod_sticky_route_filter.c mod_sticky_route_retry.c \
               mod_sticky_route_status.c \
               mod_sticky_route_discover.c mod_sticky_route_discover_apply.c \
-              mod_sticky_route_lookup.c mod_sticky_route_wait.c \
+              mod_sticky_route_lookup.c mod_sticky_route_hc.c mod_sticky_route_wait.c \
               mod_sticky_route_hash.c
 GLUE_HDR    = mod_sticky_route.h mod_sticky_route_private.h mod_sticky_route_discover.h
 MODULE_SRC  = $(GLUE_SRC) $(CORE_SRC)
@@ -45,7 +45,7 @@ install: all
 # Unit tests of the httpd-free core, with check.
 UNIT_SRC    = tests/unit/test_sr_core.c tests/unit/test_sr_policy.c \
               tests/unit/test_sr_policy_request.c tests/unit/test_sr_dns.c \
-              tests/unit/test_sr_hash.c tests/unit/unit_util.c
+              tests/unit/test_sr_hash.c tests/unit/test_sr_hc.c tests/unit/unit_util.c
 tests/unit/sr_unit: $(UNIT_SRC) tests/unit/unit_util.h $(CORE_SRC) $(CORE_HDR)
 	$(CC) $(WARN) -O1 -g $(APR_CFLAGS) -I. -o $@ $(UNIT_SRC) $(CORE_SRC) \
 	    $(APR_LIBS) $(shell pkg-config --libs check) -lm

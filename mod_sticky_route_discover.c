@@ -64,21 +64,22 @@
  *     elects it afterwards resolves the new one. The rewritten member
  *     stays stopped for SR_SETTLE (1 s, 10 periods of the per-child
  *     watchdog) after the rewrite, so that every child's per-child step
- *     has seen it (points 1, 4 and 5) before it takes a request;
- *  4. health checks: mod_proxy_hcheck keeps, per proxy_worker pointer, a
- *     check worker with the host copied once and skips stopped workers. A
- *     per-child watchdog (not a singleton: it runs in every child process,
- *     every 100 ms) gives a rewritten member that has health checks a
- *     fresh proxy_worker in its child's balancer (a copy of the old one
- *     sharing its connection pool, with no cached address), so the check
- *     worker mod_proxy_hcheck makes for it has the new host; the member
- *     stays stopped (mod_proxy_hcheck skips stopped workers) for
- *     SR_SETTLE after the rewrite, so that step is done before its first
- *     check. Cost: the fresh proxy_worker, and mod_proxy_hcheck's check
- *     worker for it (about 26 KB, kept by mod_proxy_hcheck, which never
- *     drops one), per reuse in the child that runs the checks
- *     (docs/notes/hcheck-reuse.md);
- *  5. state of ours: the member's shared entry (counters, in-flight,
+ *     has seen it (points 1 and 5) before it takes a request or a check;
+ *  4. health checks: the hc* parameters of StickyRouteDiscover are not
+ *     given to mod_proxy_hcheck (its check workers are keyed by
+ *     proxy_worker pointer, copy the host once and are never dropped: they
+ *     cannot follow a rewritten slot, docs/notes/hcheck-reuse.md).
+ *     Discovered members keep method NONE and are checked by a singleton
+ *     watchdog of ours (mod_sticky_route_hc.c) at the slot's current
+ *     address: it reads the address when a check starts, skips stopped
+ *     members (a rewritten one during SR_SETTLE), and applies a check's
+ *     outcome under the balancer's global mutex only if the slot still has
+ *     the name, port and update stamp the check was made for - a check on
+ *     the wire while its slot is rewritten (under that mutex) never sets or
+ *     clears the new member's flag. The pass and fail counts are the slot's
+ *     shared pcount and fcount, zeroed by the rewrite with its
+ *     health-check failure flag. No per-reuse cost in any child;
+ * *  5. state of ours: the member's shared entry (counters, in-flight,
  *     slow start) is renamed to the route derived from the new address
  *     and starts afresh (sr_shm_member_renew); a cookie for the old
  *     address names the old route, which no member has any more. Each
@@ -90,7 +91,9 @@
  * Locks: the singleton takes the balancer's thread mutex, then its global
  * mutex (the order mod_proxy_balancer's own paths allow: balancer-manager
  * takes the global one alone), for sync, plan and edits; the per-child
- * watchdog takes the thread mutex alone. An address beyond max= gets no
+ * watchdog takes the thread mutex alone; the health checks' singleton
+ * (mod_sticky_route_hc.c) takes the thread mutex alone to pick the due
+ * checks, and the global mutex alone to apply an outcome. An address beyond max= gets no
  * slot; it is counted (sticky_route_discover_unplaced) and logged at every
  * interval in which it persists, at most once a minute.
  */
@@ -140,7 +143,7 @@ void sr_discover_child_ready(apr_pool_t *pchild, server_rec *s)
 }
 
 /* Lock: sr_ready_mutex (taken here). */
-static int sr_discover_ready(void)
+int sr_discover_ready(void)
 {
     int ready = 0;
 
@@ -227,7 +230,7 @@ const char *sr_discover_parse(apr_pool_t *p, int argc, char *const argv[],
                   || !strcasecmp(key, "hcinterval") || !strcasecmp(key, "hcpasses")
                   || !strcasecmp(key, "hcfails") || !strcasecmp(key, "hcexpr")
                   || !strcasecmp(key, "hctemplate")) && eq && *val) {
-            /* checked by mod_proxy_hcheck at startup (sr_discover_check) */
+            /* our own health checks (mod_sticky_route_hc.c), read below */
             APR_ARRAY_PUSH(dc->hc, const char *) = key;
             APR_ARRAY_PUSH(dc->hc, const char *) = apr_pstrdup(p, val);
         }
@@ -269,6 +272,13 @@ const char *sr_discover_parse(apr_pool_t *p, int argc, char *const argv[],
                                 SR_DISCOVER_MAX_MAX);
         }
     }
+    {
+        sr_hc_conf_t hc;
+        const char *err = sr_hc_parse(p, dc, &hc);
+        if (err) {
+            return err;
+        }
+    }
     return NULL;
 }
 
@@ -284,6 +294,8 @@ int sr_discover_check(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s,
     apr_hash_t *configured = apr_hash_make(pconf);
     proxy_worker **ws = (proxy_worker **)b->workers->elts;
     sr_lookup_t L;
+    sr_hc_conf_t hc;
+    const char *err;
     int i, n, made = 0;
 
     for (i = 0; i < b->workers->nelts; i++) {
@@ -298,20 +310,12 @@ int sr_discover_check(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s,
                      "a2enmod watchdog)", dc->url, b->s->name);
         return 0;
     }
-    if (dc->hc->nelts) {
-        /* the health check parameters, checked once on a scratch worker */
-        proxy_worker scratch;
-        proxy_worker_shared scratch_s;
-        const char *err;
-        memset(&scratch, 0, sizeof(scratch));
-        memset(&scratch_s, 0, sizeof(scratch_s));
-        scratch.s = &scratch_s;
-        if ((err = sr_member_hc(ptemp, s, &scratch, dc)) != NULL) {
-            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
-                         "StickyRouteDiscover %s in %s: %s", dc->url,
-                         b->s->name, err);
-            return 0;
-        }
+    if ((err = sr_hc_parse(pconf, dc, &hc)) != NULL) {
+        /* (the directive's parser refused it already: kept for safety) */
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
+                     "StickyRouteDiscover %s in %s: %s", dc->url, b->s->name,
+                     err);
+        return 0;
     }
     sr_lookup(ptemp, dc, &L);
     n = L.found->nelts;
@@ -326,7 +330,6 @@ int sr_discover_check(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s,
         const char *url = f->url;
         proxy_worker *w = ap_proxy_get_worker(ptemp, b, conf, url);
         char route[SR_DERIVED_ROUTE_LEN + 1];
-        const char *err;
 
         if (w) {
             continue;           /* a configured member has this address */
@@ -340,12 +343,6 @@ int sr_discover_check(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s,
         }
         sr_member_params(w, dc);
         sr_member_shape(w, dc, f);
-        if ((err = sr_member_hc(pconf, s, w, dc)) != NULL) {
-            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
-                         "StickyRouteDiscover %s in %s: %s", dc->url,
-                         b->s->name, err);
-            return 0;
-        }
         sr_discovered_route(route, b, url, route_key);
         apr_cpystrn(w->s->route, route, sizeof(w->s->route));
         made++;
@@ -363,6 +360,7 @@ int sr_discover_check(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s,
         d->dc = dc;
         d->route_key = route_key;
         d->configured = configured;
+        d->hc = hc;
         if (!sr_discoveries) {
             sr_discoveries = apr_array_make(pconf, 4, sizeof(sr_discovery_t *));
             apr_pool_cleanup_register(pconf, NULL, sr_discoveries_reset,
@@ -470,15 +468,10 @@ static int sr_drop_conns(proxy_worker *w, int all, apr_pool_t *p)
  * 100 ms): after a member was disabled or a slot rewritten (the shared
  * disc_gen moved), the idle connections of every disabled discovered
  * member, and those of every rewritten one to its old address, are
- * destroyed (sr_drop_conns, see the header, point 1), a rewrite makes
- * this child's next request rescan the routes (point 5), and a rewritten
- * member that has health checks gets a fresh proxy_worker in this child's
- * balancer, so that mod_proxy_hcheck, which keys its check workers by
- * proxy_worker pointer and copies the host once, makes a check worker for
- * the new address (see the header, point 4). The copy shares the old one's
- * connection pool and mutex (its connections are closed on the address
- * change), takes over its cached address (one reference, as before), and
- * costs one proxy_worker per rewrite in this child. Takes the balancer's
+ * destroyed (sr_drop_conns, see the header, point 1), and a rewrite makes
+ * this child's next request rescan the routes (point 5). A rewritten
+ * member keeps its proxy_worker: health checks of discovered members are
+ * ours and follow the slot's current address (point 4). Takes the balancer's
  * thread mutex (the one mod_proxy_balancer's finder holds) for the
  * workers and this child's balancer state (its next scan), and drops the
  * connections after releasing it; p: the watchdog's scratch pool
@@ -519,32 +512,18 @@ static void sr_discover_child_step(sr_discovery_t *d, apr_pool_t *p)
     }
     ap_proxy_sync_balancer(b, d->s, conf);
     for (i = 0; i < b->workers->nelts && i < b->max_workers; i++) {
-        proxy_worker **slot = &((proxy_worker **)b->workers->elts)[i];
-        proxy_worker *w = *slot, *fresh;
+        proxy_worker *w = ((proxy_worker **)b->workers->elts)[i];
         uint32_t sig = sr_str_sig(sr_worker_name(w));
         int rewritten = !first && d->child_sig[i] && d->child_sig[i] != sig;
 
         if (!apr_hash_get(d->configured, sr_worker_name(w), APR_HASH_KEY_STRING)
             && (rewritten || (w->s->status & PROXY_WORKER_DISABLED))) {
-            /* (a fresh copy made below shares this connection pool) */
             drop_all[ndrop] = !rewritten;
             drop[ndrop++] = w;
         }
         if (rewritten && sr_is_ours(b) && b->context) {
             /* its route changed: this child's next request rescans */
             ((sr_balancer_state_t *)b->context)->next_scan = 0;
-        }
-        if (rewritten && w->s->method != NONE) {
-            fresh = apr_palloc(d->child_pool, sizeof(*fresh));
-            PROXY_THREAD_LOCK(w);
-            *fresh = *w;
-            fresh->address = sr_atomic_xchgptr((void *volatile *)&w->address, NULL);
-            PROXY_THREAD_UNLOCK(w);
-            *slot = fresh;
-            ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, d->s,
-                         "StickyRouteDiscover %s in %s: member %s has a "
-                         "fresh worker in this child (health checks)",
-                         d->dc->url, b->s->name, sr_worker_name(w));
         }
         d->child_sig[i] = sig;
     }
@@ -626,6 +605,10 @@ int sr_discover_post_config(apr_pool_t *pconf, server_rec *main_s)
                          "watchdog");
             return HTTP_INTERNAL_SERVER_ERROR;
         }
+    }
+    /* the health checks of discovered members: a singleton of their own */
+    if ((rv = sr_hc_post_config(pconf, main_s, sr_discoveries)) != OK) {
+        return rv;
     }
     for (i = 0; i < sr_discoveries->nelts; i++) {
         sr_discover_tick_t *t = apr_pcalloc(pconf, sizeof(*t));

@@ -71,32 +71,6 @@ void sr_member_params(proxy_worker *w, const sr_discover_conf_t *dc)
     w->s->address_ttl_set = 1;
 }
 
-/* mod_proxy_hcheck's parameters on member w; NULL or the error. */
-const char *sr_member_hc(apr_pool_t *p, server_rec *s, proxy_worker *w,
-                         const sr_discover_conf_t *dc)
-{
-    APR_OPTIONAL_FN_TYPE(set_worker_hc_param) *set_hc;
-    int k;
-
-    if (dc->hc->nelts == 0) {
-        return NULL;
-    }
-    set_hc = APR_RETRIEVE_OPTIONAL_FN(set_worker_hc_param);
-    if (!set_hc) {
-        return "health check parameters need mod_proxy_hcheck (a2enmod "
-               "proxy_hcheck)";
-    }
-    for (k = 0; k + 1 < dc->hc->nelts; k += 2) {
-        const char *err = set_hc(p, s, w, APR_ARRAY_IDX(dc->hc, k, const char *),
-                                 APR_ARRAY_IDX(dc->hc, k + 1, const char *), NULL);
-        if (err) {
-            return apr_psprintf(p, "%s=%s: %s", APR_ARRAY_IDX(dc->hc, k, const char *),
-                                APR_ARRAY_IDX(dc->hc, k + 1, const char *), err);
-        }
-    }
-    return NULL;
-}
-
 const char *sr_worker_name(const proxy_worker *w)
 {
     return w->s->name_ex[0] ? w->s->name_ex : w->s->name;
@@ -107,9 +81,8 @@ const char *sr_worker_name(const proxy_worker *w)
  * the URL - else NULL. Read from the worker's host and port fields, not its
  * name (httpd leaves the scheme's default port out of a worker's name). The
  * caller leaves out the configured members. */
-static const char *sr_discovered_key(apr_pool_t *p,
-                                     const sr_discover_conf_t *dc,
-                                     const proxy_worker *w)
+const char *sr_discovered_key(apr_pool_t *p, const sr_discover_conf_t *dc,
+                              const proxy_worker *w)
 {
     const char *host = w->s->hostname_ex[0] ? w->s->hostname_ex : w->s->hostname;
     unsigned char buf[16];
@@ -168,7 +141,8 @@ static proxy_worker *sr_add_member(sr_discovery_t *d, proxy_server_conf *conf,
     PROXY_COPY_CONF_PARAMS(w, conf);
     sr_member_params(w, d->dc);
     sr_member_shape(w, d->dc, f);
-    sr_member_hc(conf->pool, d->s, w, d->dc);      /* checked at startup */
+    /* no hc* parameters: its health checks are ours (mod_sticky_route_hc.c),
+     * mod_proxy_hcheck leaves it alone (method NONE) */
     sr_discovered_route(route, b, url, d->route_key);
     apr_cpystrn(w->s->route, route, sizeof(w->s->route));
     if ((rv = storage->grab(b->wslot, &index)) != APR_SUCCESS
@@ -237,9 +211,9 @@ static void sr_reuse_slot(sr_discovery_t *d, proxy_worker *w,
     }
     if (e) {
         /* stopped until every child's per-child step has seen the rewrite
-         * (see the header, points 1, 4 and 5): its idle connections to the
-         * old address closed, its routes rescanned, a fresh worker with
-         * health checks - before its first request or check */
+         * (see the header, points 1 and 5): its idle connections to the
+         * old address closed, its routes rescanned - before its first
+         * request or health check (point 4) */
         sr_atomic_store64(&e->settle_until, (apr_uint64_t)(now + SR_SETTLE));
         if (!d->settle_next || now + SR_SETTLE < d->settle_next) {
             d->settle_next = now + SR_SETTLE;

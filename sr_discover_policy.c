@@ -12,9 +12,13 @@
  * sr_policy.h, with their worked examples): the plan of a resolution (which
  * member stays, goes, comes back or gives its slot to which address), when
  * the "beyond max=" warning is due, SRV priorities and weights as lbsets and
- * load factors, and when the next resolution is due.
+ * load factors, and when the next resolution is due; and those of the
+ * health checks of discovered members (due or not, passes and fails
+ * counted, the response's status, the request).
  */
+#include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "sr_policy.h"
 
@@ -170,4 +174,143 @@ int64_t sr_discover_next(int ttl_mode, int64_t interval, uint32_t min_ttl,
             : min_ttl > SR_TTL_MAX ? SR_TTL_MAX : min_ttl;
     }
     return (int64_t)s * 1000000;
+}
+
+/* ---- health checks of discovered members -------------------------------------- */
+
+int sr_hc_due(int64_t now, int64_t last, int64_t interval, int in_flight)
+{
+    return !in_flight && (last == 0 || now - last >= interval);
+}
+
+sr_hc_verdict_t sr_hc_count(int down, int passed, int *pcount, int *fcount,
+                            int passes, int fails)
+{
+    if (down) {
+        *fcount = 0;
+        if (!passed) {
+            *pcount = 0;
+            return SR_HC_KEEP;
+        }
+        if (++*pcount >= (passes > 0 ? passes : 1)) {
+            *pcount = 0;
+            return SR_HC_CLEAR;
+        }
+        return SR_HC_KEEP;
+    }
+    *pcount = 0;
+    if (passed) {
+        *fcount = 0;
+        return SR_HC_KEEP;
+    }
+    if (++*fcount >= (fails > 0 ? fails : 1)) {
+        *fcount = 0;
+        return SR_HC_SET;
+    }
+    return SR_HC_KEEP;
+}
+
+int sr_hc_status(const char *buf, size_t len)
+{
+    static const char prefix[] = "HTTP/1.";
+    size_t n = sizeof(prefix) - 1, i;
+    int status = 0;
+
+    for (i = 0; i < len && i < n; i++) {
+        if (buf[i] != prefix[i]) {
+            return -1;
+        }
+    }
+    if (len < n + 5) {                  /* "HTTP/1.x NNN" not all there */
+        return memchr(buf, '\n', len) ? -1 : 0;
+    }
+    if (buf[n] < '0' || buf[n] > '9' || buf[n + 1] != ' ') {
+        return -1;
+    }
+    for (i = n + 2; i < n + 5; i++) {
+        if (buf[i] < '0' || buf[i] > '9') {
+            return -1;
+        }
+        status = status * 10 + (buf[i] - '0');
+    }
+    if (status < 100) {
+        return -1;
+    }
+    if (len > n + 5 && buf[n + 5] != ' ' && buf[n + 5] != '\r'
+        && buf[n + 5] != '\n') {
+        return -1;                      /* "HTTP/1.1 2000" */
+    }
+    return memchr(buf, '\n', len) ? status : 0;
+}
+
+long sr_hc_body_left(const char *buf, size_t len, int head, int status)
+{
+    size_t i, end = 0, line;
+    long clen = -1;
+
+    for (i = 0; i + 1 < len; i++) {
+        if (buf[i] == '\n' && (buf[i + 1] == '\n'
+                               || (buf[i + 1] == '\r' && i + 2 < len
+                                   && buf[i + 2] == '\n'))) {
+            end = i + (buf[i + 1] == '\n' ? 2 : 3);
+            break;
+        }
+    }
+    if (!end) {
+        return -1;
+    }
+    if (head || status < 200 || status == 204 || status == 304) {
+        return 0;
+    }
+    /* Content-Length: at the start of a header line */
+    for (line = 0; line < end; ) {
+        static const char name[] = "content-length:";
+        size_t n = sizeof(name) - 1, k;
+        if (end - line > n && !strncasecmp(buf + line, name, n)) {
+            long v = 0;
+            int digits = 0;
+            for (k = line + n; k < end && (buf[k] == ' ' || buf[k] == '\t'); k++) {
+            }
+            for (; k < end && buf[k] >= '0' && buf[k] <= '9' && v < 100000000; k++) {
+                v = v * 10 + (buf[k] - '0');
+                digits++;
+            }
+            if (digits) {
+                clen = v;
+            }
+        }
+        while (line < end && buf[line] != '\n') {
+            line++;
+        }
+        line++;
+    }
+    if (clen < 0) {
+        return 0;
+    }
+    return clen > (long)(len - end) ? clen - (long)(len - end) : 0;
+}
+
+int sr_hc_status_passes(int status)
+{
+    return status >= 200 && status <= 399;
+}
+
+size_t sr_hc_request(char *out, size_t cap, const char *method,
+                     const char *uri, int http11, const char *host,
+                     unsigned port)
+{
+    int options = !strcmp(method, "OPTIONS");
+    int v6 = strchr(host, ':') != NULL;
+    int n;
+
+    if (!uri || !*uri) {
+        uri = "/";
+    }
+    n = snprintf(out, cap, "%s %s HTTP/1.%d\r\nHost: %s%s%s:%u\r\n"
+                 "Connection: close\r\n\r\n", method, options ? "*" : uri,
+                 http11 ? 1 : 0, v6 ? "[" : "", host, v6 ? "]" : "", port);
+    if (n < 0 || (size_t)n >= cap) {
+        return 0;
+    }
+    return (size_t)n;
 }

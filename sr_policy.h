@@ -860,4 +860,58 @@ typedef enum {
 sr_inflight_t sr_inflight_accounting(const sr_inflight_in_t *in,
                                      const char **needed_by);
 
+/* ---- health checks of discovered members (issue 15, design R) -------------
+ * StickyRouteDiscover's hc* parameters are checked by the module itself
+ * (mod_sticky_route_hc.c), at each member's current address, instead of by
+ * mod_proxy_hcheck. The decisions, as mod_proxy_hcheck makes them except
+ * that passes and fails are counted consecutively: */
+
+/* Whether a member's next check is due: none of its checks is in flight and
+ * the last one started at least interval ago (last 0: never checked, or its
+ * slot was given to another address since).
+ * Example: last 10 s, interval 5 s: due from 15 s on, not at 14.9 s; never
+ * while one is in flight. */
+int sr_hc_due(int64_t now, int64_t last, int64_t interval, int in_flight);
+
+typedef enum {
+    SR_HC_KEEP = 0,         /* the flags stay as they are */
+    SR_HC_SET,              /* down: set the health-check failure flag */
+    SR_HC_CLEAR             /* up: clear it (and the in-error flag) */
+} sr_hc_verdict_t;
+
+/* One check's outcome counted. down: the member has the health-check
+ * failure flag or is in error now; passed: this check passed. *pcount and
+ * *fcount are the member's consecutive passes (while down) and fails (while
+ * up); passes / fails the thresholds (hcpasses=, hcfails=; 0 acts as 1).
+ * A member up: a fail counts (a pass resets the count), the fails-th in a
+ * row sets the flag. A member down: a pass counts (a fail resets it), the
+ * passes-th in a row clears the flag. Both counts restart at every verdict.
+ * Example: fails=2, up: fail (1), pass (0), fail (1), fail -> SR_HC_SET. */
+sr_hc_verdict_t sr_hc_count(int down, int passed, int *pcount, int *fcount,
+                            int passes, int fails);
+
+/* The status of an HTTP response that starts with buf[0..len): 100-999
+ * when buf holds a whole status line "HTTP/1.x NNN ..." (ended by LF), 0
+ * when more bytes are needed, -1 when it is not an HTTP/1.x response. */
+int sr_hc_status(const char *buf, size_t len);
+
+/* After a response's head (buf[0..len) holds it from its status line on):
+ * -1 while its end (an empty line) is not in buf; else the number of body
+ * bytes still to read after buf: 0 for a HEAD request, a 1xx, 204 or 304
+ * status, or a body that is not delimited by a Content-Length (chunked, or
+ * read to the connection's end: the check does not wait for it), else
+ * Content-Length minus the body bytes already in buf (at least 0). */
+long sr_hc_body_left(const char *buf, size_t len, int head, int status);
+
+/* A check passes on a 2xx or 3xx status (mod_proxy_hcheck's default). */
+int sr_hc_status_passes(int status);
+
+/* The check request: "METHOD URI HTTP/1.x" (OPTIONS: "OPTIONS *"; uri
+ * NULL or empty: "/"), Host (an IPv6 address in brackets), and
+ * "Connection: close" (the check reads to the end of the response). Into
+ * out[cap]; returns its length, or 0 when it does not fit. */
+size_t sr_hc_request(char *out, size_t cap, const char *method,
+                     const char *uri, int http11, const char *host,
+                     unsigned port);
+
 #endif /* SR_POLICY_H */
