@@ -69,6 +69,9 @@ static void retry_inputs(request_rec *r, const sr_req_t *rq,
 /* The note that keeps an HTTP/2 stream's keepalives count while the scheme
  * handler runs with 0 (sr_scheme_handler). */
 #define SR_NOTE_KEEPALIVES "sticky-route-keepalives"
+/* ... and the proxy-initial-not-pooled variable it hides meanwhile */
+#define SR_ENV_NOT_POOLED  "proxy-initial-not-pooled"
+#define SR_NOTE_NOT_POOLED "sticky-route-initial-not-pooled"
 
 /*
  * Runs first among the proxy scheme handlers, after the finder decided,
@@ -95,7 +98,10 @@ static void retry_inputs(request_rec *r, const sr_req_t *rq,
  * on, gets the 502. When sr_retry_stream_break_as_502 says so, the count is
  * 0 while mod_proxy_http runs: the break comes back as the 502 of the second
  * branch, with nothing sent, and sr_request_status retries it (on a new
- * connection to the same member first). The count is kept in a note and
+ * connection to the same member first). proxy-initial-not-pooled, which
+ * mod_proxy_http reads with the same count (no pooled connection for a
+ * client's first request) and which never applied to a stream, is hidden
+ * meanwhile. The count (and the variable) are kept in notes and
  * restored by sr_request_status, which mod_proxy runs after every scheme
  * handler (its cleanup); mod_http2 also gives a secondary connection whose
  * count is 0 the count 1 again before its next stream.
@@ -112,6 +118,7 @@ static int sr_scheme_handler(request_rec *r, proxy_worker *worker,
     const sr_balancer_state_t *st;
     sr_stream_break_in_t in;
     conn_rec *c = r->connection;
+    const char *inp;
 
     (void)conf;
     (void)url;
@@ -125,13 +132,18 @@ static int sr_scheme_handler(request_rec *r, proxy_worker *worker,
     in.reverse = r->proxyreq == PROXYREQ_REVERSE;
     in.secondary = c->master != NULL;
     in.keepalives = c->keepalives;
-    in.initial_not_pooled =
-        apr_table_get(r->subprocess_env, "proxy-initial-not-pooled") != NULL;
     retry_inputs(r, rq, st, &in.retry);
     if (sr_retry_stream_break_as_502(&in)) {
         apr_table_setn(r->notes, SR_NOTE_KEEPALIVES,
                        apr_itoa(r->pool, c->keepalives));
         c->keepalives = 0;
+        /* with keepalives 0, proxy-initial-not-pooled would apply to the
+         * stream (mod_proxy_http: no pooled connection for a client's first
+         * request); it never did (mod_http2's count 1): hidden meanwhile */
+        if ((inp = apr_table_get(r->subprocess_env, SR_ENV_NOT_POOLED))) {
+            apr_table_setn(r->notes, SR_NOTE_NOT_POOLED, inp);
+            apr_table_unset(r->subprocess_env, SR_ENV_NOT_POOLED);
+        }
         ap_log_rerror(APLOG_MARK, APLOG_TRACE1, 0, r,
                       "%s: HTTP/2 stream to %s: a broken pooled connection "
                       "comes back as a 502 to retry", rq->balancer->s->name,
@@ -140,7 +152,8 @@ static int sr_scheme_handler(request_rec *r, proxy_worker *worker,
     return DECLINED;
 }
 
-/* Gives the connection its keepalives count back after the scheme handler
+/* Gives the connection its keepalives count, and the request its
+ * proxy-initial-not-pooled, back after the scheme handler
  * (sr_scheme_handler). No lock: as there. */
 static void stream_keepalives_restore(request_rec *r)
 {
@@ -149,6 +162,10 @@ static void stream_keepalives_restore(request_rec *r)
     if (kept) {
         r->connection->keepalives = atoi(kept);
         apr_table_unset(r->notes, SR_NOTE_KEEPALIVES);
+    }
+    if ((kept = apr_table_get(r->notes, SR_NOTE_NOT_POOLED))) {
+        apr_table_setn(r->subprocess_env, SR_ENV_NOT_POOLED, kept);
+        apr_table_unset(r->notes, SR_NOTE_NOT_POOLED);
     }
 }
 

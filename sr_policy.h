@@ -649,20 +649,19 @@ typedef struct {
                                (HTTP/2): its conn_rec has a master */
     int keepalives;         /* the client connection's keepalives count, as
                                mod_proxy_http would read it */
-    int initial_not_pooled; /* the proxy-initial-not-pooled variable is
-                               set: with keepalives 0 mod_proxy_http would
-                               not reuse a pooled connection for the
-                               stream, so the count is left alone */
     sr_retry_in_t retry;    /* the retry inputs, before the attempt (nothing
                                sent, no member answer yet) */
 } sr_stream_break_in_t;
 
 /* Does the scheme handler run with the client connection's keepalives count
  * at 0 (restored when mod_proxy is done)? Yes for a reverse proxy request
- * on a secondary connection whose count is not 0 already, without
- * proxy-initial-not-pooled, when a 502 would be retried (sr_retry_allowed
- * on in->retry). A request on an HTTP/1.x connection keeps httpd's
- * behaviour: its client may send it again itself, on a new connection. */
+ * on a secondary connection whose count is not 0 already, when a 502 would
+ * be retried (sr_retry_allowed on in->retry). A request on an HTTP/1.x
+ * connection keeps httpd's behaviour: its client may send it again itself,
+ * on a new connection. (The glue also hides proxy-initial-not-pooled from
+ * mod_proxy_http meanwhile: with keepalives 0 it would take the stream for
+ * a client's first request and give it no pooled connection; mod_http2's
+ * count 1 never let it apply to a stream.) */
 int sr_retry_stream_break_as_502(const sr_stream_break_in_t *in);
 
 /* ---- when the Set-Cookie goes out ---------------------------------------- */

@@ -153,5 +153,5 @@ void sr_slowstart_member(const sr_slowstart_in_t *in, sr_slowstart_out_t *out)
 int sr_retry_stream_break_as_502(const sr_stream_break_in_t *in)
 {
     return in->reverse && in->secondary && in->keepalives > 0
-           && !in->initial_not_pooled && sr_retry_allowed(&in->retry);
+           && sr_retry_allowed(&in->retry);
 }

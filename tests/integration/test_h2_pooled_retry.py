@@ -90,10 +90,15 @@ def h2load(port, n, clients=1, streams=1, path="/", headers=()):
     return counts, out
 
 
-def test_h2_gets_on_pooled_connections_that_break_get_no_502(make_proxy):
+@pytest.mark.parametrize("env", ["", "SetEnv proxy-initial-not-pooled 1\n"],
+                         ids=["pooled", "initial-not-pooled"])
+def test_h2_gets_on_pooled_connections_that_break_get_no_502(make_proxy, env):
+    """Also with proxy-initial-not-pooled (the reference stack sets it): it
+    never applied to h2 streams, which keep using pooled connections (the
+    member still sees them reused and closes them)."""
     stale = StaleOnReuse("stale")
-    p = make_proxy(H2C + balancer("app", [(stale.url, "s1")]),
-                   extra_modules=("http2",))
+    p = make_proxy(H2C + env + balancer("app", [(stale.url, "s1")]),
+                   extra_modules=("http2", "env") if env else ("http2",))
     n = 60
     counts, out = h2load(p.port, n, headers=("Cookie: ROUTEID=s1",))
     assert stale.closed_on_reuse >= 1, \

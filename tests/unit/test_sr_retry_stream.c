@@ -24,7 +24,6 @@ static sr_stream_break_in_t stream_get(void)
     in.reverse = 1;
     in.secondary = 1;
     in.keepalives = 1;
-    in.initial_not_pooled = 0;
     in.retry.enabled = 1;
     in.retry.idempotent = 1;
     return in;
@@ -66,15 +65,6 @@ START_TEST(forward_proxy_request_is_left_alone)
     sr_stream_break_in_t in = stream_get();
 
     in.reverse = 0;
-    ck_assert_int_eq(sr_retry_stream_break_as_502(&in), 0);
-}
-END_TEST
-
-START_TEST(proxy_initial_not_pooled_is_left_alone)
-{
-    sr_stream_break_in_t in = stream_get();
-
-    in.initial_not_pooled = 1;
     ck_assert_int_eq(sr_retry_stream_break_as_502(&in), 0);
 }
 END_TEST
@@ -139,7 +129,6 @@ Suite *retry_stream_suite(void)
     tcase_add_test(tc, http1_connection_keeps_httpds_close);
     tcase_add_test(tc, count_already_zero_is_left_alone);
     tcase_add_test(tc, forward_proxy_request_is_left_alone);
-    tcase_add_test(tc, proxy_initial_not_pooled_is_left_alone);
     tcase_add_test(tc, no_retry_without_StickyRouteRetry);
     tcase_add_test(tc, not_idempotent_or_with_a_body_is_left_alone);
     tcase_add_test(tc, nothing_to_retry_once_a_byte_went_out);
