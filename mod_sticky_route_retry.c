@@ -10,11 +10,14 @@
 /*
  * mod_sticky_route_retry.c - the retry of a request a member broke or
  * never reached (proxy request_status hook), and the count of fresh
- * backend connections it needs (pre_connection).
+ * backend connections it needs (pre_connection), and the scheme handler
+ * hook that lets an HTTP/2 stream's broken pooled connection come back as
+ * a 502 to retry (issue 19).
  *
  * The decision is the policy's (sr_retry_allowed, sr_retry_unreached_allowed,
- * sr_retry_member); this file gathers its inputs and redirects.
+ * sr_retry_member, sr_retry_stream_break_as_502); this file gathers its inputs and redirects.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "http_core.h"
@@ -44,6 +47,128 @@ static int sr_pre_connection(conn_rec *c, void *csd)
     return DECLINED;
 }
 
+/* The inputs of the retry decision for request r, decided by rq on the
+ * balancer whose state is st. No lock: the request's own fields and the
+ * balancer's configuration. */
+static void retry_inputs(request_rec *r, const sr_req_t *rq,
+                         const sr_balancer_state_t *st, sr_retry_in_t *in)
+{
+    const char *cl = apr_table_get(r->headers_in, "Content-Length");
+
+    in->enabled = st->eff.retry;
+    in->idempotent = r->method_number == M_GET;    /* HEAD is M_GET too */
+    in->has_body = apr_table_get(r->headers_in, "Transfer-Encoding") != NULL
+                   || (cl && strcmp(cl, "0"));
+    in->response_started = r->sent_bodyct || r->connection->aborted;
+    /* with ProxyErrorOverride, a 502 may be the member's own answer */
+    in->member_answered = apr_table_get(r->notes, "proxy-error-override") != NULL;
+    in->retries = rq->retries - rq->unreached;  /* after a broken member */
+    in->last_same = rq->last_same;
+}
+
+/* The note that keeps an HTTP/2 stream's keepalives count while the scheme
+ * handler runs with 0 (sr_scheme_handler). */
+#define SR_NOTE_KEEPALIVES "sticky-route-keepalives"
+/* ... and the proxy-initial-not-pooled variable it hides meanwhile */
+#define SR_ENV_NOT_POOLED  "proxy-initial-not-pooled"
+#define SR_NOTE_NOT_POOLED "sticky-route-initial-not-pooled"
+
+/*
+ * Runs first among the proxy scheme handlers, after the finder decided,
+ * once per attempt, and declines. mod_proxy_http answers a pooled backend
+ * connection that broke before the status line (AH01102) according to the
+ * client connection's keepalives count (ap_proxy_http_process_response):
+ *
+ *     if (r->proxyreq == PROXYREQ_REVERSE && c->keepalives &&
+ *         !APR_STATUS_IS_TIMEUP(rc)) {
+ *         ap_proxy_fill_error_brigade(r, HTTP_BAD_GATEWAY, bb, 1);
+ *         ap_pass_brigade(r->output_filters, bb);
+ *         backend->close = 1;
+ *         if (origin->keepalives) return OK;
+ *         return HTTP_INTERNAL_SERVER_ERROR;
+ *     }
+ *     return ap_proxyerror(r, HTTP_BAD_GATEWAY, "Error reading from ...");
+ *
+ * The first branch closes an HTTP/1.1 client's connection (EOC) for the
+ * client to send the request again; the request ends OK (or 500, putting
+ * the member in error), so request_status never sees a 502. mod_http2 sets
+ * keepalives to 1 on every stream's secondary connection (h2_c2.c, "Simulate
+ * that we had already a request on this connection"), so an HTTP/2 stream
+ * takes that branch too, and its client, which has no connection to retry
+ * on, gets the 502. When sr_retry_stream_break_as_502 says so, the count is
+ * 0 while mod_proxy_http runs: the break comes back as the 502 of the second
+ * branch, with nothing sent, and sr_request_status retries it (on a new
+ * connection to the same member first). proxy-initial-not-pooled, which
+ * mod_proxy_http reads with the same count (no pooled connection for a
+ * client's first request) and which never applied to a stream, is hidden
+ * meanwhile. The count (and the variable) are kept in notes and
+ * restored by sr_request_status, which mod_proxy runs after every scheme
+ * handler (its cleanup); mod_http2 also gives a secondary connection whose
+ * count is 0 the count 1 again before its next stream.
+ *
+ * No lock: the request's own fields, its connection (an HTTP/2 stream's
+ * secondary connection belongs to the thread that runs the stream) and the
+ * balancer's configuration.
+ */
+static int sr_scheme_handler(request_rec *r, proxy_worker *worker,
+                             proxy_server_conf *conf, char *url,
+                             const char *proxyhost, apr_port_t proxyport)
+{
+    sr_req_t *rq = ap_get_module_config(r->request_config, &sticky_route_module);
+    const sr_balancer_state_t *st;
+    sr_stream_break_in_t in;
+    conn_rec *c = r->connection;
+    const char *inp;
+
+    (void)conf;
+    (void)url;
+    (void)proxyhost;
+    (void)proxyport;
+    if (!rq || !rq->worker || rq->worker != worker || rq->member < 0
+        || r->main || !rq->balancer
+        || !(st = rq->balancer->context)) {
+        return DECLINED;
+    }
+    in.reverse = r->proxyreq == PROXYREQ_REVERSE;
+    in.secondary = c->master != NULL;
+    in.keepalives = c->keepalives;
+    retry_inputs(r, rq, st, &in.retry);
+    if (sr_retry_stream_break_as_502(&in)) {
+        apr_table_setn(r->notes, SR_NOTE_KEEPALIVES,
+                       apr_itoa(r->pool, c->keepalives));
+        c->keepalives = 0;
+        /* with keepalives 0, proxy-initial-not-pooled would apply to the
+         * stream (mod_proxy_http: no pooled connection for a client's first
+         * request); it never did (mod_http2's count 1): hidden meanwhile */
+        if ((inp = apr_table_get(r->subprocess_env, SR_ENV_NOT_POOLED))) {
+            apr_table_setn(r->notes, SR_NOTE_NOT_POOLED, inp);
+            apr_table_unset(r->subprocess_env, SR_ENV_NOT_POOLED);
+        }
+        ap_log_rerror(APLOG_MARK, APLOG_TRACE1, 0, r,
+                      "%s: HTTP/2 stream to %s: a broken pooled connection "
+                      "comes back as a 502 to retry", rq->balancer->s->name,
+                      sr_worker_url(rq->worker));
+    }
+    return DECLINED;
+}
+
+/* Gives the connection its keepalives count, and the request its
+ * proxy-initial-not-pooled, back after the scheme handler
+ * (sr_scheme_handler). No lock: as there. */
+static void stream_keepalives_restore(request_rec *r)
+{
+    const char *kept = apr_table_get(r->notes, SR_NOTE_KEEPALIVES);
+
+    if (kept) {
+        r->connection->keepalives = atoi(kept);
+        apr_table_unset(r->notes, SR_NOTE_KEEPALIVES);
+    }
+    if ((kept = apr_table_get(r->notes, SR_NOTE_NOT_POOLED))) {
+        apr_table_setn(r->subprocess_env, SR_ENV_NOT_POOLED, kept);
+        apr_table_unset(r->notes, SR_NOTE_NOT_POOLED);
+    }
+}
+
 /*
  * A member broke under a request before any byte of its answer and
  * mod_proxy answers 502 (on a reused client connection mod_proxy_http
@@ -68,9 +193,9 @@ static int sr_request_status(int *status, request_rec *r)
     sr_req_t *rq = ap_get_module_config(r->request_config, &sticky_route_module);
     sr_balancer_state_t *st;
     sr_retry_in_t in;
-    const char *cl;
     int fresh, timed_out, same, unreached, locked;
 
+    stream_keepalives_restore(r);
     if (*status == DONE && rq) {
         /* mod_proxy_http returns DONE when the member broke off in the middle
          * of the response (or the client went away): not a served request */
@@ -86,16 +211,7 @@ static int sr_request_status(int *status, request_rec *r)
     if (!st) {
         return DECLINED;
     }
-    cl = apr_table_get(r->headers_in, "Content-Length");
-    in.enabled = st->eff.retry;
-    in.idempotent = r->method_number == M_GET;     /* HEAD is M_GET too */
-    in.has_body = apr_table_get(r->headers_in, "Transfer-Encoding") != NULL
-                  || (cl && strcmp(cl, "0"));
-    in.response_started = r->sent_bodyct || r->connection->aborted;
-    /* with ProxyErrorOverride, a 502 may be the member's own answer */
-    in.member_answered = apr_table_get(r->notes, "proxy-error-override") != NULL;
-    in.retries = rq->retries - rq->unreached;   /* after a broken member */
-    in.last_same = rq->last_same;
+    retry_inputs(r, rq, st, &in);
     if (unreached ? !sr_retry_unreached_allowed(&in, rq->unreached)
                   : !sr_retry_allowed(&in)) {
         return DECLINED;
@@ -162,4 +278,7 @@ void sr_retry_register_hooks(apr_pool_t *p)
     ap_hook_pre_connection(sr_pre_connection, NULL, NULL, APR_HOOK_MIDDLE);
     APR_OPTIONAL_HOOK(proxy, request_status, sr_request_status, NULL, NULL,
                       APR_HOOK_MIDDLE);
+    /* before mod_proxy_http's (APR_HOOK_FIRST) */
+    proxy_hook_scheme_handler(sr_scheme_handler, NULL, NULL,
+                              APR_HOOK_REALLY_FIRST);
 }

@@ -41,6 +41,9 @@
  *     rescan, or give up
  *   the Set-Cookie before the member answers   sr_cookie_early
  *     (an upgrade)?
+ *   an HTTP/2 stream: does a broken pooled     sr_retry_stream_break_as_502
+ *     connection come back as a 502 to
+ *     retry?
  *   the response leaves: is our cookie due;    sr_cookie_due,
  *     does it go out, or does the member's     sr_cookie_issue
  *     own cookie stand (warned once)?
@@ -623,6 +626,43 @@ void sr_decide_retry_same(const sr_member_t *m, uint32_t n, int32_t same,
  * looked at: `unreached` is the number of retries of this request that
  * followed an unreached member, at most SR_RETRY_UNREACHED_MAX. */
 int sr_retry_unreached_allowed(const sr_retry_in_t *in, int unreached);
+
+/* ---- a pooled connection that breaks under an HTTP/2 stream (issue 19) ----
+ * When a member closes a reused (pooled) connection as a request goes out,
+ * mod_proxy_http reads no status line (AH01102) and, on a client connection
+ * that served a request before (c->keepalives > 0), closes the client
+ * connection without an answer, for the client to send the request again
+ * (RFC 9112 9.3.1): it passes an error bucket and an EOC and returns OK
+ * (500 after a fresh backend connection, which also puts the member in
+ * error), so no 502 ever reaches mod_proxy's request_status and the
+ * module's retry never sees it. An HTTP/2 stream runs on a secondary
+ * connection that mod_http2 gives keepalives 1 ("simulate that we had
+ * already a request"), yet its client cannot send the request again: the
+ * stream gets the 502. With keepalives 0 for the scheme handler,
+ * mod_proxy_http answers such a break as on a client's first request:
+ * ap_proxyerror, 502, nothing sent, and sr_retry_allowed takes it (a new
+ * connection to the same member first, sr_retry_member). */
+typedef struct {
+    int reverse;            /* a reverse proxy request (mod_proxy_http's
+                               close-the-client path is only for those) */
+    int secondary;          /* a stream of a multiplexed client connection
+                               (HTTP/2): its conn_rec has a master */
+    int keepalives;         /* the client connection's keepalives count, as
+                               mod_proxy_http would read it */
+    sr_retry_in_t retry;    /* the retry inputs, before the attempt (nothing
+                               sent, no member answer yet) */
+} sr_stream_break_in_t;
+
+/* Does the scheme handler run with the client connection's keepalives count
+ * at 0 (restored when mod_proxy is done)? Yes for a reverse proxy request
+ * on a secondary connection whose count is not 0 already, when a 502 would
+ * be retried (sr_retry_allowed on in->retry). A request on an HTTP/1.x
+ * connection keeps httpd's behaviour: its client may send it again itself,
+ * on a new connection. (The glue also hides proxy-initial-not-pooled from
+ * mod_proxy_http meanwhile: with keepalives 0 it would take the stream for
+ * a client's first request and give it no pooled connection; mod_http2's
+ * count 1 never let it apply to a stream.) */
+int sr_retry_stream_break_as_502(const sr_stream_break_in_t *in);
 
 /* ---- when the Set-Cookie goes out ---------------------------------------- */
 

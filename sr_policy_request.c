@@ -147,3 +147,11 @@ void sr_slowstart_member(const sr_slowstart_in_t *in, sr_slowstart_out_t *out)
     }
     out->weight = sr_slowstart_weight(in->weight, elapsed, in->ramp);
 }
+
+/* ---- a pooled connection that breaks under an HTTP/2 stream ---------------- */
+
+int sr_retry_stream_break_as_502(const sr_stream_break_in_t *in)
+{
+    return in->reverse && in->secondary && in->keepalives > 0
+           && sr_retry_allowed(&in->retry);
+}

@@ -363,10 +363,6 @@ def test_files_stack_h2_requests_reuse_pooled_backend_connections(files_stack):
     assert closed >= 50, closed   # seen: 62 (some end by a reset, no TIME_WAIT)
 
 
-@pytest.mark.xfail(strict=False, reason="known gap (issue 19): a pooled backend connection that "
-                   "breaks under an h2 request gives the client a 502; mod_proxy_http takes its "
-                   "close-the-client-connection path (c2 keepalives is 1), which the module's "
-                   "GET retry never sees")
 def test_files_stack_h2_gets_survive_graceful_restarts_of_the_members(files_stack):
     """Graceful restarts of both static servers every 0.4 s while h2
     clients send GETs: no request may fail. Seen: 0, 3 and 12 502s in

@@ -27,6 +27,7 @@ Suite *policy_request_suite(void);  /* test_sr_policy_request.c */
 Suite *dns_suite(void);        /* test_sr_dns.c */
 Suite *hash_suite(void);       /* test_sr_hash.c */
 Suite *hc_suite(void);         /* test_sr_hc.c */
+Suite *retry_stream_suite(void);    /* test_sr_retry_stream.c */
 
 #define setup unit_setup
 #define teardown unit_teardown
@@ -500,6 +501,7 @@ int main(void)
     srunner_add_suite(sr, dns_suite());
     srunner_add_suite(sr, hash_suite());
     srunner_add_suite(sr, hc_suite());
+    srunner_add_suite(sr, retry_stream_suite());
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);
     srunner_free(sr);
