@@ -53,7 +53,9 @@ from test_discovery_reuse import NAME, Fleet
 LOAD_S = 65.0
 CHURN_S = 3.0             # one discovered address replaced every CHURN_S (at least
                           # 2.5 s apart: more than 2 discovery intervals + hold=1)
-RESTARTS_AT = (19.0, 39.0, 59.0)   # between two replacements
+RESTARTS_AT = (19.0, 39.0, 59.0)   # each at least CHURN_S - 0.5 after a replacement:
+# the address that left at it is final by then (after the restart the new
+# generation has no row for it, its count is read before)
 N_STICKY, N_FRESH, N_DISC = 48, 16, 32     # 96 client threads
 THREADS_PER_CHILD = 64
 FLAKY_EVERY = 3
@@ -216,7 +218,7 @@ def test_stress_threads_processes_discovery_edits_graceful_restarts(
         tick, next_restart, last_churn = 0, list(RESTARTS_AT), 0.0
         while time.monotonic() - t0 < LOAD_S:
             now = time.monotonic() - t0
-            if next_restart and now >= next_restart[0]:
+            if next_restart and now >= next_restart[0] and now - last_churn >= CHURN_S - 0.5:
                 next_restart.pop(0)
                 before = read_counts("before restart %d" % (len(restarts) + 1))
                 t = time.monotonic()
