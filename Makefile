@@ -8,7 +8,9 @@ CORE_SRC    = sr_text.c sr_key.c sr_cookie.c sr_cookie_spec.c sr_schedule.c \
               sr_route_index.c sr_policy.c sr_policy_request.c \
               sr_discover_policy.c sr_dns.c sr_hash.c sr_hash_build.c
 CORE_HDR    = sr_core.h sr_text.h sr_key.h sr_cookie.h sr_schedule.h sr_atomic.h \
-              sr_policy.h sr_dns.h sr_hash.h sr_hash_map.h
+              sr_policy.h sr_policy_member.h sr_policy_sticky.h sr_policy_elect.h \
+              sr_policy_scan.h sr_policy_retry.h sr_discover_policy.h \
+              sr_dns.h sr_hash.h sr_hash_map.h
 GLUE_SRC    = mod_sticky_route.c mod_sticky_route_config.c mod_sticky_route_shm.c \
               mod_sticky_route_state.c mod_sticky_route_find.c \
               mod_sticky_route_request.c \
