@@ -5,7 +5,8 @@ WARN        = -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE
 APR_CFLAGS  = $(shell pkg-config --cflags apr-1 apr-util-1 2>/dev/null)
 APR_LIBS    = $(shell pkg-config --libs apr-1 apr-util-1 2>/dev/null)
 CORE_SRC    = sr_text.c sr_key.c sr_cookie.c sr_cookie_spec.c sr_schedule.c \
-              sr_route_index.c sr_policy.c sr_policy_request.c \
+              sr_route_index.c sr_policy.c sr_policy_request.c sr_policy_scan.c \
+              sr_policy_retry.c \
               sr_discover_policy.c sr_dns.c sr_hash.c sr_hash_build.c
 CORE_HDR    = sr_core.h sr_text.h sr_key.h sr_cookie.h sr_schedule.h sr_atomic.h \
               sr_policy.h sr_policy_member.h sr_policy_sticky.h sr_policy_elect.h \

@@ -384,58 +384,6 @@ void sr_decide_sticky(const sr_member_t *m, uint32_t n,
                        : "member unusable");
 }
 
-/* ---- slow start ---------------------------------------------------------------- */
-
-uint32_t sr_slowstart_weight(uint32_t weight, int64_t elapsed, int64_t ramp)
-{
-    uint64_t full = (uint64_t)(weight ? weight : 1) * SR_WEIGHT_SCALE, w;
-
-    if (ramp <= 0 || elapsed >= ramp) {
-        return (uint32_t)full;
-    }
-    if (elapsed <= 0) {
-        return 1;
-    }
-    w = full * (uint64_t)elapsed / (uint64_t)ramp;
-    return w ? (uint32_t)w : 1;
-}
-
-double sr_slowstart_share(int64_t elapsed, int64_t ramp)
-{
-    if (ramp <= 0 || elapsed >= ramp) {
-        return 1.0;
-    }
-    if (elapsed <= 0) {
-        return 0.0;
-    }
-    return (double)elapsed / (double)ramp;
-}
-
-int sr_slowstart_ramping(int64_t elapsed, int64_t ramp)
-{
-    return ramp > 0 && elapsed < ramp;
-}
-
-int64_t sr_slowstart_rescan(int64_t elapsed, int64_t ramp, int64_t interval)
-{
-    int64_t step, floor_step = interval / SR_SLOWSTART_STEPS;
-
-    if (!sr_slowstart_ramping(elapsed, ramp)) {
-        return interval;
-    }
-    step = ramp / SR_SLOWSTART_STEPS;
-    if (elapsed >= 0 && ramp - elapsed < step) {
-        step = ramp - elapsed;          /* look again as the ramp ends */
-    }
-    if (step < floor_step) {
-        step = floor_step;
-    }
-    if (step > interval) {
-        step = interval;
-    }
-    return step > 0 ? step : 1;
-}
-
 /* ---- election ---------------------------------------------------------------- */
 
 int sr_schedule_exhausted(const sr_schedule_t *s, const sr_tried_t *tried)
@@ -531,40 +479,6 @@ sr_elect_t sr_elect_leastbusy(const sr_schedule_t *s, uint64_t ticket,
     return SR_ELECT_OK;
 }
 
-/* ---- retries ------------------------------------------------------------------ */
-
-int sr_retry_allowed(const sr_retry_in_t *in)
-{
-    if (!in->enabled || !in->idempotent || in->has_body
-        || in->response_started || in->member_answered) {
-        return 0;
-    }
-    return in->retries == 0 || (in->retries == 1 && in->last_same);
-}
-
-int32_t sr_retry_member(const sr_member_t *m, uint32_t n, int32_t failed,
-                        int fresh_connection, int timed_out, int retries,
-                        const sr_tried_t *tried)
-{
-    if (failed < 0 || (uint32_t)failed >= n || fresh_connection || timed_out
-        || retries > 0 || !m[failed].usable
-        || sr_tried_has(tried, (uint32_t)failed)) {
-        return -1;
-    }
-    return failed;
-}
-
-/* ---- retries after an unreached member --------------------------------------- */
-
-int sr_retry_unreached_allowed(const sr_retry_in_t *in, int unreached)
-{
-    if (!in->enabled || !in->idempotent || in->has_body
-        || in->response_started || in->member_answered) {
-        return 0;
-    }
-    return unreached >= 0 && unreached < SR_RETRY_UNREACHED_MAX;
-}
-
 /* ---- waiting for a usable member ------------------------------------------- */
 
 sr_wait_verdict_t sr_wait_decide(const sr_wait_in_t *in, int64_t *sleep,
@@ -621,32 +535,4 @@ int sr_cookie_early(const char *connection, const char *upgrade)
         }
     }
     return 0;
-}
-
-/* ---- in-flight accounting ------------------------------------------------ */
-
-sr_inflight_t sr_inflight_accounting(const sr_inflight_in_t *in,
-                                     const char **needed_by)
-{
-    const char *reader = NULL;
-
-    if (in->elect == SR_ELECT_LEASTBUSY) {
-        reader = "StickyRouteElect leastbusy";
-    }
-    else if (in->rebalance_idle > 0) {
-        reader = "StickyRouteRebalance";
-    }
-    else if (in->hash_balance > 0) {
-        reader = "StickyRouteHashBalance";
-    }
-    if (needed_by) {
-        *needed_by = reader;
-    }
-    if (in->inflight > 0) {
-        return SR_INFLIGHT_ON;
-    }
-    if (in->inflight == 0) {
-        return reader ? SR_INFLIGHT_REFUSED : SR_INFLIGHT_OFF;
-    }
-    return reader ? SR_INFLIGHT_ON : SR_INFLIGHT_OFF;
 }

@@ -15,8 +15,12 @@
  * shared status - gathers the request's inputs into the structures below,
  * asks these functions once per question, and applies the answer. Nothing
  * here needs an httpd header; everything is unit-tested with check
- * (tests/unit). Definitions: sr_policy.c, sr_policy_request.c (the
- * questions that came out of the glue, issue 18), sr_discover_policy.c.
+ * (tests/unit). Declared by concern in the headers this one includes
+ * (below); defined in sr_policy.c (routes, takers, cookies, the sticky
+ * decision, election, waiting), sr_policy_request.c (the session id, the
+ * Set-Cookie, the count), sr_policy_scan.c (slow start, in-flight
+ * accounting), sr_policy_retry.c (retries) and sr_discover_policy.c;
+ * the small per-request rules are inline in their headers.
  *
  * The decision table of one request, in the order a request meets it
  * (docs/DESIGN.md "One request" draws the same path through the glue):

@@ -8,12 +8,12 @@
  */
 
 /*
- * sr_policy_request.c - the questions of a request that the glue used to
- * answer itself (issue 18): the application's session id, a retry on the
- * same member, the Set-Cookie of the output filter, what log_transaction
- * counts, and slow start's notes at a scan. Declared, with the rest of the
- * decision table, in sr_policy.h; sr_elect_way and sr_elect_then are
- * inline there (every election asks them).
+ * sr_policy_request.c - questions of a request that the glue used to
+ * answer itself (issue 18): the application's session id, the Set-Cookie
+ * of the output filter, what log_transaction counts. Declared in
+ * sr_policy_sticky.h; sr_elect_way and sr_elect_then are inline in
+ * sr_policy_elect.h (every election asks them); the retry's questions are
+ * in sr_policy_retry.c, a scan's in sr_policy_scan.c.
  */
 #include <string.h>
 
@@ -72,31 +72,6 @@ int sr_session_read_url(sr_cookie_read_t *out, const sr_cookie_ctx_t *ctx,
     return 1;
 }
 
-/* ---- a retry on the same member -------------------------------------------- */
-
-void sr_decide_retry_same(const sr_member_t *m, uint32_t n, int32_t same,
-                          const sr_tried_t *tried, sr_status_t status,
-                          int issue, int64_t first, sr_decision_t *d)
-{
-    d->first = first;
-    if (same < 0 || (uint32_t)same >= n || !m[same].usable
-        || sr_tried_has(tried, (uint32_t)same)) {
-        d->action = SR_ACT_ELECT;
-        d->member = -1;
-        d->status = status;
-        d->issue = 0;
-        d->why = same < 0 ? "no retry on the same member"
-                          : "the member that broke cannot take the retry";
-        return;
-    }
-    d->action = SR_ACT_SERVE;
-    d->member = same;
-    d->status = status;
-    d->issue = issue;
-    d->why = "retry after a reused connection broke: the same member, on a "
-             "fresh connection";
-}
-
 /* ---- the response's Set-Cookie ----------------------------------------------- */
 
 int sr_cookie_due(int issue, int prepared, int decided, int error_response)
@@ -118,40 +93,4 @@ int sr_count_decision(const sr_count_in_t *in)
 {
     return in->decided && !in->error_response && !in->broken && in->sent_body
         && (unsigned)in->status < SR_STATUS_COUNT;
-}
-
-/* ---- slow start at a scan ------------------------------------------------------ */
-
-sr_slowstart_note_t sr_slowstart_note(int takes_new, int noted_down)
-{
-    if (!takes_new) {
-        return noted_down ? SR_SLOWSTART_KEEP : SR_SLOWSTART_DOWN;
-    }
-    return noted_down ? SR_SLOWSTART_UP : SR_SLOWSTART_KEEP;
-}
-
-void sr_slowstart_member(const sr_slowstart_in_t *in, sr_slowstart_out_t *out)
-{
-    int64_t elapsed;
-
-    out->ramping = 0;
-    out->rescan = in->interval;
-    if (in->ramp <= 0) {
-        out->weight = in->weight ? in->weight : 1;
-        return;
-    }
-    elapsed = in->up_since ? in->now - in->up_since : INT64_MAX;
-    if (in->takes_new) {
-        out->ramping = sr_slowstart_ramping(elapsed, in->ramp);
-        out->rescan = sr_slowstart_rescan(elapsed, in->ramp, in->interval);
-    }
-    out->weight = sr_slowstart_weight(in->weight, elapsed, in->ramp);
-}
-
-/* ---- a pooled connection that breaks under an HTTP/2 stream ---------------- */
-
-int sr_retry_stream_break_as_502(const sr_stream_break_in_t *in)
-{
-    return in->reverse && in->secondary && in->keepalives > 0
-           && sr_retry_allowed(&in->retry);
 }
