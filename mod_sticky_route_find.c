@@ -37,67 +37,98 @@ static inline uint32_t sr_members(const sr_balancer_state_t *st)
     return n < st->max ? n : st->max;
 }
 
-/* Election: one atomic ticket, one table lookup, the policy's verdict
- * (sr_elect_check, or sr_elect_leastbusy by load), then the policy's next
- * step (sr_elect_then): serve, another ticket (a member that failed in
- * this request), a rescan with the same ticket mapped onto the new
- * schedule (stale), or give up. Returns the member number or -1. Lock:
+/* Scans when the policy says a scan is due (sr_scan_due: the member list
+ * changed, or the interval passed). Lock: the balancer's thread mutex. */
+static inline void sr_scan_when_due(sr_balancer_state_t *st, request_rec *r)
+{
+    sr_scan_due_in_t in;
+
+    in.members_seen = st->nworkers;
+    in.members_now = st->balancer->workers->nelts;
+    in.now = r->request_time;
+    in.next_scan = st->next_scan;
+    if (sr_scan_due(&in)) {
+        st->next_scan = r->request_time + sr_scan(st, r->server);
+    }
+}
+
+/* One election's state for its step and rescan (sr_elect_run). */
+typedef struct {
+    sr_balancer_state_t *st;
+    request_rec *r;
+    sr_req_t *rq;
+    int by_load;
+    apr_uint64_t ticket;
+} sr_elect_ctx_t;
+
+/* A step of the election (sr_elect_run): a new atomic ticket when fresh,
+ * the slot's member as it is now (by load: every scheduled member), the
+ * policy's verdict (sr_elect_check, or sr_elect_leastbusy by load). Lock:
  * the balancer's thread mutex (the finder's, held by mod_proxy_balancer).
  * The ticket is lock-free: one relaxed fetch-and-add in shared memory. */
+static inline sr_elect_t sr_elect_step(void *ctx, int fresh, uint32_t *len,
+                                       int32_t *m)
+{
+    sr_elect_ctx_t *c = ctx;
+    sr_balancer_state_t *st = c->st;
+    uint32_t n = sr_members(st);
+    sr_elect_t verdict;
+
+    if (fresh) {
+        c->ticket = st->shared ? sr_atomic_add64(&st->shared->ticket, 1)
+                               : st->local_ticket++;
+    }
+    if (st->schedule.len) {
+        /* the slot's member as it is now, not as at the last scan */
+        uint16_t k = sr_schedule_at(&st->schedule, c->ticket);
+        if (k < n) {
+            sr_view_refresh(st, k);
+        }
+    }
+    if (c->by_load) {
+        uint32_t j;
+        for (j = 0; j < st->schedule.nmembers; j++) {
+            if (st->schedule.members[j] < n) {
+                sr_view_refresh(st, st->schedule.members[j]);
+            }
+        }
+        verdict = sr_elect_leastbusy(&st->schedule, c->ticket, st->view, n,
+                                     &c->rq->tried, m);
+    }
+    else {
+        verdict = sr_elect_check(&st->schedule, c->ticket, st->view, n,
+                                 &c->rq->tried, m);
+    }
+    *len = st->schedule.len;
+    return verdict;
+}
+
+/* The election's rescan (sr_elect_run): the same ticket is then mapped
+ * onto the new schedule. Lock: the balancer's thread mutex. */
+static void sr_elect_rescan(void *ctx)
+{
+    sr_elect_ctx_t *c = ctx;
+
+    c->st->next_scan = c->r->request_time + sr_scan(c->st, c->r->server);
+}
+
+/* Election: the policy's loop (sr_elect_run) over one atomic ticket, one
+ * table lookup and the policy's verdict (sr_elect_step), then the policy's
+ * next step (sr_elect_then): serve, another ticket (a member that failed
+ * in this request), a rescan with the same ticket mapped onto the new
+ * schedule (stale), or give up. Returns the member number or -1. Lock:
+ * the balancer's thread mutex (the finder's, held by mod_proxy_balancer). */
 static int sr_elect(sr_balancer_state_t *st, request_rec *r, sr_req_t *rq,
                     int by_load)
 {
-    apr_uint64_t ticket = 0;
-    int fresh = 1;
-    uint32_t tickets = 0, rescans = 0;
+    sr_elect_ctx_t c;
 
-    for (;;) {
-        int32_t m;
-        sr_elect_t verdict;
-        uint32_t n = sr_members(st);
-
-        if (fresh) {
-            ticket = st->shared ? sr_atomic_add64(&st->shared->ticket, 1)
-                                : st->local_ticket++;
-            tickets++;
-        }
-        if (st->schedule.len) {
-            /* the slot's member as it is now, not as at the last scan */
-            uint16_t k = sr_schedule_at(&st->schedule, ticket);
-            if (k < n) {
-                sr_view_refresh(st, k);
-            }
-        }
-        if (by_load) {
-            uint32_t j;
-            for (j = 0; j < st->schedule.nmembers; j++) {
-                if (st->schedule.members[j] < n) {
-                    sr_view_refresh(st, st->schedule.members[j]);
-                }
-            }
-            verdict = sr_elect_leastbusy(&st->schedule, ticket, st->view, n,
-                                         &rq->tried, &m);
-        }
-        else {
-            verdict = sr_elect_check(&st->schedule, ticket, st->view, n,
-                                     &rq->tried, &m);
-        }
-        switch (sr_elect_then(verdict, st->schedule.len, tickets, rescans)) {
-        case SR_ELECT_GO_SERVE:
-            return m;
-        case SR_ELECT_GO_NEXT:
-            fresh = 1;
-            continue;
-        case SR_ELECT_GO_RESCAN:
-            rescans++;
-            st->next_scan = r->request_time + sr_scan(st, r->server);
-            fresh = 0;
-            continue;
-        case SR_ELECT_GO_GIVE_UP:
-        default:
-            return -1;
-        }
-    }
+    c.st = st;
+    c.r = r;
+    c.rq = rq;
+    c.by_load = by_load;
+    c.ticket = 0;
+    return sr_elect_run(sr_elect_step, sr_elect_rescan, &c);
 }
 
 /* The cookie value naming member m: the route, signed with key when there
@@ -280,8 +311,8 @@ static int sr_retry_same(request_rec *r, sr_balancer_state_t *st,
 
 /* Election by the request's key (lbmethod=hash, StickyRouteElect hash):
  * the key's member in the map, or its next choice (sr_hash_choose). A
- * member found unusable since the scan makes the map stale: one rescan,
- * then the key is asked again. Returns the member, -1: none, -2: the key
+ * member found unusable since the scan makes the map stale: the policy
+ * says whether to rescan and ask the key again (sr_hash_then: once). Returns the member, -1: none, -2: the key
  * is empty. Lock: the balancer's thread mutex (the finder's). */
 static int sr_elect_by_key(sr_balancer_state_t *st, request_rec *r,
                            sr_req_t *rq, int *spilled)
@@ -290,6 +321,7 @@ static int sr_elect_by_key(sr_balancer_state_t *st, request_rec *r,
     uint32_t n;
     int32_t m;
     int stale;
+    uint32_t rescans = 0;
 
     *spilled = 0;
     if (!st->hash || !sr_hash_request_key(st, r, &h)) {
@@ -297,7 +329,8 @@ static int sr_elect_by_key(sr_balancer_state_t *st, request_rec *r,
     }
     n = sr_members(st);
     m = sr_hash_choose(st, h, n, &rq->tried, spilled, &stale);
-    if (stale) {
+    while (sr_hash_then(stale, rescans) == SR_HASH_GO_RESCAN) {
+        rescans++;
         st->next_scan = r->request_time + sr_scan(st, r->server);
         m = sr_hash_choose(st, h, n, &rq->tried, spilled, &stale);
     }
@@ -321,7 +354,7 @@ static proxy_worker *sr_find_sticky(proxy_balancer *b, request_rec *r)
     if (!st) {
         return NULL;
     }
-    sr_scan_if_due(st, r);
+    sr_scan_when_due(st, r);
     rq = sr_req(r, b, st);
     if (rq->retry_same >= 0
         && sr_retry_same(r, st, rq, rq->status, rq->issue)) {
@@ -429,7 +462,7 @@ static proxy_worker *sr_find_roundrobin(proxy_balancer *b, request_rec *r)
     if (!st) {
         return NULL;
     }
-    sr_scan_if_due(st, r);
+    sr_scan_when_due(st, r);
     rq = sr_req(r, b, st);
     if (rq->retry_same >= 0
         && sr_retry_same(r, st, rq, SR_STATUS_ROUNDROBIN, 0)) {
@@ -471,7 +504,7 @@ static proxy_worker *sr_find_hash(proxy_balancer *b, request_rec *r)
         /* lbmethod switched to hash at run time (balancer-manager) */
         sr_state_hash_ensure(st);
     }
-    sr_scan_if_due(st, r);
+    sr_scan_when_due(st, r);
     rq = sr_req(r, b, st);
     if (rq->retry_same >= 0 && sr_retry_same(r, st, rq, rq->status, 0)) {
         return rq->worker;

@@ -25,8 +25,23 @@
 
 #include "mod_sticky_route_private.h"
 
+/* What the failed attempt prev carries into its retry, in *a, for the
+ * policy (sr_retry_inherit). No lock: the request's own state. */
+static const sr_attempt_t *sr_attempt_of(const sr_req_t *prev, sr_attempt_t *a)
+{
+    a->retries = prev->retries;
+    a->unreached = prev->unreached;
+    a->retry_same = prev->retry_same;
+    a->last_same = prev->last_same;
+    a->status = prev->status;
+    a->issue = prev->issue;
+    a->first = prev->first;
+    a->tried = prev->tried;
+    return a;
+}
+
 /* The request's sr_req_t for balancer b (made at its first decision; a
- * retry's inherits what its failed attempt knew). No lock beyond the
+ * retry's inherits what its failed attempt knew, as sr_retry_inherit says). No lock beyond the
  * finder's: the request is its thread's own; st->max only is read. */
 sr_req_t *sr_req(request_rec *r, proxy_balancer *b, sr_balancer_state_t *st)
 {
@@ -36,6 +51,7 @@ sr_req_t *sr_req(request_rec *r, proxy_balancer *b, sr_balancer_state_t *st)
         const sr_req_t *prev = r->prev
             ? ap_get_module_config(r->prev->request_config, &sticky_route_module)
             : NULL;
+        sr_attempt_t was, now;
         /* zeroed up to its tried set (see sr_req_t): tried, cookie and
          * route are written before anything reads them */
         rq = apr_palloc(r->pool, sizeof(*rq));
@@ -43,18 +59,20 @@ sr_req_t *sr_req(request_rec *r, proxy_balancer *b, sr_balancer_state_t *st)
         rq->member = -1;
         rq->retry_same = -1;
         ap_set_module_config(r->request_config, &sticky_route_module, rq);
-        if (prev && prev->retry_issued && prev->balancer == b) {
+        if (prev && sr_retry_inherit(sr_attempt_of(prev, &was),
+                                     prev->retry_issued, prev->balancer == b,
+                                     &now)) {
             /* sr_request_status retries here (same pool): the members
              * that failed so far stay excluded */
             rq->balancer = b;
-            rq->tried = prev->tried;
-            rq->retries = prev->retries + 1;
-            rq->unreached = prev->unreached;
-            rq->retry_same = prev->retry_same;
-            rq->last_same = prev->retry_same >= 0;
-            rq->status = prev->status;
-            rq->issue = prev->issue;
-            rq->first = prev->first;
+            rq->tried = now.tried;
+            rq->retries = now.retries;
+            rq->unreached = now.unreached;
+            rq->retry_same = now.retry_same;
+            rq->last_same = now.last_same;
+            rq->status = now.status;
+            rq->issue = now.issue;
+            rq->first = now.first;
             /* a fresh connection to whichever member serves the retry:
              * mod_proxy_http drops the pooled one it acquired */
             apr_table_setn(r->subprocess_env, "proxy-initial-not-pooled", "1");

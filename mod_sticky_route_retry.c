@@ -170,8 +170,10 @@ static void stream_keepalives_restore(request_rec *r)
 }
 
 /*
- * A member broke under a request before any byte of its answer and
- * mod_proxy answers 502 (on a reused client connection mod_proxy_http
+ * Which statuses enter the retry decision at all: sr_retry_candidate (a
+ * 502 or a 503 with a member decided, not a subrequest, not retried yet;
+ * DONE marks the response broken). A member broke under a request before
+ * any byte of its answer and mod_proxy answers 502 (on a reused client connection mod_proxy_http
  * closes the connection instead, for the client to retry). When the
  * policy allows it (sr_retry_allowed: GET or HEAD without a body, nothing
  * sent yet), the request runs again as an internal redirect: first on the
@@ -191,26 +193,32 @@ static void stream_keepalives_restore(request_rec *r)
 static int sr_request_status(int *status, request_rec *r)
 {
     sr_req_t *rq = ap_get_module_config(r->request_config, &sticky_route_module);
-    sr_balancer_state_t *st;
+    sr_balancer_state_t *st = rq && rq->balancer ? rq->balancer->context
+                                                 : NULL;
+    sr_retry_status_in_t cin;
+    sr_retry_candidate_t cand;
     sr_retry_in_t in;
     int fresh, timed_out, same, unreached, locked;
 
     stream_keepalives_restore(r);
-    if (*status == DONE && rq) {
+    cin.status = *status;
+    cin.done = *status == DONE;
+    cin.ours = rq != NULL;
+    cin.decided = rq && rq->worker && rq->member >= 0;
+    cin.retried = rq && rq->retry_issued;
+    cin.subrequest = r->main != NULL;
+    cin.state = st != NULL;
+    cand = sr_retry_candidate(&cin);
+    if (cand == SR_RETRY_BROKEN_RESPONSE) {
         /* mod_proxy_http returns DONE when the member broke off in the middle
          * of the response (or the client went away): not a served request */
         rq->broken = 1;
         return DECLINED;
     }
-    unreached = *status == HTTP_SERVICE_UNAVAILABLE;
-    if ((*status != HTTP_BAD_GATEWAY && !unreached) || !rq || !rq->worker
-        || rq->member < 0 || rq->retry_issued || r->main) {
+    if (cand == SR_RETRY_NOT) {
         return DECLINED;
     }
-    st = rq->balancer ? rq->balancer->context : NULL;
-    if (!st) {
-        return DECLINED;
-    }
+    unreached = cand == SR_RETRY_UNREACHED;
     retry_inputs(r, rq, st, &in);
     if (unreached ? !sr_retry_unreached_allowed(&in, rq->unreached)
                   : !sr_retry_allowed(&in)) {

@@ -174,6 +174,78 @@ static inline sr_elect_go_t sr_elect_then(sr_elect_t verdict, uint32_t len,
     }
 }
 
+/* ---- the election's loop ---------------------------------------------------
+ * One election, as the finders run it: take a ticket, get the verdict for
+ * it (step), then sr_elect_then's next step - serve, another ticket, a
+ * rescan with the same ticket (rescan), or give up. step(ctx, fresh, &len,
+ * &member): takes a new ticket when fresh (else asks the same ticket again,
+ * after a rescan), returns the verdict (sr_elect_check or
+ * sr_elect_leastbusy) with the schedule's length now and the member;
+ * rescan(ctx) rebuilds the schedule. Returns the member, -1: none. The
+ * glue (sr_elect, mod_sticky_route_find.c) and the unit tests run this
+ * same loop. (inline: with the callbacks known where it is called, the
+ * compiler inlines them too - the finder's fast path) */
+typedef sr_elect_t (*sr_elect_step_fn)(void *ctx, int fresh, uint32_t *len,
+                                       int32_t *member);
+typedef void (*sr_elect_rescan_fn)(void *ctx);
+
+static inline int32_t sr_elect_run(sr_elect_step_fn step,
+                                   sr_elect_rescan_fn rescan, void *ctx)
+{
+    uint32_t tickets = 0, rescans = 0;
+    int fresh = 1;
+
+    for (;;) {
+        int32_t m;
+        uint32_t len;
+        sr_elect_t verdict;
+
+        if (fresh) {
+            tickets++;
+        }
+        verdict = step(ctx, fresh, &len, &m);
+        switch (sr_elect_then(verdict, len, tickets, rescans)) {
+        case SR_ELECT_GO_SERVE:
+            return m;
+        case SR_ELECT_GO_NEXT:
+            fresh = 1;
+            continue;
+        case SR_ELECT_GO_RESCAN:
+            rescans++;
+            rescan(ctx);
+            fresh = 0;
+            continue;
+        case SR_ELECT_GO_GIVE_UP:
+        default:
+            return -1;
+        }
+    }
+}
+
+/* ---- the key's member when the map is stale (lbmethod=hash) ------------------
+ * sr_hash_choose says whether the key's map was stale (a member found
+ * unusable since the scan); having rescanned `rescans` times so far:
+ *
+ *   not stale                                   SERVE (its answer)
+ *   stale, fewer than SR_HASH_RESCANS rescans   RESCAN, then ask the key again
+ *   stale, as many                              SERVE (the answer of the map
+ *                                               as the last rescan built it)
+ *
+ * The caller counts a RESCAN in rescans. (inline: every election by key
+ * asks it) */
+#define SR_HASH_RESCANS 1
+
+typedef enum {
+    SR_HASH_GO_SERVE = 0,
+    SR_HASH_GO_RESCAN
+} sr_hash_go_t;
+
+static inline sr_hash_go_t sr_hash_then(int stale, uint32_t rescans)
+{
+    return stale && rescans < SR_HASH_RESCANS ? SR_HASH_GO_RESCAN
+                                              : SR_HASH_GO_SERVE;
+}
+
 /* ---- waiting for a usable member (StickyRouteWait) -------------------------
  * A request to a balancer none of whose members is usable (a discovered
  * pool still empty, a single replica between its old and new task, every

@@ -82,3 +82,31 @@ int sr_retry_stream_break_as_502(const sr_stream_break_in_t *in)
     return in->reverse && in->secondary && in->keepalives > 0
            && sr_retry_allowed(&in->retry);
 }
+
+/* ---- which failures enter the retry decision ------------------------------ */
+
+sr_retry_candidate_t sr_retry_candidate(const sr_retry_status_in_t *in)
+{
+    if (in->done) {
+        return in->ours ? SR_RETRY_BROKEN_RESPONSE : SR_RETRY_NOT;
+    }
+    if ((in->status != 502 && in->status != 503) || !in->ours
+        || !in->decided || in->retried || in->subrequest || !in->state) {
+        return SR_RETRY_NOT;
+    }
+    return in->status == 503 ? SR_RETRY_UNREACHED : SR_RETRY_BROKE;
+}
+
+/* ---- what a retried request inherits ----------------------------------------- */
+
+int sr_retry_inherit(const sr_attempt_t *prev, int retry_issued,
+                     int same_balancer, sr_attempt_t *out)
+{
+    if (!prev || !retry_issued || !same_balancer) {
+        return 0;
+    }
+    *out = *prev;
+    out->retries = prev->retries + 1;
+    out->last_same = prev->retry_same >= 0;
+    return 1;
+}

@@ -125,4 +125,69 @@ typedef struct {
  * count 1 never let it apply to a stream.) */
 int sr_retry_stream_break_as_502(const sr_stream_break_in_t *in);
 
+/* ---- which failures enter the retry decision ------------------------------
+ * mod_proxy reports every attempt's status (its request_status hook). The
+ * glue gathers:
+ *   status      the attempt's HTTP status (502, 503, any other)
+ *   done        mod_proxy_http returned DONE: the member broke off in the
+ *               middle of the response, or the client went away
+ *   ours        the request has our decision state (a finder of ours ran)
+ *   decided     ... and it decided a member (a 503 without one is the
+ *               finder finding none: left alone)
+ *   retried     this request already went to a retry (internal redirect)
+ *   subrequest  a subrequest (never retried)
+ *   state       its balancer has our state
+ * and the verdict is:
+ *   done and ours                                   BROKEN_RESPONSE (not a
+ *                                                   served request; no retry)
+ *   502 / 503, ours, decided, not retried, not a    BROKE / UNREACHED: ask
+ *     subrequest, with state                        sr_retry_allowed /
+ *                                                   sr_retry_unreached_allowed
+ *   anything else                                   NOT
+ * (ProxyErrorOverride's own 502 and the request's method and body are the
+ * next question's: sr_retry_in_t.) */
+typedef enum {
+    SR_RETRY_NOT = 0,
+    SR_RETRY_BROKEN_RESPONSE,
+    SR_RETRY_BROKE,             /* 502: the member broke before answering */
+    SR_RETRY_UNREACHED          /* 503: the member was never reached */
+} sr_retry_candidate_t;
+
+typedef struct {
+    int status;
+    unsigned char done;
+    unsigned char ours;
+    unsigned char decided;
+    unsigned char retried;
+    unsigned char subrequest;
+    unsigned char state;
+} sr_retry_status_in_t;
+
+sr_retry_candidate_t sr_retry_candidate(const sr_retry_status_in_t *in);
+
+/* ---- what a retried request inherits from its failed attempt --------------
+ * A retry runs as an internal redirect of the failed attempt (same pool).
+ * When the attempt went to a retry (retry_issued) on the same balancer
+ * (same_balancer), the retry inherits its tried set (the members that
+ * failed stay excluded), its retries + 1, its retries after an unreached
+ * member, the member it goes to first (retry_same) and the decision it
+ * retries (status, issue, first); last_same: it is a retry on the member
+ * that broke (retry_same >= 0). Returns 1 when it inherits (out filled;
+ * the retry then takes a fresh connection to whichever member serves it),
+ * 0 when it starts afresh (out untouched). */
+typedef struct {
+    int retries;                /* retries before this request */
+    int unreached;              /* ... of them after an unreached member */
+    int32_t retry_same;         /* the retry goes first to this member */
+    int last_same;              /* this request is a retry on the member
+                                   that broke */
+    sr_status_t status;         /* the decision retried */
+    int issue;
+    int64_t first;
+    sr_tried_t tried;           /* members that failed in this request */
+} sr_attempt_t;
+
+int sr_retry_inherit(const sr_attempt_t *prev, int retry_issued,
+                     int same_balancer, sr_attempt_t *out);
+
 #endif /* SR_POLICY_RETRY_H */

@@ -17,6 +17,23 @@
 
 #include "sr_policy_elect.h"
 
+/* ---- when a scan is due ----------------------------------------------------
+ * A finder scans its balancer before it decides when the member list
+ * changed since the last scan (members_seen: the count the scan saw,
+ * members_now: the balancer's now) or when the time of the next scan came
+ * (now >= next_scan; times in one unit). (inline: every request asks it) */
+typedef struct {
+    int members_seen;
+    int members_now;
+    int64_t now;
+    int64_t next_scan;
+} sr_scan_due_in_t;
+
+static inline int sr_scan_due(const sr_scan_due_in_t *in)
+{
+    return in->members_seen != in->members_now || in->now >= in->next_scan;
+}
+
 /* ---- slow start -------------------------------------------------------------------
  * A member that joined or came back `elapsed` ago takes new sessions with
  * weight * elapsed / ramp (at least 1), the full weight after ramp. Weights
