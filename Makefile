@@ -47,7 +47,8 @@ install: all
 
 # Unit tests of the httpd-free core, with check.
 UNIT_SRC    = tests/unit/test_sr_core.c tests/unit/test_sr_policy.c \
-              tests/unit/test_sr_policy_request.c tests/unit/test_sr_dns.c \
+              tests/unit/test_sr_policy_request.c tests/unit/test_sr_policy_retry.c \
+              tests/unit/test_sr_policy_scan.c tests/unit/test_sr_dns.c \
               tests/unit/test_sr_hash.c tests/unit/test_sr_hc.c \
               tests/unit/test_sr_retry_stream.c tests/unit/unit_util.c
 tests/unit/sr_unit: $(UNIT_SRC) tests/unit/unit_util.h $(CORE_SRC) $(CORE_HDR)

@@ -23,6 +23,8 @@
 #include "unit_util.h"
 
 Suite *policy_request_suite(void);
+void policy_retry_cases(Suite *s);   /* test_sr_policy_retry.c */
+void policy_scan_cases(Suite *s);    /* test_sr_policy_scan.c */
 
 #define setup unit_setup
 #define teardown unit_teardown
@@ -226,84 +228,6 @@ START_TEST(elect_loop_skips_tried_members_and_ends)
     view[1].usable = 0;
     ck_assert_int_eq(elect_loop(&s, 3, 0, &tickets), -1);
     ck_assert_uint_eq(tickets, 1);
-}
-END_TEST
-
-/* ---- a retry on the member that broke (sr_decide_retry_same) --------------- */
-
-START_TEST(retry_same_serves_there_with_the_retried_decision)
-{
-    sr_decision_t d;
-    members(3);
-    sr_decide_retry_same(view, 3, 1, &tried, SR_STATUS_NEW, 1, 1234, &d);
-    ck_assert_int_eq(d.action, SR_ACT_SERVE);
-    ck_assert_int_eq(d.member, 1);
-    ck_assert_int_eq(d.status, SR_STATUS_NEW);
-    ck_assert_int_eq(d.issue, 1);               /* the new session's cookie */
-    ck_assert_int_eq(d.first, 1234);
-    ck_assert_ptr_nonnull(d.why);
-    sr_decide_retry_same(view, 3, 0, &tried, SR_STATUS_ROUNDROBIN, 0, 0, &d);
-    ck_assert_int_eq(d.action, SR_ACT_SERVE);
-    ck_assert_int_eq(d.member, 0);
-    ck_assert_int_eq(d.status, SR_STATUS_ROUNDROBIN);
-    ck_assert_int_eq(d.issue, 0);
-}
-END_TEST
-
-START_TEST(retry_same_none_decides_as_usual)
-{
-    sr_decision_t d;
-    members(3);
-    sr_decide_retry_same(view, 3, -1, &tried, SR_STATUS_HIT, 0, 0, &d);
-    ck_assert_int_eq(d.action, SR_ACT_ELECT);
-    ck_assert_int_eq(d.member, -1);
-}
-END_TEST
-
-START_TEST(retry_same_member_no_longer_in_the_list)
-{
-    sr_decision_t d;
-    members(3);
-    sr_decide_retry_same(view, 2, 2, &tried, SR_STATUS_HIT, 0, 0, &d);
-    ck_assert_int_eq(d.action, SR_ACT_ELECT);
-    sr_decide_retry_same(view, 3, 7, &tried, SR_STATUS_HIT, 0, 0, &d);
-    ck_assert_int_eq(d.action, SR_ACT_ELECT);
-    ck_assert_int_eq(d.member, -1);
-}
-END_TEST
-
-START_TEST(retry_same_member_unusable_now)
-{
-    sr_decision_t d;
-    members(3);
-    view[2].usable = 0;
-    sr_decide_retry_same(view, 3, 2, &tried, SR_STATUS_HIT, 1, 5, &d);
-    ck_assert_int_eq(d.action, SR_ACT_ELECT);
-    ck_assert_int_eq(d.member, -1);
-    ck_assert_int_eq(d.issue, 0);
-}
-END_TEST
-
-START_TEST(retry_same_member_failed_in_this_request)
-{
-    sr_decision_t d;
-    members(3);
-    sr_tried_add(pool, &tried, 2);
-    sr_decide_retry_same(view, 3, 2, &tried, SR_STATUS_HIT, 0, 0, &d);
-    ck_assert_int_eq(d.action, SR_ACT_ELECT);
-}
-END_TEST
-
-START_TEST(retry_same_draining_member_still_takes_its_retry)
-{
-    /* usable is the rule: a draining member keeps the requests of its
-     * sessions, this one's retry included */
-    sr_decision_t d;
-    members(3);
-    view[1].draining = 1;
-    sr_decide_retry_same(view, 3, 1, &tried, SR_STATUS_HIT, 0, 0, &d);
-    ck_assert_int_eq(d.action, SR_ACT_SERVE);
-    ck_assert_int_eq(d.member, 1);
 }
 END_TEST
 
@@ -545,102 +469,6 @@ START_TEST(count_not_an_unknown_status)
 }
 END_TEST
 
-/* ---- slow start at a scan (sr_slowstart_note, sr_slowstart_member) -------- */
-
-START_TEST(slowstart_note_down_once_when_it_takes_no_new_sessions)
-{
-    ck_assert_int_eq(sr_slowstart_note(0, 0), SR_SLOWSTART_DOWN);
-    ck_assert_int_eq(sr_slowstart_note(0, 1), SR_SLOWSTART_KEEP);
-}
-END_TEST
-
-START_TEST(slowstart_note_up_when_back_after_down)
-{
-    ck_assert_int_eq(sr_slowstart_note(1, 1), SR_SLOWSTART_UP);
-    ck_assert_int_eq(sr_slowstart_note(1, 0), SR_SLOWSTART_KEEP);
-}
-END_TEST
-
-static const int64_t sec = 1000000;
-
-static sr_slowstart_in_t ss_in(uint32_t weight, int64_t ramp, int takes_new,
-                               int64_t up_since)
-{
-    sr_slowstart_in_t in;
-    in.weight = weight;
-    in.ramp = ramp;
-    in.takes_new = takes_new;
-    in.up_since = up_since;
-    in.now = 1000 * sec;
-    in.interval = sec;
-    return in;
-}
-
-START_TEST(slowstart_off_keeps_the_loadfactor_unscaled)
-{
-    sr_slowstart_in_t in = ss_in(3, 0, 1, 999 * sec);
-    sr_slowstart_out_t out;
-    sr_slowstart_member(&in, &out);
-    ck_assert_uint_eq(out.weight, 3);
-    ck_assert_int_eq(out.ramping, 0);
-    ck_assert_int_eq(out.rescan, sec);
-    in.weight = 0;                      /* 0 counts as 1 */
-    sr_slowstart_member(&in, &out);
-    ck_assert_uint_eq(out.weight, 1);
-}
-END_TEST
-
-START_TEST(slowstart_ramps_from_up_since)
-{
-    sr_slowstart_in_t in = ss_in(2, 10 * sec, 1, 995 * sec);  /* 5 s in */
-    sr_slowstart_out_t out;
-    sr_slowstart_member(&in, &out);
-    ck_assert_uint_eq(out.weight, 2 * SR_WEIGHT_SCALE / 2);
-    ck_assert_int_eq(out.ramping, 1);
-    ck_assert_int_eq(out.rescan, sec / 2);
-    /* at the ramp's end: full weight, no longer ramping */
-    in.up_since = 990 * sec;
-    sr_slowstart_member(&in, &out);
-    ck_assert_uint_eq(out.weight, 2 * SR_WEIGHT_SCALE);
-    ck_assert_int_eq(out.ramping, 0);
-    ck_assert_int_eq(out.rescan, sec);
-}
-END_TEST
-
-START_TEST(slowstart_up_since_unknown_is_long_ago)
-{
-    sr_slowstart_in_t in = ss_in(2, 10 * sec, 1, 0);
-    sr_slowstart_out_t out;
-    sr_slowstart_member(&in, &out);
-    ck_assert_uint_eq(out.weight, 2 * SR_WEIGHT_SCALE);
-    ck_assert_int_eq(out.ramping, 0);
-    ck_assert_int_eq(out.rescan, sec);
-}
-END_TEST
-
-START_TEST(slowstart_member_taking_no_new_sessions_never_ramps)
-{
-    sr_slowstart_in_t in = ss_in(2, 10 * sec, 0, 995 * sec);
-    sr_slowstart_out_t out;
-    sr_slowstart_member(&in, &out);
-    ck_assert_int_eq(out.ramping, 0);
-    ck_assert_int_eq(out.rescan, sec);
-    ck_assert_uint_eq(out.weight, SR_WEIGHT_SCALE);     /* as ramped */
-}
-END_TEST
-
-START_TEST(slowstart_up_since_in_the_future_starts_at_the_bottom)
-{
-    /* another process's clock ahead: the ramp has not begun */
-    sr_slowstart_in_t in = ss_in(2, 10 * sec, 1, 1001 * sec);
-    sr_slowstart_out_t out;
-    sr_slowstart_member(&in, &out);
-    ck_assert_uint_eq(out.weight, 1);
-    ck_assert_int_eq(out.ramping, 1);
-    ck_assert_int_eq(out.rescan, sec / 2);
-}
-END_TEST
-
 Suite *policy_request_suite(void)
 {
     Suite *s = suite_create("sr_policy_request");
@@ -658,12 +486,6 @@ Suite *policy_request_suite(void)
     tcase_add_test(tc, elect_then_stale_rescans_twice_then_gives_up);
     tcase_add_test(tc, elect_then_none_rescans_an_empty_schedule_once);
     tcase_add_test(tc, elect_loop_skips_tried_members_and_ends);
-    tcase_add_test(tc, retry_same_serves_there_with_the_retried_decision);
-    tcase_add_test(tc, retry_same_none_decides_as_usual);
-    tcase_add_test(tc, retry_same_member_no_longer_in_the_list);
-    tcase_add_test(tc, retry_same_member_unusable_now);
-    tcase_add_test(tc, retry_same_member_failed_in_this_request);
-    tcase_add_test(tc, retry_same_draining_member_still_takes_its_retry);
     tcase_add_test(tc, session_cookie_names_its_member);
     tcase_add_test(tc, session_first_value_naming_a_member_wins);
     tcase_add_test(tc, session_value_without_a_member_is_passed_over);
@@ -682,13 +504,8 @@ Suite *policy_request_suite(void)
     tcase_add_test(tc, count_not_a_response_cut_off);
     tcase_add_test(tc, count_not_when_no_response_left);
     tcase_add_test(tc, count_not_an_unknown_status);
-    tcase_add_test(tc, slowstart_note_down_once_when_it_takes_no_new_sessions);
-    tcase_add_test(tc, slowstart_note_up_when_back_after_down);
-    tcase_add_test(tc, slowstart_off_keeps_the_loadfactor_unscaled);
-    tcase_add_test(tc, slowstart_ramps_from_up_since);
-    tcase_add_test(tc, slowstart_up_since_unknown_is_long_ago);
-    tcase_add_test(tc, slowstart_member_taking_no_new_sessions_never_ramps);
-    tcase_add_test(tc, slowstart_up_since_in_the_future_starts_at_the_bottom);
     suite_add_tcase(s, tc);
+    policy_retry_cases(s);
+    policy_scan_cases(s);
     return s;
 }

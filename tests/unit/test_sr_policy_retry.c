@@ -1,0 +1,290 @@
+/*
+ * Copyright 2026 The mod_sticky_route authors
+ * SPDX-License-Identifier: Apache-2.0
+ *
+ * Unit tests (check) of a retry's decisions that came out of the glue
+ * (issue 18): which failures enter the retry decision at all
+ * (sr_retry_candidate), what a retried request inherits from its failed
+ * attempt (sr_retry_inherit) and a retry sent back to the member that broke
+ * (sr_decide_retry_same). Added to the sr_policy_request suite
+ * (policy_retry_cases).
+ */
+#include <stdint.h>
+#include <string.h>
+#include <check.h>
+
+#include "sr_policy.h"
+#include "unit_util.h"
+
+void policy_retry_cases(Suite *s);
+
+#define NMEMBERS 8
+
+static sr_member_t view[NMEMBERS];
+static sr_tried_t tried;
+
+/* n regular usable members (routes s1 s2 ...), nobody tried */
+static void members(uint32_t n)
+{
+    unit_members(view, NMEMBERS, n, "s", 1);
+    sr_tried_init(&tried, NMEMBERS);
+}
+
+/* ---- which failures enter the retry decision (sr_retry_candidate) --------- */
+
+#define DONE_STATUS (-2)        /* httpd's DONE */
+
+/* A 502 or 503 of a request ours, decided, not retried, not a subrequest,
+ * on a balancer with state. */
+static sr_retry_status_in_t candidate(int status)
+{
+    sr_retry_status_in_t in;
+
+    memset(&in, 0, sizeof(in));
+    in.status = status;
+    in.ours = 1;
+    in.decided = 1;
+    in.state = 1;
+    return in;
+}
+
+START_TEST(retry_candidate_table)
+{
+    static const struct {
+        int status;
+        unsigned char done, ours, decided, retried, subrequest, state;
+        sr_retry_candidate_t want;
+        const char *why;
+    } t[] = {
+        { 502, 0, 1, 1, 0, 0, 1, SR_RETRY_BROKE, "a member broke: 502" },
+        { 503, 0, 1, 1, 0, 0, 1, SR_RETRY_UNREACHED, "never reached: 503" },
+        { 200, 0, 1, 1, 0, 0, 1, SR_RETRY_NOT, "served" },
+        { 500, 0, 1, 1, 0, 0, 1, SR_RETRY_NOT, "500: not ours to retry" },
+        { 504, 0, 1, 1, 0, 0, 1, SR_RETRY_NOT, "504: timed out, no retry" },
+        { 404, 0, 1, 1, 0, 0, 1, SR_RETRY_NOT, "the member's answer" },
+        { 502, 0, 0, 0, 0, 0, 0, SR_RETRY_NOT, "not our balancer" },
+        { 502, 0, 1, 0, 0, 0, 1, SR_RETRY_NOT, "502 without a member" },
+        { 503, 0, 1, 0, 0, 0, 1, SR_RETRY_NOT, "503: the finder found none" },
+        { 502, 0, 1, 1, 1, 0, 1, SR_RETRY_NOT, "retried once already" },
+        { 503, 0, 1, 1, 1, 0, 1, SR_RETRY_NOT, "503 retried already" },
+        { 502, 0, 1, 1, 0, 1, 1, SR_RETRY_NOT, "a subrequest" },
+        { 503, 0, 1, 1, 0, 1, 1, SR_RETRY_NOT, "a 503 subrequest" },
+        { 502, 0, 1, 1, 0, 0, 0, SR_RETRY_NOT, "no balancer state" },
+        { DONE_STATUS, 1, 1, 1, 0, 0, 1, SR_RETRY_BROKEN_RESPONSE,
+          "DONE: the response was cut off" },
+        { DONE_STATUS, 1, 1, 0, 1, 1, 0, SR_RETRY_BROKEN_RESPONSE,
+          "DONE marks ours broken whatever else" },
+        { DONE_STATUS, 1, 0, 0, 0, 0, 0, SR_RETRY_NOT, "DONE, not ours" },
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+        sr_retry_status_in_t in;
+        in.status = t[i].status;
+        in.done = t[i].done;
+        in.ours = t[i].ours;
+        in.decided = t[i].decided;
+        in.retried = t[i].retried;
+        in.subrequest = t[i].subrequest;
+        in.state = t[i].state;
+        ck_assert_msg(sr_retry_candidate(&in) == t[i].want, "row %u: %s",
+                      (unsigned)i, t[i].why);
+    }
+}
+END_TEST
+
+START_TEST(retry_candidate_any_one_condition_missing_is_no_candidate)
+{
+    static const int statuses[] = { 502, 503 };
+    size_t i, k;
+
+    for (i = 0; i < 2; i++) {
+        for (k = 0; k < 4; k++) {
+            sr_retry_status_in_t in = candidate(statuses[i]);
+            ck_assert_int_ne(sr_retry_candidate(&in), SR_RETRY_NOT);
+            switch (k) {
+            case 0: in.ours = 0; break;
+            case 1: in.decided = 0; break;
+            case 2: in.state = 0; break;
+            default: in.retried = 1; in.subrequest = 1; break;
+            }
+            ck_assert_int_eq(sr_retry_candidate(&in), SR_RETRY_NOT);
+        }
+    }
+}
+END_TEST
+
+/* ---- what a retried request inherits (sr_retry_inherit) -------------------- */
+
+static sr_attempt_t attempt(int32_t retry_same)
+{
+    sr_attempt_t a;
+
+    memset(&a, 0, sizeof(a));
+    a.retries = 1;
+    a.unreached = 1;
+    a.retry_same = retry_same;
+    a.last_same = 0;
+    a.status = SR_STATUS_NEW;
+    a.issue = 1;
+    a.first = 4321;
+    sr_tried_init(&a.tried, NMEMBERS);
+    sr_tried_add(pool, &a.tried, 2);
+    return a;
+}
+
+START_TEST(retry_inherit_what_the_failed_attempt_knew)
+{
+    sr_attempt_t prev = attempt(-1), out;
+
+    memset(&out, 0x5a, sizeof(out));
+    ck_assert_int_eq(sr_retry_inherit(&prev, 1, 1, &out), 1);
+    ck_assert_int_eq(out.retries, 2);           /* one more */
+    ck_assert_int_eq(out.unreached, 1);
+    ck_assert_int_eq(out.retry_same, -1);
+    ck_assert_int_eq(out.last_same, 0);         /* not on the same member */
+    ck_assert_int_eq(out.status, SR_STATUS_NEW);
+    ck_assert_int_eq(out.issue, 1);
+    ck_assert_int_eq(out.first, 4321);
+    ck_assert(sr_tried_has(&out.tried, 2));     /* failed members stay out */
+    ck_assert(!sr_tried_has(&out.tried, 1));
+    ck_assert_uint_eq(out.tried.count, 1);
+    ck_assert_uint_eq(out.tried.capacity, NMEMBERS);
+}
+END_TEST
+
+START_TEST(retry_inherit_a_retry_on_the_same_member_is_last_same)
+{
+    sr_attempt_t prev = attempt(3), out;
+
+    prev.last_same = 0;
+    ck_assert_int_eq(sr_retry_inherit(&prev, 1, 1, &out), 1);
+    ck_assert_int_eq(out.retry_same, 3);
+    ck_assert_int_eq(out.last_same, 1);
+    /* the attempt's own last_same is not what counts */
+    prev = attempt(-1);
+    prev.last_same = 1;
+    ck_assert_int_eq(sr_retry_inherit(&prev, 1, 1, &out), 1);
+    ck_assert_int_eq(out.last_same, 0);
+}
+END_TEST
+
+START_TEST(retry_inherit_nothing_unless_a_retry_on_the_same_balancer)
+{
+    static const struct { int has_prev, retry_issued, same_balancer; } t[] = {
+        { 0, 1, 1 },            /* no earlier attempt */
+        { 1, 0, 1 },            /* an internal redirect, not our retry */
+        { 1, 1, 0 },            /* a retry, to another balancer */
+        { 1, 0, 0 },
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+        sr_attempt_t prev = attempt(1), out, untouched;
+        memset(&out, 0x5a, sizeof(out));
+        memcpy(&untouched, &out, sizeof(out));
+        ck_assert_int_eq(sr_retry_inherit(t[i].has_prev ? &prev : NULL,
+                                          t[i].retry_issued,
+                                          t[i].same_balancer, &out), 0);
+        ck_assert_msg(!memcmp(&out, &untouched, sizeof(out)), "row %u",
+                      (unsigned)i);
+    }
+}
+END_TEST
+
+/* ---- a retry on the member that broke (sr_decide_retry_same) --------------- */
+
+START_TEST(retry_same_serves_there_with_the_retried_decision)
+{
+    sr_decision_t d;
+    members(3);
+    sr_decide_retry_same(view, 3, 1, &tried, SR_STATUS_NEW, 1, 1234, &d);
+    ck_assert_int_eq(d.action, SR_ACT_SERVE);
+    ck_assert_int_eq(d.member, 1);
+    ck_assert_int_eq(d.status, SR_STATUS_NEW);
+    ck_assert_int_eq(d.issue, 1);               /* the new session's cookie */
+    ck_assert_int_eq(d.first, 1234);
+    ck_assert_ptr_nonnull(d.why);
+    sr_decide_retry_same(view, 3, 0, &tried, SR_STATUS_ROUNDROBIN, 0, 0, &d);
+    ck_assert_int_eq(d.action, SR_ACT_SERVE);
+    ck_assert_int_eq(d.member, 0);
+    ck_assert_int_eq(d.status, SR_STATUS_ROUNDROBIN);
+    ck_assert_int_eq(d.issue, 0);
+}
+END_TEST
+
+START_TEST(retry_same_none_decides_as_usual)
+{
+    sr_decision_t d;
+    members(3);
+    sr_decide_retry_same(view, 3, -1, &tried, SR_STATUS_HIT, 0, 0, &d);
+    ck_assert_int_eq(d.action, SR_ACT_ELECT);
+    ck_assert_int_eq(d.member, -1);
+}
+END_TEST
+
+START_TEST(retry_same_member_no_longer_in_the_list)
+{
+    sr_decision_t d;
+    members(3);
+    sr_decide_retry_same(view, 2, 2, &tried, SR_STATUS_HIT, 0, 0, &d);
+    ck_assert_int_eq(d.action, SR_ACT_ELECT);
+    sr_decide_retry_same(view, 3, 7, &tried, SR_STATUS_HIT, 0, 0, &d);
+    ck_assert_int_eq(d.action, SR_ACT_ELECT);
+    ck_assert_int_eq(d.member, -1);
+}
+END_TEST
+
+START_TEST(retry_same_member_unusable_now)
+{
+    sr_decision_t d;
+    members(3);
+    view[2].usable = 0;
+    sr_decide_retry_same(view, 3, 2, &tried, SR_STATUS_HIT, 1, 5, &d);
+    ck_assert_int_eq(d.action, SR_ACT_ELECT);
+    ck_assert_int_eq(d.member, -1);
+    ck_assert_int_eq(d.issue, 0);
+}
+END_TEST
+
+START_TEST(retry_same_member_failed_in_this_request)
+{
+    sr_decision_t d;
+    members(3);
+    sr_tried_add(pool, &tried, 2);
+    sr_decide_retry_same(view, 3, 2, &tried, SR_STATUS_HIT, 0, 0, &d);
+    ck_assert_int_eq(d.action, SR_ACT_ELECT);
+}
+END_TEST
+
+START_TEST(retry_same_draining_member_still_takes_its_retry)
+{
+    /* usable is the rule: a draining member keeps the requests of its
+     * sessions, this one's retry included */
+    sr_decision_t d;
+    members(3);
+    view[1].draining = 1;
+    sr_decide_retry_same(view, 3, 1, &tried, SR_STATUS_HIT, 0, 0, &d);
+    ck_assert_int_eq(d.action, SR_ACT_SERVE);
+    ck_assert_int_eq(d.member, 1);
+}
+END_TEST
+
+void policy_retry_cases(Suite *s)
+{
+    TCase *tc = tcase_create("retry");
+
+    tcase_add_checked_fixture(tc, unit_setup, unit_teardown);
+    tcase_add_test(tc, retry_candidate_table);
+    tcase_add_test(tc, retry_candidate_any_one_condition_missing_is_no_candidate);
+    tcase_add_test(tc, retry_inherit_what_the_failed_attempt_knew);
+    tcase_add_test(tc, retry_inherit_a_retry_on_the_same_member_is_last_same);
+    tcase_add_test(tc, retry_inherit_nothing_unless_a_retry_on_the_same_balancer);
+    tcase_add_test(tc, retry_same_serves_there_with_the_retried_decision);
+    tcase_add_test(tc, retry_same_none_decides_as_usual);
+    tcase_add_test(tc, retry_same_member_no_longer_in_the_list);
+    tcase_add_test(tc, retry_same_member_unusable_now);
+    tcase_add_test(tc, retry_same_member_failed_in_this_request);
+    tcase_add_test(tc, retry_same_draining_member_still_takes_its_retry);
+    suite_add_tcase(s, tc);
+}
