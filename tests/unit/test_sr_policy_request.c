@@ -3,14 +3,15 @@
  * SPDX-License-Identifier: Apache-2.0
  *
  * Unit tests (check) of the decisions that moved from the glue into the
- * policy (issue 18, item 1): how a finder elects (sr_elect_way) and what an
- * election does after a verdict (sr_elect_then), a retry on the member that
- * broke (sr_decide_retry_same), the application's session id
+ * policy (issue 18, item 1): how a finder elects (sr_elect_way), what an
+ * election does after a verdict (sr_elect_then) and its loop
+ * (sr_elect_run), the key's stale map (sr_hash_then), the application's
+ * session id
  * (sr_session_read_header, sr_session_read_url), the Set-Cookie of the
  * output filter (sr_cookie_due, sr_cookie_issue), what log_transaction
- * counts (sr_count_decision) and slow start's notes and weight at a scan
- * (sr_slowstart_note, sr_slowstart_member). One test per row of each
- * table in sr_policy.h, and the edges.
+ * counts (sr_count_decision). One test per row of each table in the
+ * sr_policy headers, and the edges. The retry's questions:
+ * test_sr_policy_retry.c; a scan's: test_sr_policy_scan.c.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -167,49 +168,70 @@ START_TEST(elect_then_none_rescans_an_empty_schedule_once)
 }
 END_TEST
 
-/* The glue's loop (sr_elect in mod_sticky_route_find.c) over a real
- * schedule, with the verdicts of sr_elect_check: returns the member, or
- * -1; *tickets_out: the tickets it took; rescans are not simulated (a
- * rescan would leave the view as it is). */
-static int32_t elect_loop(const sr_schedule_t *s, uint32_t n, uint64_t ticket,
-                          uint32_t *tickets_out)
+/* The election's loop, the glue's own (sr_elect_run, which sr_elect in
+ * mod_sticky_route_find.c runs), over a real schedule with the verdicts of
+ * sr_elect_check: the test's step takes tickets from `ticket` on and counts
+ * them; its rescan counts rescans and runs `rebuild` when set. */
+typedef struct {
+    sr_schedule_t *s;
+    uint32_t n;
+    uint64_t ticket;
+    uint32_t tickets;
+    uint32_t rescans;
+    void (*rebuild)(sr_schedule_t *s);
+} loop_t;
+
+static sr_elect_t loop_step(void *ctx, int fresh, uint32_t *len, int32_t *m)
 {
-    uint32_t tickets = 0, rescans = 0;
-    int fresh = 1;
+    loop_t *l = ctx;
+    sr_elect_t v;
 
-    for (;;) {
-        int32_t m;
-        sr_elect_t v;
-
-        if (fresh) {
-            ticket++;
-            tickets++;
-        }
-        v = sr_elect_check(s, ticket, view, n, &tried, &m);
-        switch (sr_elect_then(v, s->len, tickets, rescans)) {
-        case SR_ELECT_GO_SERVE:
-            *tickets_out = tickets;
-            return m;
-        case SR_ELECT_GO_NEXT:
-            fresh = 1;
-            continue;
-        case SR_ELECT_GO_RESCAN:
-            rescans++;
-            fresh = 0;
-            continue;
-        case SR_ELECT_GO_GIVE_UP:
-        default:
-            *tickets_out = tickets;
-            return -1;
-        }
+    if (fresh) {
+        l->ticket++;
+        l->tickets++;
     }
+    v = sr_elect_check(l->s, l->ticket, view, l->n, &tried, m);
+    *len = l->s->len;
+    return v;
+}
+
+static void loop_rescan(void *ctx)
+{
+    loop_t *l = ctx;
+
+    l->rescans++;
+    if (l->rebuild) {
+        l->rebuild(l->s);
+    }
+}
+
+static int32_t elect_loop(loop_t *l, sr_schedule_t *s, uint32_t n,
+                          uint64_t ticket)
+{
+    memset(l, 0, sizeof(*l));
+    l->s = s;
+    l->n = n;
+    l->ticket = ticket;
+    return sr_elect_run(loop_step, loop_rescan, l);
+}
+
+/* the takers of the view now, as a scan would schedule them */
+static void rebuild_from_view(sr_schedule_t *s)
+{
+    uint16_t cand[MAXM];
+    uint32_t w[MAXM];
+    int from_standby;
+    uint32_t k = sr_policy_takers(view, 3, cand, w, &from_standby);
+
+    sr_schedule_build(s, cand, w, k);
 }
 
 START_TEST(elect_loop_skips_tried_members_and_ends)
 {
     sr_schedule_t s;
     uint16_t cand[3] = { 0, 1, 2 };
-    uint32_t w[3] = { 1, 1, 1 }, tickets;
+    uint32_t w[3] = { 1, 1, 1 };
+    loop_t l;
     int32_t m;
 
     members(3);
@@ -217,17 +239,94 @@ START_TEST(elect_loop_skips_tried_members_and_ends)
     sr_schedule_build(&s, cand, w, 3);
     sr_tried_add(pool, &tried, 0);
     sr_tried_add(pool, &tried, 1);
-    m = elect_loop(&s, 3, 0, &tickets);
+    m = elect_loop(&l, &s, 3, 0);
     ck_assert_int_eq(m, 2);
-    ck_assert_uint_le(tickets, 3);
+    ck_assert_uint_le(l.tickets, 3);
+    ck_assert_uint_eq(l.rescans, 0);
     sr_tried_add(pool, &tried, 2);
-    ck_assert_int_eq(elect_loop(&s, 3, 0, &tickets), -1);
+    ck_assert_int_eq(elect_loop(&l, &s, 3, 0), -1);
+    ck_assert_uint_eq(l.rescans, 0);
     /* a member gone unusable since the scan: stale, two rescans of the
      * same ticket, then nobody */
     members(3);
     view[1].usable = 0;
-    ck_assert_int_eq(elect_loop(&s, 3, 0, &tickets), -1);
-    ck_assert_uint_eq(tickets, 1);
+    ck_assert_int_eq(elect_loop(&l, &s, 3, 0), -1);
+    ck_assert_uint_eq(l.tickets, 1);
+    ck_assert_uint_eq(l.rescans, SR_ELECT_RESCANS);
+}
+END_TEST
+
+START_TEST(elect_loop_rescan_maps_the_same_ticket_onto_the_new_schedule)
+{
+    sr_schedule_t s;
+    uint16_t cand[3] = { 0, 1, 2 };
+    uint32_t w[3] = { 1, 1, 1 };
+    loop_t l;
+    uint16_t k;
+    int32_t m;
+
+    members(3);
+    sr_schedule_init(pool, &s, MAXM);
+    sr_schedule_build(&s, cand, w, 3);
+    k = sr_schedule_at(&s, 1);          /* the first ticket's member */
+    view[k].usable = 0;
+    memset(&l, 0, sizeof(l));
+    l.s = &s;
+    l.n = 3;
+    l.rebuild = rebuild_from_view;
+    m = sr_elect_run(loop_step, loop_rescan, &l);
+    ck_assert_uint_eq(l.rescans, 1);
+    ck_assert_uint_eq(l.tickets, 1);    /* no new ticket for a rescan */
+    ck_assert_int_eq(m, sr_schedule_at(&s, 1));
+    ck_assert_int_ne(m, k);
+}
+END_TEST
+
+START_TEST(elect_loop_empty_schedule_rescans_once)
+{
+    sr_schedule_t s;
+    loop_t l;
+
+    /* nobody took new sessions at the last scan: one rescan; still nobody */
+    members(3);
+    sr_schedule_init(pool, &s, MAXM);
+    ck_assert_int_eq(elect_loop(&l, &s, 3, 0), -1);
+    ck_assert_uint_eq(l.rescans, 1);
+    ck_assert_uint_eq(l.tickets, 1);
+    /* the rescan finds takers: the same ticket serves */
+    memset(&l, 0, sizeof(l));
+    l.s = &s;
+    l.n = 3;
+    l.rebuild = rebuild_from_view;
+    ck_assert_int_eq(sr_elect_run(loop_step, loop_rescan, &l),
+                     sr_schedule_at(&s, 1));
+    ck_assert_uint_eq(l.rescans, 1);
+    ck_assert_uint_eq(l.tickets, 1);
+}
+END_TEST
+
+/* ---- the key's map stale (sr_hash_then) ----------------------------------- */
+
+START_TEST(hash_then_one_rescan_when_stale)
+{
+    static const struct {
+        int stale;
+        uint32_t rescans;
+        sr_hash_go_t want;
+    } t[] = {
+        { 0, 0, SR_HASH_GO_SERVE },     /* the map is current */
+        { 0, 1, SR_HASH_GO_SERVE },
+        { 1, 0, SR_HASH_GO_RESCAN },    /* stale: rescan, ask again */
+        { 1, 1, SR_HASH_GO_SERVE },     /* stale again: its answer stands */
+        { 1, 7, SR_HASH_GO_SERVE },
+    };
+    size_t i;
+
+    ck_assert_int_eq(SR_HASH_RESCANS, 1);
+    for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+        ck_assert_msg(sr_hash_then(t[i].stale, t[i].rescans) == t[i].want,
+                      "row %u", (unsigned)i);
+    }
 }
 END_TEST
 
@@ -486,6 +585,9 @@ Suite *policy_request_suite(void)
     tcase_add_test(tc, elect_then_stale_rescans_twice_then_gives_up);
     tcase_add_test(tc, elect_then_none_rescans_an_empty_schedule_once);
     tcase_add_test(tc, elect_loop_skips_tried_members_and_ends);
+    tcase_add_test(tc, elect_loop_rescan_maps_the_same_ticket_onto_the_new_schedule);
+    tcase_add_test(tc, elect_loop_empty_schedule_rescans_once);
+    tcase_add_test(tc, hash_then_one_rescan_when_stale);
     tcase_add_test(tc, session_cookie_names_its_member);
     tcase_add_test(tc, session_first_value_naming_a_member_wins);
     tcase_add_test(tc, session_value_without_a_member_is_passed_over);
