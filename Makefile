@@ -48,10 +48,12 @@ install: all
 # Unit tests of the httpd-free core, with check.
 UNIT_SRC    = tests/unit/test_sr_core.c tests/unit/test_sr_policy.c \
               tests/unit/test_sr_policy_request.c tests/unit/test_sr_policy_retry.c \
-              tests/unit/test_sr_policy_scan.c tests/unit/test_sr_dns.c \
+              tests/unit/test_sr_policy_scan.c tests/unit/test_sr_policy_elect.c \
+              tests/unit/test_sr_policy_cookie.c tests/unit/test_sr_policy_discover.c \
+              tests/unit/policy_fixture.c tests/unit/test_sr_dns.c \
               tests/unit/test_sr_hash.c tests/unit/test_sr_hc.c \
               tests/unit/test_sr_retry_stream.c tests/unit/unit_util.c
-tests/unit/sr_unit: $(UNIT_SRC) tests/unit/unit_util.h $(CORE_SRC) $(CORE_HDR)
+tests/unit/sr_unit: $(UNIT_SRC) tests/unit/unit_util.h tests/unit/policy_fixture.h $(CORE_SRC) $(CORE_HDR)
 	$(CC) $(WARN) -O1 -g $(APR_CFLAGS) -I. -o $@ $(UNIT_SRC) $(CORE_SRC) \
 	    $(APR_LIBS) $(shell pkg-config --libs check) -lm
 

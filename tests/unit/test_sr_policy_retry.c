@@ -6,7 +6,8 @@
  * (issue 18): which failures enter the retry decision at all
  * (sr_retry_candidate), what a retried request inherits from its failed
  * attempt (sr_retry_inherit) and a retry sent back to the member that broke
- * (sr_decide_retry_same). Added to the sr_policy_request suite
+ * (sr_decide_retry_same); and the retry itself (sr_retry_allowed,
+ * sr_retry_member, sr_retry_unreached_allowed). Added to the sr_policy_request suite
  * (policy_retry_cases).
  */
 #include <stdint.h>
@@ -14,20 +15,15 @@
 #include <check.h>
 
 #include "sr_policy.h"
-#include "unit_util.h"
+#include "policy_fixture.h"
 
 void policy_retry_cases(Suite *s);
 
-#define NMEMBERS 8
-
-static sr_member_t view[NMEMBERS];
-static sr_tried_t tried;
-
-/* n regular usable members (routes s1 s2 ...), nobody tried */
-static void members(uint32_t n)
+/* n regular usable members (routes m0 m1 ...), nobody tried */
+static void fresh(uint32_t n)
 {
-    unit_members(view, NMEMBERS, n, "s", 1);
-    sr_tried_init(&tried, NMEMBERS);
+    members(n);
+    no_tried();
 }
 
 /* ---- which failures enter the retry decision (sr_retry_candidate) --------- */
@@ -128,7 +124,7 @@ static sr_attempt_t attempt(int32_t retry_same)
     a.status = SR_STATUS_NEW;
     a.issue = 1;
     a.first = 4321;
-    sr_tried_init(&a.tried, NMEMBERS);
+    sr_tried_init(&a.tried, MAXM);
     sr_tried_add(pool, &a.tried, 2);
     return a;
 }
@@ -149,7 +145,7 @@ START_TEST(retry_inherit_what_the_failed_attempt_knew)
     ck_assert(sr_tried_has(&out.tried, 2));     /* failed members stay out */
     ck_assert(!sr_tried_has(&out.tried, 1));
     ck_assert_uint_eq(out.tried.count, 1);
-    ck_assert_uint_eq(out.tried.capacity, NMEMBERS);
+    ck_assert_uint_eq(out.tried.capacity, MAXM);
 }
 END_TEST
 
@@ -197,7 +193,7 @@ END_TEST
 START_TEST(retry_same_serves_there_with_the_retried_decision)
 {
     sr_decision_t d;
-    members(3);
+    fresh(3);
     sr_decide_retry_same(view, 3, 1, &tried, SR_STATUS_NEW, 1, 1234, &d);
     ck_assert_int_eq(d.action, SR_ACT_SERVE);
     ck_assert_int_eq(d.member, 1);
@@ -216,7 +212,7 @@ END_TEST
 START_TEST(retry_same_none_decides_as_usual)
 {
     sr_decision_t d;
-    members(3);
+    fresh(3);
     sr_decide_retry_same(view, 3, -1, &tried, SR_STATUS_HIT, 0, 0, &d);
     ck_assert_int_eq(d.action, SR_ACT_ELECT);
     ck_assert_int_eq(d.member, -1);
@@ -226,7 +222,7 @@ END_TEST
 START_TEST(retry_same_member_no_longer_in_the_list)
 {
     sr_decision_t d;
-    members(3);
+    fresh(3);
     sr_decide_retry_same(view, 2, 2, &tried, SR_STATUS_HIT, 0, 0, &d);
     ck_assert_int_eq(d.action, SR_ACT_ELECT);
     sr_decide_retry_same(view, 3, 7, &tried, SR_STATUS_HIT, 0, 0, &d);
@@ -238,7 +234,7 @@ END_TEST
 START_TEST(retry_same_member_unusable_now)
 {
     sr_decision_t d;
-    members(3);
+    fresh(3);
     view[2].usable = 0;
     sr_decide_retry_same(view, 3, 2, &tried, SR_STATUS_HIT, 1, 5, &d);
     ck_assert_int_eq(d.action, SR_ACT_ELECT);
@@ -250,7 +246,7 @@ END_TEST
 START_TEST(retry_same_member_failed_in_this_request)
 {
     sr_decision_t d;
-    members(3);
+    fresh(3);
     sr_tried_add(pool, &tried, 2);
     sr_decide_retry_same(view, 3, 2, &tried, SR_STATUS_HIT, 0, 0, &d);
     ck_assert_int_eq(d.action, SR_ACT_ELECT);
@@ -262,11 +258,101 @@ START_TEST(retry_same_draining_member_still_takes_its_retry)
     /* usable is the rule: a draining member keeps the requests of its
      * sessions, this one's retry included */
     sr_decision_t d;
-    members(3);
+    fresh(3);
     view[1].draining = 1;
     sr_decide_retry_same(view, 3, 1, &tried, SR_STATUS_HIT, 0, 0, &d);
     ck_assert_int_eq(d.action, SR_ACT_SERVE);
     ck_assert_int_eq(d.member, 1);
+}
+END_TEST
+
+/* ---- retry, and on which member (sr_retry_allowed, sr_retry_member,
+ * sr_retry_unreached_allowed) ------------------------------------------------ */
+
+START_TEST(retry_allowed_rules)
+{
+    sr_retry_in_t in = { 1, 1, 0, 0, 0, 0, 0 };
+    ck_assert(sr_retry_allowed(&in));
+    in.enabled = 0;
+    ck_assert(!sr_retry_allowed(&in));
+    in.enabled = 1;
+    in.idempotent = 0;                  /* POST */
+    ck_assert(!sr_retry_allowed(&in));
+    in.idempotent = 1;
+    in.has_body = 1;
+    ck_assert(!sr_retry_allowed(&in));
+    in.has_body = 0;
+    in.response_started = 1;
+    ck_assert(!sr_retry_allowed(&in));
+    in.response_started = 0;
+    in.member_answered = 1;             /* ProxyErrorOverride: its own 502 */
+    ck_assert(!sr_retry_allowed(&in));
+    in.member_answered = 0;
+    in.retries = 1;                     /* a retry on another member */
+    ck_assert(!sr_retry_allowed(&in));
+    in.last_same = 1;                   /* a retry on the same member */
+    ck_assert(sr_retry_allowed(&in));
+    in.retries = 2;
+    ck_assert(!sr_retry_allowed(&in));
+}
+END_TEST
+
+START_TEST(retry_same_member_after_a_reused_connection_broke)
+{
+    members(2);
+    no_tried();
+    /* reused connection, not a timeout, member usable: same member */
+    ck_assert_int_eq(sr_retry_member(view, 2, 1, 0, 0, 0, &tried), 1);
+    /* a fresh connection broke: the member counts as failed */
+    ck_assert_int_eq(sr_retry_member(view, 2, 1, 1, 0, 0, &tried), -1);
+    /* a timeout: another member */
+    ck_assert_int_eq(sr_retry_member(view, 2, 1, 0, 1, 0, &tried), -1);
+    /* the second retry never insists */
+    ck_assert_int_eq(sr_retry_member(view, 2, 1, 0, 0, 1, &tried), -1);
+    /* an unusable or already failed member: another */
+    view[1].usable = 0;
+    ck_assert_int_eq(sr_retry_member(view, 2, 1, 0, 0, 0, &tried), -1);
+    view[1].usable = 1;
+    sr_tried_add(pool, &tried, 1);
+    ck_assert_int_eq(sr_retry_member(view, 2, 1, 0, 0, 0, &tried), -1);
+    ck_assert_int_eq(sr_retry_member(view, 2, -1, 0, 0, 0, &tried), -1);
+    ck_assert_int_eq(sr_retry_member(view, 2, 7, 0, 0, 0, &tried), -1);
+}
+END_TEST
+
+START_TEST(retry_unreached_member_on_another_whatever_maxattempts)
+{
+    /* a 503: the member was never reached (connect refused, unusable by
+     * the time of the connect); nothing was sent to it */
+    sr_retry_in_t in = { 1, 1, 0, 0, 0, 0, 0 };
+    int k;
+    for (k = 0; k < SR_RETRY_UNREACHED_MAX; k++) {
+        ck_assert(sr_retry_unreached_allowed(&in, k));
+    }
+    ck_assert(!sr_retry_unreached_allowed(&in, SR_RETRY_UNREACHED_MAX));
+    ck_assert(!sr_retry_unreached_allowed(&in, -1));
+    /* retries after broken members do not count against it */
+    in.retries = 2;
+    in.last_same = 0;
+    ck_assert(sr_retry_unreached_allowed(&in, 0));
+    /* the request's own rules are those of sr_retry_allowed */
+    in.enabled = 0;
+    ck_assert(!sr_retry_unreached_allowed(&in, 0));
+    in.enabled = 1;
+    in.idempotent = 0;                  /* POST */
+    ck_assert(!sr_retry_unreached_allowed(&in, 0));
+    in.idempotent = 1;
+    in.has_body = 1;
+    ck_assert(!sr_retry_unreached_allowed(&in, 0));
+    in.has_body = 0;
+    in.response_started = 1;
+    ck_assert(!sr_retry_unreached_allowed(&in, 0));
+    in.response_started = 0;
+    in.member_answered = 1;             /* ProxyErrorOverride: its own 503 */
+    ck_assert(!sr_retry_unreached_allowed(&in, 0));
+    /* the bound keeps every retry of one request (after broken members: at
+     * most 2) well below httpd's LimitInternalRecursion default (10) */
+    ck_assert_int_lt(SR_RETRY_UNREACHED_MAX + 2, 10);
 }
 END_TEST
 
@@ -286,5 +372,8 @@ void policy_retry_cases(Suite *s)
     tcase_add_test(tc, retry_same_member_unusable_now);
     tcase_add_test(tc, retry_same_member_failed_in_this_request);
     tcase_add_test(tc, retry_same_draining_member_still_takes_its_retry);
+    tcase_add_test(tc, retry_allowed_rules);
+    tcase_add_test(tc, retry_same_member_after_a_reused_connection_broke);
+    tcase_add_test(tc, retry_unreached_member_on_another_whatever_maxattempts);
     suite_add_tcase(s, tc);
 }

@@ -3,16 +3,17 @@
  * SPDX-License-Identifier: Apache-2.0
  *
  * Unit tests (check) of a scan's decisions: when a scan is due
- * (sr_scan_due, issue 18: the finders' rule before every decision) and slow
- * start's notes and weight at a scan (sr_slowstart_note,
- * sr_slowstart_member). Added to the sr_policy_request suite
+ * (sr_scan_due, issue 18: the finders' rule before every decision), who
+ * takes new sessions (sr_policy_takers: member states, lbsets, hot spares
+ * and standbys), slow start (sr_slowstart_*) and in-flight accounting
+ * (sr_inflight_accounting). Added to the sr_policy_request suite
  * (policy_scan_cases).
  */
 #include <stdint.h>
 #include <check.h>
 
 #include "sr_policy.h"
-#include "unit_util.h"
+#include "policy_fixture.h"
 
 void policy_scan_cases(Suite *s);
 
@@ -146,12 +147,263 @@ START_TEST(slowstart_up_since_in_the_future_starts_at_the_bottom)
 }
 END_TEST
 
+/* ---- who takes new sessions, slow start, in-flight accounting ----------- */
+
+START_TEST(takers_all_usable_members)
+{
+    int fs;
+    members(3);
+    ck_assert_str_eq(takers_of(3, &fs), "012");
+    ck_assert_int_eq(fs, 0);
+}
+END_TEST
+
+START_TEST(takers_skip_unusable_member)
+{
+    int fs;
+    members(3);
+    view[1].usable = 0;
+    ck_assert_str_eq(takers_of(3, &fs), "02");
+}
+END_TEST
+
+START_TEST(takers_skip_draining_member)
+{
+    int fs;
+    members(3);
+    view[2].draining = 1;
+    ck_assert_str_eq(takers_of(3, &fs), "01");
+}
+END_TEST
+
+START_TEST(takers_weights_are_loadfactors)
+{
+    int fs;
+    members(2);
+    view[0].weight = 5;
+    view[1].weight = 0;     /* treated as 1 */
+    ck_assert_str_eq(takers_of(2, &fs), "01");
+    ck_assert_uint_eq(weights[0], 5);
+    ck_assert_uint_eq(weights[1], 1);
+}
+END_TEST
+
+START_TEST(takers_hot_standby_only_when_nobody_else)
+{
+    int fs;
+    members(3);
+    view[2].standby = 1;
+    ck_assert_str_eq(takers_of(3, &fs), "01");
+    ck_assert_int_eq(fs, 0);
+    view[0].usable = 0;
+    view[1].usable = 0;
+    ck_assert_str_eq(takers_of(3, &fs), "2");
+    ck_assert_int_eq(fs, 1);
+}
+END_TEST
+
+START_TEST(takers_draining_standby_is_not_used)
+{
+    int fs;
+    members(2);
+    view[0].usable = 0;
+    view[1].standby = 1;
+    view[1].draining = 1;
+    ck_assert_str_eq(takers_of(2, &fs), "");
+}
+END_TEST
+
+START_TEST(takers_hot_spares_replace_unusable_one_for_one)
+{
+    int fs;
+    members(5);
+    view[3].spare = 1;
+    view[4].spare = 1;
+    ck_assert_str_eq(takers_of(5, &fs), "012");     /* nobody to replace */
+    view[1].usable = 0;
+    ck_assert_str_eq(takers_of(5, &fs), "023");     /* one spare for one */
+    view[2].draining = 1;                           /* draining counts */
+    ck_assert_str_eq(takers_of(5, &fs), "034");
+    view[3].usable = 0;                             /* a spare down */
+    ck_assert_str_eq(takers_of(5, &fs), "04");
+}
+END_TEST
+
+START_TEST(takers_lowest_lbset_with_a_usable_member)
+{
+    int fs;
+    members(4);
+    view[0].lbset = 1;
+    view[1].lbset = 1;
+    view[2].lbset = 2;
+    view[3].lbset = 2;
+    ck_assert_str_eq(takers_of(4, &fs), "01");
+    view[0].usable = 0;
+    ck_assert_str_eq(takers_of(4, &fs), "1");
+    view[1].draining = 1;
+    ck_assert_str_eq(takers_of(4, &fs), "23");
+}
+END_TEST
+
+START_TEST(takers_standbys_of_an_lbset_before_the_next_lbset)
+{
+    int fs;
+    /* as mod_proxy_balancer: lbset 0's standby before lbset 1's members */
+    members(3);
+    view[0].lbset = 0;
+    view[1].lbset = 0;
+    view[1].standby = 1;
+    view[2].lbset = 1;
+    view[0].usable = 0;
+    ck_assert_str_eq(takers_of(3, &fs), "1");
+    ck_assert_int_eq(fs, 1);
+    view[1].usable = 0;
+    ck_assert_str_eq(takers_of(3, &fs), "2");
+    ck_assert_int_eq(fs, 0);
+}
+END_TEST
+
+START_TEST(takers_spares_stay_in_their_lbset)
+{
+    int fs;
+    members(3);
+    view[0].lbset = 0;
+    view[1].lbset = 1;
+    view[1].spare = 1;
+    view[2].lbset = 1;
+    view[0].usable = 0;
+    /* lbset 0 has no usable member and no spare: lbset 1 takes over, and
+     * its spare has nobody to replace there */
+    ck_assert_str_eq(takers_of(3, &fs), "2");
+}
+END_TEST
+
+START_TEST(takers_none_when_nobody_usable)
+{
+    int fs;
+    members(2);
+    view[0].usable = 0;
+    view[1].usable = 0;
+    ck_assert_str_eq(takers_of(2, &fs), "");
+    ck_assert_str_eq(takers_of(0, &fs), "");
+}
+END_TEST
+
+START_TEST(slow_start_ramp)
+{
+    ck_assert_uint_eq(sr_slowstart_weight(2, 0, 10), 1);
+    ck_assert_uint_eq(sr_slowstart_weight(2, 5, 10), 1000);
+    ck_assert_uint_eq(sr_slowstart_weight(2, 10, 10), 2000);
+    ck_assert_uint_eq(sr_slowstart_weight(2, 99, 10), 2000);
+    ck_assert_uint_eq(sr_slowstart_weight(2, 3, 0), 2000);
+    ck_assert(sr_slowstart_share(0, 10) == 0.0);
+    ck_assert(sr_slowstart_share(5, 10) == 0.5);
+    ck_assert(sr_slowstart_share(11, 10) == 1.0);
+    ck_assert(sr_slowstart_share(1, 0) == 1.0);
+}
+END_TEST
+
+START_TEST(slow_start_ramping_and_when_to_look_again)
+{
+    const int64_t s = 1000000;                 /* one second, in us */
+    ck_assert(sr_slowstart_ramping(0, 10 * s));
+    ck_assert(sr_slowstart_ramping(-5, 10 * s));
+    ck_assert(sr_slowstart_ramping(10 * s - 1, 10 * s));
+    ck_assert(!sr_slowstart_ramping(10 * s, 10 * s));
+    ck_assert(!sr_slowstart_ramping(INT64_MAX, 10 * s));
+    ck_assert(!sr_slowstart_ramping(0, 0));
+    /* a 10 s ramp: every 0.5 s, and at its end */
+    ck_assert_int_eq(sr_slowstart_rescan(0, 10 * s, s), s / 2);
+    ck_assert_int_eq(sr_slowstart_rescan(-5, 10 * s, s), s / 2);
+    ck_assert_int_eq(sr_slowstart_rescan(9 * s + s / 5 * 4, 10 * s, s), s / 5);
+    /* never more often than a twentieth of the interval */
+    ck_assert_int_eq(sr_slowstart_rescan(10 * s - 10, 10 * s, s), s / 20);
+    ck_assert_int_eq(sr_slowstart_rescan(0, s, s), s / 20);
+    /* a long ramp: the interval; no ramp, or over: the interval */
+    ck_assert_int_eq(sr_slowstart_rescan(0, 60 * s, s), s);
+    ck_assert_int_eq(sr_slowstart_rescan(10 * s, 10 * s, s), s);
+    ck_assert_int_eq(sr_slowstart_rescan(INT64_MAX, 10 * s, s), s);
+    ck_assert_int_eq(sr_slowstart_rescan(0, 0, s), s);
+}
+END_TEST
+
+/* In-flight accounting: on only when a setting reads the counts or
+ * StickyRouteInflight On asks for them; Off with a reader is refused and
+ * names the reader. Every combination of the three readers and the three
+ * settings of the directive. */
+START_TEST(inflight_accounting_only_when_something_reads_it)
+{
+    static const char *const names[3] = {
+        "StickyRouteElect leastbusy", "StickyRouteRebalance",
+        "StickyRouteHashBalance"
+    };
+    unsigned mask;
+    int set;
+
+    for (mask = 0; mask < 8; mask++) {
+        for (set = -1; set <= 1; set++) {
+            sr_inflight_in_t in;
+            const char *reader = "unset";
+            const char *want_reader = NULL;
+            sr_inflight_t got, want;
+            int k;
+
+            in.elect = (mask & 1) ? SR_ELECT_LEASTBUSY : SR_ELECT_ROUNDROBIN;
+            in.rebalance_idle = (mask & 2) ? 300 : 0;
+            in.hash_balance = (mask & 4) ? 125 : 0;
+            in.inflight = set;
+            for (k = 0; k < 3 && !want_reader; k++) {
+                if (mask & (1u << k)) {
+                    want_reader = names[k];     /* the first, in that order */
+                }
+            }
+            want = set == 1 ? SR_INFLIGHT_ON
+                 : set == 0 ? (want_reader ? SR_INFLIGHT_REFUSED : SR_INFLIGHT_OFF)
+                 : (want_reader ? SR_INFLIGHT_ON : SR_INFLIGHT_OFF);
+            got = sr_inflight_accounting(&in, &reader);
+            ck_assert_msg(got == want, "readers %u, setting %d: %d, wanted %d",
+                          mask, set, (int)got, (int)want);
+            if (want_reader) {
+                ck_assert_ptr_nonnull(reader);
+                ck_assert_str_eq(reader, want_reader);
+            }
+            else {
+                ck_assert_ptr_null(reader);
+            }
+            /* needed_by may be NULL */
+            ck_assert_int_eq(sr_inflight_accounting(&in, NULL), want);
+        }
+    }
+    /* the other elections read nothing */
+    {
+        sr_inflight_in_t in = { SR_ELECT_HASH, 0, 0, -1 };
+        ck_assert_int_eq(sr_inflight_accounting(&in, NULL), SR_INFLIGHT_OFF);
+        in.inflight = 0;
+        ck_assert_int_eq(sr_inflight_accounting(&in, NULL), SR_INFLIGHT_OFF);
+    }
+}
+END_TEST
+
 void policy_scan_cases(Suite *s)
 {
     TCase *tc = tcase_create("scan");
 
     tcase_add_checked_fixture(tc, unit_setup, unit_teardown);
     tcase_add_test(tc, scan_due_table);
+    tcase_add_test(tc, takers_all_usable_members);
+    tcase_add_test(tc, takers_skip_unusable_member);
+    tcase_add_test(tc, takers_skip_draining_member);
+    tcase_add_test(tc, takers_weights_are_loadfactors);
+    tcase_add_test(tc, takers_hot_standby_only_when_nobody_else);
+    tcase_add_test(tc, takers_draining_standby_is_not_used);
+    tcase_add_test(tc, takers_hot_spares_replace_unusable_one_for_one);
+    tcase_add_test(tc, takers_lowest_lbset_with_a_usable_member);
+    tcase_add_test(tc, takers_standbys_of_an_lbset_before_the_next_lbset);
+    tcase_add_test(tc, takers_spares_stay_in_their_lbset);
+    tcase_add_test(tc, takers_none_when_nobody_usable);
+    tcase_add_test(tc, slow_start_ramp);
+    tcase_add_test(tc, slow_start_ramping_and_when_to_look_again);
+    tcase_add_test(tc, inflight_accounting_only_when_something_reads_it);
     tcase_add_test(tc, slowstart_note_down_once_when_it_takes_no_new_sessions);
     tcase_add_test(tc, slowstart_note_up_when_back_after_down);
     tcase_add_test(tc, slowstart_off_keeps_the_loadfactor_unscaled);

@@ -1,0 +1,389 @@
+/*
+ * Copyright 2026 The mod_sticky_route authors
+ * SPDX-License-Identifier: Apache-2.0
+ *
+ * Unit tests of the election (check): the schedule's turn with tried and
+ * stale members (sr_elect_check), the tried set, election by load and slow
+ * start (sr_elect_leastbusy), waiting for a usable member (sr_wait_decide).
+ * Added to the sr_policy suite (policy_elect_cases).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <check.h>
+
+#include "apr_general.h"
+#include "apr_strings.h"
+#include "sr_policy.h"
+#include "policy_fixture.h"
+
+void policy_elect_cases(Suite *s);
+
+/* ---- election ------------------------------------------------------------------ */
+
+START_TEST(elect_follows_the_schedule)
+{
+    int32_t m;
+    uint64_t t;
+    members(3);
+    no_tried();
+    schedule_takers(3);
+    for (t = 0; t < 6; t++) {
+        ck_assert_int_eq(sr_elect_check(&sched, t, view, 3, &tried, &m), SR_ELECT_OK);
+        ck_assert_int_eq(m, (int32_t)(t % 3));
+    }
+}
+END_TEST
+
+START_TEST(elect_stale_when_member_changed_since_the_scan)
+{
+    int32_t m;
+    members(3);
+    no_tried();
+    schedule_takers(3);
+    view[1].usable = 0;
+    ck_assert_int_eq(sr_elect_check(&sched, 1, view, 3, &tried, &m), SR_ELECT_STALE);
+    view[1].usable = 1;
+    view[1].draining = 1;
+    ck_assert_int_eq(sr_elect_check(&sched, 1, view, 3, &tried, &m), SR_ELECT_STALE);
+    /* a member number past the list (members removed) */
+    ck_assert_int_eq(sr_elect_check(&sched, 2, view, 2, &tried, &m), SR_ELECT_STALE);
+}
+END_TEST
+
+START_TEST(elect_tried_members_cost_a_ticket_until_all_tried)
+{
+    int32_t m;
+    members(12);
+    sr_tried_init(&tried, 12);
+    schedule_takers(12);
+    sr_tried_add(pool, &tried, 0);
+    ck_assert_int_eq(sr_elect_check(&sched, 0, view, 12, &tried, &m), SR_ELECT_TRIED);
+    ck_assert_int_eq(sr_elect_check(&sched, 1, view, 12, &tried, &m), SR_ELECT_OK);
+    /* more than 8 tried: no fixed cap, the bound counts distinct members */
+    for (m = 0; m < 11; m++) {
+        sr_tried_add(pool, &tried, (uint32_t)m);
+    }
+    ck_assert_uint_eq(tried.count, 11);
+    ck_assert_int_eq(sr_elect_check(&sched, 5, view, 12, &tried, &m), SR_ELECT_TRIED);
+    ck_assert_int_eq(sr_elect_check(&sched, 11, view, 12, &tried, &m), SR_ELECT_OK);
+    ck_assert_int_eq(m, 11);
+    sr_tried_add(pool, &tried, 11);
+    ck_assert_int_eq(sr_elect_check(&sched, 11, view, 12, &tried, &m), SR_ELECT_NONE);
+    ck_assert(sr_schedule_exhausted(&sched, &tried));
+}
+END_TEST
+
+START_TEST(elect_none_without_takers)
+{
+    int32_t m;
+    members(2);
+    view[0].usable = 0;
+    view[1].usable = 0;
+    no_tried();
+    schedule_takers(2);
+    ck_assert_int_eq(sr_elect_check(&sched, 0, view, 2, &tried, &m), SR_ELECT_NONE);
+}
+END_TEST
+
+START_TEST(tried_set_of_any_size)
+{
+    sr_tried_t t;
+    sr_tried_init(&t, 1000);
+    sr_tried_add(pool, &t, 999);
+    sr_tried_add(pool, &t, 999);
+    sr_tried_add(pool, &t, 1000);     /* out of range: ignored */
+    ck_assert(sr_tried_has(&t, 999));
+    ck_assert(!sr_tried_has(&t, 998));
+    ck_assert(!sr_tried_has(&t, 1000));
+    ck_assert_uint_eq(t.count, 1);
+    ck_assert(!sr_tried_has(NULL, 1));
+}
+END_TEST
+
+START_TEST(leastbusy_picks_the_least_loaded_ties_by_schedule)
+{
+    static const uint32_t idle[] = { 0, 0, 0 };
+    static const uint32_t busy0[] = { 5, 0, 1 };
+    int32_t m;
+    uint64_t t;
+    members(3);
+    no_tried();
+    with_loads(3, idle);
+    schedule_takers(3);
+    /* all idle: exactly the round robin */
+    for (t = 0; t < 6; t++) {
+        ck_assert_int_eq(sr_elect_leastbusy(&sched, t, view, 3, &tried, &m), SR_ELECT_OK);
+        ck_assert_int_eq(m, (int32_t)(t % 3));
+    }
+    with_loads(3, busy0);
+    for (t = 0; t < 6; t++) {
+        sr_elect_leastbusy(&sched, t, view, 3, &tried, &m);
+        ck_assert_int_eq(m, 1);
+    }
+    /* relative to the weight: 5 over 10 beats 1 over 1 */
+    view[0].weight = 10;
+    load[1] = 1;
+    sr_elect_leastbusy(&sched, 0, view, 3, &tried, &m);
+    ck_assert_int_eq(m, 0);
+    /* an idle member of small weight (slow start) does not win against
+     * busier members of full weight: (0+1)/1 > (2+1)/1000 */
+    view[0].weight = 1000;
+    view[1].weight = 1;
+    view[2].weight = 1000;
+    load[0] = 2;
+    load[1] = 0;
+    load[2] = 3;
+    sr_elect_leastbusy(&sched, 0, view, 3, &tried, &m);
+    ck_assert_int_eq(m, 0);
+    view[0].weight = 10;
+    view[1].weight = view[2].weight = 1;
+    load[0] = 5;
+    load[1] = 1;
+    load[2] = 1;
+    /* tried members are skipped; all tried: none */
+    sr_tried_add(pool, &tried, 0);
+    sr_elect_leastbusy(&sched, 0, view, 3, &tried, &m);
+    ck_assert(m == 1 || m == 2);
+    sr_tried_add(pool, &tried, 1);
+    sr_tried_add(pool, &tried, 2);
+    ck_assert_int_eq(sr_elect_leastbusy(&sched, 0, view, 3, &tried, &m), SR_ELECT_NONE);
+}
+END_TEST
+
+/* How many slots of the schedule member k has. */
+static uint32_t slots_of(uint16_t k)
+{
+    uint32_t i, c = 0;
+    for (i = 0; i < sched.len; i++) {
+        c += sched.slots[i] == k;
+    }
+    return c;
+}
+
+START_TEST(leastbusy_member_in_slow_start_takes_only_its_turns)
+{
+    /* m3 came back with no sessions: idle, while m0..m2 serve theirs */
+    static const uint32_t busy[] = { 8, 6, 8, 0 };
+    uint32_t got[4] = { 0, 0, 0, 0 }, mine;
+    int32_t m;
+    uint64_t t;
+    members(4);
+    no_tried();
+    with_loads(4, busy);
+    view[0].weight = view[1].weight = view[2].weight = 1000;
+    view[3].weight = 250;                       /* a quarter of its ramp */
+    view[3].ramping = 1;
+    schedule_takers(4);
+    ck_assert_uint_eq(sched.len, 13);
+    mine = slots_of(3);
+    ck_assert_uint_eq(mine, 1);
+    /* its turns only, though it is the least busy (1/250 < 7/1000); the
+     * other tickets go by load among the members at full weight */
+    for (t = 0; t < 10 * sched.len; t++) {
+        ck_assert_int_eq(sr_elect_leastbusy(&sched, t, view, 4, &tried, &m), SR_ELECT_OK);
+        got[m]++;
+    }
+    ck_assert_uint_eq(got[3], 10 * mine);
+    ck_assert_uint_eq(got[1], 10 * (sched.len - mine));
+    /* the same member not ramping: its load decides (every ticket) */
+    view[3].ramping = 0;
+    got[3] = 0;
+    for (t = 0; t < sched.len; t++) {
+        sr_elect_leastbusy(&sched, t, view, 4, &tried, &m);
+        got[3] += m == 3;
+    }
+    ck_assert_uint_eq(got[3], sched.len);
+    view[3].ramping = 1;
+    /* on its turn even when busy: the ramp, not the load, is its limit */
+    load[3] = 50;
+    for (t = 0; t < sched.len; t++) {
+        if (sched.slots[t] == 3) {
+            sr_elect_leastbusy(&sched, t, view, 4, &tried, &m);
+            ck_assert_int_eq(m, 3);
+        }
+    }
+    /* its turn while it failed in this request: by load among the others */
+    sr_tried_add(pool, &tried, 3);
+    for (t = 0; t < sched.len; t++) {
+        sr_elect_leastbusy(&sched, t, view, 4, &tried, &m);
+        ck_assert_int_eq(m, 1);
+    }
+    /* every member at full weight tried: the ramping one by load */
+    no_tried();
+    sr_tried_add(pool, &tried, 0);
+    sr_tried_add(pool, &tried, 1);
+    sr_tried_add(pool, &tried, 2);
+    for (t = 0; t < sched.len; t++) {
+        ck_assert_int_eq(sr_elect_leastbusy(&sched, t, view, 4, &tried, &m), SR_ELECT_OK);
+        ck_assert_int_eq(m, 3);
+    }
+    sr_tried_add(pool, &tried, 3);
+    ck_assert_int_eq(sr_elect_leastbusy(&sched, 0, view, 4, &tried, &m), SR_ELECT_NONE);
+}
+END_TEST
+
+START_TEST(leastbusy_new_sessions_follow_the_ramp_step_by_step)
+{
+    /* a 10 s ramp looked at every 0.5 s (sr_slowstart_rescan): at every
+     * step the returning member (idle) takes exactly its schedule share,
+     * its weight's share, never more than the ramp's f / (f + 3) (at 0 s
+     * the weight floor: 1 in 3001) */
+    static const uint32_t busy[] = { 6, 7, 5, 0 };
+    int64_t ramp = 10000000, e;
+    int32_t m;
+    uint64_t t;
+    for (e = 0; e < ramp; e += sr_slowstart_rescan(e, ramp, 1000000)) {
+        uint32_t got = 0, w3 = sr_slowstart_weight(1, e, ramp);
+        double f = sr_slowstart_share(e, ramp);
+        members(4);
+        no_tried();
+        with_loads(4, busy);
+        view[0].weight = view[1].weight = view[2].weight
+            = sr_slowstart_weight(1, INT64_MAX, ramp);
+        view[3].weight = w3;
+        view[3].ramping = (unsigned char)sr_slowstart_ramping(e, ramp);
+        ck_assert(view[3].ramping);
+        schedule_takers(4);
+        for (t = 0; t < sched.len; t++) {
+            sr_elect_leastbusy(&sched, t + 7 * (uint64_t)e, view, 4, &tried, &m);
+            got += m == 3;
+        }
+        ck_assert_uint_eq(got, slots_of(3));
+        ck_assert_msg((double)got <= (double)sched.len * w3 / (w3 + 3000.0) + 1e-9
+                      && (e == 0 || (double)got <= (double)sched.len * f / (f + 3) + 1e-9),
+                      "at %lld us: %u of %u", (long long)e, got, sched.len);
+    }
+}
+END_TEST
+
+/* ---- waiting for a usable member (sr_wait_decide) -------------------------- */
+
+START_TEST(wait_goes_when_a_member_is_usable_or_waiting_is_off)
+{
+    sr_wait_in_t in = { 0 };
+    int64_t sleep;
+    uint32_t ra;
+
+    in.limit = 2000000;
+    in.max = 4;
+    in.usable = 1;
+    ck_assert_int_eq(sr_wait_decide(&in, &sleep, &ra), SR_WAIT_GO);
+    /* even past the limit, stopping or over max: a usable member serves */
+    in.waited = 5000000;
+    in.stopping = 1;
+    in.others = 9;
+    ck_assert_int_eq(sr_wait_decide(&in, &sleep, &ra), SR_WAIT_GO);
+    ck_assert_int_eq(sleep, 0);
+    /* off: mod_proxy_balancer answers as it always did */
+    memset(&in, 0, sizeof(in));
+    in.max = 4;
+    ck_assert_int_eq(sr_wait_decide(&in, &sleep, &ra), SR_WAIT_GO);
+    /* every member in error and forcerecovery: retried at once, no wait */
+    in.limit = 2000000;
+    in.forced_recovery = 1;
+    ck_assert_int_eq(sr_wait_decide(&in, &sleep, &ra), SR_WAIT_GO);
+}
+END_TEST
+
+START_TEST(wait_sleeps_in_steps_until_the_limit_then_times_out)
+{
+    sr_wait_in_t in = { 0 };
+    int64_t sleep;
+    uint32_t ra;
+
+    in.limit = 2000000;
+    in.max = 1;
+    ck_assert_int_eq(sr_wait_decide(&in, &sleep, &ra), SR_WAIT_SLEEP);
+    ck_assert_int_eq(sleep, SR_WAIT_STEP);
+    in.waiting = 1;
+    in.waited = 1000000;
+    ck_assert_int_eq(sr_wait_decide(&in, &sleep, &ra), SR_WAIT_SLEEP);
+    ck_assert_int_eq(sleep, SR_WAIT_STEP);
+    /* the last step is only what is left of the limit */
+    in.waited = 1980000;
+    ck_assert_int_eq(sr_wait_decide(&in, &sleep, &ra), SR_WAIT_SLEEP);
+    ck_assert_int_eq(sleep, 20000);
+    in.waited = 2000000;
+    ck_assert_int_eq(sr_wait_decide(&in, &sleep, &ra), SR_WAIT_TIMEOUT);
+    ck_assert_int_eq(sleep, 0);
+    ck_assert_uint_eq(ra, 2);
+    /* a limit of 1.5 s says Retry-After: 2; a tiny one at least 1 */
+    in.limit = 1500000;
+    in.waited = 1600000;
+    ck_assert_int_eq(sr_wait_decide(&in, &sleep, &ra), SR_WAIT_TIMEOUT);
+    ck_assert_uint_eq(ra, 2);
+    in.limit = 1;
+    ck_assert_int_eq(sr_wait_decide(&in, &sleep, &ra), SR_WAIT_TIMEOUT);
+    ck_assert_uint_eq(ra, 1);
+    /* a request that has waited its limit in an earlier attempt (failover)
+     * does not wait again */
+    in.limit = 2000000;
+    in.waiting = 0;
+    in.waited = 2000000;
+    ck_assert_int_eq(sr_wait_decide(&in, &sleep, &ra), SR_WAIT_TIMEOUT);
+}
+END_TEST
+
+START_TEST(wait_refuses_beyond_max_but_keeps_those_already_waiting)
+{
+    sr_wait_in_t in = { 0 };
+    int64_t sleep;
+    uint32_t ra;
+
+    in.limit = 10000000;
+    in.max = 2;
+    in.others = 1;
+    ck_assert_int_eq(sr_wait_decide(&in, &sleep, &ra), SR_WAIT_SLEEP);
+    in.others = 2;
+    ck_assert_int_eq(sr_wait_decide(&in, &sleep, &ra), SR_WAIT_REFUSE);
+    ck_assert_int_eq(sleep, 0);
+    ck_assert_uint_eq(ra, 10);
+    /* one that holds a place keeps it however many others wait */
+    in.waiting = 1;
+    in.others = 7;
+    in.waited = 300000;
+    ck_assert_int_eq(sr_wait_decide(&in, &sleep, &ra), SR_WAIT_SLEEP);
+}
+END_TEST
+
+START_TEST(wait_ends_at_once_when_the_process_stops)
+{
+    sr_wait_in_t in = { 0 };
+    int64_t sleep;
+    uint32_t ra;
+
+    in.limit = 10000000;
+    in.max = 2;
+    in.stopping = 1;
+    ck_assert_int_eq(sr_wait_decide(&in, &sleep, &ra), SR_WAIT_STOPPING);
+    ck_assert_uint_eq(ra, 1);
+    in.waiting = 1;
+    in.waited = 400000;
+    ck_assert_int_eq(sr_wait_decide(&in, &sleep, &ra), SR_WAIT_STOPPING);
+    ck_assert_int_eq(sleep, 0);
+    /* a member usable at the same moment still serves */
+    in.usable = 2;
+    ck_assert_int_eq(sr_wait_decide(&in, &sleep, &ra), SR_WAIT_GO);
+}
+END_TEST
+
+void policy_elect_cases(Suite *s)
+{
+    TCase *tc = tcase_create("elect");
+
+    tcase_add_checked_fixture(tc, unit_setup, unit_teardown);
+    tcase_add_test(tc, elect_follows_the_schedule);
+    tcase_add_test(tc, elect_stale_when_member_changed_since_the_scan);
+    tcase_add_test(tc, elect_tried_members_cost_a_ticket_until_all_tried);
+    tcase_add_test(tc, elect_none_without_takers);
+    tcase_add_test(tc, tried_set_of_any_size);
+    tcase_add_test(tc, leastbusy_picks_the_least_loaded_ties_by_schedule);
+    tcase_add_test(tc, leastbusy_member_in_slow_start_takes_only_its_turns);
+    tcase_add_test(tc, leastbusy_new_sessions_follow_the_ramp_step_by_step);
+    tcase_add_test(tc, wait_goes_when_a_member_is_usable_or_waiting_is_off);
+    tcase_add_test(tc, wait_sleeps_in_steps_until_the_limit_then_times_out);
+    tcase_add_test(tc, wait_refuses_beyond_max_but_keeps_those_already_waiting);
+    tcase_add_test(tc, wait_ends_at_once_when_the_process_stops);
+    suite_add_tcase(s, tc);
+}
