@@ -259,112 +259,119 @@ END_TEST
 
 /* ---- waiting for a usable member (sr_wait_decide) -------------------------- */
 
+/* One row: the inputs (sr_wait_in_t), the verdict, and *sleep and
+ * *retry_after where the row checks them (NA: not checked). */
+#define NA (-1)
+
+typedef struct {
+    int64_t limit;
+    uint32_t max, usable;
+    int forced_recovery, waiting;
+    uint32_t others;
+    int64_t waited;
+    int stopping;
+    sr_wait_verdict_t want;
+    int64_t sleep;
+    int64_t retry_after;
+    const char *why;
+} wait_row_t;
+
+static void wait_rows(const wait_row_t *t, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        sr_wait_in_t in;
+        int64_t sleep = -7;
+        uint32_t ra = 77;
+
+        memset(&in, 0, sizeof(in));
+        in.limit = t[i].limit;
+        in.max = t[i].max;
+        in.usable = t[i].usable;
+        in.forced_recovery = t[i].forced_recovery;
+        in.waiting = t[i].waiting;
+        in.others = t[i].others;
+        in.waited = t[i].waited;
+        in.stopping = t[i].stopping;
+        ck_assert_msg(sr_wait_decide(&in, &sleep, &ra) == t[i].want,
+                      "row %u (%s): verdict", (unsigned)i, t[i].why);
+        ck_assert_msg(t[i].sleep == NA || sleep == t[i].sleep,
+                      "row %u (%s): sleep %lld", (unsigned)i, t[i].why,
+                      (long long)sleep);
+        ck_assert_msg(t[i].retry_after == NA || ra == t[i].retry_after,
+                      "row %u (%s): Retry-After %u", (unsigned)i, t[i].why,
+                      ra);
+    }
+}
+
+#define WAIT_ROWS(t) wait_rows(t, sizeof(t) / sizeof(t[0]))
+
+/*        limit    max usable forced waiting others waited stopping
+ *        -> verdict, sleep, retry_after */
 START_TEST(wait_goes_when_a_member_is_usable_or_waiting_is_off)
 {
-    sr_wait_in_t in = { 0 };
-    int64_t sleep;
-    uint32_t ra;
-
-    in.limit = 2000000;
-    in.max = 4;
-    in.usable = 1;
-    ck_assert_int_eq(sr_wait_decide(&in, &sleep, &ra), SR_WAIT_GO);
-    /* even past the limit, stopping or over max: a usable member serves */
-    in.waited = 5000000;
-    in.stopping = 1;
-    in.others = 9;
-    ck_assert_int_eq(sr_wait_decide(&in, &sleep, &ra), SR_WAIT_GO);
-    ck_assert_int_eq(sleep, 0);
-    /* off: mod_proxy_balancer answers as it always did */
-    memset(&in, 0, sizeof(in));
-    in.max = 4;
-    ck_assert_int_eq(sr_wait_decide(&in, &sleep, &ra), SR_WAIT_GO);
-    /* every member in error and forcerecovery: retried at once, no wait */
-    in.limit = 2000000;
-    in.forced_recovery = 1;
-    ck_assert_int_eq(sr_wait_decide(&in, &sleep, &ra), SR_WAIT_GO);
+    static const wait_row_t t[] = {
+        { 2000000, 4, 1, 0, 0, 0, 0, 0, SR_WAIT_GO, NA, NA,
+          "a usable member serves" },
+        { 2000000, 4, 1, 0, 0, 9, 5000000, 1, SR_WAIT_GO, 0, NA,
+          "even past the limit, stopping or over max: a usable member" },
+        { 0, 4, 0, 0, 0, 0, 0, 0, SR_WAIT_GO, NA, NA,
+          "off: mod_proxy_balancer answers as it always did" },
+        { 2000000, 4, 0, 1, 0, 0, 0, 0, SR_WAIT_GO, NA, NA,
+          "every member in error and forcerecovery: retried at once" },
+    };
+    WAIT_ROWS(t);
 }
 END_TEST
 
 START_TEST(wait_sleeps_in_steps_until_the_limit_then_times_out)
 {
-    sr_wait_in_t in = { 0 };
-    int64_t sleep;
-    uint32_t ra;
-
-    in.limit = 2000000;
-    in.max = 1;
-    ck_assert_int_eq(sr_wait_decide(&in, &sleep, &ra), SR_WAIT_SLEEP);
-    ck_assert_int_eq(sleep, SR_WAIT_STEP);
-    in.waiting = 1;
-    in.waited = 1000000;
-    ck_assert_int_eq(sr_wait_decide(&in, &sleep, &ra), SR_WAIT_SLEEP);
-    ck_assert_int_eq(sleep, SR_WAIT_STEP);
-    /* the last step is only what is left of the limit */
-    in.waited = 1980000;
-    ck_assert_int_eq(sr_wait_decide(&in, &sleep, &ra), SR_WAIT_SLEEP);
-    ck_assert_int_eq(sleep, 20000);
-    in.waited = 2000000;
-    ck_assert_int_eq(sr_wait_decide(&in, &sleep, &ra), SR_WAIT_TIMEOUT);
-    ck_assert_int_eq(sleep, 0);
-    ck_assert_uint_eq(ra, 2);
-    /* a limit of 1.5 s says Retry-After: 2; a tiny one at least 1 */
-    in.limit = 1500000;
-    in.waited = 1600000;
-    ck_assert_int_eq(sr_wait_decide(&in, &sleep, &ra), SR_WAIT_TIMEOUT);
-    ck_assert_uint_eq(ra, 2);
-    in.limit = 1;
-    ck_assert_int_eq(sr_wait_decide(&in, &sleep, &ra), SR_WAIT_TIMEOUT);
-    ck_assert_uint_eq(ra, 1);
-    /* a request that has waited its limit in an earlier attempt (failover)
-     * does not wait again */
-    in.limit = 2000000;
-    in.waiting = 0;
-    in.waited = 2000000;
-    ck_assert_int_eq(sr_wait_decide(&in, &sleep, &ra), SR_WAIT_TIMEOUT);
+    static const wait_row_t t[] = {
+        { 2000000, 1, 0, 0, 0, 0, 0, 0, SR_WAIT_SLEEP, SR_WAIT_STEP, NA,
+          "the first step" },
+        { 2000000, 1, 0, 0, 1, 0, 1000000, 0, SR_WAIT_SLEEP, SR_WAIT_STEP,
+          NA, "waiting, a step" },
+        { 2000000, 1, 0, 0, 1, 0, 1980000, 0, SR_WAIT_SLEEP, 20000, NA,
+          "the last step is only what is left of the limit" },
+        { 2000000, 1, 0, 0, 1, 0, 2000000, 0, SR_WAIT_TIMEOUT, 0, 2,
+          "the limit: timed out" },
+        { 1500000, 1, 0, 0, 1, 0, 1600000, 0, SR_WAIT_TIMEOUT, NA, 2,
+          "a limit of 1.5 s says Retry-After: 2" },
+        { 1, 1, 0, 0, 1, 0, 1600000, 0, SR_WAIT_TIMEOUT, NA, 1,
+          "a tiny limit says at least 1" },
+        { 2000000, 1, 0, 0, 0, 0, 2000000, 0, SR_WAIT_TIMEOUT, NA, NA,
+          "waited its limit in an earlier attempt (failover): no wait" },
+    };
+    WAIT_ROWS(t);
 }
 END_TEST
 
 START_TEST(wait_refuses_beyond_max_but_keeps_those_already_waiting)
 {
-    sr_wait_in_t in = { 0 };
-    int64_t sleep;
-    uint32_t ra;
-
-    in.limit = 10000000;
-    in.max = 2;
-    in.others = 1;
-    ck_assert_int_eq(sr_wait_decide(&in, &sleep, &ra), SR_WAIT_SLEEP);
-    in.others = 2;
-    ck_assert_int_eq(sr_wait_decide(&in, &sleep, &ra), SR_WAIT_REFUSE);
-    ck_assert_int_eq(sleep, 0);
-    ck_assert_uint_eq(ra, 10);
-    /* one that holds a place keeps it however many others wait */
-    in.waiting = 1;
-    in.others = 7;
-    in.waited = 300000;
-    ck_assert_int_eq(sr_wait_decide(&in, &sleep, &ra), SR_WAIT_SLEEP);
+    static const wait_row_t t[] = {
+        { 10000000, 2, 0, 0, 0, 1, 0, 0, SR_WAIT_SLEEP, NA, NA,
+          "a place left" },
+        { 10000000, 2, 0, 0, 0, 2, 0, 0, SR_WAIT_REFUSE, 0, 10,
+          "no place left" },
+        { 10000000, 2, 0, 0, 1, 7, 300000, 0, SR_WAIT_SLEEP, NA, NA,
+          "one that holds a place keeps it however many others wait" },
+    };
+    WAIT_ROWS(t);
 }
 END_TEST
 
 START_TEST(wait_ends_at_once_when_the_process_stops)
 {
-    sr_wait_in_t in = { 0 };
-    int64_t sleep;
-    uint32_t ra;
-
-    in.limit = 10000000;
-    in.max = 2;
-    in.stopping = 1;
-    ck_assert_int_eq(sr_wait_decide(&in, &sleep, &ra), SR_WAIT_STOPPING);
-    ck_assert_uint_eq(ra, 1);
-    in.waiting = 1;
-    in.waited = 400000;
-    ck_assert_int_eq(sr_wait_decide(&in, &sleep, &ra), SR_WAIT_STOPPING);
-    ck_assert_int_eq(sleep, 0);
-    /* a member usable at the same moment still serves */
-    in.usable = 2;
-    ck_assert_int_eq(sr_wait_decide(&in, &sleep, &ra), SR_WAIT_GO);
+    static const wait_row_t t[] = {
+        { 10000000, 2, 0, 0, 0, 0, 0, 1, SR_WAIT_STOPPING, NA, 1,
+          "stopping" },
+        { 10000000, 2, 0, 0, 1, 0, 400000, 1, SR_WAIT_STOPPING, 0, NA,
+          "stopping while waiting" },
+        { 10000000, 2, 2, 0, 1, 0, 400000, 1, SR_WAIT_GO, NA, NA,
+          "a member usable at the same moment still serves" },
+    };
+    WAIT_ROWS(t);
 }
 END_TEST
 
