@@ -41,12 +41,9 @@ static inline uint32_t sr_members(const sr_balancer_state_t *st)
  * changed, or the interval passed). Lock: the balancer's thread mutex. */
 static inline void sr_scan_when_due(sr_balancer_state_t *st, request_rec *r)
 {
-    sr_scan_due_in_t in;
+    sr_scan_due_in_t in = { st->nworkers, st->balancer->workers->nelts,
+                            r->request_time, st->next_scan };
 
-    in.members_seen = st->nworkers;
-    in.members_now = st->balancer->workers->nelts;
-    in.now = r->request_time;
-    in.next_scan = st->next_scan;
     if (sr_scan_due(&in)) {
         st->next_scan = r->request_time + sr_scan(st, r->server);
     }

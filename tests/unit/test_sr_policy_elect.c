@@ -264,12 +264,7 @@ END_TEST
 #define NA (-1)
 
 typedef struct {
-    int64_t limit;
-    uint32_t max, usable;
-    int forced_recovery, waiting;
-    uint32_t others;
-    int64_t waited;
-    int stopping;
+    sr_wait_in_t in;
     sr_wait_verdict_t want;
     int64_t sleep;
     int64_t retry_after;
@@ -281,20 +276,10 @@ static void wait_rows(const wait_row_t *t, size_t n)
     size_t i;
 
     for (i = 0; i < n; i++) {
-        sr_wait_in_t in;
         int64_t sleep = -7;
         uint32_t ra = 77;
 
-        memset(&in, 0, sizeof(in));
-        in.limit = t[i].limit;
-        in.max = t[i].max;
-        in.usable = t[i].usable;
-        in.forced_recovery = t[i].forced_recovery;
-        in.waiting = t[i].waiting;
-        in.others = t[i].others;
-        in.waited = t[i].waited;
-        in.stopping = t[i].stopping;
-        ck_assert_msg(sr_wait_decide(&in, &sleep, &ra) == t[i].want,
+        ck_assert_msg(sr_wait_decide(&t[i].in, &sleep, &ra) == t[i].want,
                       "row %u (%s): verdict", (unsigned)i, t[i].why);
         ck_assert_msg(t[i].sleep == NA || sleep == t[i].sleep,
                       "row %u (%s): sleep %lld", (unsigned)i, t[i].why,
@@ -312,13 +297,13 @@ static void wait_rows(const wait_row_t *t, size_t n)
 START_TEST(wait_goes_when_a_member_is_usable_or_waiting_is_off)
 {
     static const wait_row_t t[] = {
-        { 2000000, 4, 1, 0, 0, 0, 0, 0, SR_WAIT_GO, NA, NA,
+        { { 2000000, 4, 1, 0, 0, 0, 0, 0 }, SR_WAIT_GO, NA, NA,
           "a usable member serves" },
-        { 2000000, 4, 1, 0, 0, 9, 5000000, 1, SR_WAIT_GO, 0, NA,
+        { { 2000000, 4, 1, 0, 0, 9, 5000000, 1 }, SR_WAIT_GO, 0, NA,
           "even past the limit, stopping or over max: a usable member" },
-        { 0, 4, 0, 0, 0, 0, 0, 0, SR_WAIT_GO, NA, NA,
+        { { 0, 4, 0, 0, 0, 0, 0, 0 }, SR_WAIT_GO, NA, NA,
           "off: mod_proxy_balancer answers as it always did" },
-        { 2000000, 4, 0, 1, 0, 0, 0, 0, SR_WAIT_GO, NA, NA,
+        { { 2000000, 4, 0, 1, 0, 0, 0, 0 }, SR_WAIT_GO, NA, NA,
           "every member in error and forcerecovery: retried at once" },
     };
     WAIT_ROWS(t);
@@ -328,19 +313,19 @@ END_TEST
 START_TEST(wait_sleeps_in_steps_until_the_limit_then_times_out)
 {
     static const wait_row_t t[] = {
-        { 2000000, 1, 0, 0, 0, 0, 0, 0, SR_WAIT_SLEEP, SR_WAIT_STEP, NA,
+        { { 2000000, 1, 0, 0, 0, 0, 0, 0 }, SR_WAIT_SLEEP, SR_WAIT_STEP, NA,
           "the first step" },
-        { 2000000, 1, 0, 0, 1, 0, 1000000, 0, SR_WAIT_SLEEP, SR_WAIT_STEP,
+        { { 2000000, 1, 0, 0, 1, 0, 1000000, 0 }, SR_WAIT_SLEEP, SR_WAIT_STEP,
           NA, "waiting, a step" },
-        { 2000000, 1, 0, 0, 1, 0, 1980000, 0, SR_WAIT_SLEEP, 20000, NA,
+        { { 2000000, 1, 0, 0, 1, 0, 1980000, 0 }, SR_WAIT_SLEEP, 20000, NA,
           "the last step is only what is left of the limit" },
-        { 2000000, 1, 0, 0, 1, 0, 2000000, 0, SR_WAIT_TIMEOUT, 0, 2,
+        { { 2000000, 1, 0, 0, 1, 0, 2000000, 0 }, SR_WAIT_TIMEOUT, 0, 2,
           "the limit: timed out" },
-        { 1500000, 1, 0, 0, 1, 0, 1600000, 0, SR_WAIT_TIMEOUT, NA, 2,
+        { { 1500000, 1, 0, 0, 1, 0, 1600000, 0 }, SR_WAIT_TIMEOUT, NA, 2,
           "a limit of 1.5 s says Retry-After: 2" },
-        { 1, 1, 0, 0, 1, 0, 1600000, 0, SR_WAIT_TIMEOUT, NA, 1,
+        { { 1, 1, 0, 0, 1, 0, 1600000, 0 }, SR_WAIT_TIMEOUT, NA, 1,
           "a tiny limit says at least 1" },
-        { 2000000, 1, 0, 0, 0, 0, 2000000, 0, SR_WAIT_TIMEOUT, NA, NA,
+        { { 2000000, 1, 0, 0, 0, 0, 2000000, 0 }, SR_WAIT_TIMEOUT, NA, NA,
           "waited its limit in an earlier attempt (failover): no wait" },
     };
     WAIT_ROWS(t);
@@ -350,11 +335,11 @@ END_TEST
 START_TEST(wait_refuses_beyond_max_but_keeps_those_already_waiting)
 {
     static const wait_row_t t[] = {
-        { 10000000, 2, 0, 0, 0, 1, 0, 0, SR_WAIT_SLEEP, NA, NA,
+        { { 10000000, 2, 0, 0, 0, 1, 0, 0 }, SR_WAIT_SLEEP, NA, NA,
           "a place left" },
-        { 10000000, 2, 0, 0, 0, 2, 0, 0, SR_WAIT_REFUSE, 0, 10,
+        { { 10000000, 2, 0, 0, 0, 2, 0, 0 }, SR_WAIT_REFUSE, 0, 10,
           "no place left" },
-        { 10000000, 2, 0, 0, 1, 7, 300000, 0, SR_WAIT_SLEEP, NA, NA,
+        { { 10000000, 2, 0, 0, 1, 7, 300000, 0 }, SR_WAIT_SLEEP, NA, NA,
           "one that holds a place keeps it however many others wait" },
     };
     WAIT_ROWS(t);
@@ -364,11 +349,11 @@ END_TEST
 START_TEST(wait_ends_at_once_when_the_process_stops)
 {
     static const wait_row_t t[] = {
-        { 10000000, 2, 0, 0, 0, 0, 0, 1, SR_WAIT_STOPPING, NA, 1,
+        { { 10000000, 2, 0, 0, 0, 0, 0, 1 }, SR_WAIT_STOPPING, NA, 1,
           "stopping" },
-        { 10000000, 2, 0, 0, 1, 0, 400000, 1, SR_WAIT_STOPPING, 0, NA,
+        { { 10000000, 2, 0, 0, 1, 0, 400000, 1 }, SR_WAIT_STOPPING, 0, NA,
           "stopping while waiting" },
-        { 10000000, 2, 2, 0, 1, 0, 400000, 1, SR_WAIT_GO, NA, NA,
+        { { 10000000, 2, 2, 0, 1, 0, 400000, 1 }, SR_WAIT_GO, NA, NA,
           "a member usable at the same moment still serves" },
     };
     WAIT_ROWS(t);

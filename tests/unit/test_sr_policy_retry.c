@@ -46,44 +46,36 @@ static sr_retry_status_in_t candidate(int status)
 
 START_TEST(retry_candidate_table)
 {
+    /* status, done, ours, decided, retried, subrequest, state */
     static const struct {
-        int status;
-        unsigned char done, ours, decided, retried, subrequest, state;
+        sr_retry_status_in_t in;
         sr_retry_candidate_t want;
         const char *why;
     } t[] = {
-        { 502, 0, 1, 1, 0, 0, 1, SR_RETRY_BROKE, "a member broke: 502" },
-        { 503, 0, 1, 1, 0, 0, 1, SR_RETRY_UNREACHED, "never reached: 503" },
-        { 200, 0, 1, 1, 0, 0, 1, SR_RETRY_NOT, "served" },
-        { 500, 0, 1, 1, 0, 0, 1, SR_RETRY_NOT, "500: not ours to retry" },
-        { 504, 0, 1, 1, 0, 0, 1, SR_RETRY_NOT, "504: timed out, no retry" },
-        { 404, 0, 1, 1, 0, 0, 1, SR_RETRY_NOT, "the member's answer" },
-        { 502, 0, 0, 0, 0, 0, 0, SR_RETRY_NOT, "not our balancer" },
-        { 502, 0, 1, 0, 0, 0, 1, SR_RETRY_NOT, "502 without a member" },
-        { 503, 0, 1, 0, 0, 0, 1, SR_RETRY_NOT, "503: the finder found none" },
-        { 502, 0, 1, 1, 1, 0, 1, SR_RETRY_NOT, "retried once already" },
-        { 503, 0, 1, 1, 1, 0, 1, SR_RETRY_NOT, "503 retried already" },
-        { 502, 0, 1, 1, 0, 1, 1, SR_RETRY_NOT, "a subrequest" },
-        { 503, 0, 1, 1, 0, 1, 1, SR_RETRY_NOT, "a 503 subrequest" },
-        { 502, 0, 1, 1, 0, 0, 0, SR_RETRY_NOT, "no balancer state" },
-        { DONE_STATUS, 1, 1, 1, 0, 0, 1, SR_RETRY_BROKEN_RESPONSE,
+        { { 502, 0, 1, 1, 0, 0, 1 }, SR_RETRY_BROKE, "a member broke: 502" },
+        { { 503, 0, 1, 1, 0, 0, 1 }, SR_RETRY_UNREACHED, "never reached: 503" },
+        { { 200, 0, 1, 1, 0, 0, 1 }, SR_RETRY_NOT, "served" },
+        { { 500, 0, 1, 1, 0, 0, 1 }, SR_RETRY_NOT, "500: not ours to retry" },
+        { { 504, 0, 1, 1, 0, 0, 1 }, SR_RETRY_NOT, "504: timed out, no retry" },
+        { { 404, 0, 1, 1, 0, 0, 1 }, SR_RETRY_NOT, "the member's answer" },
+        { { 502, 0, 0, 0, 0, 0, 0 }, SR_RETRY_NOT, "not our balancer" },
+        { { 502, 0, 1, 0, 0, 0, 1 }, SR_RETRY_NOT, "502 without a member" },
+        { { 503, 0, 1, 0, 0, 0, 1 }, SR_RETRY_NOT, "503: the finder found none" },
+        { { 502, 0, 1, 1, 1, 0, 1 }, SR_RETRY_NOT, "retried once already" },
+        { { 503, 0, 1, 1, 1, 0, 1 }, SR_RETRY_NOT, "503 retried already" },
+        { { 502, 0, 1, 1, 0, 1, 1 }, SR_RETRY_NOT, "a subrequest" },
+        { { 503, 0, 1, 1, 0, 1, 1 }, SR_RETRY_NOT, "a 503 subrequest" },
+        { { 502, 0, 1, 1, 0, 0, 0 }, SR_RETRY_NOT, "no balancer state" },
+        { { DONE_STATUS, 1, 1, 1, 0, 0, 1 }, SR_RETRY_BROKEN_RESPONSE,
           "DONE: the response was cut off" },
-        { DONE_STATUS, 1, 1, 0, 1, 1, 0, SR_RETRY_BROKEN_RESPONSE,
+        { { DONE_STATUS, 1, 1, 0, 1, 1, 0 }, SR_RETRY_BROKEN_RESPONSE,
           "DONE marks ours broken whatever else" },
-        { DONE_STATUS, 1, 0, 0, 0, 0, 0, SR_RETRY_NOT, "DONE, not ours" },
+        { { DONE_STATUS, 1, 0, 0, 0, 0, 0 }, SR_RETRY_NOT, "DONE, not ours" },
     };
     size_t i;
 
     for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
-        sr_retry_status_in_t in;
-        in.status = t[i].status;
-        in.done = t[i].done;
-        in.ours = t[i].ours;
-        in.decided = t[i].decided;
-        in.retried = t[i].retried;
-        in.subrequest = t[i].subrequest;
-        in.state = t[i].state;
-        ck_assert_msg(sr_retry_candidate(&in) == t[i].want, "row %u: %s",
+        ck_assert_msg(sr_retry_candidate(&t[i].in) == t[i].want, "row %u: %s",
                       (unsigned)i, t[i].why);
     }
 }

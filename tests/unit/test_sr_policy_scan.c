@@ -21,31 +21,26 @@ void policy_scan_cases(Suite *s);
 
 START_TEST(scan_due_table)
 {
+    /* members seen at the last scan, members now, now, next scan */
     static const struct {
-        int seen, now_members;
-        int64_t now, next;
+        sr_scan_due_in_t in;
         int due;
         const char *why;
     } t[] = {
-        { 3, 3, 100, 200, 0, "same members, before the next scan" },
-        { 3, 3, 199, 200, 0, "same members, just before the next scan" },
-        { 3, 3, 200, 200, 1, "the next scan's time came" },
-        { 3, 3, 500, 200, 1, "the next scan's time passed" },
-        { 3, 4, 100, 200, 1, "a member was added" },
-        { 3, 2, 100, 200, 1, "a member was removed" },
-        { 0, 3, 100, 200, 1, "never scanned members" },
-        { 0, 0, 100, 0, 1, "no scan yet (next scan 0)" },
-        { 0, 0, -1, 0, 0, "same (empty) list, before the next scan" },
+        { { 3, 3, 100, 200 }, 0, "same members, before the next scan" },
+        { { 3, 3, 199, 200 }, 0, "same members, just before the next scan" },
+        { { 3, 3, 200, 200 }, 1, "the next scan's time came" },
+        { { 3, 3, 500, 200 }, 1, "the next scan's time passed" },
+        { { 3, 4, 100, 200 }, 1, "a member was added" },
+        { { 3, 2, 100, 200 }, 1, "a member was removed" },
+        { { 0, 3, 100, 200 }, 1, "never scanned members" },
+        { { 0, 0, 100, 0 }, 1, "no scan yet (next scan 0)" },
+        { { 0, 0, -1, 0 }, 0, "same (empty) list, before the next scan" },
     };
     size_t i;
 
     for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
-        sr_scan_due_in_t in;
-        in.members_seen = t[i].seen;
-        in.members_now = t[i].now_members;
-        in.now = t[i].now;
-        in.next_scan = t[i].next;
-        ck_assert_msg(sr_scan_due(&in) == t[i].due, "row %u: %s",
+        ck_assert_msg(sr_scan_due(&t[i].in) == t[i].due, "row %u: %s",
                       (unsigned)i, t[i].why);
     }
 }
