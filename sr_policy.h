@@ -27,6 +27,11 @@
  *
  *   question                                   decided by
  *   no usable member: wait, or 503?            sr_wait_decide
+ *   is a scan of the balancer due first        sr_scan_due
+ *     (member list changed, interval passed)?
+ *   a retry: what it inherits from its         sr_retry_inherit
+ *     failed attempt (tried set, retries + 1,
+ *     the member it goes to first)?
  *   a retry sent back to the member that       sr_decide_retry_same
  *     broke: served there, before any other
  *     rule of the finder?
@@ -41,8 +46,10 @@
  *     rebalanced client goes by load)
  *   may the schedule's member serve            sr_elect_check,
  *                                              sr_elect_leastbusy
- *   after that verdict: serve, next ticket,    sr_elect_then
- *     rescan, or give up
+ *   after that verdict: serve, next ticket,    sr_elect_then (the loop
+ *     rescan, or give up                         itself: sr_elect_run)
+ *   by key: the map found stale - rescan and   sr_hash_then
+ *     ask again (once), or take its answer?
  *   the Set-Cookie before the member answers   sr_cookie_early
  *     (an upgrade)?
  *   an HTTP/2 stream: does a broken pooled     sr_retry_stream_break_as_502
@@ -51,6 +58,10 @@
  *   the response leaves: is our cookie due;    sr_cookie_due,
  *     does it go out, or does the member's     sr_cookie_issue
  *     own cookie stand (warned once)?
+ *   an attempt's status: does it enter the     sr_retry_candidate
+ *     retry decision at all (502 / 503 with a
+ *     member, not retried, not a subrequest;
+ *     DONE: the response was cut off)?
  *   the member broke or was not reached:       sr_retry_allowed,
  *     retry, and on which member                 sr_retry_unreached_allowed,
  *                                                sr_retry_member
