@@ -23,7 +23,8 @@
  * mod_sticky_route_status.c. StickyRouteWait:
  * mod_sticky_route_wait.c. lbmethod=hash: mod_sticky_route_hash.c.
  * StickyRouteDiscover: mod_sticky_route_discover*.c, _lookup.c.
- * The decisions: sr_policy.c, sr_discover_policy.c; the httpd-free
+ * The decisions: sr_policy.h (its opening comment is a request's whole
+ * decision table) over sr_policy*.c, sr_discover_policy.c; the httpd-free
  * helpers (cookie grammar, keys, schedule): sr_core.h. The request path
  * through these files: docs/DESIGN.md.
  */
