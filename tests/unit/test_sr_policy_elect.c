@@ -4,7 +4,8 @@
  *
  * Unit tests of the election (check): the schedule's turn with tried and
  * stale members (sr_elect_check), the tried set, election by load and slow
- * start (sr_elect_leastbusy), waiting for a usable member (sr_wait_decide).
+ * start (sr_elect_leastbusy), the key's stale map (sr_hash_then), waiting
+ * for a usable member (sr_wait_decide).
  * Added to the sr_policy suite (policy_elect_cases).
  */
 #include <stdio.h>
@@ -257,6 +258,31 @@ START_TEST(leastbusy_new_sessions_follow_the_ramp_step_by_step)
 }
 END_TEST
 
+/* ---- the key's map stale (sr_hash_then) ----------------------------------- */
+
+START_TEST(hash_then_one_rescan_when_stale)
+{
+    static const struct {
+        int stale;
+        uint32_t rescans;
+        sr_hash_go_t want;
+    } t[] = {
+        { 0, 0, SR_HASH_GO_SERVE },     /* the map is current */
+        { 0, 1, SR_HASH_GO_SERVE },
+        { 1, 0, SR_HASH_GO_RESCAN },    /* stale: rescan, ask again */
+        { 1, 1, SR_HASH_GO_SERVE },     /* stale again: its answer stands */
+        { 1, 7, SR_HASH_GO_SERVE },
+    };
+    size_t i;
+
+    ck_assert_int_eq(SR_HASH_RESCANS, 1);
+    for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+        ck_assert_msg(sr_hash_then(t[i].stale, t[i].rescans) == t[i].want,
+                      "row %u", (unsigned)i);
+    }
+}
+END_TEST
+
 /* ---- waiting for a usable member (sr_wait_decide) -------------------------- */
 
 /* One row: the inputs (sr_wait_in_t), the verdict, and *sleep and
@@ -370,6 +396,7 @@ void policy_elect_cases(Suite *s)
     tcase_add_test(tc, elect_tried_members_cost_a_ticket_until_all_tried);
     tcase_add_test(tc, elect_none_without_takers);
     tcase_add_test(tc, tried_set_of_any_size);
+    tcase_add_test(tc, hash_then_one_rescan_when_stale);
     tcase_add_test(tc, leastbusy_picks_the_least_loaded_ties_by_schedule);
     tcase_add_test(tc, leastbusy_member_in_slow_start_takes_only_its_turns);
     tcase_add_test(tc, leastbusy_new_sessions_follow_the_ramp_step_by_step);

@@ -5,8 +5,7 @@
  * Unit tests (check) of the decisions that moved from the glue into the
  * policy (issue 18, item 1): how a finder elects (sr_elect_way), what an
  * election does after a verdict (sr_elect_then) and its loop
- * (sr_elect_run), the key's stale map (sr_hash_then), the application's
- * session id
+ * (sr_elect_run), the application's session id
  * (sr_session_read_header, sr_session_read_url), the Set-Cookie of the
  * output filter (sr_cookie_due, sr_cookie_issue), what log_transaction
  * counts (sr_count_decision). One test per row of each table in the
@@ -305,31 +304,6 @@ START_TEST(elect_loop_empty_schedule_rescans_once)
 }
 END_TEST
 
-/* ---- the key's map stale (sr_hash_then) ----------------------------------- */
-
-START_TEST(hash_then_one_rescan_when_stale)
-{
-    static const struct {
-        int stale;
-        uint32_t rescans;
-        sr_hash_go_t want;
-    } t[] = {
-        { 0, 0, SR_HASH_GO_SERVE },     /* the map is current */
-        { 0, 1, SR_HASH_GO_SERVE },
-        { 1, 0, SR_HASH_GO_RESCAN },    /* stale: rescan, ask again */
-        { 1, 1, SR_HASH_GO_SERVE },     /* stale again: its answer stands */
-        { 1, 7, SR_HASH_GO_SERVE },
-    };
-    size_t i;
-
-    ck_assert_int_eq(SR_HASH_RESCANS, 1);
-    for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
-        ck_assert_msg(sr_hash_then(t[i].stale, t[i].rescans) == t[i].want,
-                      "row %u", (unsigned)i);
-    }
-}
-END_TEST
-
 /* ---- the application's session id ------------------------------------------ */
 
 static const char *routes3[] = { "s1", "s2", "s3" };
@@ -587,7 +561,6 @@ Suite *policy_request_suite(void)
     tcase_add_test(tc, elect_loop_skips_tried_members_and_ends);
     tcase_add_test(tc, elect_loop_rescan_maps_the_same_ticket_onto_the_new_schedule);
     tcase_add_test(tc, elect_loop_empty_schedule_rescans_once);
-    tcase_add_test(tc, hash_then_one_rescan_when_stale);
     tcase_add_test(tc, session_cookie_names_its_member);
     tcase_add_test(tc, session_first_value_naming_a_member_wins);
     tcase_add_test(tc, session_value_without_a_member_is_passed_over);
