@@ -41,8 +41,9 @@ static const sr_attempt_t *sr_attempt_of(const sr_req_t *prev, sr_attempt_t *a)
 }
 
 /* The request's sr_req_t for balancer b (made at its first decision; a
- * retry's inherits what its failed attempt knew, as sr_retry_inherit says). No lock beyond the
- * finder's: the request is its thread's own; st->max only is read. */
+ * retry's inherits what its failed attempt knew, as sr_retry_inherit
+ * says). No lock beyond the finder's: the request is its thread's own;
+ * st->max only is read. */
 sr_req_t *sr_req(request_rec *r, proxy_balancer *b, sr_balancer_state_t *st)
 {
     sr_req_t *rq = ap_get_module_config(r->request_config, &sticky_route_module);

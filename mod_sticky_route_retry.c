@@ -173,8 +173,9 @@ static void stream_keepalives_restore(request_rec *r)
  * Which statuses enter the retry decision at all: sr_retry_candidate (a
  * 502 or a 503 with a member decided, not a subrequest, not retried yet;
  * DONE marks the response broken). A member broke under a request before
- * any byte of its answer and mod_proxy answers 502 (on a reused client connection mod_proxy_http
- * closes the connection instead, for the client to retry). When the
+ * any byte of its answer and mod_proxy answers 502 (on a reused client
+ * connection mod_proxy_http closes the connection instead, for the client
+ * to retry). When the
  * policy allows it (sr_retry_allowed: GET or HEAD without a body, nothing
  * sent yet), the request runs again as an internal redirect: first on the
  * same member with a fresh connection when the broken one was a reused
