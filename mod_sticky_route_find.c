@@ -118,13 +118,8 @@ static void sr_elect_rescan(void *ctx)
 static int sr_elect(sr_balancer_state_t *st, request_rec *r, sr_req_t *rq,
                     int by_load)
 {
-    sr_elect_ctx_t c;
+    sr_elect_ctx_t c = { st, r, rq, by_load, 0 };
 
-    c.st = st;
-    c.r = r;
-    c.rq = rq;
-    c.by_load = by_load;
-    c.ticket = 0;
     return sr_elect_run(sr_elect_step, sr_elect_rescan, &c);
 }
 
