@@ -17,7 +17,9 @@ GLUE_SRC    = mod_sticky_route.c mod_sticky_route_config.c mod_sticky_route_shm.
               mod_sticky_route_discover.c mod_sticky_route_discover_apply.c \
               mod_sticky_route_lookup.c mod_sticky_route_hc.c mod_sticky_route_wait.c \
               mod_sticky_route_hash.c
-GLUE_HDR    = mod_sticky_route.h mod_sticky_route_private.h mod_sticky_route_discover.h
+GLUE_HDR    = mod_sticky_route.h mod_sticky_route_private.h mod_sticky_route_discover.h \
+              mod_sticky_route_config.h mod_sticky_route_shm.h \
+              mod_sticky_route_state.h mod_sticky_route_request.h
 MODULE_SRC  = $(GLUE_SRC) $(CORE_SRC)
 PYTEST      = /usr/bin/python3 -m pytest
 
