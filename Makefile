@@ -9,7 +9,8 @@ CORE_SRC    = sr_text.c sr_key.c sr_cookie.c sr_cookie_spec.c sr_schedule.c \
               sr_discover_policy.c sr_dns.c sr_hash.c sr_hash_build.c
 CORE_HDR    = sr_core.h sr_text.h sr_key.h sr_cookie.h sr_schedule.h sr_atomic.h \
               sr_policy.h sr_dns.h sr_hash.h sr_hash_map.h
-GLUE_SRC    = mod_sticky_route.c mod_sticky_route_config.c mod_sticky_route_shm.c \
+GLUE_SRC    = mod_sticky_route.c mod_sticky_route_config.c \
+              mod_sticky_route_effective.c mod_sticky_route_shm.c \
               mod_sticky_route_state.c mod_sticky_route_find.c \
               mod_sticky_route_request.c \
               mod_sticky_route_filter.c mod_sticky_route_retry.c \

@@ -22,9 +22,12 @@
 #error "a part of mod_sticky_route_private.h: include that header"
 #endif
 
-/* ---- configuration (mod_sticky_route_config.c) ------------------------- */
+/* ---- configuration (mod_sticky_route_config.c, _effective.c) ------------ */
 
 /* StickyRouteElect: sr_elect_mode_t (sr_policy.h, sr_elect_way). */
+
+/* StickyRouteRebalance's default FACTOR, x 100. */
+#define SR_REBALANCE_FACTOR_DEFAULT 125
 
 /* StickyRouteDiscover URL [interval=S] [max=N] [member parameters] */
 typedef struct {
@@ -95,10 +98,14 @@ typedef struct {
                                         the start) */
 } sr_effective_t;
 
+/* The directives (mod_sticky_route_config.c). No lock: configuration. */
 extern const command_rec sr_cmds[];
 void *sr_create_dir_conf(apr_pool_t *p, char *dummy);
 void *sr_create_server_conf(apr_pool_t *p, server_rec *s);
 void *sr_merge_conf(apr_pool_t *p, void *basev, void *addv);
+
+/* The settings of one balancer (mod_sticky_route_effective.c). No lock:
+ * configuration, fixed after startup. */
 void sr_config_init(apr_pool_t *pconf);
 const sr_conf_t *sr_section_conf(apr_pool_t *p, server_rec *s,
                                  proxy_balancer *b);
