@@ -15,7 +15,8 @@ GLUE_SRC    = mod_sticky_route.c mod_sticky_route_config.c \
               mod_sticky_route_request.c \
               mod_sticky_route_filter.c mod_sticky_route_retry.c \
               mod_sticky_route_status.c \
-              mod_sticky_route_discover.c mod_sticky_route_discover_apply.c \
+              mod_sticky_route_discover.c mod_sticky_route_discover_watchdog.c \
+              mod_sticky_route_discover_apply.c \
               mod_sticky_route_lookup.c mod_sticky_route_hc.c mod_sticky_route_wait.c \
               mod_sticky_route_hash.c
 GLUE_HDR    = mod_sticky_route.h mod_sticky_route_private.h mod_sticky_route_discover.h \

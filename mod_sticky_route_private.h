@@ -119,6 +119,21 @@ APLOG_USE_MODULE(sticky_route);
 #endif
 extern module AP_MODULE_DECLARE_DATA sticky_route_module;
 
+/* A cleanup of pool p that sets the pointer at slot to NULL when p is
+ * cleared: a file's pointer to something of one configuration generation
+ * (pconf) is forgotten with it (as APR's own (void **) arguments, slot is
+ * the address of any object pointer). No lock: the parent, at startup. */
+static inline apr_status_t sr_forget_cleanup(void *slot)
+{
+    *(void **)slot = NULL;
+    return APR_SUCCESS;
+}
+static inline void sr_forget_with_pool(apr_pool_t *p, void **slot)
+{
+    apr_pool_cleanup_register(p, slot, sr_forget_cleanup,
+                              apr_pool_cleanup_null);
+}
+
 /* The glue's shared declarations, by concern (each part is reached only
  * through this header; their order is their dependency order). */
 #include "mod_sticky_route_config.h"     /* settings (_config.c, _effective.c) */
@@ -168,7 +183,7 @@ int sr_hash_request_key(const sr_balancer_state_t *st, request_rec *r,
 int32_t sr_hash_choose(sr_balancer_state_t *st, uint64_t h, uint32_t n,
                        const sr_tried_t *tried, int *spilled, int *stale);
 
-/* ---- discovery (mod_sticky_route_discover.c) --------------------------------- */
+/* ---- discovery (mod_sticky_route_discover.c, _discover_watchdog.c) ---------- */
 
 const char *sr_discover_parse(apr_pool_t *p, int argc, char *const argv[],
                               sr_discover_conf_t *dc);
@@ -176,7 +191,8 @@ const char *sr_discover_parse(apr_pool_t *p, int argc, char *const argv[],
 int sr_discover_check(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s,
                       proxy_balancer *b, const sr_discover_conf_t *dc,
                       const sr_key_t *route_key);
-/* post_config: the watchdog callbacks; needs mod_watchdog. */
+/* post_config: the watchdog callbacks; needs mod_watchdog
+ * (mod_sticky_route_discover_watchdog.c, like sr_discover_child_ready). */
 int sr_discover_post_config(apr_pool_t *pconf, server_rec *main_s);
 /* child_init, after mod_proxy_balancer's: this process's balancers are
  * made; the discovery watchdogs act only from then on. No lock. */
