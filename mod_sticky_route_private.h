@@ -8,12 +8,18 @@
  */
 
 /*
- * mod_sticky_route_private.h - what the glue files share.
+ * mod_sticky_route_private.h - what the glue files share: the lock
+ * contract (below, the one place it is written), then by concern its
+ * parts mod_sticky_route_config.h (settings), _shm.h (shared memory),
+ * _state.h (our balancers, per-process state), _request.h (a request's
+ * own state), reached only through this header.
  *
  *   mod_sticky_route.c         module record, hooks, startup checks and
  *                              preparation (derived routes, shared slots);
  *                              nothing calls into it
- *   mod_sticky_route_config.c  directives and the settings of a balancer
+ *   mod_sticky_route_config.c  the directives (sr_conf_t made, merged)
+ *   mod_sticky_route_effective.c  the settings of a balancer
+ *                              (sr_effective), their startup checks
  *   mod_sticky_route_shm.c     shared memory: tickets and counters
  *   mod_sticky_route_state.c   per-balancer state and its scan: routes,
  *                              view, member weight (slow start), schedule;
@@ -29,7 +35,8 @@
  *   mod_sticky_route_status.c  the status handler
  *   mod_sticky_route_wait.c    StickyRouteWait: requests wait for a member
  *   mod_sticky_route_hash.c    lbmethod=hash: the request key, the map
- *   mod_sticky_route_discover.c, _discover_apply.c, _lookup.c
+ *   mod_sticky_route_discover.c, _discover_watchdog.c,
+ *   _discover_apply.c, _lookup.c, _hc.c
  *                              StickyRouteDiscover (their own header:
  *                              mod_sticky_route_discover.h)
  *
