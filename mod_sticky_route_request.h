@@ -22,6 +22,8 @@
 #error "a part of mod_sticky_route_private.h: include that header"
 #endif
 
+/* ---- a request's own state (sr_req_t, its in-flight count) -------------- */
+
 /* What one request knows of its decisions, in r->request_config: made by
  * the finder (sr_req), read by the cookie filter, log_transaction and the
  * retry. Belongs to the request's thread: no lock. */
