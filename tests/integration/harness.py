@@ -487,6 +487,22 @@ class SlowBackend(PyBackend):
                           % (self.name, n, self.held))
 
 
+class StaleOnReuse(PyBackend):
+    """A member whose keep-alive races the proxy's reuse of a pooled
+    connection: 200 for the first request of a connection, close without a
+    byte on the second."""
+
+    def respond(self, conn_no, req_no, head):
+        return self.ok() if req_no == 1 else None
+
+
+class ClosesAlways(PyBackend):
+    """A failed member: reads every request and closes without answering."""
+
+    def respond(self, conn_no, req_no, head):
+        return None
+
+
 class HeldRequests:
     """n concurrent GETs of `path` on fresh connections, each in its own
     thread (bounded by HTTP_TIMEOUT); join() returns their responses (or
