@@ -44,57 +44,37 @@ static int span_is(const sr_span_t *s, const char *v)
     return s->len == strlen(v) && memcmp(s->ptr, v, s->len) == 0;
 }
 
-START_TEST(cookie_find_single_among_others)
+/* One Cookie header, the spans found (at most max) and their values. */
+static const struct {
+    const char *hdr;
+    size_t max;
+    size_t n;
+    const char *want[2];
+} find_cases[] = {
+    {"a=1; ROUTEID=s1; b=2", 4, 1, {"s1"}},                     /* among others */
+    {"XROUTEID=s1; ROUTEIDX=s2; routeid=s3", 4, 0, {NULL}},     /* exact on name */
+    {"ROUTEID=a;ROUTEID=b;ROUTEID=c", 2, 2, {"a", "b"}},        /* in order, bounded */
+    {"  ROUTEID = \"s1\" ;x=y", 2, 1, {"s1"}},                  /* quotes and blanks */
+    {"", 2, 0, {NULL}},                                         /* empty and garbage */
+    {";;;,,, ", 2, 0, {NULL}},
+    {"ROUTEID", 2, 0, {NULL}},
+    {"ROUTEID=", 2, 1, {""}},
+    {NULL, 2, 0, {NULL}},
+    {"=x; ROUTEID=\"", 2, 1, {"\""}},
+    {"a=1, ROUTEID=s2", 2, 1, {"s2"}},                          /* comma separated */
+};
+
+START_TEST(cookie_find_cases)
 {
     sr_span_t s[4];
-    ck_assert_uint_eq(find("a=1; ROUTEID=s1; b=2", "ROUTEID", s, 4), 1);
-    ck_assert(span_is(&s[0], "s1"));
-}
-END_TEST
+    size_t i;
 
-START_TEST(cookie_find_is_exact_on_name)
-{
-    sr_span_t s[4];
-    ck_assert_uint_eq(find("XROUTEID=s1; ROUTEIDX=s2; routeid=s3", "ROUTEID", s, 4), 0);
-}
-END_TEST
-
-START_TEST(cookie_find_several_in_order_and_bounded)
-{
-    sr_span_t s[2];
-    ck_assert_uint_eq(find("ROUTEID=a;ROUTEID=b;ROUTEID=c", "ROUTEID", s, 2), 2);
-    ck_assert(span_is(&s[0], "a"));
-    ck_assert(span_is(&s[1], "b"));
-}
-END_TEST
-
-START_TEST(cookie_find_strips_quotes_and_blanks)
-{
-    sr_span_t s[2];
-    ck_assert_uint_eq(find("  ROUTEID = \"s1\" ;x=y", "ROUTEID", s, 2), 1);
-    ck_assert(span_is(&s[0], "s1"));
-}
-END_TEST
-
-START_TEST(cookie_find_handles_empty_and_garbage)
-{
-    sr_span_t s[2];
-    ck_assert_uint_eq(find("", "ROUTEID", s, 2), 0);
-    ck_assert_uint_eq(find(";;;,,, ", "ROUTEID", s, 2), 0);
-    ck_assert_uint_eq(find("ROUTEID", "ROUTEID", s, 2), 0);
-    ck_assert_uint_eq(find("ROUTEID=", "ROUTEID", s, 2), 1);
-    ck_assert_uint_eq(s[0].len, 0);
-    ck_assert_uint_eq(find(NULL, "ROUTEID", s, 2), 0);
-    ck_assert_uint_eq(find("=x; ROUTEID=\"", "ROUTEID", s, 2), 1);
-    ck_assert(span_is(&s[0], "\""));
-}
-END_TEST
-
-START_TEST(cookie_find_comma_separated)
-{
-    sr_span_t s[2];
-    ck_assert_uint_eq(find("a=1, ROUTEID=s2", "ROUTEID", s, 2), 1);
-    ck_assert(span_is(&s[0], "s2"));
+    ck_assert_uint_le(find_cases[_i].max, 4);
+    ck_assert_uint_eq(find(find_cases[_i].hdr, "ROUTEID", s, find_cases[_i].max),
+                      find_cases[_i].n);
+    for (i = 0; i < find_cases[_i].n; i++)
+        ck_assert_msg(span_is(&s[i], find_cases[_i].want[i]), "case %d: span %zu is \"%.*s\"",
+                      _i, i, (int)s[i].len, s[i].ptr);
 }
 END_TEST
 
@@ -460,12 +440,8 @@ static Suite *core_suite(void)
     Suite *s = suite_create("sr_core");
     TCase *tc = tcase_create("core");
     tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_add_test(tc, cookie_find_single_among_others);
-    tcase_add_test(tc, cookie_find_is_exact_on_name);
-    tcase_add_test(tc, cookie_find_several_in_order_and_bounded);
-    tcase_add_test(tc, cookie_find_strips_quotes_and_blanks);
-    tcase_add_test(tc, cookie_find_handles_empty_and_garbage);
-    tcase_add_test(tc, cookie_find_comma_separated);
+    tcase_add_loop_test(tc, cookie_find_cases, 0,
+                        (int)(sizeof(find_cases) / sizeof(find_cases[0])));
     tcase_add_test(tc, value_plain_route);
     tcase_add_test(tc, value_legacy_stock_recipe);
     tcase_add_test(tc, value_malformed);
