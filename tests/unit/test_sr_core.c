@@ -80,38 +80,46 @@ END_TEST
 
 /* ---- values -------------------------------------------------------- */
 
-START_TEST(value_plain_route)
+/* Unsigned values (no secret): the kind parsed, the route read, and the
+ * verdict with legacy values allowed. */
+static const struct {
+    const char *val;
+    size_t len;
+    sr_value_kind_t kind;
+    const char *route;          /* NULL: malformed */
+} value_cases[] = {
+    {"s1", 2, SR_VALUE_PLAIN, "s1"},
+    {".s1", 3, SR_VALUE_LEGACY, "s1"},                  /* the stock recipe */
+    {"abc123.s2", 9, SR_VALUE_LEGACY, "s2"},
+    {"", 0, SR_VALUE_MALFORMED, NULL},
+    {"s 1", 3, SR_VALUE_MALFORMED, NULL},
+    {"s\r\n1", 4, SR_VALUE_MALFORMED, NULL},
+    {"s\0001", 3, SR_VALUE_MALFORMED, NULL},
+    {"s\xc3\xa9", 3, SR_VALUE_MALFORMED, NULL},
+    {"s1.", 3, SR_VALUE_MALFORMED, NULL},
+    {"a.b.c", 5, SR_VALUE_MALFORMED, NULL},
+    {"s%0d%0a", 7, SR_VALUE_MALFORMED, NULL},
+};
+
+START_TEST(value_unsigned_cases)
 {
     sr_value_t v;
-    ck_assert_int_eq(sr_value_parse("s1", 2, 0, &v), SR_VALUE_PLAIN);
-    ck_assert_str_eq(v.route, "s1");
+
+    ck_assert_int_eq(sr_value_parse(value_cases[_i].val, value_cases[_i].len, 0, &v),
+                     value_cases[_i].kind);
+    if (value_cases[_i].route == NULL) {
+        ck_assert_int_eq(sr_value_verdict(&v, NULL, 1, "b"), SR_VERDICT_MALFORMED);
+        return;
+    }
+    ck_assert_str_eq(v.route, value_cases[_i].route);
     ck_assert_int_eq(sr_value_verdict(&v, NULL, 1, "balancer://x"), SR_VERDICT_ROUTE);
 }
 END_TEST
 
-START_TEST(value_legacy_stock_recipe)
-{
-    sr_value_t v;
-    ck_assert_int_eq(sr_value_parse(".s1", 3, 0, &v), SR_VALUE_LEGACY);
-    ck_assert_str_eq(v.route, "s1");
-    ck_assert_int_eq(sr_value_parse("abc123.s2", 9, 0, &v), SR_VALUE_LEGACY);
-    ck_assert_str_eq(v.route, "s2");
-    ck_assert_int_eq(sr_value_verdict(&v, NULL, 1, "b"), SR_VERDICT_ROUTE);
-}
-END_TEST
-
-START_TEST(value_malformed)
+START_TEST(value_route_length_bound)
 {
     sr_value_t v;
     char big[SR_VALUE_MAX + 2];
-    ck_assert_int_eq(sr_value_parse("", 0, 0, &v), SR_VALUE_MALFORMED);
-    ck_assert_int_eq(sr_value_parse("s 1", 3, 0, &v), SR_VALUE_MALFORMED);
-    ck_assert_int_eq(sr_value_parse("s\r\n1", 4, 0, &v), SR_VALUE_MALFORMED);
-    ck_assert_int_eq(sr_value_parse("s\0001", 3, 0, &v), SR_VALUE_MALFORMED);
-    ck_assert_int_eq(sr_value_parse("s\xc3\xa9", 3, 0, &v), SR_VALUE_MALFORMED);
-    ck_assert_int_eq(sr_value_parse("s1.", 3, 0, &v), SR_VALUE_MALFORMED);
-    ck_assert_int_eq(sr_value_parse("a.b.c", 5, 0, &v), SR_VALUE_MALFORMED);
-    ck_assert_int_eq(sr_value_parse("s%0d%0a", 7, 0, &v), SR_VALUE_MALFORMED);
     memset(big, 'a', sizeof(big));
     ck_assert_int_eq(sr_value_parse(big, SR_ROUTE_MAX + 1, 0, &v), SR_VALUE_MALFORMED);
     ck_assert_int_eq(sr_value_parse(big, SR_ROUTE_MAX, 0, &v), SR_VALUE_PLAIN);
@@ -442,9 +450,9 @@ static Suite *core_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_loop_test(tc, cookie_find_cases, 0,
                         (int)(sizeof(find_cases) / sizeof(find_cases[0])));
-    tcase_add_test(tc, value_plain_route);
-    tcase_add_test(tc, value_legacy_stock_recipe);
-    tcase_add_test(tc, value_malformed);
+    tcase_add_loop_test(tc, value_unsigned_cases, 0,
+                        (int)(sizeof(value_cases) / sizeof(value_cases[0])));
+    tcase_add_test(tc, value_route_length_bound);
     tcase_add_test(tc, value_signed_roundtrip_and_forgeries);
     tcase_add_test(tc, value_signed_is_deterministic_and_keyed);
     tcase_add_test(tc, route_validity);
