@@ -258,56 +258,48 @@ static const char *parse_spec(sr_cookie_spec_t *spec, const char *line)
     return sr_cookie_spec_parse(pool, argc, argv, spec);
 }
 
-START_TEST(cookie_spec_default_format)
+/* A StickyRouteCookie argument line (NULL: the default spec) and the
+ * Set-Cookie value it gives for a route, on http or https. */
+static const struct {
+    const char *args;
+    const char *route;
+    int secure;
+    const char *cookie;
+} spec_cases[] = {
+    {NULL, "s1", 0, "ROUTEID=s1; Path=/; HttpOnly; SameSite=Lax"},
+    {NULL, "s1", 1, "ROUTEID=s1; Path=/; HttpOnly; SameSite=Lax; Secure"},
+    {"SRV", "x", 0, "SRV=x; Path=/; HttpOnly; SameSite=Lax"},   /* name only keeps defaults */
+    {"SRV Path=/app Domain=example.org Max-Age=3600 HttpOnly Secure SameSite=None", "x", 1,
+     "SRV=x; Path=/app; Domain=example.org; Max-Age=3600; HttpOnly; Secure; SameSite=None"},
+    {"SRV samesite=strict max-age=0", "x", 0, "SRV=x; Path=/; Max-Age=0; SameSite=Strict"},
+};
+
+START_TEST(cookie_spec_formats)
 {
     sr_cookie_spec_t spec;
-    sr_cookie_spec_default(pool, &spec);
-    ck_assert_str_eq(sr_cookie_format(pool, &spec, "s1", 0),
-                     "ROUTEID=s1; Path=/; HttpOnly; SameSite=Lax");
-    ck_assert_str_eq(sr_cookie_format(pool, &spec, "s1", 1),
-                     "ROUTEID=s1; Path=/; HttpOnly; SameSite=Lax; Secure");
+
+    if (spec_cases[_i].args == NULL)
+        sr_cookie_spec_default(pool, &spec);
+    else
+        ck_assert_ptr_null(parse_spec(&spec, spec_cases[_i].args));
+    ck_assert_str_eq(sr_cookie_format(pool, &spec, spec_cases[_i].route, spec_cases[_i].secure),
+                     spec_cases[_i].cookie);
 }
 END_TEST
 
-START_TEST(cookie_spec_name_only_keeps_defaults)
-{
-    sr_cookie_spec_t spec;
-    ck_assert_ptr_null(parse_spec(&spec, "SRV"));
-    ck_assert_str_eq(sr_cookie_format(pool, &spec, "x", 0),
-                     "SRV=x; Path=/; HttpOnly; SameSite=Lax");
-}
-END_TEST
-
-START_TEST(cookie_spec_full)
-{
-    sr_cookie_spec_t spec;
-    ck_assert_ptr_null(parse_spec(&spec, "SRV Path=/app Domain=example.org "
-                                  "Max-Age=3600 HttpOnly Secure SameSite=None"));
-    ck_assert_str_eq(sr_cookie_format(pool, &spec, "x", 1),
-                     "SRV=x; Path=/app; Domain=example.org; Max-Age=3600; "
-                     "HttpOnly; Secure; SameSite=None");
-    ck_assert_ptr_null(parse_spec(&spec, "SRV samesite=strict max-age=0"));
-    ck_assert_str_eq(sr_cookie_format(pool, &spec, "x", 0),
-                     "SRV=x; Path=/; Max-Age=0; SameSite=Strict");
-}
-END_TEST
+/* Argument lines StickyRouteCookie refuses. */
+static const char *const spec_errors[] = {
+    "a;b", "a\"b", "X SameSite=None", "X SameSite=Whatever", "X Max-Age=-1",
+    "X Max-Age=abc", "X Max-Age=", "X Max-Age=99999999999", "X Foo=1", "X Path=noslash",
+    "X Path=/a;b", "X Domain=a_b", "X HttpOnly=1",
+};
 
 START_TEST(cookie_spec_errors)
 {
     sr_cookie_spec_t spec;
-    ck_assert_ptr_nonnull(parse_spec(&spec, "a;b"));
-    ck_assert_ptr_nonnull(parse_spec(&spec, "a\"b"));
-    ck_assert_ptr_nonnull(parse_spec(&spec, "X SameSite=None"));
-    ck_assert_ptr_nonnull(parse_spec(&spec, "X SameSite=Whatever"));
-    ck_assert_ptr_nonnull(parse_spec(&spec, "X Max-Age=-1"));
-    ck_assert_ptr_nonnull(parse_spec(&spec, "X Max-Age=abc"));
-    ck_assert_ptr_nonnull(parse_spec(&spec, "X Max-Age="));
-    ck_assert_ptr_nonnull(parse_spec(&spec, "X Max-Age=99999999999"));
-    ck_assert_ptr_nonnull(parse_spec(&spec, "X Foo=1"));
-    ck_assert_ptr_nonnull(parse_spec(&spec, "X Path=noslash"));
-    ck_assert_ptr_nonnull(parse_spec(&spec, "X Path=/a;b"));
-    ck_assert_ptr_nonnull(parse_spec(&spec, "X Domain=a_b"));
-    ck_assert_ptr_nonnull(parse_spec(&spec, "X HttpOnly=1"));
+    size_t i;
+    for (i = 0; i < sizeof(spec_errors) / sizeof(spec_errors[0]); i++)
+        ck_assert_msg(parse_spec(&spec, spec_errors[i]) != NULL, "accepted: %s", spec_errors[i]);
     ck_assert_ptr_nonnull(sr_cookie_spec_parse(pool, 0, NULL, &spec));
 }
 END_TEST
@@ -458,9 +450,8 @@ static Suite *core_suite(void)
     tcase_add_test(tc, route_validity);
     tcase_add_test(tc, route_derived_is_stable_opaque_and_keyed);
     tcase_add_test(tc, secret_load_inline_and_file);
-    tcase_add_test(tc, cookie_spec_default_format);
-    tcase_add_test(tc, cookie_spec_name_only_keeps_defaults);
-    tcase_add_test(tc, cookie_spec_full);
+    tcase_add_loop_test(tc, cookie_spec_formats, 0,
+                        (int)(sizeof(spec_cases) / sizeof(spec_cases[0])));
     tcase_add_test(tc, cookie_spec_errors);
     tcase_add_test(tc, token_validity);
     tcase_add_test(tc, schedule_smooth_5_1_1);
