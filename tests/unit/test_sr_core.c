@@ -440,18 +440,15 @@ static Suite *core_suite(void)
     Suite *s = suite_create("sr_core");
     TCase *tc = tcase_create("core");
     tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_add_loop_test(tc, cookie_find_cases, 0,
-                        (int)(sizeof(find_cases) / sizeof(find_cases[0])));
-    tcase_add_loop_test(tc, value_unsigned_cases, 0,
-                        (int)(sizeof(value_cases) / sizeof(value_cases[0])));
+    UNIT_TABLE_TEST(tc, cookie_find_cases, find_cases);
+    UNIT_TABLE_TEST(tc, value_unsigned_cases, value_cases);
     tcase_add_test(tc, value_route_length_bound);
     tcase_add_test(tc, value_signed_roundtrip_and_forgeries);
     tcase_add_test(tc, value_signed_is_deterministic_and_keyed);
     tcase_add_test(tc, route_validity);
     tcase_add_test(tc, route_derived_is_stable_opaque_and_keyed);
     tcase_add_test(tc, secret_load_inline_and_file);
-    tcase_add_loop_test(tc, cookie_spec_formats, 0,
-                        (int)(sizeof(spec_cases) / sizeof(spec_cases[0])));
+    UNIT_TABLE_TEST(tc, cookie_spec_formats, spec_cases);
     tcase_add_test(tc, cookie_spec_errors);
     tcase_add_test(tc, token_validity);
     tcase_add_test(tc, schedule_smooth_5_1_1);

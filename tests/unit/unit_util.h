@@ -25,4 +25,9 @@ void unit_teardown(void);
 void unit_members(sr_member_t *view, uint32_t cap, uint32_t n,
                   const char *prefix, uint32_t first);
 
+/* Adds `test` to tc as a loop test, one run per row of the array `table`
+ * (the row is _i in the test). */
+#define UNIT_TABLE_TEST(tc, test, table) \
+    tcase_add_loop_test((tc), (test), 0, (int)(sizeof(table) / sizeof((table)[0])))
+
 #endif
