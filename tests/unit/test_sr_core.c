@@ -438,25 +438,27 @@ END_TEST
 static Suite *core_suite(void)
 {
     Suite *s = suite_create("sr_core");
-    TCase *tc = tcase_create("core");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    const TTest *tests[] = {
+        value_route_length_bound,
+        value_signed_roundtrip_and_forgeries,
+        value_signed_is_deterministic_and_keyed,
+        route_validity,
+        route_derived_is_stable_opaque_and_keyed,
+        secret_load_inline_and_file,
+        cookie_spec_errors,
+        token_validity,
+        schedule_smooth_5_1_1,
+        schedule_equal_weights_exact,
+        schedule_skips_members_not_given,
+        schedule_weights_proportional_and_bounded,
+        index_finds_routes,
+        status_names,
+    };
+    TCase *tc = UNIT_TCASE("core", 1, tests);
+
     UNIT_TABLE_TEST(tc, cookie_find_cases, find_cases);
     UNIT_TABLE_TEST(tc, value_unsigned_cases, value_cases);
-    tcase_add_test(tc, value_route_length_bound);
-    tcase_add_test(tc, value_signed_roundtrip_and_forgeries);
-    tcase_add_test(tc, value_signed_is_deterministic_and_keyed);
-    tcase_add_test(tc, route_validity);
-    tcase_add_test(tc, route_derived_is_stable_opaque_and_keyed);
-    tcase_add_test(tc, secret_load_inline_and_file);
     UNIT_TABLE_TEST(tc, cookie_spec_formats, spec_cases);
-    tcase_add_test(tc, cookie_spec_errors);
-    tcase_add_test(tc, token_validity);
-    tcase_add_test(tc, schedule_smooth_5_1_1);
-    tcase_add_test(tc, schedule_equal_weights_exact);
-    tcase_add_test(tc, schedule_skips_members_not_given);
-    tcase_add_test(tc, schedule_weights_proportional_and_bounded);
-    tcase_add_test(tc, index_finds_routes);
-    tcase_add_test(tc, status_names);
     suite_add_tcase(s, tc);
     return s;
 }

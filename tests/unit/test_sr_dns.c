@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "sr_dns.h"
+#include "unit_util.h"
 
 Suite *dns_suite(void);
 
@@ -257,12 +258,13 @@ END_TEST
 Suite *dns_suite(void)
 {
     Suite *s = suite_create("sr_dns");
-    TCase *tc = tcase_create("dns");
+    const TTest *tests[] = {
+        dns_srv_answer_with_additional_addresses,
+        dns_outcomes_nxdomain_nodata_servfail_truncated,
+        dns_hostile_answers_are_malformed_never_read_out_of_bounds,
+        dns_names_limits_odd_bytes_and_ttls,
+    };
 
-    tcase_add_test(tc, dns_srv_answer_with_additional_addresses);
-    tcase_add_test(tc, dns_outcomes_nxdomain_nodata_servfail_truncated);
-    tcase_add_test(tc, dns_hostile_answers_are_malformed_never_read_out_of_bounds);
-    tcase_add_test(tc, dns_names_limits_odd_bytes_and_ttls);
-    suite_add_tcase(s, tc);
+    suite_add_tcase(s, UNIT_TCASE("dns", 0, tests));
     return s;
 }

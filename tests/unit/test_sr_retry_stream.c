@@ -122,17 +122,17 @@ END_TEST
 Suite *retry_stream_suite(void)
 {
     Suite *s = suite_create("sr_retry_stream");
-    TCase *tc = tcase_create("stream_break_as_502");
+    const TTest *tests[] = {
+        stream_get_breaks_as_502,
+        http1_connection_keeps_httpds_close,
+        count_already_zero_is_left_alone,
+        forward_proxy_request_is_left_alone,
+        no_retry_without_StickyRouteRetry,
+        not_idempotent_or_with_a_body_is_left_alone,
+        nothing_to_retry_once_a_byte_went_out,
+        retries_follow_sr_retry_allowed,
+    };
 
-    tcase_add_checked_fixture(tc, unit_setup, unit_teardown);
-    tcase_add_test(tc, stream_get_breaks_as_502);
-    tcase_add_test(tc, http1_connection_keeps_httpds_close);
-    tcase_add_test(tc, count_already_zero_is_left_alone);
-    tcase_add_test(tc, forward_proxy_request_is_left_alone);
-    tcase_add_test(tc, no_retry_without_StickyRouteRetry);
-    tcase_add_test(tc, not_idempotent_or_with_a_body_is_left_alone);
-    tcase_add_test(tc, nothing_to_retry_once_a_byte_went_out);
-    tcase_add_test(tc, retries_follow_sr_retry_allowed);
-    suite_add_tcase(s, tc);
+    suite_add_tcase(s, UNIT_TCASE("stream_break_as_502", 1, tests));
     return s;
 }

@@ -9,7 +9,10 @@
 #ifndef UNIT_UTIL_H
 #define UNIT_UTIL_H
 
+#include <stddef.h>
 #include <stdint.h>
+
+#include <check.h>
 
 #include "apr_pools.h"
 #include "sr_policy.h"
@@ -24,6 +27,12 @@ void unit_teardown(void);
  * 0, no redirect, routes named prefix + number, numbered from first. */
 void unit_members(sr_member_t *view, uint32_t cap, uint32_t n,
                   const char *prefix, uint32_t first);
+
+/* A test case `name` holding the n tests (START_TEST names); with_pool:
+ * unit_setup/unit_teardown are its checked fixture. */
+TCase *unit_tcase(const char *name, int with_pool, const TTest *const *tests, size_t n);
+#define UNIT_TCASE(name, with_pool, tests) \
+    unit_tcase((name), (with_pool), (tests), sizeof(tests) / sizeof((tests)[0]))
 
 /* Adds `test` to tc as a loop test, one run per row of the array `table`
  * (the row is _i in the test). */
