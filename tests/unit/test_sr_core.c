@@ -439,20 +439,12 @@ static Suite *core_suite(void)
 {
     Suite *s = suite_create("sr_core");
     const TTest *tests[] = {
-        value_route_length_bound,
-        value_signed_roundtrip_and_forgeries,
-        value_signed_is_deterministic_and_keyed,
-        route_validity,
-        route_derived_is_stable_opaque_and_keyed,
-        secret_load_inline_and_file,
-        cookie_spec_errors,
-        token_validity,
-        schedule_smooth_5_1_1,
-        schedule_equal_weights_exact,
-        schedule_skips_members_not_given,
-        schedule_weights_proportional_and_bounded,
-        index_finds_routes,
-        status_names,
+        value_route_length_bound, value_signed_roundtrip_and_forgeries,
+        value_signed_is_deterministic_and_keyed, route_validity,
+        route_derived_is_stable_opaque_and_keyed, secret_load_inline_and_file, cookie_spec_errors,
+        token_validity, schedule_smooth_5_1_1, schedule_equal_weights_exact,
+        schedule_skips_members_not_given, schedule_weights_proportional_and_bounded,
+        index_finds_routes, status_names,
     };
     TCase *tc = UNIT_TCASE("core", 1, tests);
 

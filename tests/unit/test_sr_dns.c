@@ -257,14 +257,11 @@ END_TEST
 
 Suite *dns_suite(void)
 {
-    Suite *s = suite_create("sr_dns");
     const TTest *tests[] = {
-        dns_srv_answer_with_additional_addresses,
-        dns_outcomes_nxdomain_nodata_servfail_truncated,
+        dns_srv_answer_with_additional_addresses, dns_outcomes_nxdomain_nodata_servfail_truncated,
         dns_hostile_answers_are_malformed_never_read_out_of_bounds,
         dns_names_limits_odd_bytes_and_ttls,
     };
 
-    suite_add_tcase(s, UNIT_TCASE("dns", 0, tests));
-    return s;
+    return UNIT_SUITE("sr_dns", "dns", 0, tests);
 }

@@ -168,16 +168,11 @@ END_TEST
 
 Suite *hc_suite(void)
 {
-    Suite *s = suite_create("hc");
     const TTest *tests[] = {
-        hc_due_after_the_interval_never_while_in_flight,
-        hc_fails_in_a_row_set_the_flag,
-        hc_passes_in_a_row_clear_the_flag,
-        hc_status_line_whole_partial_and_foreign,
-        hc_body_left_after_the_head,
-        hc_request_forms,
+        hc_due_after_the_interval_never_while_in_flight, hc_fails_in_a_row_set_the_flag,
+        hc_passes_in_a_row_clear_the_flag, hc_status_line_whole_partial_and_foreign,
+        hc_body_left_after_the_head, hc_request_forms,
     };
 
-    suite_add_tcase(s, UNIT_TCASE("hc", 0, tests));
-    return s;
+    return UNIT_SUITE("hc", "hc", 0, tests);
 }

@@ -121,18 +121,12 @@ END_TEST
 
 Suite *retry_stream_suite(void)
 {
-    Suite *s = suite_create("sr_retry_stream");
     const TTest *tests[] = {
-        stream_get_breaks_as_502,
-        http1_connection_keeps_httpds_close,
-        count_already_zero_is_left_alone,
-        forward_proxy_request_is_left_alone,
-        no_retry_without_StickyRouteRetry,
-        not_idempotent_or_with_a_body_is_left_alone,
-        nothing_to_retry_once_a_byte_went_out,
-        retries_follow_sr_retry_allowed,
+        stream_get_breaks_as_502, http1_connection_keeps_httpds_close,
+        count_already_zero_is_left_alone, forward_proxy_request_is_left_alone,
+        no_retry_without_StickyRouteRetry, not_idempotent_or_with_a_body_is_left_alone,
+        nothing_to_retry_once_a_byte_went_out, retries_follow_sr_retry_allowed,
     };
 
-    suite_add_tcase(s, UNIT_TCASE("stream_break_as_502", 1, tests));
-    return s;
+    return UNIT_SUITE("sr_retry_stream", "stream_break_as_502", 1, tests);
 }

@@ -36,6 +36,14 @@ TCase *unit_tcase(const char *name, int with_pool, const TTest *const *tests, si
     return tc;
 }
 
+Suite *unit_suite(const char *suite, TCase *tc)
+{
+    Suite *s = suite_create(suite);
+
+    suite_add_tcase(s, tc);
+    return s;
+}
+
 void unit_members(sr_member_t *view, uint32_t cap, uint32_t n,
                   const char *prefix, uint32_t first)
 {

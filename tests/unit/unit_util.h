@@ -34,6 +34,11 @@ TCase *unit_tcase(const char *name, int with_pool, const TTest *const *tests, si
 #define UNIT_TCASE(name, with_pool, tests) \
     unit_tcase((name), (with_pool), (tests), sizeof(tests) / sizeof((tests)[0]))
 
+/* A suite `suite` of that one test case. */
+#define UNIT_SUITE(suite, name, with_pool, tests) \
+    unit_suite((suite), UNIT_TCASE((name), (with_pool), (tests)))
+Suite *unit_suite(const char *suite, TCase *tc);
+
 /* Adds `test` to tc as a loop test, one run per row of the array `table`
  * (the row is _i in the test). */
 #define UNIT_TABLE_TEST(tc, test, table) \
