@@ -373,11 +373,7 @@ class Proxy:
                 except ProcessLookupError:
                     pass
         if self.proc is not None:
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+            apache.wait_parent(self.proc)
         wait_port(self.port, 10, want=False)
 
 
