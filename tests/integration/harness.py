@@ -573,16 +573,19 @@ def graceful_restart(proxy, body, timeout=15):
                                 .replace("@PORT@", str(proxy.port)) + "\n")
     before = set(proxy.child_pids())
     apache.ctl(proxy.conf, "graceful", timeout=timeout)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if set(proxy.child_pids()) - before:
-            try:
-                get(proxy.port, STATUS_PATH)    # any answer
-                return
-            except OSError:
-                pass
-        time.sleep(0.1)
-    raise AssertionError("no new generation after graceful restart")
+
+    def new_generation_answers():
+        if not set(proxy.child_pids()) - before:
+            return False
+        try:
+            get(proxy.port, STATUS_PATH)    # any answer
+        except OSError:
+            return False
+        return True
+    try:
+        wait_until(new_generation_answers, timeout, 0.1, "a new generation answering")
+    except TimeoutError as e:
+        raise AssertionError("no new generation after graceful restart: %s" % e) from None
 
 
 # --------------------------------------------------------------------------
