@@ -18,10 +18,9 @@ import time
 
 import pytest
 
-from harness import (DERIVED_ROUTE_RE, BalancerManager, assert_valid_exposition, get,
-                     wait_until)
-
-STATUS = "/sticky-status"
+from harness import (DERIVED_ROUTE_RE, MANAGER_CONF, STATUS_CONF, BalancerManager,
+                     assert_valid_exposition, get, wait_until)
+from harness import STATUS_PATH as STATUS
 VALID_ROUTE_RE = re.compile(r"^[A-Za-z0-9_~-]{1,63}$")
 
 
@@ -32,11 +31,7 @@ def conf_quote(s):
 
 
 def status_config():
-    return ('ProxyPass "%s" "!"\n'
-            'ProxyPass "/balancer-manager" "!"\n'
-            '<Location "%s">\n    SetHandler sticky-route-status\n</Location>\n'
-            '<Location "/balancer-manager">\n    SetHandler balancer-manager\n</Location>\n'
-            % (STATUS, STATUS))
+    return STATUS_CONF + MANAGER_CONF
 
 
 def proxy_block(name, members, lbmethod="roundrobin", mount="/"):
