@@ -325,6 +325,7 @@ int sr_discover_check(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s,
         d->dc = dc;
         d->route_key = route_key;
         d->configured = configured;
+        d->at_start = made;
         d->hc = hc;
         if (!sr_discoveries) {
             sr_discoveries = apr_array_make(pconf, 4, sizeof(sr_discovery_t *));

@@ -63,6 +63,7 @@ typedef struct {
     const sr_discover_conf_t *dc;
     const sr_key_t *route_key;
     apr_hash_t *configured; /* names of the configured BalancerMembers */
+    int at_start;           /* members the startup answer made */
     int failing;            /* the last resolution was a DNS failure */
     apr_time_t fail_warned; /* when that was last logged */
     apr_time_t empty_since; /* NXDOMAIN/NODATA since then, 0: not */

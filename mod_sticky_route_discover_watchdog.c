@@ -306,7 +306,17 @@ int sr_discover_post_config(apr_pool_t *pconf, server_rec *main_s)
     }
     for (i = 0; i < all->nelts; i++) {
         sr_discover_tick_t *t = apr_pcalloc(pconf, sizeof(*t));
+        sr_shm_balancer_t *sb;
         t->d = APR_ARRAY_IDX(all, i, sr_discovery_t *);
+        /* the gauges tell the startup answer's members from the start, not
+         * only after the watchdog's first run (a child's first tick, which
+         * comes after the server already serves them) */
+        sb = sr_shm_balancer(t->d->s, t->d->b, 0);
+        if (sb) {
+            sr_atomic_store32(&sb->disc_on, 1);
+            sr_atomic_store32(&sb->disc_max, (apr_uint32_t)t->d->dc->max);
+            sr_atomic_store32(&sb->disc_members, (apr_uint32_t)t->d->at_start);
+        }
         /* the watchdog calls every 100 ms; the callback keeps the interval
          * itself (the first run at once) */
         rv = register_callback(wd, AP_WD_TM_SLICE, t, sr_discover_callback);
