@@ -13,7 +13,8 @@
  * and the members' shared entries claimed up front).
  *
  * The top of the glue: it calls into the other files, nothing calls into
- * it. Directives: mod_sticky_route_config.c. Shared memory:
+ * it. Directives: mod_sticky_route_config.c; the settings of a balancer
+ * and their checks: mod_sticky_route_effective.c. Shared memory:
  * mod_sticky_route_shm.c. Per-balancer state and its scan:
  * mod_sticky_route_state.c. The providers (finders, election):
  * mod_sticky_route_find.c; what a request brings to them (its record, its
@@ -22,7 +23,10 @@
  * mod_sticky_route_retry.c. The status handler:
  * mod_sticky_route_status.c. StickyRouteWait:
  * mod_sticky_route_wait.c. lbmethod=hash: mod_sticky_route_hash.c.
- * StickyRouteDiscover: mod_sticky_route_discover*.c, _lookup.c.
+ * StickyRouteDiscover: mod_sticky_route_discover*.c (the directive and
+ * startup; _watchdog.c; _apply.c), _lookup.c, _hc.c. What they share:
+ * mod_sticky_route_private.h and its parts (settings, shared memory,
+ * state, a request), mod_sticky_route_discover.h.
  * The decisions: sr_policy.h (its opening comment is a request's whole
  * decision table) over sr_policy*.c, sr_discover_policy.c; the httpd-free
  * helpers (cookie grammar, keys, schedule): sr_core.h. The request path

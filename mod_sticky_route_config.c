@@ -8,29 +8,18 @@
  */
 
 /*
- * mod_sticky_route_config.c - the directives, and the settings that apply
- * to one balancer: its <Proxy> sections, then its (virtual) server, then
- * the defaults.
+ * mod_sticky_route_config.c - the directives: the per-section
+ * configuration (sr_conf_t) made and merged, and each directive's
+ * handler. What applies to one balancer, read from these:
+ * mod_sticky_route_effective.c.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "http_core.h"
 #include "apr_strings.h"
-#include "apr_fnmatch.h"
-#include "ap_regex.h"
 
 #include "mod_sticky_route_private.h"
-
-/* StickyRouteRebalance's default FACTOR, x 100. */
-#define SR_REBALANCE_FACTOR_DEFAULT 125
-
-static sr_cookie_spec_t sr_default_cookie;
-
-void sr_config_init(apr_pool_t *pconf)
-{
-    sr_cookie_spec_default(pconf, &sr_default_cookie);
-}
 
 void *sr_create_dir_conf(apr_pool_t *p, char *dummy)
 {
@@ -118,6 +107,48 @@ static const char *sr_conf_for_cmd(cmd_parms *cmd, void *mconfig,
                        NULL);
 }
 
+/* A directive valid in a <Proxy balancer://...> section only; returns
+ * the config to write to. */
+static const char *sr_conf_for_balancer_cmd(cmd_parms *cmd, void *mconfig,
+                                            sr_conf_t **out)
+{
+    const char *err = sr_conf_for_cmd(cmd, mconfig, out);
+
+    if (err) {
+        return err;
+    }
+    if (cmd->path == NULL
+        || strncasecmp(cmd->path, BALANCER_PREFIX, sizeof(BALANCER_PREFIX) - 1)) {
+        return apr_pstrcat(cmd->pool, cmd->cmd->name, " is only valid in a "
+                           "<Proxy balancer://...> section", NULL);
+    }
+    return NULL;
+}
+
+/* A parser's error, prefixed with the directive's name. */
+static const char *sr_cmd_error(cmd_parms *cmd, const char *err)
+{
+    return apr_pstrcat(cmd->pool, cmd->cmd->name, ": ", err, NULL);
+}
+
+/* FACTOR of StickyRouteHashBalance and StickyRouteRebalance: a number
+ * above 1 and at most 100, into *x100 (x 100, at least 101); 0 when it is
+ * not one. */
+static int sr_parse_factor(const char *arg, uint32_t *x100)
+{
+    char *end;
+    double f = strtod(arg, &end);
+
+    if (end == arg || *end || !(f > 1.0) || f > 100.0) {
+        return 0;
+    }
+    *x100 = (uint32_t)(f * 100.0 + 0.5);
+    if (*x100 <= 100) {
+        *x100 = 101;
+    }
+    return 1;
+}
+
 static const char *sr_cmd_cookie(cmd_parms *cmd, void *mconfig, int argc,
                                  char *const argv[])
 {
@@ -131,7 +162,7 @@ static const char *sr_cmd_cookie(cmd_parms *cmd, void *mconfig, int argc,
     spec = apr_pcalloc(cmd->pool, sizeof(*spec));
     err = sr_cookie_spec_parse(cmd->pool, argc, argv, spec);
     if (err) {
-        return apr_pstrcat(cmd->pool, cmd->cmd->name, ": ", err, NULL);
+        return sr_cmd_error(cmd, err);
     }
     c->cookie = spec;
     return NULL;
@@ -156,7 +187,7 @@ static const char *sr_cmd_secret(cmd_parms *cmd, void *mconfig,
     }
     err = sr_secret_load(cmd->temp_pool, arg, &secret, &len);
     if (err) {
-        return apr_pstrcat(cmd->pool, cmd->cmd->name, ": ", err, NULL);
+        return sr_cmd_error(cmd, err);
     }
     tag_key = apr_palloc(cmd->pool, sizeof(*tag_key));
     route_key = apr_palloc(cmd->pool, sizeof(*route_key));
@@ -214,8 +245,7 @@ static const char *sr_cmd_hash_balance(cmd_parms *cmd, void *mconfig,
 {
     sr_conf_t *c;
     const char *err = sr_conf_for_cmd(cmd, mconfig, &c);
-    char *end;
-    double f;
+    uint32_t factor;
 
     if (err) {
         return err;
@@ -224,16 +254,12 @@ static const char *sr_cmd_hash_balance(cmd_parms *cmd, void *mconfig,
         c->hash_balance = 0;
         return NULL;
     }
-    f = strtod(arg, &end);
-    if (end == arg || *end || !(f > 1.0) || f > 100.0) {
+    if (!sr_parse_factor(arg, &factor)) {
         return apr_psprintf(cmd->pool, "%s %s: FACTOR must be a number "
                             "above 1 and at most 100 (e.g. 1.25), or off",
                             cmd->cmd->name, arg);
     }
-    c->hash_balance = (int)(f * 100.0 + 0.5);
-    if (c->hash_balance <= 100) {
-        c->hash_balance = 101;
-    }
+    c->hash_balance = (int)factor;
     return NULL;
 }
 
@@ -306,18 +332,10 @@ static const char *sr_cmd_rebalance(cmd_parms *cmd, void *mconfig,
     }
     c->rebalance_idle = n;
     c->rebalance_factor = SR_REBALANCE_FACTOR_DEFAULT;
-    if (factor) {
-        char *end;
-        double f = strtod(factor, &end);
-        if (end == factor || *end || !(f > 1.0) || f > 100.0) {
-            return apr_psprintf(cmd->pool, "%s %s %s: FACTOR must be a number "
-                                "above 1 (e.g. 1.25) and at most 100",
-                                cmd->cmd->name, idle, factor);
-        }
-        c->rebalance_factor = (uint32_t)(f * 100.0 + 0.5);
-        if (c->rebalance_factor <= 100) {
-            c->rebalance_factor = 101;
-        }
+    if (factor && !sr_parse_factor(factor, &c->rebalance_factor)) {
+        return apr_psprintf(cmd->pool, "%s %s %s: FACTOR must be a number "
+                            "above 1 (e.g. 1.25) and at most 100",
+                            cmd->cmd->name, idle, factor);
     }
     return NULL;
 }
@@ -349,15 +367,10 @@ static const char *sr_cmd_discover(cmd_parms *cmd, void *mconfig, int argc,
 {
     sr_conf_t *c;
     sr_discover_conf_t *dc;
-    const char *err = sr_conf_for_cmd(cmd, mconfig, &c);
+    const char *err = sr_conf_for_balancer_cmd(cmd, mconfig, &c);
 
     if (err) {
         return err;
-    }
-    if (cmd->path == NULL
-        || strncasecmp(cmd->path, BALANCER_PREFIX, sizeof(BALANCER_PREFIX) - 1)) {
-        return apr_pstrcat(cmd->pool, cmd->cmd->name, " is only valid in a "
-                           "<Proxy balancer://...> section", NULL);
     }
     if (c->discover) {
         return apr_pstrcat(cmd->pool, cmd->cmd->name, ": one per balancer "
@@ -367,7 +380,7 @@ static const char *sr_cmd_discover(cmd_parms *cmd, void *mconfig, int argc,
     dc = apr_pcalloc(cmd->pool, sizeof(*dc));
     err = sr_discover_parse(cmd->pool, argc, argv, dc);
     if (err) {
-        return apr_pstrcat(cmd->pool, cmd->cmd->name, ": ", err, NULL);
+        return sr_cmd_error(cmd, err);
     }
     c->discover = dc;
     return NULL;
@@ -383,15 +396,10 @@ static const char *sr_cmd_wait(cmd_parms *cmd, void *mconfig, int argc,
     sr_conf_t *c;
     long secs, max = 0;
     int i;
-    const char *err = sr_conf_for_cmd(cmd, mconfig, &c);
+    const char *err = sr_conf_for_balancer_cmd(cmd, mconfig, &c);
 
     if (err) {
         return err;
-    }
-    if (cmd->path == NULL
-        || strncasecmp(cmd->path, BALANCER_PREFIX, sizeof(BALANCER_PREFIX) - 1)) {
-        return apr_pstrcat(cmd->pool, cmd->cmd->name, " is only valid in a "
-                           "<Proxy balancer://...> section", NULL);
     }
     if (argc < 1) {
         return apr_pstrcat(cmd->pool, cmd->cmd->name, " needs SECONDS "
@@ -485,157 +493,3 @@ const command_rec sr_cmds[] = {
         "(ID.route), e.g. JSESSIONID jsessionid"),
     { NULL }
 };
-
-/* The settings given in the <Proxy>/<ProxyMatch> sections that match the
- * balancer's name, merged in configuration order. mod_proxy links a
- * section to its balancer (section_config) only when the <Proxy> line
- * carries parameters, so the sections are matched here by name, the way
- * mod_proxy matches them against URLs: regex, wildcard, or the name. */
-const sr_conf_t *sr_section_conf(apr_pool_t *p, server_rec *s,
-                                 proxy_balancer *b)
-{
-    proxy_server_conf *pc = ap_get_module_config(s->module_config,
-                                                 &proxy_module);
-    const char *name = b->s->name;
-    const sr_conf_t *merged = NULL;
-    ap_conf_vector_t **secs;
-    int i;
-
-    if (!pc || !pc->sec_proxy) {
-        return NULL;
-    }
-    secs = (ap_conf_vector_t **)pc->sec_proxy->elts;
-    for (i = 0; i < pc->sec_proxy->nelts; i++) {
-        proxy_dir_conf *pd = ap_get_module_config(secs[i], &proxy_module);
-        const sr_conf_t *sc = ap_get_module_config(secs[i],
-                                                   &sticky_route_module);
-        int match;
-        size_t plen;
-
-        if (!pd || !pd->p || !sc) {
-            continue;
-        }
-        plen = strlen(pd->p);
-        if (pd->r) {
-            match = !ap_regexec(pd->r, name, 0, NULL, 0);
-        }
-        else if (pd->p_is_fnmatch) {
-            match = apr_fnmatch(pd->p, name, APR_FNM_CASE_BLIND) == APR_SUCCESS;
-        }
-        else {
-            match = !strcasecmp(pd->p, name)
-                || (plen > 1 && pd->p[plen - 1] == '/'
-                    && strlen(name) == plen - 1
-                    && !strncasecmp(pd->p, name, plen - 1));
-        }
-        if (match) {
-            merged = merged ? sr_merge_conf(p, (void *)merged, (void *)sc) : sc;
-        }
-    }
-    return merged;
-}
-
-void sr_effective(server_rec *s, const sr_conf_t *dir, sr_effective_t *e)
-{
-    const sr_conf_t *srv = ap_get_module_config(s->module_config,
-                                                &sticky_route_module);
-
-    e->cookie = (dir && dir->cookie) ? dir->cookie
-              : (srv && srv->cookie) ? srv->cookie : &sr_default_cookie;
-    e->tag_key = (dir && dir->tag_key) ? dir->tag_key
-               : srv ? srv->tag_key : NULL;
-    e->route_key = (dir && dir->route_key) ? dir->route_key
-                 : (srv && srv->route_key) ? srv->route_key : NULL;
-    e->legacy = (dir && dir->legacy >= 0) ? dir->legacy
-              : (srv && srv->legacy >= 0) ? srv->legacy : -1;
-    e->retry = (dir && dir->retry >= 0) ? dir->retry
-             : (srv && srv->retry >= 0) ? srv->retry : 1;
-    e->elect = (dir && dir->elect >= 0) ? (sr_elect_mode_t)dir->elect
-             : (srv && srv->elect >= 0) ? (sr_elect_mode_t)srv->elect
-             : SR_ELECT_ROUNDROBIN;
-    e->slowstart = (dir && dir->slowstart >= 0) ? dir->slowstart
-                 : (srv && srv->slowstart >= 0) ? srv->slowstart : 0;
-    if (dir && dir->rebalance_idle >= 0) {
-        e->rebalance_idle = dir->rebalance_idle;
-        e->rebalance_factor = dir->rebalance_factor;
-    }
-    else if (srv && srv->rebalance_idle >= 0) {
-        e->rebalance_idle = srv->rebalance_idle;
-        e->rebalance_factor = srv->rebalance_factor;
-    }
-    else {
-        e->rebalance_idle = 0;
-        e->rebalance_factor = SR_REBALANCE_FACTOR_DEFAULT;
-    }
-    if (dir && dir->session_cookie) {
-        e->session_cookie = dir->session_cookie;
-        e->session_param = dir->session_param;
-    }
-    else if (srv && srv->session_cookie) {
-        e->session_cookie = srv->session_cookie;
-        e->session_param = srv->session_param;
-    }
-    else {
-        e->session_cookie = e->session_param = NULL;
-    }
-    e->hash_key = (dir && dir->hash_key) ? dir->hash_key
-                : srv ? srv->hash_key : NULL;
-    e->hash_balance = (dir && dir->hash_balance >= 0)
-                      ? (uint32_t)dir->hash_balance
-                      : (srv && srv->hash_balance >= 0)
-                      ? (uint32_t)srv->hash_balance : 0;
-    e->inflight_set = (dir && dir->inflight >= 0) ? dir->inflight
-                    : (srv && srv->inflight >= 0) ? srv->inflight : -1;
-    {
-        sr_inflight_in_t in;
-        in.elect = e->elect;
-        in.rebalance_idle = e->rebalance_idle;
-        in.hash_balance = e->hash_balance;
-        in.inflight = e->inflight_set;
-        e->inflight = sr_inflight_accounting(&in, NULL) != SR_INFLIGHT_OFF;
-    }
-    /* StickyRouteWait is a <Proxy balancer://> directive only */
-    e->wait = (dir && dir->wait >= 0) ? dir->wait : 0;
-    e->wait_max = (dir && dir->wait >= 0) ? dir->wait_max : 0;
-    if (e->legacy < 0) {
-        /* Default: honour the stock recipe's unsigned cookies only when
-         * cookies are not signed; with a secret they would be forgeable. */
-        e->legacy = e->tag_key ? 0 : 1;
-    }
-}
-
-/* One balancer of ours at check_config: StickyRouteInflight Off refused
- * when a setting of the balancer reads the in-flight counts. No lock:
- * startup. */
-static int sr_check_inflight(server_rec *s, proxy_balancer *b, void *baton)
-{
-    apr_pool_t *ptemp = baton;
-    sr_effective_t eff;
-    sr_inflight_in_t in;
-    const char *reader;
-
-    sr_effective(s, sr_section_conf(ptemp, s, b), &eff);
-    in.elect = eff.elect;
-    in.rebalance_idle = eff.rebalance_idle;
-    in.hash_balance = eff.hash_balance;
-    in.inflight = eff.inflight_set;
-    if (sr_inflight_accounting(&in, &reader) == SR_INFLIGHT_REFUSED) {
-        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
-                     "StickyRouteInflight Off in %s: %s reads the members' "
-                     "in-flight counts - remove StickyRouteInflight Off, or "
-                     "%s", b->s->name, reader,
-                     !strncmp(reader, "StickyRouteElect ", 17)
-                     ? "elect by roundrobin or hash" : "turn it off");
-        return 1;
-    }
-    return 0;
-}
-
-int sr_config_check(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
-                    server_rec *main_s)
-{
-    (void)pconf;
-    (void)plog;
-    return sr_for_each_balancer(main_s, sr_check_inflight, ptemp)
-           ? HTTP_INTERNAL_SERVER_ERROR : OK;
-}

@@ -10,9 +10,12 @@
 /*
  * mod_sticky_route_discover.h - what the StickyRouteDiscover files share:
  *
- *   mod_sticky_route_discover.c        the directive, startup, the
- *                                      watchdogs (the design and its
- *                                      per-child invariants: at its top)
+ *   mod_sticky_route_discover.c        the directive, startup (the design
+ *                                      and its per-child invariants: at
+ *                                      its top)
+ *   mod_sticky_route_discover_watchdog.c  the watchdogs: the singleton's
+ *                                      resolutions, the per-child step,
+ *                                      the child_init gate
  *   mod_sticky_route_discover_apply.c  members made, disabled, enabled and
  *                                      slots reused: a resolution applied
  *   mod_sticky_route_lookup.c          what a name leads to (getaddrinfo,
@@ -60,6 +63,7 @@ typedef struct {
     const sr_discover_conf_t *dc;
     const sr_key_t *route_key;
     apr_hash_t *configured; /* names of the configured BalancerMembers */
+    int at_start;           /* members the startup answer made */
     int failing;            /* the last resolution was a DNS failure */
     apr_time_t fail_warned; /* when that was last logged */
     apr_time_t empty_since; /* NXDOMAIN/NODATA since then, 0: not */
@@ -123,6 +127,12 @@ void sr_member_shape(proxy_worker *w, const sr_discover_conf_t *dc,
 void sr_discover_run(sr_discovery_t *d, apr_pool_t *p);
 
 /* ---- the discoveries (mod_sticky_route_discover.c) ------------------------ */
+
+/* The discoveries of this configuration generation (sr_discovery_t *);
+ * NULL: none. No lock: made at check_config, fixed after. */
+apr_array_header_t *sr_discover_all(void);
+
+/* ---- the watchdogs (mod_sticky_route_discover_watchdog.c) ------------------ */
 
 /* This child's balancers are made (mod_proxy_balancer's child_init has
  * run). Lock: takes sr_ready_mutex. */

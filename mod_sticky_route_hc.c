@@ -550,13 +550,6 @@ static apr_status_t sr_hc_callback(int state, void *data, apr_pool_t *pool)
     return APR_SUCCESS;
 }
 
-static apr_status_t sr_hc_reset(void *data)
-{
-    (void)data;
-    sr_hc_discoveries = NULL;
-    return APR_SUCCESS;
-}
-
 int sr_hc_post_config(apr_pool_t *pconf, server_rec *main_s,
                       apr_array_header_t *discoveries)
 {
@@ -573,7 +566,7 @@ int sr_hc_post_config(apr_pool_t *pconf, server_rec *main_s,
         return OK;
     }
     sr_hc_discoveries = discoveries;
-    apr_pool_cleanup_register(pconf, NULL, sr_hc_reset, apr_pool_cleanup_null);
+    sr_forget_with_pool(pconf, (void **)&sr_hc_discoveries);
     get_instance = APR_RETRIEVE_OPTIONAL_FN(ap_watchdog_get_instance);
     register_callback = APR_RETRIEVE_OPTIONAL_FN(ap_watchdog_register_callback);
     if (!get_instance || !register_callback

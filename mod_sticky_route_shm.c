@@ -12,6 +12,7 @@
  * balancer, decision counters per member (layout in
  * mod_sticky_route_private.h).
  */
+#include <stddef.h>
 #include <string.h>
 
 #include "apr_shm.h"
@@ -65,14 +66,6 @@ static void sr_shm_layout(sr_shm_header_t *h)
     h->nstatus = SR_STATUS_COUNT;
 }
 
-/* No lock: the parent, at the end of the process pool. */
-static apr_status_t sr_shm_cleanup(void *data)
-{
-    (void)data;
-    sr_shm = NULL;
-    return APR_SUCCESS;
-}
-
 /* Makes or reuses the segment. No lock: the parent at post_config, before
  * any child. */
 apr_status_t sr_shm_setup(apr_pool_t *pglobal, apr_pool_t *pconf,
@@ -120,8 +113,8 @@ apr_status_t sr_shm_setup(apr_pool_t *pglobal, apr_pool_t *pconf,
                               pglobal);
     }
     sr_shm = apr_shm_baseaddr_get(shm);
-    apr_pool_cleanup_register(pconf, NULL, sr_shm_cleanup,
-                              apr_pool_cleanup_null);
+    /* the mapping stays (pglobal); this generation's use of it ends */
+    sr_forget_with_pool(pconf, (void **)&sr_shm);
     return APR_SUCCESS;
 }
 
@@ -194,26 +187,32 @@ static void sr_slot_publish(volatile apr_uint32_t *state)
     sr_atomic_store32_release(state, SR_SLOT_READY);
 }
 
-/* No lock: lock-free claim protocol (sr_slot_visit); safe from any thread
- * or process. */
-sr_shm_balancer_t *sr_shm_balancer(server_rec *s, const proxy_balancer *b,
-                                   int create)
+/* A key's entry in one table, found or (create) claimed: the claim
+ * protocol's walk, the same for both tables. An entry starts with its
+ * state word; match compares a ready entry's key with key, fill writes
+ * key into a claimed one (before it is published). NULL: not there and
+ * not created, or the table is full. No lock: lock-free claim protocol
+ * (sr_slot_visit); safe from any thread or process. */
+typedef int sr_slot_match_fn(const void *entry, const void *key);
+typedef void sr_slot_fill_fn(void *entry, const void *key);
+
+static void *sr_slot_find(void *table, apr_size_t size, int n, int create,
+                          sr_slot_match_fn *match, sr_slot_fill_fn *fill,
+                          const void *key)
 {
-    const char *id = sr_server_id(s);
-    const char *name = b->s->name;
     int i;
 
-    for (i = 0; sr_shm && i < SR_SHM_BALANCERS; i++) {
-        sr_shm_balancer_t *e = &sr_shm->balancers[i];
+    for (i = 0; i < n; i++) {
+        void *e = (char *)table + (apr_size_t)i * size;
+        volatile apr_uint32_t *state = e;
 
-        switch (sr_slot_visit(&e->state, create)) {
+        switch (sr_slot_visit(state, create)) {
         case SR_VISIT_CLAIMED:
-            apr_cpystrn(e->server_id, id, sizeof(e->server_id));
-            apr_cpystrn(e->name, name, sizeof(e->name));
-            sr_slot_publish(&e->state);
+            fill(e, key);
+            sr_slot_publish(state);
             return e;
         case SR_VISIT_READY:
-            if (!strcmp(e->server_id, id) && !strcmp(e->name, name)) {
+            if (match(e, key)) {
                 return e;
             }
             break;
@@ -226,40 +225,91 @@ sr_shm_balancer_t *sr_shm_balancer(server_rec *s, const proxy_balancer *b,
     return NULL;
 }
 
-/* No lock: lock-free claim protocol (sr_slot_visit); safe from any thread
+_Static_assert(offsetof(sr_shm_balancer_t, state) == 0
+               && offsetof(sr_shm_member_t, state) == 0,
+               "sr_slot_find: an entry starts with its state word");
+
+/* A balancer entry's key: its server's proxy id and its name. */
+typedef struct {
+    const char *id, *name;
+} sr_balancer_key_t;
+
+static int sr_balancer_match(const void *entry, const void *key)
+{
+    const sr_shm_balancer_t *e = entry;
+    const sr_balancer_key_t *k = key;
+
+    return !strcmp(e->server_id, k->id) && !strcmp(e->name, k->name);
+}
+
+static void sr_balancer_fill(void *entry, const void *key)
+{
+    sr_shm_balancer_t *e = entry;
+    const sr_balancer_key_t *k = key;
+
+    apr_cpystrn(e->server_id, k->id, sizeof(e->server_id));
+    apr_cpystrn(e->name, k->name, sizeof(e->name));
+}
+
+/* No lock: lock-free claim protocol (sr_slot_find); safe from any thread
+ * or process. */
+sr_shm_balancer_t *sr_shm_balancer(server_rec *s, const proxy_balancer *b,
+                                   int create)
+{
+    sr_balancer_key_t k;
+
+    if (!sr_shm) {
+        return NULL;
+    }
+    k.id = sr_server_id(s);
+    k.name = b->s->name;
+    return sr_slot_find(sr_shm->balancers, sizeof(sr_shm_balancer_t),
+                        SR_SHM_BALANCERS, create, sr_balancer_match,
+                        sr_balancer_fill, &k);
+}
+
+/* A member entry's key: its balancer entry and its route; up_since: what
+ * a claimed one starts with. */
+typedef struct {
+    apr_uint32_t balancer;
+    const char *route;
+    apr_time_t up_since;
+} sr_member_key_t;
+
+static int sr_member_match(const void *entry, const void *key)
+{
+    const sr_shm_member_t *e = entry;
+    const sr_member_key_t *k = key;
+
+    return e->balancer == k->balancer && !strcmp(e->route, k->route);
+}
+
+static void sr_member_fill(void *entry, const void *key)
+{
+    sr_shm_member_t *e = entry;
+    const sr_member_key_t *k = key;
+
+    e->balancer = k->balancer;
+    apr_cpystrn(e->route, k->route, sizeof(e->route));
+    sr_atomic_store64(&e->up_since, (apr_uint64_t)k->up_since);
+}
+
+/* No lock: lock-free claim protocol (sr_slot_find); safe from any thread
  * or process. */
 sr_shm_member_t *sr_shm_member(const sr_shm_balancer_t *sb, const char *route,
                                int create, apr_time_t up_since_if_new)
 {
-    apr_uint32_t bi;
-    int i;
+    sr_member_key_t k;
 
     if (!sr_shm || !sb || !route || !*route) {
         return NULL;
     }
-    bi = (apr_uint32_t)(sb - sr_shm->balancers);
-    for (i = 0; i < SR_SHM_MEMBERS; i++) {
-        sr_shm_member_t *e = &sr_shm->members[i];
-
-        switch (sr_slot_visit(&e->state, create)) {
-        case SR_VISIT_CLAIMED:
-            e->balancer = bi;
-            apr_cpystrn(e->route, route, sizeof(e->route));
-            sr_atomic_store64(&e->up_since, (apr_uint64_t)up_since_if_new);
-            sr_slot_publish(&e->state);
-            return e;
-        case SR_VISIT_READY:
-            if (e->balancer == bi && !strcmp(e->route, route)) {
-                return e;
-            }
-            break;
-        case SR_VISIT_END:
-            return NULL;
-        case SR_VISIT_SKIP:
-            break;
-        }
-    }
-    return NULL;
+    k.balancer = (apr_uint32_t)(sb - sr_shm->balancers);
+    k.route = route;
+    k.up_since = up_since_if_new;
+    return sr_slot_find(sr_shm->members, sizeof(sr_shm_member_t),
+                        SR_SHM_MEMBERS, create, sr_member_match,
+                        sr_member_fill, &k);
 }
 
 /* Lock: the balancer's global mutex (the discovery watchdog holds it: one

@@ -9,8 +9,9 @@
 
 /*
  * sr_hash_map.h - inside the lbmethod=hash map: its layout and the
- * rendezvous ranking that both its build (sr_hash_build.c) and its lookups
- * (sr_hash.c) use. Not for anyone else: sr_hash.h is the interface.
+ * rendezvous ranking that its build (sr_hash_build.c, sr_hash_cap.c) and
+ * its lookups (sr_hash.c) use. Not for anyone else: sr_hash.h is the
+ * interface.
  */
 #ifndef SR_HASH_MAP_H
 #define SR_HASH_MAP_H
@@ -21,6 +22,9 @@
 #include "sr_hash.h"
 
 #define SR_HASH_NONE 0xffffu
+
+/* evictions per round of the cap (a bounded heap; more rounds if needed) */
+#define SR_HASH_HEAP 16384
 
 typedef struct {
     double key;
@@ -106,5 +110,11 @@ static inline int before(double k1, double u1, uint64_t id1,
     }
     return id1 < id2;
 }
+
+/* ---- the build's steps ----------------------------------------------------- */
+
+/* The cap and the floor: owner[] from first[] (sr_hash_cap.c); the last
+ * step of sr_hash_map_update. */
+void sr_hash_map_cap(sr_hash_map_t *map);
 
 #endif /* SR_HASH_MAP_H */

@@ -35,7 +35,9 @@ import http.client
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(REPO, "tests"))
+from srtest import apache  # noqa: E402  (apache2 started, stopped, checked as the tests do)
 from srtest.metrics import prometheus_samples  # noqa: E402  (the tests' one parser)
+from srtest.procs import pid_alive, port_quiet  # noqa: E402  (reaps our own children)
 from srtest.wait import wait_until  # noqa: E402
 PY = "/usr/bin/python3"
 MEMBERS = ["m1", "m2", "m3", "m4"]
@@ -252,12 +254,13 @@ def config_test(c, path):
     contender `not available in this build` (the new directives of the
     module's next version are refused by older builds: Invalid command)."""
     if c["kind"] == "httpd":
-        r = subprocess.run(["apache2", "-t", "-f", path], capture_output=True, text=True, timeout=60)
+        rc, out = apache.configtest(path, timeout=60)
     else:
         r = subprocess.run(["haproxy", "-c", "-f", path], capture_output=True, text=True, timeout=60)
-    if r.returncode == 0:
+        rc, out = r.returncode, r.stderr + r.stdout
+    if rc == 0:
         return True, ""
-    msg = " ".join((r.stderr + r.stdout).split())
+    msg = " ".join(out.split())
     m = re.search(r"Invalid command '([^']+)'", msg)
     if m:
         return False, "not available in this build (apache2 -t: Invalid command '%s')" % m.group(1)
@@ -268,11 +271,7 @@ def config_test(c, path):
 # Process control: only what we started, by pid.
 
 def port_open(port):
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.3):
-            return True
-    except OSError:
-        return False
+    return not port_quiet(port)
 
 
 def wait_port(port, seconds, want=True):
@@ -289,16 +288,6 @@ def read_pids(pidfile):
         return [int(x) for x in open(pidfile).read().split()]
     except (OSError, ValueError):
         return []
-
-
-def pid_alive(pid):
-    try:
-        os.kill(pid, 0)
-        return True
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
 
 
 class Member:
@@ -329,23 +318,36 @@ class Member:
 
 
 class Proxy:
+    """A contender's proxy. httpd runs as every test runs it (srtest.apache:
+    `-k start -D NO_DETACH`, our child, stopped with `-k stop`); HAProxy
+    daemonizes (-D) and is stopped with SIGTERM. Both write the pid file."""
+
     def __init__(self, c, conf, rundir, port):
         self.c, self.conf, self.rundir, self.port = c, conf, rundir, port
         self.pidfile = os.path.join(rundir, c["name"] + ".pid")
         self.started = False
+        self.proc = None            # apache2's parent (httpd only)
 
     def start(self):
         logf = os.path.join(self.rundir, "logs", self.c["name"] + ".start")
         os.makedirs(os.path.dirname(logf), exist_ok=True)
-        if self.c["kind"] == "httpd":
-            cmd = ["apache2", "-f", self.conf, "-k", "start"]
-        else:
-            cmd = ["haproxy", "-D", "-f", self.conf]
-        with open(logf, "w") as f:
-            r = subprocess.run(cmd, stdout=f, stderr=f, stdin=subprocess.DEVNULL, timeout=30)
         self.started = True
-        if r.returncode != 0:
-            raise RuntimeError("%s failed to start: %s" % (self.c["name"], open(logf).read()[-300:]))
+        if self.c["kind"] == "httpd":
+            self.proc = apache.spawn(self.conf, logf, append=False)
+            up = lambda: port_open(self.port) or self.proc.poll() is not None  # noqa: E731
+            try:
+                wait_until(up, 15, interval=0.05, what="%s listening" % self.c["name"])
+            except TimeoutError:
+                pass
+            if self.proc.poll() is not None:
+                raise RuntimeError("%s failed to start (rc %d): %s" % (
+                    self.c["name"], self.proc.returncode, open(logf).read()[-300:]))
+        else:
+            with open(logf, "w") as f:
+                r = subprocess.run(["haproxy", "-D", "-f", self.conf], stdout=f, stderr=f,
+                                   stdin=subprocess.DEVNULL, timeout=30)
+            if r.returncode != 0:
+                raise RuntimeError("%s failed to start: %s" % (self.c["name"], open(logf).read()[-300:]))
         if not wait_port(self.port, 15):
             raise RuntimeError("%s not listening on %d" % (self.c["name"], self.port))
 
@@ -353,11 +355,14 @@ class Proxy:
         if not self.started:
             return
         pids = read_pids(self.pidfile)
-        for p in pids:
-            try:
-                os.kill(p, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
+        if self.c["kind"] == "httpd":
+            apache.ctl(self.conf, "stop", timeout=30, check=False)
+        else:
+            for p in pids:
+                try:
+                    os.kill(p, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline and any(pid_alive(p) for p in pids):
             time.sleep(0.1)
@@ -367,6 +372,8 @@ class Proxy:
                     os.kill(p, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
+        if self.proc is not None:
+            apache.wait_parent(self.proc)
         wait_port(self.port, 10, want=False)
 
 

@@ -107,7 +107,7 @@ class Httpd(Contender):
     def stop(self):
         if self.proc:
             apache.ctl(self.root / "httpd.conf", "stop", check=False)
-            self.proc.wait(20)
+            apache.wait_parent(self.proc, 20)
             self.proc = None
 
 

@@ -7,7 +7,7 @@
  * work after one member change (9 members in turn leave, 9 times one joins,
  * 9 are reweighted up and back: median and worst), memory. Prints;
  * asserts nothing.
- *   cc -O2 -I. bench/micro/hash_bench.c sr_hash.c sr_hash_build.c $(APR) -lm
+ *   cc -O2 -I. bench/micro/hash_bench.c sr_hash.c sr_hash_build.c sr_hash_cap.c $(APR) -lm
  */
 #include <stdio.h>
 #include <stdlib.h>

@@ -487,6 +487,22 @@ class SlowBackend(PyBackend):
                           % (self.name, n, self.held))
 
 
+class StaleOnReuse(PyBackend):
+    """A member whose keep-alive races the proxy's reuse of a pooled
+    connection: 200 for the first request of a connection, close without a
+    byte on the second."""
+
+    def respond(self, conn_no, req_no, head):
+        return self.ok() if req_no == 1 else None
+
+
+class ClosesAlways(PyBackend):
+    """A failed member: reads every request and closes without answering."""
+
+    def respond(self, conn_no, req_no, head):
+        return None
+
+
 class HeldRequests:
     """n concurrent GETs of `path` on fresh connections, each in its own
     thread (bounded by HTTP_TIMEOUT); join() returns their responses (or
@@ -557,16 +573,19 @@ def graceful_restart(proxy, body, timeout=15):
                                 .replace("@PORT@", str(proxy.port)) + "\n")
     before = set(proxy.child_pids())
     apache.ctl(proxy.conf, "graceful", timeout=timeout)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if set(proxy.child_pids()) - before:
-            try:
-                get(proxy.port, STATUS_PATH)    # any answer
-                return
-            except OSError:
-                pass
-        time.sleep(0.1)
-    raise AssertionError("no new generation after graceful restart")
+
+    def new_generation_answers():
+        if not set(proxy.child_pids()) - before:
+            return False
+        try:
+            get(proxy.port, STATUS_PATH)    # any answer
+        except OSError:
+            return False
+        return True
+    try:
+        wait_until(new_generation_answers, timeout, 0.1, "a new generation answering")
+    except TimeoutError as e:
+        raise AssertionError("no new generation after graceful restart: %s" % e) from None
 
 
 # --------------------------------------------------------------------------

@@ -18,19 +18,15 @@ import time
 
 import pytest
 
-from harness import (DERIVED_ROUTE_RE, BalancerManager, assert_valid_exposition, balancer,
-                     get, wait_until)
-
-STATUS = "/sticky-status"
+from harness import (DERIVED_ROUTE_RE, MANAGER_CONF, STATUS_CONF, BalancerManager,
+                     assert_valid_exposition, balancer, get, wait_until)
+from harness import STATUS_PATH as STATUS
 RESCAN = 1.5          # the module rescans at most once a second
 VALID_ROUTE_RE = re.compile(r"^[A-Za-z0-9_~-]{1,63}$")
 
 
 def config(backends, lbmethod="sticky"):
-    return ('ProxyPass "/balancer-manager" "!"\n'
-            'ProxyPass "%s" "!"\n'
-            '<Location "/balancer-manager">\n    SetHandler balancer-manager\n</Location>\n'
-            '<Location "%s">\n    SetHandler sticky-route-status\n</Location>\n' % (STATUS, STATUS)
+    return (MANAGER_CONF + STATUS_CONF
             + balancer("app", [(backends["alpha"], "s1"), (backends["bravo"], "s2")],
                        proxyset="lbmethod=%s growth=4" % lbmethod))
 

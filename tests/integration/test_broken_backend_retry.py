@@ -8,7 +8,7 @@ import http.client
 import json
 
 import harness
-from harness import PyBackend, balancer, get, raw_request
+from harness import STATUS_CONF, PyBackend, balancer, get, raw_request
 
 
 def SilentBackend():
@@ -86,9 +86,7 @@ def CutsOff():
 
 def test_a_response_cut_off_by_its_member_is_not_counted(backends, make_proxy):
     bad = CutsOff()
-    p = make_proxy('ProxyPass "/sticky-status" "!"\n'
-                   '<Location "/sticky-status">\n    SetHandler sticky-route-status\n'
-                   '</Location>\n'
+    p = make_proxy(STATUS_CONF
                    + balancer("app", [(bad.port, "s1"), (backends["bravo"], "s2")]))
 
     def counted():

@@ -11,12 +11,10 @@ import pytest
 
 from harness import (DERIVED_ROUTE_RE, HostsFile, PyBackend, free_port, get,
                      prometheus_samples, wait_until)
+from harness import MANAGER_CONF as MANAGER
+from harness import STATUS_CONF as STATUS
 
 NAME = "disco.test"
-STATUS = ('ProxyPass "/sticky-status" "!"\n'
-          '<Location "/sticky-status">\n    SetHandler sticky-route-status\n</Location>\n')
-MANAGER = ('ProxyPass "/balancer-manager" "!"\n'
-           '<Location "/balancer-manager">\n    SetHandler balancer-manager\n</Location>\n')
 
 
 def addr(i):

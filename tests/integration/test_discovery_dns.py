@@ -59,6 +59,17 @@ class Members:
         return self.backends[(i, port)]
 
 
+def two_srv_members(members, **dns_kw):
+    """Members b1 and b2 (on ports of their own) and a HostileDNS (dns_kw:
+    its options) whose SRV_NAME lists both, with their targets' addresses;
+    returns (b1, b2, the HostileDNS)."""
+    p1, p2 = free_port(), free_port()
+    b1, b2 = members.start(1, p1), members.start(2, p2)
+    h = HostileDNS(srv={SRV_NAME: [(10, 1, p1, target(1)), (10, 1, p2, target(2))]},
+                   hosts={target(1): baddr(1), target(2): baddr(2)}, **dns_kw)
+    return b1, b2, h
+
+
 @pytest.fixture
 def members():
     return Members()
@@ -297,15 +308,12 @@ def test_srv_target_with_several_ports_and_addresses_is_a_member_each(dns, membe
 
 def test_srv_targets_are_resolved_when_the_answer_has_no_additional_records(
         members, make_proxy, test_dir):
-    p1, p2 = free_port(), free_port()
-    b1, b2 = members.start(1, p1), members.start(2, p2)
-    h = HostileDNS(srv={SRV_NAME: [(10, 1, p1, target(1)), (10, 1, p2, target(2))]},
-                   hosts={target(1): baddr(1), target(2): baddr(2)})
+    b1, b2, h = two_srv_members(members)
     h.additional = False
     assert parse_message(h.build(7, SRV_NAME, TYPE_SRV, "good"))["additional"] == []
     p = dns_proxy(make_proxy, test_dir, h.address,
                   [block("app", "http://" + SRV_NAME, "interval=1 max=8 hold=10")])
-    assert set(enabled_workers(p)) == {url(1, p1), url(2, p2)}, workers(p)
+    assert set(enabled_workers(p)) == {url(1, b1.port), url(2, b2.port)}, workers(p)
     count, _ = new_sessions(p, 4)
     assert count == {b1.name: 2, b2.name: 2}, count
     asked = {q[3] for q in h.queries(qtype=1)}
@@ -318,19 +326,17 @@ def test_srv_target_whose_address_lookup_fails_keeps_its_member(members, make_pr
     """The SRV answer has no additional records and the A/AAAA lookup of one
     target gets SERVFAIL (a DNS failure, not an answer): its member stays,
     as the whole set does when the SRV query itself fails."""
-    p1, p2 = free_port(), free_port()
-    b1, b2 = members.start(1, p1), members.start(2, p2)
-    h = HostileDNS(srv={SRV_NAME: [(10, 1, p1, target(1)), (10, 1, p2, target(2))]},
-                   hosts={target(1): baddr(1), target(2): baddr(2)})
+    b1, b2, h = two_srv_members(members)
     h.additional = False
     p = dns_proxy(make_proxy, test_dir, h.address,
                   [block("app", "http://" + SRV_NAME, "interval=1 max=8 hold=2")])
-    assert set(enabled_workers(p)) == {url(1, p1), url(2, p2)}, workers(p)
+    assert set(enabled_workers(p)) == {url(1, b1.port), url(2, b2.port)}, workers(p)
     h.servfail_names = {target(2)}
     t0 = time.monotonic()
     wait_until(lambda: len(h.queries(since=t0, qtype=TYPE_SRV)) >= 3
                and time.monotonic() - t0 >= 2 + 1.5, 10, 0.2, "resolutions past hold=")
-    assert set(enabled_workers(p)) == {url(1, p1), url(2, p2)}, (workers(p), p.error_log[-1500:])
+    assert set(enabled_workers(p)) == {url(1, b1.port), url(2, b2.port)}, (
+        workers(p), p.error_log[-1500:])
     count, _ = new_sessions(p, 4)
     assert count == {b1.name: 2, b2.name: 2}, count
 
@@ -476,10 +482,7 @@ def test_interval_ttl_resolves_again_when_the_answer_expires(dns, members, make_
 
 
 def test_absurd_ttls_are_clamped_to_1_and_300_seconds(members, make_proxy, test_dir):
-    p1, p2 = free_port(), free_port()
-    b1, b2 = members.start(1, p1), members.start(2, p2)
-    h = HostileDNS(srv={SRV_NAME: [(10, 1, p1, target(1)), (10, 1, p2, target(2))]},
-                   hosts={target(1): baddr(1), target(2): baddr(2)}, ttl=0)
+    b1, b2, h = two_srv_members(members, ttl=0)
     p = dns_proxy(make_proxy, test_dir, h.address,
                   [block("app", "http://" + SRV_NAME, "interval=ttl max=8 hold=10")])
     # TTL 0: once a second, not in a loop
@@ -661,10 +664,7 @@ def test_malformed_answers_keep_the_last_good_set_and_nothing_crashes(members, m
     seconds (hold=1: an answer taken for "gone" would empty the set): no
     child process dies, failing is 1, the set stays and is served; a good
     answer afterwards clears failing."""
-    p1, p2 = free_port(), free_port()
-    b1, b2 = members.start(1, p1), members.start(2, p2)
-    h = HostileDNS(srv={SRV_NAME: [(10, 1, p1, target(1)), (10, 1, p2, target(2))]},
-                   hosts={target(1): baddr(1), target(2): baddr(2)}, ttl=1)
+    b1, b2, h = two_srv_members(members, ttl=1)
     p = dns_proxy(make_proxy, test_dir, h.address,
                   [block("app", "http://" + SRV_NAME, "interval=1 max=8 hold=1")])
     count, _ = new_sessions(p, 4)

@@ -46,6 +46,19 @@ def member_flags(port, url):
     return rows[0]
 
 
+def check_answers(proxy, backend, url, status, change):
+    """Makes backend's check page answer `status`, then waits (6 s) until the
+    proxy logs "health check CHANGE member URL" (DISABLING, ENABLING).
+    Returns that log line and the times of the checks the backend received
+    from the change up to that line."""
+    t0 = time.time()
+    backend.hc_status = status
+    lines = wait_until(lambda: log_lines(proxy, "health check %s member %s" % (change, url)),
+                       6, 0.1, "health check %s member %s" % (change, url))
+    t_line = log_time(lines[0])
+    return lines[0], [t for t in backend.received(since=t0, hc=True) if t <= t_line]
+
+
 def served_by(port, n):
     out = []
     for _ in range(n):
@@ -67,27 +80,17 @@ def test_member_failing_its_check_page_is_marked_down_then_back(test_dir, make_p
     assert "HcFl" not in member_flags(p.port, bad_url)
     assert bad in served_by(p.port, 20)
 
-    t_fail = time.time()
-    fleet.backends[bad].hc_status = 500
-    down = wait_until(lambda: log_lines(p, "health check DISABLING member %s" % bad_url),
-                      6, 0.1, "%s marked down" % bad)
-    t_down = log_time(down[0])
-    checks = [t for t in fleet.backends[bad].received(since=t_fail, hc=True) if t <= t_down]
+    down, checks = check_answers(p, fleet.backends[bad], bad_url, 500, "DISABLING")
     assert len(checks) >= 2, ("marked down after %d failing check(s), hcfails=2"
                               % len(checks))
-    assert "(%s port %d)" % (bad, fleet.port) in down[0] and "status 500" in down[0], down
+    assert "(%s port %d)" % (bad, fleet.port) in down and "status 500" in down, down
     assert "HcFl" in member_flags(p.port, bad_url)
     t_req = time.time()
     answers = served_by(p.port, 30)
     assert set(answers) == {good}, answers
     assert fleet.backends[bad].received(since=t_req, hc=False) == []
 
-    t_ok = time.time()
-    fleet.backends[bad].hc_status = 200
-    up = wait_until(lambda: log_lines(p, "health check ENABLING member %s" % bad_url),
-                    6, 0.1, "%s back" % bad)
-    t_up = log_time(up[0])
-    passes = [t for t in fleet.backends[bad].received(since=t_ok, hc=True) if t <= t_up]
+    _, passes = check_answers(p, fleet.backends[bad], bad_url, 200, "ENABLING")
     assert len(passes) >= 3, "back after %d passing check(s), hcpasses=3" % len(passes)
     assert "HcFl" not in member_flags(p.port, bad_url)
     wait_until(lambda: bad in served_by(p.port, 20), 5, 0.2, "requests to %s again" % bad)

@@ -19,27 +19,13 @@ import subprocess
 
 import pytest
 
-from harness import PyBackend, balancer
+from harness import ClosesAlways, StaleOnReuse, balancer
 
 H2LOAD = shutil.which("h2load")
 pytestmark = pytest.mark.skipif(H2LOAD is None or shutil.which("nghttp") is None,
                                 reason="h2load, nghttp (nghttp2-client) not installed")
 
 H2C = 'Protocols h2c http/1.1\n'
-
-
-class StaleOnReuse(PyBackend):
-    """200 for the first request of a connection, close on the second."""
-
-    def respond(self, conn_no, req_no, head):
-        return self.ok() if req_no == 1 else None
-
-
-class ClosesAlways(PyBackend):
-    """Reads every request and closes without answering."""
-
-    def respond(self, conn_no, req_no, head):
-        return None
 
 
 def h2_proxy(make_proxy, members):

@@ -26,9 +26,8 @@ import pytest
 
 from harness import (STATUS_CONF, Backend, BalancerManager, SlowBackend, balancer, get,
                      member_values, status_json_members, wait_until)
+from harness import MANAGER_CONF as MANAGER
 
-MANAGER = ('ProxyPass "/balancer-manager" "!"\n'
-           '<Location "/balancer-manager">\n    SetHandler balancer-manager\n</Location>\n')
 KEY = "StickyRouteHashKey %{HTTP:X-Key}"
 RESCAN = 1.5          # the module rescans its members at most once a second
 ROUTES = {"alpha": "a", "bravo": "b", "charlie": "c", "delta": "d"}

@@ -23,11 +23,10 @@ import time
 import pytest
 
 from harness import HostsFile, PyBackend, free_port, get, prometheus_samples, wait_until
+from harness import STATUS_CONF as STATUS
 
 NAME = "unreach.test"
 LOG_LEVEL = __import__("os").environ.get("SR_TEST_LOGLEVEL", "warn")
-STATUS = ('ProxyPass "/sticky-status" "!"\n'
-          '<Location "/sticky-status">\n    SetHandler sticky-route-status\n</Location>\n')
 
 
 def addr(i):

@@ -3,38 +3,25 @@ members or another secret, the lbmethod switched through balancer-manager;
 and the decision log an operator reads to see why a request went where."""
 
 import re
-import subprocess
-import time
 
 from srtest.wait import wait_until
 
-from harness import (APACHE2, BalancerManager, balancer, crash_lines, get,
+from harness import (BalancerManager, balancer, crash_lines, get, graceful_restart,
                      prometheus_samples)
-
-STATUS = ('ProxyPass "/sticky-status" "!"\n'
-          '<Location "/sticky-status">\n    SetHandler sticky-route-status\n</Location>\n')
-MANAGER = ('ProxyPass "/balancer-manager" "!"\n'
-           '<Location "/balancer-manager">\n    SetHandler balancer-manager\n</Location>\n')
+from harness import MANAGER_CONF as MANAGER
+from harness import STATUS_CONF as STATUS
 
 
 def graceful(proxy, body):
     """Rewrites the proxy's configuration with another body and restarts it
     gracefully; waits until a new generation answers."""
-    text = proxy.conf.read_text()
-    start = text.index("# ---- test body")
-    proxy.conf.write_text(text[:start] + "# ---- test body\n" + body + "\n")
     before = set(proxy.child_pids())
-    subprocess.run([APACHE2, "-f", str(proxy.conf), "-k", "graceful"], check=True,
-                   timeout=15, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 15
-    while time.time() < deadline:
+    graceful_restart(proxy, body)
+
+    def new_generation_only():
         now = set(proxy.child_pids())
-        if now and not (now & before):
-            r = get(proxy.port)
-            if r.status == 200:
-                return
-        time.sleep(0.1)
-    raise AssertionError("no new generation after graceful restart")
+        return now and not (now & before) and get(proxy.port).status == 200
+    wait_until(new_generation_only, 15, 0.1, "only a new generation, answering 200")
 
 
 def counters(proxy, name):

@@ -20,23 +20,9 @@ import time
 
 import pytest
 
-from harness import PyBackend, balancer, get
+from harness import ClosesAlways, StaleOnReuse, balancer, get
 
 ROUTE_COOKIE = "ROUTEID=s1"
-
-
-class StaleOnReuse(PyBackend):
-    """200 for the first request of a connection, close on the second."""
-
-    def respond(self, conn_no, req_no, head):
-        return self.ok() if req_no == 1 else None
-
-
-class ClosesAlways(PyBackend):
-    """Reads every request and closes without answering."""
-
-    def respond(self, conn_no, req_no, head):
-        return None
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@
 import json
 import re
 
-from harness import balancer, get
+from harness import STATUS_CONF, balancer, get
 
 METRIC_LINE = re.compile(
     r'^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*"'
@@ -12,8 +12,7 @@ METRIC_LINE = re.compile(
 
 
 def test_status_endpoint_serves_prometheus_text_and_json(backends, make_proxy):
-    body = ('ProxyPass "/sticky-status" "!"\n'
-            '<Location "/sticky-status">\n    SetHandler sticky-route-status\n</Location>\n'
+    body = (STATUS_CONF
             + balancer("shopfront", [(backends["alpha"], "s1"), (backends["bravo"], "s2")]))
     p = make_proxy(body)
     for _ in range(5):

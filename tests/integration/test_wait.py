@@ -15,9 +15,10 @@ import time
 
 import pytest
 
-from harness import (APACHE2, MANAGER_CONF, STATUS_CONF, STATUS_PATH, HeldRequests,
+from harness import (MANAGER_CONF, STATUS_CONF, STATUS_PATH, HeldRequests,
                      HostsFile, PyBackend, balancer, free_port, get, pid_alive,
                      status_samples, wait_until)
+from srtest.apache import ctl
 
 NAME = "wait.test"
 
@@ -213,36 +214,33 @@ def test_status_shows_the_requests_waiting_now_across_child_processes(make_proxy
     assert (v["sticky_route_wait_waiting"], v["sticky_route_wait_served_total"]) == (0, n), v
 
 
-def test_graceful_stop_answers_the_waiting_requests_at_once(make_proxy, backends):
-    p = disabled_proxy(make_proxy, backends["alpha"], wait="StickyRouteWait 60")
-    held = HeldRequests(p.port, 4, path="/", timeout=70)
-    wait_until(lambda: waiting(p.port) == 4, 5, 0.1, "four requests waiting")
+def answered_at_once_on(p, what, n):
+    """n requests waiting on proxy p, then `apache2 -k WHAT`: each is
+    answered 503 with Retry-After: 1 within 5 s. Returns the proxy's pids
+    from before the signal."""
+    held = HeldRequests(p.port, n, path="/", timeout=70)
+    wait_until(lambda: waiting(p.port) == n, 5, 0.1, "%d requests waiting" % n)
     pids = p.all_pids()
     t0 = time.monotonic()
-    subprocess.run([APACHE2, "-f", str(p.conf), "-k", "graceful-stop"], check=True,
-                   timeout=15, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ctl(p.conf, what, timeout=15)
     results = held.join(timeout=15)
     took = time.monotonic() - t0
-    assert took < 5.0, "waiting requests answered %.1f s after graceful-stop" % took
-    assert [getattr(r, "status", r) for r in results] == [503] * 4, results
+    assert took < 5.0, "waiting requests answered %.1f s after -k %s" % (took, what)
+    assert [getattr(r, "status", r) for r in results] == [503] * n, results
     assert all(r.get("Retry-After") == "1" for r in results), [r.headers for r in results]
+    return pids
+
+
+def test_graceful_stop_answers_the_waiting_requests_at_once(make_proxy, backends):
+    p = disabled_proxy(make_proxy, backends["alpha"], wait="StickyRouteWait 60")
+    pids = answered_at_once_on(p, "graceful-stop", 4)
     wait_until(lambda: not any(pid_alive(x) for x in pids), 10, 0.1, "the proxy to exit")
 
 
 def test_graceful_restart_answers_the_waiting_requests_and_the_new_generation_waits_again(
         make_proxy, backends):
     p = disabled_proxy(make_proxy, backends["alpha"], wait="StickyRouteWait 60")
-    held = HeldRequests(p.port, 3, path="/", timeout=70)
-    wait_until(lambda: waiting(p.port) == 3, 5, 0.1, "three requests waiting")
-    old = set(p.child_pids())
-    t0 = time.monotonic()
-    subprocess.run([APACHE2, "-f", str(p.conf), "-k", "graceful"], check=True,
-                   timeout=15, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    results = held.join(timeout=15)
-    took = time.monotonic() - t0
-    assert took < 5.0, "waiting requests answered %.1f s after the graceful restart" % took
-    assert [getattr(r, "status", r) for r in results] == [503] * 3, results
-    assert all(r.get("Retry-After") == "1" for r in results)
+    old = set(answered_at_once_on(p, "graceful", 3))   # the parent stays; never a child
     wait_until(lambda: not (set(p.child_pids()) & old), 10, 0.1, "old children gone")
     # the gauge did not keep the released requests; the new generation waits
     assert waiting(p.port) == 0

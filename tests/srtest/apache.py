@@ -53,6 +53,16 @@ def ctl(conf, what, env=None, timeout=30, check=True):
     return res
 
 
+def wait_parent(proc, timeout=10):
+    """Reaps the Popen of spawn once the parent has stopped: waits `timeout`
+    seconds, then SIGKILL and waits again."""
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=timeout)
+
+
 def configtest(conf, wrapper=(), env=None, timeout=30):
     """`apache2 -t -f CONF` (behind `wrapper`): (returncode, stdout+stderr)."""
     res = subprocess.run(list(wrapper) + [APACHE2, "-t", "-f", str(conf)], env=env,
@@ -178,11 +188,7 @@ class Httpd:
 
     def _wait_proc(self):
         if self.proc is not None:
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+            wait_parent(self.proc)
 
     def kill(self):
         """SIGKILL the parent and every child at once."""

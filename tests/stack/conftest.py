@@ -23,7 +23,6 @@ import requests
 REPO = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests"))     # the shared tooling (srtest, acmelib)
 # re-exported: the tests import these names from conftest
-from srtest.apache import APACHE2  # noqa: E402,F401
 from srtest.procs import listening  # noqa: E402,F401
 from srtest.wait import wait_until  # noqa: E402,F401
 RUN_STACK = REPO / "scripts" / "run-stack.sh"

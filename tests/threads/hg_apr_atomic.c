@@ -32,55 +32,45 @@ typedef uint64_t u64;
 #define HA(p) ANNOTATE_HAPPENS_AFTER((void *)(p))
 #define SC __ATOMIC_SEQ_CST
 
+/* The atomic expression e on *p, between HB(p) and HA(p); its value (a GNU
+ * statement expression: gcc builds this file). */
+#define SYNCED(p, e) ({ HB(p); __typeof__(e) v_ = (e); HA(p); v_; })
+
 /* The functions of apr_atomic.h (APR 1.7), with its signatures: this file
  * must not include APR's header, whose definitions it replaces. */
 void *apr_atomic_casptr(void *volatile *mem, void *with, const void *cmp);
 void *apr_atomic_xchgptr(void *volatile *mem, void *with);
 
-/* The eight operations of one width (APR's names end in the width). */
-#define HG_ATOMICS(T, N)                                                \
-T apr_atomic_read##N(volatile T *mem)                                   \
-{                                                                       \
-    T v;                                                                \
-    HB(mem); v = __atomic_load_n(mem, SC); HA(mem);                     \
-    return v;                                                           \
-}                                                                       \
-void apr_atomic_set##N(volatile T *mem, T val)                          \
-{                                                                       \
-    HB(mem); __atomic_store_n(mem, val, SC); HA(mem);                   \
-}                                                                       \
-T apr_atomic_add##N(volatile T *mem, T val)                             \
-{                                                                       \
-    T v;                                                                \
-    HB(mem); v = __atomic_fetch_add(mem, val, SC); HA(mem);             \
-    return v;                                                           \
-}                                                                       \
-void apr_atomic_sub##N(volatile T *mem, T val)                          \
-{                                                                       \
-    HB(mem); __atomic_fetch_sub(mem, val, SC); HA(mem);                 \
-}                                                                       \
-T apr_atomic_inc##N(volatile T *mem)                                    \
-{                                                                       \
-    return apr_atomic_add##N(mem, 1);                                   \
-}                                                                       \
-int apr_atomic_dec##N(volatile T *mem)                                  \
-{                                                                       \
-    T v;                                                                \
-    HB(mem); v = __atomic_sub_fetch(mem, 1, SC); HA(mem);               \
-    return v != 0;                                                      \
-}                                                                       \
-T apr_atomic_cas##N(volatile T *mem, T with, T cmp)                     \
-{                                                                       \
-    HB(mem);                                                            \
-    __atomic_compare_exchange_n(mem, &cmp, with, 0, SC, SC);            \
-    HA(mem);                                                            \
-    return cmp;     /* the old value, as APR returns it */              \
-}                                                                       \
-T apr_atomic_xchg##N(volatile T *mem, T val)                            \
-{                                                                       \
-    T v;                                                                \
-    HB(mem); v = __atomic_exchange_n(mem, val, SC); HA(mem);            \
-    return v;                                                           \
+/* The eight operations of one width (APR's names end in the width). cas
+ * returns the old value, as APR does: __atomic_compare_exchange_n leaves it
+ * in cmp when the exchange fails, and cmp is the old value when it is done. */
+#define HG_ATOMICS(T, N)                                                                \
+T apr_atomic_read##N(volatile T *mem) { return SYNCED(mem, __atomic_load_n(mem, SC)); } \
+void apr_atomic_set##N(volatile T *mem, T val)                                          \
+{                                                                                       \
+    HB(mem); __atomic_store_n(mem, val, SC); HA(mem);                                   \
+}                                                                                       \
+T apr_atomic_add##N(volatile T *mem, T val)                                             \
+{                                                                                       \
+    return SYNCED(mem, __atomic_fetch_add(mem, val, SC));                               \
+}                                                                                       \
+void apr_atomic_sub##N(volatile T *mem, T val)                                          \
+{                                                                                       \
+    SYNCED(mem, __atomic_fetch_sub(mem, val, SC));                                      \
+}                                                                                       \
+T apr_atomic_inc##N(volatile T *mem) { return apr_atomic_add##N(mem, 1); }              \
+int apr_atomic_dec##N(volatile T *mem)                                                  \
+{                                                                                       \
+    return SYNCED(mem, __atomic_sub_fetch(mem, 1, SC)) != 0;                            \
+}                                                                                       \
+T apr_atomic_cas##N(volatile T *mem, T with, T cmp)                                     \
+{                                                                                       \
+    SYNCED(mem, __atomic_compare_exchange_n(mem, &cmp, with, 0, SC, SC));               \
+    return cmp;                                                                         \
+}                                                                                       \
+T apr_atomic_xchg##N(volatile T *mem, T val)                                            \
+{                                                                                       \
+    return SYNCED(mem, __atomic_exchange_n(mem, val, SC));                              \
 }
 
 HG_ATOMICS(u32, 32)
@@ -89,15 +79,11 @@ HG_ATOMICS(u64, 64)
 void *apr_atomic_casptr(void *volatile *mem, void *with, const void *cmp)
 {
     void *old = (void *)cmp;
-    HB(mem);
-    __atomic_compare_exchange_n(mem, &old, with, 0, SC, SC);
-    HA(mem);
+    SYNCED(mem, __atomic_compare_exchange_n(mem, &old, with, 0, SC, SC));
     return old;
 }
 
 void *apr_atomic_xchgptr(void *volatile *mem, void *with)
 {
-    void *v;
-    HB(mem); v = __atomic_exchange_n(mem, with, SC); HA(mem);
-    return v;
+    return SYNCED(mem, __atomic_exchange_n(mem, with, SC));
 }

@@ -44,94 +44,82 @@ static int span_is(const sr_span_t *s, const char *v)
     return s->len == strlen(v) && memcmp(s->ptr, v, s->len) == 0;
 }
 
-START_TEST(cookie_find_single_among_others)
+/* One Cookie header, the spans found (at most max) and their values. */
+static const struct {
+    const char *hdr;
+    size_t max;
+    size_t n;
+    const char *want[2];
+} find_cases[] = {
+    {"a=1; ROUTEID=s1; b=2", 4, 1, {"s1"}},                     /* among others */
+    {"XROUTEID=s1; ROUTEIDX=s2; routeid=s3", 4, 0, {NULL}},     /* exact on name */
+    {"ROUTEID=a;ROUTEID=b;ROUTEID=c", 2, 2, {"a", "b"}},        /* in order, bounded */
+    {"  ROUTEID = \"s1\" ;x=y", 2, 1, {"s1"}},                  /* quotes and blanks */
+    {"", 2, 0, {NULL}},                                         /* empty and garbage */
+    {";;;,,, ", 2, 0, {NULL}},
+    {"ROUTEID", 2, 0, {NULL}},
+    {"ROUTEID=", 2, 1, {""}},
+    {NULL, 2, 0, {NULL}},
+    {"=x; ROUTEID=\"", 2, 1, {"\""}},
+    {"a=1, ROUTEID=s2", 2, 1, {"s2"}},                          /* comma separated */
+};
+
+START_TEST(cookie_find_cases)
 {
     sr_span_t s[4];
-    ck_assert_uint_eq(find("a=1; ROUTEID=s1; b=2", "ROUTEID", s, 4), 1);
-    ck_assert(span_is(&s[0], "s1"));
-}
-END_TEST
+    size_t i;
 
-START_TEST(cookie_find_is_exact_on_name)
-{
-    sr_span_t s[4];
-    ck_assert_uint_eq(find("XROUTEID=s1; ROUTEIDX=s2; routeid=s3", "ROUTEID", s, 4), 0);
-}
-END_TEST
-
-START_TEST(cookie_find_several_in_order_and_bounded)
-{
-    sr_span_t s[2];
-    ck_assert_uint_eq(find("ROUTEID=a;ROUTEID=b;ROUTEID=c", "ROUTEID", s, 2), 2);
-    ck_assert(span_is(&s[0], "a"));
-    ck_assert(span_is(&s[1], "b"));
-}
-END_TEST
-
-START_TEST(cookie_find_strips_quotes_and_blanks)
-{
-    sr_span_t s[2];
-    ck_assert_uint_eq(find("  ROUTEID = \"s1\" ;x=y", "ROUTEID", s, 2), 1);
-    ck_assert(span_is(&s[0], "s1"));
-}
-END_TEST
-
-START_TEST(cookie_find_handles_empty_and_garbage)
-{
-    sr_span_t s[2];
-    ck_assert_uint_eq(find("", "ROUTEID", s, 2), 0);
-    ck_assert_uint_eq(find(";;;,,, ", "ROUTEID", s, 2), 0);
-    ck_assert_uint_eq(find("ROUTEID", "ROUTEID", s, 2), 0);
-    ck_assert_uint_eq(find("ROUTEID=", "ROUTEID", s, 2), 1);
-    ck_assert_uint_eq(s[0].len, 0);
-    ck_assert_uint_eq(find(NULL, "ROUTEID", s, 2), 0);
-    ck_assert_uint_eq(find("=x; ROUTEID=\"", "ROUTEID", s, 2), 1);
-    ck_assert(span_is(&s[0], "\""));
-}
-END_TEST
-
-START_TEST(cookie_find_comma_separated)
-{
-    sr_span_t s[2];
-    ck_assert_uint_eq(find("a=1, ROUTEID=s2", "ROUTEID", s, 2), 1);
-    ck_assert(span_is(&s[0], "s2"));
+    ck_assert_uint_le(find_cases[_i].max, 4);
+    ck_assert_uint_eq(find(find_cases[_i].hdr, "ROUTEID", s, find_cases[_i].max),
+                      find_cases[_i].n);
+    for (i = 0; i < find_cases[_i].n; i++)
+        ck_assert_msg(span_is(&s[i], find_cases[_i].want[i]), "case %d: span %zu is \"%.*s\"",
+                      _i, i, (int)s[i].len, s[i].ptr);
 }
 END_TEST
 
 /* ---- values -------------------------------------------------------- */
 
-START_TEST(value_plain_route)
+/* Unsigned values (no secret): the kind parsed, the route read, and the
+ * verdict with legacy values allowed. */
+static const struct {
+    const char *val;
+    size_t len;
+    sr_value_kind_t kind;
+    const char *route;          /* NULL: malformed */
+} value_cases[] = {
+    {"s1", 2, SR_VALUE_PLAIN, "s1"},
+    {".s1", 3, SR_VALUE_LEGACY, "s1"},                  /* the stock recipe */
+    {"abc123.s2", 9, SR_VALUE_LEGACY, "s2"},
+    {"", 0, SR_VALUE_MALFORMED, NULL},
+    {"s 1", 3, SR_VALUE_MALFORMED, NULL},
+    {"s\r\n1", 4, SR_VALUE_MALFORMED, NULL},
+    {"s\0001", 3, SR_VALUE_MALFORMED, NULL},
+    {"s\xc3\xa9", 3, SR_VALUE_MALFORMED, NULL},
+    {"s1.", 3, SR_VALUE_MALFORMED, NULL},
+    {"a.b.c", 5, SR_VALUE_MALFORMED, NULL},
+    {"s%0d%0a", 7, SR_VALUE_MALFORMED, NULL},
+};
+
+START_TEST(value_unsigned_cases)
 {
     sr_value_t v;
-    ck_assert_int_eq(sr_value_parse("s1", 2, 0, &v), SR_VALUE_PLAIN);
-    ck_assert_str_eq(v.route, "s1");
+
+    ck_assert_int_eq(sr_value_parse(value_cases[_i].val, value_cases[_i].len, 0, &v),
+                     value_cases[_i].kind);
+    if (value_cases[_i].route == NULL) {
+        ck_assert_int_eq(sr_value_verdict(&v, NULL, 1, "b"), SR_VERDICT_MALFORMED);
+        return;
+    }
+    ck_assert_str_eq(v.route, value_cases[_i].route);
     ck_assert_int_eq(sr_value_verdict(&v, NULL, 1, "balancer://x"), SR_VERDICT_ROUTE);
 }
 END_TEST
 
-START_TEST(value_legacy_stock_recipe)
-{
-    sr_value_t v;
-    ck_assert_int_eq(sr_value_parse(".s1", 3, 0, &v), SR_VALUE_LEGACY);
-    ck_assert_str_eq(v.route, "s1");
-    ck_assert_int_eq(sr_value_parse("abc123.s2", 9, 0, &v), SR_VALUE_LEGACY);
-    ck_assert_str_eq(v.route, "s2");
-    ck_assert_int_eq(sr_value_verdict(&v, NULL, 1, "b"), SR_VERDICT_ROUTE);
-}
-END_TEST
-
-START_TEST(value_malformed)
+START_TEST(value_route_length_bound)
 {
     sr_value_t v;
     char big[SR_VALUE_MAX + 2];
-    ck_assert_int_eq(sr_value_parse("", 0, 0, &v), SR_VALUE_MALFORMED);
-    ck_assert_int_eq(sr_value_parse("s 1", 3, 0, &v), SR_VALUE_MALFORMED);
-    ck_assert_int_eq(sr_value_parse("s\r\n1", 4, 0, &v), SR_VALUE_MALFORMED);
-    ck_assert_int_eq(sr_value_parse("s\0001", 3, 0, &v), SR_VALUE_MALFORMED);
-    ck_assert_int_eq(sr_value_parse("s\xc3\xa9", 3, 0, &v), SR_VALUE_MALFORMED);
-    ck_assert_int_eq(sr_value_parse("s1.", 3, 0, &v), SR_VALUE_MALFORMED);
-    ck_assert_int_eq(sr_value_parse("a.b.c", 5, 0, &v), SR_VALUE_MALFORMED);
-    ck_assert_int_eq(sr_value_parse("s%0d%0a", 7, 0, &v), SR_VALUE_MALFORMED);
     memset(big, 'a', sizeof(big));
     ck_assert_int_eq(sr_value_parse(big, SR_ROUTE_MAX + 1, 0, &v), SR_VALUE_MALFORMED);
     ck_assert_int_eq(sr_value_parse(big, SR_ROUTE_MAX, 0, &v), SR_VALUE_PLAIN);
@@ -270,56 +258,48 @@ static const char *parse_spec(sr_cookie_spec_t *spec, const char *line)
     return sr_cookie_spec_parse(pool, argc, argv, spec);
 }
 
-START_TEST(cookie_spec_default_format)
+/* A StickyRouteCookie argument line (NULL: the default spec) and the
+ * Set-Cookie value it gives for a route, on http or https. */
+static const struct {
+    const char *args;
+    const char *route;
+    int secure;
+    const char *cookie;
+} spec_cases[] = {
+    {NULL, "s1", 0, "ROUTEID=s1; Path=/; HttpOnly; SameSite=Lax"},
+    {NULL, "s1", 1, "ROUTEID=s1; Path=/; HttpOnly; SameSite=Lax; Secure"},
+    {"SRV", "x", 0, "SRV=x; Path=/; HttpOnly; SameSite=Lax"},   /* name only keeps defaults */
+    {"SRV Path=/app Domain=example.org Max-Age=3600 HttpOnly Secure SameSite=None", "x", 1,
+     "SRV=x; Path=/app; Domain=example.org; Max-Age=3600; HttpOnly; Secure; SameSite=None"},
+    {"SRV samesite=strict max-age=0", "x", 0, "SRV=x; Path=/; Max-Age=0; SameSite=Strict"},
+};
+
+START_TEST(cookie_spec_formats)
 {
     sr_cookie_spec_t spec;
-    sr_cookie_spec_default(pool, &spec);
-    ck_assert_str_eq(sr_cookie_format(pool, &spec, "s1", 0),
-                     "ROUTEID=s1; Path=/; HttpOnly; SameSite=Lax");
-    ck_assert_str_eq(sr_cookie_format(pool, &spec, "s1", 1),
-                     "ROUTEID=s1; Path=/; HttpOnly; SameSite=Lax; Secure");
+
+    if (spec_cases[_i].args == NULL)
+        sr_cookie_spec_default(pool, &spec);
+    else
+        ck_assert_ptr_null(parse_spec(&spec, spec_cases[_i].args));
+    ck_assert_str_eq(sr_cookie_format(pool, &spec, spec_cases[_i].route, spec_cases[_i].secure),
+                     spec_cases[_i].cookie);
 }
 END_TEST
 
-START_TEST(cookie_spec_name_only_keeps_defaults)
-{
-    sr_cookie_spec_t spec;
-    ck_assert_ptr_null(parse_spec(&spec, "SRV"));
-    ck_assert_str_eq(sr_cookie_format(pool, &spec, "x", 0),
-                     "SRV=x; Path=/; HttpOnly; SameSite=Lax");
-}
-END_TEST
-
-START_TEST(cookie_spec_full)
-{
-    sr_cookie_spec_t spec;
-    ck_assert_ptr_null(parse_spec(&spec, "SRV Path=/app Domain=example.org "
-                                  "Max-Age=3600 HttpOnly Secure SameSite=None"));
-    ck_assert_str_eq(sr_cookie_format(pool, &spec, "x", 1),
-                     "SRV=x; Path=/app; Domain=example.org; Max-Age=3600; "
-                     "HttpOnly; Secure; SameSite=None");
-    ck_assert_ptr_null(parse_spec(&spec, "SRV samesite=strict max-age=0"));
-    ck_assert_str_eq(sr_cookie_format(pool, &spec, "x", 0),
-                     "SRV=x; Path=/; Max-Age=0; SameSite=Strict");
-}
-END_TEST
+/* Argument lines StickyRouteCookie refuses. */
+static const char *const spec_errors[] = {
+    "a;b", "a\"b", "X SameSite=None", "X SameSite=Whatever", "X Max-Age=-1",
+    "X Max-Age=abc", "X Max-Age=", "X Max-Age=99999999999", "X Foo=1", "X Path=noslash",
+    "X Path=/a;b", "X Domain=a_b", "X HttpOnly=1",
+};
 
 START_TEST(cookie_spec_errors)
 {
     sr_cookie_spec_t spec;
-    ck_assert_ptr_nonnull(parse_spec(&spec, "a;b"));
-    ck_assert_ptr_nonnull(parse_spec(&spec, "a\"b"));
-    ck_assert_ptr_nonnull(parse_spec(&spec, "X SameSite=None"));
-    ck_assert_ptr_nonnull(parse_spec(&spec, "X SameSite=Whatever"));
-    ck_assert_ptr_nonnull(parse_spec(&spec, "X Max-Age=-1"));
-    ck_assert_ptr_nonnull(parse_spec(&spec, "X Max-Age=abc"));
-    ck_assert_ptr_nonnull(parse_spec(&spec, "X Max-Age="));
-    ck_assert_ptr_nonnull(parse_spec(&spec, "X Max-Age=99999999999"));
-    ck_assert_ptr_nonnull(parse_spec(&spec, "X Foo=1"));
-    ck_assert_ptr_nonnull(parse_spec(&spec, "X Path=noslash"));
-    ck_assert_ptr_nonnull(parse_spec(&spec, "X Path=/a;b"));
-    ck_assert_ptr_nonnull(parse_spec(&spec, "X Domain=a_b"));
-    ck_assert_ptr_nonnull(parse_spec(&spec, "X HttpOnly=1"));
+    size_t i;
+    for (i = 0; i < sizeof(spec_errors) / sizeof(spec_errors[0]); i++)
+        ck_assert_msg(parse_spec(&spec, spec_errors[i]) != NULL, "accepted: %s", spec_errors[i]);
     ck_assert_ptr_nonnull(sr_cookie_spec_parse(pool, 0, NULL, &spec));
 }
 END_TEST
@@ -458,33 +438,19 @@ END_TEST
 static Suite *core_suite(void)
 {
     Suite *s = suite_create("sr_core");
-    TCase *tc = tcase_create("core");
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_add_test(tc, cookie_find_single_among_others);
-    tcase_add_test(tc, cookie_find_is_exact_on_name);
-    tcase_add_test(tc, cookie_find_several_in_order_and_bounded);
-    tcase_add_test(tc, cookie_find_strips_quotes_and_blanks);
-    tcase_add_test(tc, cookie_find_handles_empty_and_garbage);
-    tcase_add_test(tc, cookie_find_comma_separated);
-    tcase_add_test(tc, value_plain_route);
-    tcase_add_test(tc, value_legacy_stock_recipe);
-    tcase_add_test(tc, value_malformed);
-    tcase_add_test(tc, value_signed_roundtrip_and_forgeries);
-    tcase_add_test(tc, value_signed_is_deterministic_and_keyed);
-    tcase_add_test(tc, route_validity);
-    tcase_add_test(tc, route_derived_is_stable_opaque_and_keyed);
-    tcase_add_test(tc, secret_load_inline_and_file);
-    tcase_add_test(tc, cookie_spec_default_format);
-    tcase_add_test(tc, cookie_spec_name_only_keeps_defaults);
-    tcase_add_test(tc, cookie_spec_full);
-    tcase_add_test(tc, cookie_spec_errors);
-    tcase_add_test(tc, token_validity);
-    tcase_add_test(tc, schedule_smooth_5_1_1);
-    tcase_add_test(tc, schedule_equal_weights_exact);
-    tcase_add_test(tc, schedule_skips_members_not_given);
-    tcase_add_test(tc, schedule_weights_proportional_and_bounded);
-    tcase_add_test(tc, index_finds_routes);
-    tcase_add_test(tc, status_names);
+    const TTest *tests[] = {
+        value_route_length_bound, value_signed_roundtrip_and_forgeries,
+        value_signed_is_deterministic_and_keyed, route_validity,
+        route_derived_is_stable_opaque_and_keyed, secret_load_inline_and_file, cookie_spec_errors,
+        token_validity, schedule_smooth_5_1_1, schedule_equal_weights_exact,
+        schedule_skips_members_not_given, schedule_weights_proportional_and_bounded,
+        index_finds_routes, status_names,
+    };
+    TCase *tc = UNIT_TCASE("core", 1, tests);
+
+    UNIT_TABLE_TEST(tc, cookie_find_cases, find_cases);
+    UNIT_TABLE_TEST(tc, value_unsigned_cases, value_cases);
+    UNIT_TABLE_TEST(tc, cookie_spec_formats, spec_cases);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "sr_dns.h"
+#include "unit_util.h"
 
 Suite *dns_suite(void);
 
@@ -121,21 +122,40 @@ START_TEST(dns_srv_answer_with_additional_addresses)
 }
 END_TEST
 
-START_TEST(dns_outcomes_nxdomain_nodata_servfail_truncated)
+/* Answers of a header and question only (id 7): the flags, the question,
+ * the id the parser expects and the outcome. */
+static const struct {
+    unsigned flags;
+    const char *q;
+    unsigned qtype;
+    unsigned expect_id;
+    sr_dns_outcome_t outcome;
+} header_cases[] = {
+    {0x8183, "_x._tcp.gone", SR_DNS_T_SRV, 7, SR_DNS_NXDOMAIN},
+    {0x8180, "_x._tcp.empty", SR_DNS_T_SRV, 7, SR_DNS_NODATA},
+    {0x8182, "_x._tcp.broken", SR_DNS_T_SRV, 7, SR_DNS_SERVFAIL},
+    {0x8185, "_x._tcp.refused", SR_DNS_T_SRV, 7, SR_DNS_SERVFAIL},
+    {0x8380, "_x._tcp.big", SR_DNS_T_SRV, 7, SR_DNS_TRUNCATED},
+    {0x8180, "web", SR_DNS_T_A, 8, SR_DNS_MALFORMED},          /* wrong id */
+    {0x0100, "web", SR_DNS_T_A, 7, SR_DNS_MALFORMED},          /* a query, not an answer */
+};
+
+START_TEST(dns_header_only_outcomes)
 {
     pkt_t p;
     sr_dns_answer_t a;
 
-    header(&p, 7, 0x8183, 0, 0, 0, "_x._tcp.gone", SR_DNS_T_SRV);
-    ck_assert_int_eq(parse(&p, 7, SR_DNS_T_SRV, &a), SR_DNS_NXDOMAIN);
-    header(&p, 7, 0x8180, 0, 0, 0, "_x._tcp.empty", SR_DNS_T_SRV);
-    ck_assert_int_eq(parse(&p, 7, SR_DNS_T_SRV, &a), SR_DNS_NODATA);
-    header(&p, 7, 0x8182, 0, 0, 0, "_x._tcp.broken", SR_DNS_T_SRV);
-    ck_assert_int_eq(parse(&p, 7, SR_DNS_T_SRV, &a), SR_DNS_SERVFAIL);
-    header(&p, 7, 0x8185, 0, 0, 0, "_x._tcp.refused", SR_DNS_T_SRV);
-    ck_assert_int_eq(parse(&p, 7, SR_DNS_T_SRV, &a), SR_DNS_SERVFAIL);
-    header(&p, 7, 0x8380, 0, 0, 0, "_x._tcp.big", SR_DNS_T_SRV);
-    ck_assert_int_eq(parse(&p, 7, SR_DNS_T_SRV, &a), SR_DNS_TRUNCATED);
+    header(&p, 7, header_cases[_i].flags, 0, 0, 0, header_cases[_i].q, header_cases[_i].qtype);
+    ck_assert_int_eq(parse(&p, header_cases[_i].expect_id, header_cases[_i].qtype, &a),
+                     header_cases[_i].outcome);
+}
+END_TEST
+
+START_TEST(dns_outcomes_no_target_and_a_answer)
+{
+    pkt_t p;
+    sr_dns_answer_t a;
+
     /* only a "." target: the service is decidedly not available */
     header(&p, 7, 0x8180, 1, 0, 0, "_x._tcp.none", SR_DNS_T_SRV);
     srv(&p, 12, 30, 0, 0, 0, "");
@@ -155,11 +175,8 @@ START_TEST(dns_hostile_answers_are_malformed_never_read_out_of_bounds)
     sr_dns_answer_t a;
     size_t cut;
 
-    /* wrong id, a query instead of an answer, too short */
-    header(&p, 7, 0x8180, 0, 0, 0, "web", SR_DNS_T_A);
-    ck_assert_int_eq(parse(&p, 8, SR_DNS_T_A, &a), SR_DNS_MALFORMED);
+    /* too short (wrong id and a query: dns_header_only_outcomes) */
     header(&p, 7, 0x0100, 0, 0, 0, "web", SR_DNS_T_A);
-    ck_assert_int_eq(parse(&p, 7, SR_DNS_T_A, &a), SR_DNS_MALFORMED);
     p.n = 11;
     ck_assert_int_eq(parse(&p, 7, SR_DNS_T_A, &a), SR_DNS_MALFORMED);
     /* counts larger than the records */
@@ -256,13 +273,13 @@ END_TEST
 
 Suite *dns_suite(void)
 {
-    Suite *s = suite_create("sr_dns");
-    TCase *tc = tcase_create("dns");
+    const TTest *tests[] = {
+        dns_srv_answer_with_additional_addresses, dns_outcomes_no_target_and_a_answer,
+        dns_hostile_answers_are_malformed_never_read_out_of_bounds,
+        dns_names_limits_odd_bytes_and_ttls,
+    };
+    TCase *tc = UNIT_TCASE("dns", 0, tests);
 
-    tcase_add_test(tc, dns_srv_answer_with_additional_addresses);
-    tcase_add_test(tc, dns_outcomes_nxdomain_nodata_servfail_truncated);
-    tcase_add_test(tc, dns_hostile_answers_are_malformed_never_read_out_of_bounds);
-    tcase_add_test(tc, dns_names_limits_odd_bytes_and_ttls);
-    suite_add_tcase(s, tc);
-    return s;
+    UNIT_TABLE_TEST(tc, dns_header_only_outcomes, header_cases);
+    return unit_suite("sr_dns", tc);
 }

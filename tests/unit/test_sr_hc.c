@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "sr_policy.h"
+#include "unit_util.h"
 
 Suite *hc_suite(void);
 
@@ -167,15 +168,11 @@ END_TEST
 
 Suite *hc_suite(void)
 {
-    Suite *s = suite_create("hc");
-    TCase *tc = tcase_create("hc");
+    const TTest *tests[] = {
+        hc_due_after_the_interval_never_while_in_flight, hc_fails_in_a_row_set_the_flag,
+        hc_passes_in_a_row_clear_the_flag, hc_status_line_whole_partial_and_foreign,
+        hc_body_left_after_the_head, hc_request_forms,
+    };
 
-    tcase_add_test(tc, hc_due_after_the_interval_never_while_in_flight);
-    tcase_add_test(tc, hc_fails_in_a_row_set_the_flag);
-    tcase_add_test(tc, hc_passes_in_a_row_clear_the_flag);
-    tcase_add_test(tc, hc_status_line_whole_partial_and_foreign);
-    tcase_add_test(tc, hc_body_left_after_the_head);
-    tcase_add_test(tc, hc_request_forms);
-    suite_add_tcase(s, tc);
-    return s;
+    return UNIT_SUITE("hc", "hc", 0, tests);
 }

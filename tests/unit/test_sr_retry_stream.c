@@ -5,7 +5,7 @@
  * Unit tests (check) of sr_retry_stream_break_as_502 (issue 19): does an
  * HTTP/2 stream's scheme handler run with the client connection's
  * keepalives count at 0, so that a pooled backend connection that breaks
- * before the status line comes back as a 502 the module retries? One test
+ * before the status line comes back as a 502 the module retries? One row
  * per condition of the rule, each flipping it from a case that says yes.
  */
 #include <check.h>
@@ -15,124 +15,49 @@
 
 Suite *retry_stream_suite(void);
 
-/* A GET on an HTTP/2 stream (mod_http2 gives its secondary connection
- * keepalives 1), StickyRouteRetry on, no retry yet: yes. */
-static sr_stream_break_in_t stream_get(void)
-{
-    sr_stream_break_in_t in = {0};
-
-    in.reverse = 1;
-    in.secondary = 1;
-    in.keepalives = 1;
-    in.retry.enabled = 1;
-    in.retry.idempotent = 1;
-    return in;
-}
-
-START_TEST(stream_get_breaks_as_502)
-{
-    sr_stream_break_in_t in = stream_get();
-
-    ck_assert_int_eq(sr_retry_stream_break_as_502(&in), 1);
-    in.keepalives = 7;          /* any count but 0 */
-    ck_assert_int_eq(sr_retry_stream_break_as_502(&in), 1);
-}
-END_TEST
-
-START_TEST(http1_connection_keeps_httpds_close)
-{
-    sr_stream_break_in_t in = stream_get();
-
-    in.secondary = 0;           /* HTTP/1.x: the client may retry itself */
-    ck_assert_int_eq(sr_retry_stream_break_as_502(&in), 0);
-    in.keepalives = 0;
-    ck_assert_int_eq(sr_retry_stream_break_as_502(&in), 0);
-}
-END_TEST
-
-START_TEST(count_already_zero_is_left_alone)
-{
-    sr_stream_break_in_t in = stream_get();
-
+/* One row a condition of the rule, each but the first flipping it from the
+ * case that says yes: a GET on an HTTP/2 stream (mod_http2 gives its
+ * secondary connection keepalives 1), StickyRouteRetry on, no retry yet.
+ * Columns: reverse, secondary, keepalives, then the retry inputs: enabled,
+ * idempotent, has_body, response_started, member_answered, retries,
+ * last_same. */
+static const struct {
+    const char *why;
+    sr_stream_break_in_t in;
+    int breaks_as_502;
+} stream_cases[] = {
+    {"a GET on an h2 stream", {1, 1, 1, {1, 1, 0, 0, 0, 0, 0}}, 1},
+    {"any keepalives count but 0", {1, 1, 7, {1, 1, 0, 0, 0, 0, 0}}, 1},
+    /* HTTP/1.x: the client may retry itself; httpd's close is kept */
+    {"an HTTP/1.x connection", {1, 0, 1, {1, 1, 0, 0, 0, 0, 0}}, 0},
+    {"an HTTP/1.x connection, count 0", {1, 0, 0, {1, 1, 0, 0, 0, 0, 0}}, 0},
     /* a second attempt of the same request: mod_proxy_http answers 502 */
-    in.keepalives = 0;
-    ck_assert_int_eq(sr_retry_stream_break_as_502(&in), 0);
-}
-END_TEST
+    {"count already 0", {1, 1, 0, {1, 1, 0, 0, 0, 0, 0}}, 0},
+    {"a forward proxy request", {0, 1, 1, {1, 1, 0, 0, 0, 0, 0}}, 0},
+    {"no StickyRouteRetry", {1, 1, 1, {0, 1, 0, 0, 0, 0, 0}}, 0},
+    {"not idempotent (POST, PUT, ...)", {1, 1, 1, {1, 0, 0, 0, 0, 0, 0}}, 0},
+    {"a request body", {1, 1, 1, {1, 1, 1, 0, 0, 0, 0}}, 0},
+    {"a byte of the response went out", {1, 1, 1, {1, 1, 0, 1, 0, 0, 0}}, 0},
+    {"the member answered", {1, 1, 1, {1, 1, 0, 0, 1, 0, 0}}, 0},
+    /* sr_retry_allowed: the retry on the same member (fresh connection)
+     * may still break: one more retry, on another member */
+    {"1 retry, to the same member", {1, 1, 1, {1, 1, 0, 0, 0, 1, 1}}, 1},
+    {"1 retry, to another member", {1, 1, 1, {1, 1, 0, 0, 0, 1, 0}}, 0},
+    {"2 retries", {1, 1, 1, {1, 1, 0, 0, 0, 2, 1}}, 0},
+};
 
-START_TEST(forward_proxy_request_is_left_alone)
+START_TEST(stream_break_as_502_cases)
 {
-    sr_stream_break_in_t in = stream_get();
-
-    in.reverse = 0;
-    ck_assert_int_eq(sr_retry_stream_break_as_502(&in), 0);
-}
-END_TEST
-
-START_TEST(no_retry_without_StickyRouteRetry)
-{
-    sr_stream_break_in_t in = stream_get();
-
-    in.retry.enabled = 0;
-    ck_assert_int_eq(sr_retry_stream_break_as_502(&in), 0);
-}
-END_TEST
-
-START_TEST(not_idempotent_or_with_a_body_is_left_alone)
-{
-    sr_stream_break_in_t in = stream_get();
-
-    in.retry.idempotent = 0;    /* POST, PUT, ... */
-    ck_assert_int_eq(sr_retry_stream_break_as_502(&in), 0);
-    in = stream_get();
-    in.retry.has_body = 1;
-    ck_assert_int_eq(sr_retry_stream_break_as_502(&in), 0);
-}
-END_TEST
-
-START_TEST(nothing_to_retry_once_a_byte_went_out)
-{
-    sr_stream_break_in_t in = stream_get();
-
-    in.retry.response_started = 1;
-    ck_assert_int_eq(sr_retry_stream_break_as_502(&in), 0);
-    in = stream_get();
-    in.retry.member_answered = 1;
-    ck_assert_int_eq(sr_retry_stream_break_as_502(&in), 0);
-}
-END_TEST
-
-START_TEST(retries_follow_sr_retry_allowed)
-{
-    sr_stream_break_in_t in = stream_get();
-
-    /* the retry on the same member (fresh connection) may still break:
-     * one more retry, on another member */
-    in.retry.retries = 1;
-    in.retry.last_same = 1;
-    ck_assert_int_eq(sr_retry_stream_break_as_502(&in), 1);
-    in.retry.last_same = 0;
-    ck_assert_int_eq(sr_retry_stream_break_as_502(&in), 0);
-    in.retry.retries = 2;
-    in.retry.last_same = 1;
-    ck_assert_int_eq(sr_retry_stream_break_as_502(&in), 0);
+    ck_assert_msg(sr_retry_stream_break_as_502(&stream_cases[_i].in)
+                  == stream_cases[_i].breaks_as_502, "%s: not %d", stream_cases[_i].why,
+                  stream_cases[_i].breaks_as_502);
 }
 END_TEST
 
 Suite *retry_stream_suite(void)
 {
-    Suite *s = suite_create("sr_retry_stream");
     TCase *tc = tcase_create("stream_break_as_502");
 
-    tcase_add_checked_fixture(tc, unit_setup, unit_teardown);
-    tcase_add_test(tc, stream_get_breaks_as_502);
-    tcase_add_test(tc, http1_connection_keeps_httpds_close);
-    tcase_add_test(tc, count_already_zero_is_left_alone);
-    tcase_add_test(tc, forward_proxy_request_is_left_alone);
-    tcase_add_test(tc, no_retry_without_StickyRouteRetry);
-    tcase_add_test(tc, not_idempotent_or_with_a_body_is_left_alone);
-    tcase_add_test(tc, nothing_to_retry_once_a_byte_went_out);
-    tcase_add_test(tc, retries_follow_sr_retry_allowed);
-    suite_add_tcase(s, tc);
-    return s;
+    UNIT_TABLE_TEST(tc, stream_break_as_502_cases, stream_cases);
+    return unit_suite("sr_retry_stream", tc);
 }

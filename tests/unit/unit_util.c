@@ -24,6 +24,26 @@ void unit_teardown(void)
     pool = NULL;
 }
 
+TCase *unit_tcase(const char *name, int with_pool, const TTest *const *tests, size_t n)
+{
+    TCase *tc = tcase_create(name);
+    size_t i;
+
+    if (with_pool)
+        tcase_add_checked_fixture(tc, unit_setup, unit_teardown);
+    for (i = 0; i < n; i++)
+        tcase_add_test(tc, tests[i]);
+    return tc;
+}
+
+Suite *unit_suite(const char *suite, TCase *tc)
+{
+    Suite *s = suite_create(suite);
+
+    suite_add_tcase(s, tc);
+    return s;
+}
+
 void unit_members(sr_member_t *view, uint32_t cap, uint32_t n,
                   const char *prefix, uint32_t first)
 {
