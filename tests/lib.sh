@@ -1,5 +1,6 @@
 # tests/lib.sh: the shell library of the test and benchmark scripts
-# (tests/compose, tests/swarm, tests/deb, bench/run.sh, bench/callgrind.sh).
+# (tests/compose, tests/swarm, tests/deb, bench/run.sh, bench/callgrind.sh,
+# bench/tls/run.sh).
 # Sourced, never run; bash. Set SR_LOG_PREFIX first (or call sr_init): it
 # names the script in every message (say, fail, log).
 #
