@@ -62,7 +62,7 @@ BACKEND_CONFS=()
 cleanup() {
     local rc=$?
     [ -n "$VG_PID" ] && kill -TERM "$VG_PID" 2>/dev/null && wait "$VG_PID" 2>/dev/null
-    for c in "${BACKEND_CONFS[@]}"; do apache2 -f "$c" -k stop >/dev/null 2>&1 || true; done
+    for c in "${BACKEND_CONFS[@]}"; do httpd_stop "$c" || true; done
     if [ "$rc" = 0 ]; then rm -rf "$RUN"; else log "exit $rc: run dir kept in $RUN"; fi
     return $rc
 }
@@ -122,9 +122,9 @@ for m in s1:$S1_PORT s2:$S2_PORT; do
     name="${m%%:*}"; port="${m##*:}"
     render "$RUN/$name.conf" "$name" "$port" "$BENCH/conf/backend.conf.in"
     chown www-data:www-data "$RUN/rt-$name"
-    apache2 -f "$RUN/$name.conf" -k start
     BACKEND_CONFS+=("$RUN/$name.conf")
-    wait_port "$port" 15 || { echo "callgrind: member $name not listening" >&2; exit 1; }
+    httpd_start "$RUN/$name.conf" "$RUN/logs/$name.start" "$port" ||
+        { echo "callgrind: member $name not listening" >&2; exit 1; }
 done
 
 # ---- cases: name|kind|templates|client mode|description ---------------------------
@@ -186,7 +186,7 @@ for row in "${CASE_TABLE[@]}"; do
         if grep -q sticky_route_module "$conf" && [ ! -f "$MODULE" ]; then
             printf '%s\t%s\t-\t%s\t%s\t\t\t\t\tmodule not built\n' "$name" "$desc" "$SHORT" "$LONG" >> "$TSV"; continue
         fi
-        if ! t="$(apache2 -t -f "$conf" 2>&1)"; then
+        if ! t="$(httpd_configtest "$conf")"; then
             why="$(grep -o "Invalid command '[^']*'" <<<"$t" | head -1 || true)"
             [ -n "$why" ] || why="$(grep -v 'Syntax OK' <<<"$t" | tail -n 1 | sed 's|.*conf: ||' || true)"
             log "$name: not available in this build ($why)"

@@ -78,18 +78,11 @@ STAMP="$(date -u +%Y%m%dT%H%M%SZ)"
 
 # ---- process bookkeeping: only what this script started, by pid ---------------
 PIDS=()            # node pids
-HTTPD_CONFS=()     # httpd configs started (stopped by SIGTERM to the pid in their PidFile)
+HTTPD_CONFS=()     # httpd configs started (stopped by httpd_stop, tests/lib.sh)
 cleanup() {
     local rc=$?
     if [ "$KEEP" = 1 ]; then log "BENCH_KEEP=1: servers left running, run dir $RUN"; return $rc; fi
-    for c in "${HTTPD_CONFS[@]}"; do
-        local pf; pf="$(awk '$1=="PidFile"{gsub(/"/,"",$2); print $2}' "$c")"
-        if [ -s "$pf" ]; then
-            local p; p="$(cat "$pf")"
-            kill -TERM "$p" 2>/dev/null || true
-            for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-        fi
-    done
+    for c in "${HTTPD_CONFS[@]}"; do httpd_stop "$c" || true; done
     if [ -s "$RUN/haproxy.pid" ]; then
         while read -r p; do kill -TERM "$p" 2>/dev/null || true; done < "$RUN/haproxy.pid"
     fi
@@ -177,15 +170,13 @@ start_httpd() {  # start_httpd NAME PORT CPULIST TEMPLATE...
     chown "$HTTPD_USER:$HTTPD_GROUP" "$RUN/rt-$name" 2>/dev/null || true
     local conf="$RUN/conf/$name.conf"
     render "$conf" "$@"
-    if ! apache2 -t -f "$conf" >"$RUN/logs/$name.configtest" 2>&1; then
+    if ! httpd_configtest "$conf" "$RUN/logs/$name.configtest"; then
         log "httpd $name: config test failed: $(tail -n 3 "$RUN/logs/$name.configtest" | tr '\n' ' ')"
         return 1
     fi
     HTTPD_CONFS+=("$conf")
-    if ! maybe_taskset "$cpus" apache2 -f "$conf" -k start >"$RUN/logs/$name.start" 2>&1; then
-        log "httpd $name: start failed: $(tail -n 3 "$RUN/logs/$name.start" | tr '\n' ' ')"; return 1
-    fi
-    wait_port "$port" 15 || { log "httpd $name: not listening on $port"; return 1; }
+    local wrap=(); [ -n "$cpus" ] && wrap=(taskset -c "$cpus")
+    httpd_start "$conf" "$RUN/logs/$name.start" "$port" "${wrap[@]}" || { log "httpd $name: start failed"; return 1; }
 }
 
 log "run dir $RUN; ${#SELECTED[@]} cases x $ROUNDS rounds x (${WARMUP}s warmup + ${DURATION}s), wrk -t$THREADS -c$CONNS"

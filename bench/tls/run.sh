@@ -29,6 +29,10 @@ set -euo pipefail
 export LC_ALL=C
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)
+# shellcheck source=tests/lib.sh
+. "$REPO/tests/lib.sh"
+# shellcheck disable=SC2034  # read by log (tests/lib.sh)
+SR_LOG_PREFIX=tls-bench
 ROUNDS=${TLS_BENCH_ROUNDS:-3}
 DURATION=${TLS_BENCH_DURATION:-8}
 CONNS=${TLS_BENCH_CONNS:-32}
@@ -57,8 +61,8 @@ W=$(mktemp -d /tmp/sr-tls-bench.XXXXXX)
 chmod 0755 "$W"
 pids=()
 cleanup() {
-    [ -f "$W/proxy/proxy.pid" ] && kill -TERM "$(cat "$W/proxy/proxy.pid")" 2>/dev/null || true
-    [ -f "$W/backend/httpd.pid" ] && kill -TERM "$(cat "$W/backend/httpd.pid")" 2>/dev/null || true
+    httpd_stop "$W/proxy/httpd.conf" || true
+    httpd_stop "$REPO/templates/static-httpd.conf" || true
     for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
     sleep 1
     rm -rf "$W"
@@ -78,16 +82,18 @@ head -c 2048 /dev/zero | tr '\0' 'x' > "$W/site/file"
 mkdir -p "$W/site/css" && cp "$W/site/file" "$W/site/css/style.css"
 chown www-data:www-data "$W/backend" 2>/dev/null || true
 chmod -R a+rX "$W/site"
-env INSTANCE_NAME=backend STATIC_LISTEN=127.0.0.1:$BACKEND_PORT SITE_ROOT="$W/site" \
+httpd_start "$REPO/templates/static-httpd.conf" "$W/logs/backend.start" "$BACKEND_PORT" \
+    env INSTANCE_NAME=backend STATIC_LISTEN=127.0.0.1:$BACKEND_PORT SITE_ROOT="$W/site" \
     STATIC_RUN_DIR="$W/backend" STATIC_ERROR_LOG="$W/logs/backend-error.log" \
-    STATIC_ACCESS_LOG=/dev/null apache2 -f "$REPO/templates/static-httpd.conf" -k start
+    STATIC_ACCESS_LOG=/dev/null || { echo "tls-bench: the backend did not start" >&2; exit 1; }
 
 env -i PATH="$PATH" STATIC_APP=127.0.0.1:$BACKEND_PORT=s1 DYNAMIC_APP=127.0.0.1:$BACKEND_PORT \
     LISTEN_PORT=$HTTPD_PORT TLS=files LISTEN_TLS_PORT=$HTTPD_TLS SERVER_NAME=bench.sticky-route.test \
     TLS_CERT_FILE="$W/cert.pem" TLS_KEY_FILE="$W/key.pem" \
     "$REPO/templates/render-proxy-conf.sh" --main-conf "$W/proxy/httpd.conf" --module "$MODULE" \
     --run-dir "$W/proxy" --log-dir "$W/logs" "$W/proxy/vhost.conf" >/dev/null
-apache2 -f "$W/proxy/httpd.conf" -k start
+httpd_start "$W/proxy/httpd.conf" "$W/logs/proxy.start" "$HTTPD_TLS" ||
+    { echo "tls-bench: the httpd proxy did not start" >&2; exit 1; }
 
 haproxy_cfg() {   # THREADS: HAProxy's configuration on stdout
     cat <<EOF
@@ -199,13 +205,10 @@ for c in valgrind setpriv; do
     command -v "$c" >/dev/null || { echo "tls-bench: $c missing (make deps)" >&2; exit 1; }
 done
 id www-data >/dev/null 2>&1 || { echo "tls-bench: callgrind needs the www-data user" >&2; exit 1; }
-# shellcheck source=tests/lib.sh
-. "$REPO/tests/lib.sh"
-# shellcheck disable=SC2034  # read by log (tests/lib.sh)
-SR_LOG_PREFIX=tls-bench
 # The throughput contenders go; the same configurations run again, one process
 # each, as www-data (who must read the key and write logs, run dir, output).
-kill -TERM "$(cat "$W/proxy/proxy.pid")" "${pids[@]}"
+httpd_stop "$W/proxy/httpd.conf"
+kill -TERM "${pids[@]}"
 pids=()
 wait_port "$HTTPD_TLS" 30 free && wait_port "$HAPROXY_TLS" 30 free ||
     { echo "tls-bench: the throughput contenders did not stop" >&2; exit 1; }

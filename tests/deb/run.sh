@@ -85,17 +85,8 @@ restore_state() {
 pkg_status() { dpkg-query -W -f='${db:Status-Abbrev}' "$PKG" 2>/dev/null | tr -d ' ' || true; }
 
 stop_all() {
-    local c pid i
-    for c in "${CONFS[@]}"; do
-        [ -f "$(dirname "$c")/httpd.pid" ] || continue
-        pid=$(cat "$(dirname "$c")/httpd.pid" 2>/dev/null || true)
-        apache2 -f "$c" -k stop 2>/dev/null || true
-        for i in $(seq 50); do
-            [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then kill -9 "$pid" 2>/dev/null || true; fi
-    done
+    local c pid
+    for c in "${CONFS[@]}"; do httpd_stop "$c" || true; done
     for pid in "${PIDS[@]}"; do
         kill "$pid" 2>/dev/null || true
         wait "$pid" 2>/dev/null || true
@@ -314,7 +305,7 @@ n=$(grep -cE '^\s*(BalancerMember|ProxySet lbmethod=(sticky|roundrobin)|SetHandl
 [ "$n" -ge 6 ] || fail "sticky_route.conf: expected commented examples (2 balancers, status), found $n lines"
 grep -vE '^\s*(#|$)' "$CONF_INSTALLED" && fail "$CONF_INSTALLED has active lines (must be off by default)"
 httpd_conf examples "$PPORT" "$T/examples.conf"
-apache2 -t -f "$T/examples/httpd.conf" > "$T/examples.t" 2>&1 ||
+httpd_configtest "$T/examples/httpd.conf" "$T/examples.t" ||
     { cat "$T/examples.t" >&2; fail "the examples of sticky_route.conf, uncommented, fail apache2 -t"; }
 ok "sticky_route.conf is comments only; its examples (sticky, roundrobin, status) pass apache2 -t uncommented"
 
@@ -328,7 +319,8 @@ ProxyPass "/" "balancer://deb/"
 EOF
 httpd_conf proxy "$PPORT" "$T/proxy-body.conf"
 CONFS+=("$T/proxy/httpd.conf")
-apache2 -f "$T/proxy/httpd.conf" -k start || fail "the throwaway httpd did not start ($T/proxy/logs/error.log)"
+httpd_start "$T/proxy/httpd.conf" "$T/proxy-start.log" "$PPORT" ||
+    fail "the throwaway httpd did not start ($T/proxy-start.log, $T/proxy/logs/error.log)"
 wait_http "http://127.0.0.1:$PPORT/who" || { cat "$T/proxy/logs/error.log" >&2; fail "proxy on 127.0.0.1:$PPORT not answering"; }
 say "throwaway httpd on 127.0.0.1:$PPORT (ServerRoot $T/proxy), module from $SO"
 
