@@ -21,7 +21,7 @@
  * discovered members have exactly max= worker slots. Then a mod_watchdog
  * callback, in one child process (a singleton watchdog, as
  * mod_proxy_hcheck runs its checks), resolves the name every interval and
- * applies sr_discover_plan (sr_policy.c) the way balancer-manager applies
+ * applies sr_discover_plan (sr_discover_policy.c) the way balancer-manager applies
  * its edits: a new member in a never-used worker slot (ap_proxy_define_
  * worker, ap_proxy_share_worker, ap_proxy_initialize_worker, then the
  * balancer's update stamp, which makes every child's ap_proxy_sync_balancer

@@ -9,7 +9,7 @@
 
 /*
  * mod_sticky_route_discover_apply.c - a StickyRouteDiscover resolution
- * applied to its balancer: the plan (sr_discover_plan, sr_policy.c) carried
+ * applied to its balancer: the plan (sr_discover_plan, sr_discover_policy.c) carried
  * out the way balancer-manager edits a balancer - members made in
  * never-used slots, disabled when their address leaves, enabled when it
  * comes back, and slots given to another address (the design and its

@@ -101,14 +101,6 @@ void sr_state_hash_ensure(sr_balancer_state_t *st);
 /* The scan (see mod_sticky_route_state.c); returns how soon the next is
  * due. Lock: the balancer's thread mutex. */
 apr_interval_time_t sr_scan(sr_balancer_state_t *st, server_rec *s);
-/* Scans when the member list changed or the scan is due. Lock: the
- * balancer's thread mutex. */
-static inline void sr_scan_if_due(sr_balancer_state_t *st, request_rec *r)
-{
-    if (st->nworkers != st->balancer->workers->nelts
-        || r->request_time >= st->next_scan) {
-        st->next_scan = r->request_time + sr_scan(st, r->server);
-    }
 }
 
 /* Member i's status flags in st->view[i] as they are now (O(1): one read

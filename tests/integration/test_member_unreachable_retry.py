@@ -10,7 +10,7 @@ number of members a child process saw at its start, minus one: 0 for a
 discovered pool that started empty or with one address (a fresh `docker
 stack deploy`: the tasks enter DNS only once healthy), 1 with two. Members
 discovered later do not raise it. The module retries such a request on
-another member itself (sr_retry_unreached_allowed in sr_policy.c).
+another member itself (sr_retry_unreached_allowed in sr_policy_retry.c).
 
 The members are Python backends on 127.0.0.11.. sharing one port, resolved
 through a hosts file of the test bind-mounted over /etc/hosts (as in
