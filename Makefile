@@ -30,7 +30,7 @@ CORE_SRC    += sr_hash_cap.c
 MODULE_SRC  = $(GLUE_SRC) $(CORE_SRC)
 PYTEST      = /usr/bin/python3 -m pytest
 
-.PHONY: all secret deps install test unit unit-asan unit-tsan unit-valgrind itest itest-slow stack-test fault-test browser-test screenshot \
+.PHONY: all bench-micro-build secret deps install test unit unit-asan unit-tsan unit-valgrind itest itest-slow stack-test fault-test browser-test screenshot \
         test-compose test-swarm run bench fuzz clean
 
 all: .libs/mod_sticky_route.so secrets/sticky_route_secret
@@ -182,6 +182,10 @@ test-swarm: deps
 run: deps
 	$(MAKE) all
 	bash scripts/run-stack.sh
+
+# CI builds the microbenchmark (its stubs of httpd must follow the module)
+bench-micro-build:
+	bash bench/micro/run.sh --build-only
 
 bench: deps
 	$(MAKE) all

@@ -101,7 +101,6 @@ void sr_state_hash_ensure(sr_balancer_state_t *st);
 /* The scan (see mod_sticky_route_state.c); returns how soon the next is
  * due. Lock: the balancer's thread mutex. */
 apr_interval_time_t sr_scan(sr_balancer_state_t *st, server_rec *s);
-}
 
 /* Member i's status flags in st->view[i] as they are now (O(1): one read
  * of its shared status word; lbset, weight, route and redirect come with

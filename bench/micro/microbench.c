@@ -193,6 +193,15 @@ PROXY_DECLARE(void) proxy_hook_pre_request(proxy_HOOK_pre_request_t *pf,
         const char *const *a, const char *const *b, int o)
 { (void)pf; (void)a; (void)b; (void)o; }
 
+PROXY_DECLARE(void) proxy_hook_scheme_handler(proxy_HOOK_scheme_handler_t *pf,
+        const char *const *a, const char *const *b, int o)
+{ (void)pf; (void)a; (void)b; (void)o; }
+
+/* StickyRouteDiscover's hc timeouts (not used by the bench) */
+AP_DECLARE(apr_status_t) ap_timeout_parameter_parse(const char *arg,
+        apr_interval_time_t *timeout, const char *unit)
+{ (void)arg; (void)unit; *timeout = 0; return APR_ENOTIMPL; }
+
 static int ap_proxy_retry_worker(const char *fn, proxy_worker *w, server_rec *s)
 { (void)fn; (void)w; (void)s; return DECLINED; }
 
