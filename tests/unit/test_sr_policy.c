@@ -565,32 +565,32 @@ END_TEST
 
 Suite *policy_suite(void)
 {
-    Suite *s = suite_create("sr_policy");
-    TCase *tc = tcase_create("policy");
-    tcase_add_checked_fixture(tc, unit_setup, unit_teardown);
-    tcase_add_test(tc, decide_hit_on_usable_member);
-    tcase_add_test(tc, decide_stock_cookie_is_hit_and_reissued);
-    tcase_add_test(tc, decide_foreign_session_is_hit_never_reissued);
-    tcase_add_test(tc, decide_draining_member_keeps_its_clients);
-    tcase_add_test(tc, decide_hot_spare_keeps_its_clients);
-    tcase_add_test(tc, decide_unusable_member_fails_over_by_election);
-    tcase_add_test(tc, decide_unusable_member_fails_over_to_its_redirect);
-    tcase_add_test(tc, decide_member_failed_in_this_request_fails_over);
-    tcase_add_test(tc, decide_nofailover_refuses);
-    tcase_add_test(tc, decide_hot_standby_while_regular_members_take_new);
-    tcase_add_test(tc, decide_no_cookie_is_new);
-    tcase_add_test(tc, decide_unknown_route_is_unknown);
-    tcase_add_test(tc, decide_bad_tag_is_forged);
-    tcase_add_test(tc, read_cookie_forms);
-    tcase_add_test(tc, read_cookie_signed_and_forged);
-    tcase_add_test(tc, read_cookie_bounded);
-    tcase_add_test(tc, route_choice_configured_derived_invalid_duplicate);
-    tcase_add_test(tc, overload_is_relative_to_the_mean_of_usable_members);
-    tcase_add_test(tc, decide_expired_cookie_is_elected_again);
-    tcase_add_test(tc, decide_hit_refreshes_only_when_due);
-    tcase_add_test(tc, decide_rebalances_only_idle_clients_of_overloaded_members);
-    tcase_add_test(tc, decide_application_session_id);
-    suite_add_tcase(s, tc);
+    const TTest *tests[] = {
+        decide_hit_on_usable_member,
+        decide_stock_cookie_is_hit_and_reissued,
+        decide_foreign_session_is_hit_never_reissued,
+        decide_draining_member_keeps_its_clients,
+        decide_hot_spare_keeps_its_clients,
+        decide_unusable_member_fails_over_by_election,
+        decide_unusable_member_fails_over_to_its_redirect,
+        decide_member_failed_in_this_request_fails_over,
+        decide_nofailover_refuses,
+        decide_hot_standby_while_regular_members_take_new,
+        decide_no_cookie_is_new,
+        decide_unknown_route_is_unknown,
+        decide_bad_tag_is_forged,
+        read_cookie_forms,
+        read_cookie_signed_and_forged,
+        read_cookie_bounded,
+        route_choice_configured_derived_invalid_duplicate,
+        overload_is_relative_to_the_mean_of_usable_members,
+        decide_expired_cookie_is_elected_again,
+        decide_hit_refreshes_only_when_due,
+        decide_rebalances_only_idle_clients_of_overloaded_members,
+        decide_application_session_id,
+    };
+    Suite *s = UNIT_SUITE("sr_policy", "policy", 1, tests);
+
     policy_elect_cases(s);
     policy_cookie_cases(s);
     policy_discover_cases(s);

@@ -210,17 +210,17 @@ END_TEST
 
 void policy_cookie_cases(Suite *s)
 {
-    TCase *tc = tcase_create("cookie");
+    const TTest *tests[] = {
+        json_escape_any_bytes,
+        label_escape_any_bytes,
+        set_cookie_same_name_and_path,
+        dated_value_roundtrip_and_tag_covers_dates,
+        cookie_spec_lifetimes_keep_the_default_attributes,
+        refresh_step_and_cookie_age,
+        session_route_and_url_parameters,
+        cookie_goes_out_early_only_for_an_upgrade,
+        number_parser_bounds,
+    };
 
-    tcase_add_checked_fixture(tc, unit_setup, unit_teardown);
-    tcase_add_test(tc, json_escape_any_bytes);
-    tcase_add_test(tc, label_escape_any_bytes);
-    tcase_add_test(tc, set_cookie_same_name_and_path);
-    tcase_add_test(tc, dated_value_roundtrip_and_tag_covers_dates);
-    tcase_add_test(tc, cookie_spec_lifetimes_keep_the_default_attributes);
-    tcase_add_test(tc, refresh_step_and_cookie_age);
-    tcase_add_test(tc, session_route_and_url_parameters);
-    tcase_add_test(tc, cookie_goes_out_early_only_for_an_upgrade);
-    tcase_add_test(tc, number_parser_bounds);
-    suite_add_tcase(s, tc);
+    suite_add_tcase(s, UNIT_TCASE("cookie", 1, tests));
 }

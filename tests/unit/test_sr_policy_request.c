@@ -26,9 +26,6 @@ Suite *policy_request_suite(void);
 void policy_retry_cases(Suite *s);   /* test_sr_policy_retry.c */
 void policy_scan_cases(Suite *s);    /* test_sr_policy_scan.c */
 
-#define setup unit_setup
-#define teardown unit_teardown
-
 #define MAXM 8
 
 static sr_member_t view[MAXM];
@@ -544,42 +541,41 @@ END_TEST
 
 Suite *policy_request_suite(void)
 {
-    Suite *s = suite_create("sr_policy_request");
-    TCase *tc = tcase_create("request");
+    const TTest *tests[] = {
+        elect_way_sticky_roundrobin_takes_the_schedules_turn,
+        elect_way_sticky_leastbusy_goes_by_load,
+        elect_way_sticky_hash_key_first_then_the_schedule,
+        elect_way_rebalanced_client_by_load_never_by_key,
+        elect_way_roundrobin_lbmethod_never_by_key,
+        elect_way_hash_lbmethod_key_first_none_is_no_member,
+        elect_then_ok_serves,
+        elect_then_tried_takes_tickets_up_to_len_plus_one,
+        elect_then_stale_rescans_twice_then_gives_up,
+        elect_then_none_rescans_an_empty_schedule_once,
+        elect_loop_skips_tried_members_and_ends,
+        elect_loop_rescan_maps_the_same_ticket_onto_the_new_schedule,
+        elect_loop_empty_schedule_rescans_once,
+        session_cookie_names_its_member,
+        session_first_value_naming_a_member_wins,
+        session_value_without_a_member_is_passed_over,
+        session_route_beyond_the_members_is_passed_over,
+        session_value_longer_than_the_limit_is_passed_over,
+        session_at_most_the_first_values_of_a_header,
+        session_url_parameter_path_then_query,
+        session_url_parameter_absent_unknown_or_off,
+        cookie_due_when_issued_prepared_and_a_member_serves,
+        cookie_never_on_httpds_own_error_page,
+        cookie_goes_out_unless_the_member_sets_it,
+        cookie_of_the_member_stands_warned_once,
+        count_a_served_response_under_every_status,
+        count_not_without_a_member,
+        count_not_httpds_own_error,
+        count_not_a_response_cut_off,
+        count_not_when_no_response_left,
+        count_not_an_unknown_status,
+    };
+    Suite *s = UNIT_SUITE("sr_policy_request", "request", 1, tests);
 
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_add_test(tc, elect_way_sticky_roundrobin_takes_the_schedules_turn);
-    tcase_add_test(tc, elect_way_sticky_leastbusy_goes_by_load);
-    tcase_add_test(tc, elect_way_sticky_hash_key_first_then_the_schedule);
-    tcase_add_test(tc, elect_way_rebalanced_client_by_load_never_by_key);
-    tcase_add_test(tc, elect_way_roundrobin_lbmethod_never_by_key);
-    tcase_add_test(tc, elect_way_hash_lbmethod_key_first_none_is_no_member);
-    tcase_add_test(tc, elect_then_ok_serves);
-    tcase_add_test(tc, elect_then_tried_takes_tickets_up_to_len_plus_one);
-    tcase_add_test(tc, elect_then_stale_rescans_twice_then_gives_up);
-    tcase_add_test(tc, elect_then_none_rescans_an_empty_schedule_once);
-    tcase_add_test(tc, elect_loop_skips_tried_members_and_ends);
-    tcase_add_test(tc, elect_loop_rescan_maps_the_same_ticket_onto_the_new_schedule);
-    tcase_add_test(tc, elect_loop_empty_schedule_rescans_once);
-    tcase_add_test(tc, session_cookie_names_its_member);
-    tcase_add_test(tc, session_first_value_naming_a_member_wins);
-    tcase_add_test(tc, session_value_without_a_member_is_passed_over);
-    tcase_add_test(tc, session_route_beyond_the_members_is_passed_over);
-    tcase_add_test(tc, session_value_longer_than_the_limit_is_passed_over);
-    tcase_add_test(tc, session_at_most_the_first_values_of_a_header);
-    tcase_add_test(tc, session_url_parameter_path_then_query);
-    tcase_add_test(tc, session_url_parameter_absent_unknown_or_off);
-    tcase_add_test(tc, cookie_due_when_issued_prepared_and_a_member_serves);
-    tcase_add_test(tc, cookie_never_on_httpds_own_error_page);
-    tcase_add_test(tc, cookie_goes_out_unless_the_member_sets_it);
-    tcase_add_test(tc, cookie_of_the_member_stands_warned_once);
-    tcase_add_test(tc, count_a_served_response_under_every_status);
-    tcase_add_test(tc, count_not_without_a_member);
-    tcase_add_test(tc, count_not_httpds_own_error);
-    tcase_add_test(tc, count_not_a_response_cut_off);
-    tcase_add_test(tc, count_not_when_no_response_left);
-    tcase_add_test(tc, count_not_an_unknown_status);
-    suite_add_tcase(s, tc);
     policy_retry_cases(s);
     policy_scan_cases(s);
     return s;

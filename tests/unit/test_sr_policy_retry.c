@@ -350,22 +350,22 @@ END_TEST
 
 void policy_retry_cases(Suite *s)
 {
-    TCase *tc = tcase_create("retry");
+    const TTest *tests[] = {
+        retry_candidate_table,
+        retry_candidate_any_one_condition_missing_is_no_candidate,
+        retry_inherit_what_the_failed_attempt_knew,
+        retry_inherit_a_retry_on_the_same_member_is_last_same,
+        retry_inherit_nothing_unless_a_retry_on_the_same_balancer,
+        retry_same_serves_there_with_the_retried_decision,
+        retry_same_none_decides_as_usual,
+        retry_same_member_no_longer_in_the_list,
+        retry_same_member_unusable_now,
+        retry_same_member_failed_in_this_request,
+        retry_same_draining_member_still_takes_its_retry,
+        retry_allowed_rules,
+        retry_same_member_after_a_reused_connection_broke,
+        retry_unreached_member_on_another_whatever_maxattempts,
+    };
 
-    tcase_add_checked_fixture(tc, unit_setup, unit_teardown);
-    tcase_add_test(tc, retry_candidate_table);
-    tcase_add_test(tc, retry_candidate_any_one_condition_missing_is_no_candidate);
-    tcase_add_test(tc, retry_inherit_what_the_failed_attempt_knew);
-    tcase_add_test(tc, retry_inherit_a_retry_on_the_same_member_is_last_same);
-    tcase_add_test(tc, retry_inherit_nothing_unless_a_retry_on_the_same_balancer);
-    tcase_add_test(tc, retry_same_serves_there_with_the_retried_decision);
-    tcase_add_test(tc, retry_same_none_decides_as_usual);
-    tcase_add_test(tc, retry_same_member_no_longer_in_the_list);
-    tcase_add_test(tc, retry_same_member_unusable_now);
-    tcase_add_test(tc, retry_same_member_failed_in_this_request);
-    tcase_add_test(tc, retry_same_draining_member_still_takes_its_retry);
-    tcase_add_test(tc, retry_allowed_rules);
-    tcase_add_test(tc, retry_same_member_after_a_reused_connection_broke);
-    tcase_add_test(tc, retry_unreached_member_on_another_whatever_maxattempts);
-    suite_add_tcase(s, tc);
+    suite_add_tcase(s, UNIT_TCASE("retry", 1, tests));
 }

@@ -381,30 +381,30 @@ END_TEST
 
 void policy_scan_cases(Suite *s)
 {
-    TCase *tc = tcase_create("scan");
+    const TTest *tests[] = {
+        scan_due_table,
+        takers_all_usable_members,
+        takers_skip_unusable_member,
+        takers_skip_draining_member,
+        takers_weights_are_loadfactors,
+        takers_hot_standby_only_when_nobody_else,
+        takers_draining_standby_is_not_used,
+        takers_hot_spares_replace_unusable_one_for_one,
+        takers_lowest_lbset_with_a_usable_member,
+        takers_standbys_of_an_lbset_before_the_next_lbset,
+        takers_spares_stay_in_their_lbset,
+        takers_none_when_nobody_usable,
+        slow_start_ramp,
+        slow_start_ramping_and_when_to_look_again,
+        inflight_accounting_only_when_something_reads_it,
+        slowstart_note_down_once_when_it_takes_no_new_sessions,
+        slowstart_note_up_when_back_after_down,
+        slowstart_off_keeps_the_loadfactor_unscaled,
+        slowstart_ramps_from_up_since,
+        slowstart_up_since_unknown_is_long_ago,
+        slowstart_member_taking_no_new_sessions_never_ramps,
+        slowstart_up_since_in_the_future_starts_at_the_bottom,
+    };
 
-    tcase_add_checked_fixture(tc, unit_setup, unit_teardown);
-    tcase_add_test(tc, scan_due_table);
-    tcase_add_test(tc, takers_all_usable_members);
-    tcase_add_test(tc, takers_skip_unusable_member);
-    tcase_add_test(tc, takers_skip_draining_member);
-    tcase_add_test(tc, takers_weights_are_loadfactors);
-    tcase_add_test(tc, takers_hot_standby_only_when_nobody_else);
-    tcase_add_test(tc, takers_draining_standby_is_not_used);
-    tcase_add_test(tc, takers_hot_spares_replace_unusable_one_for_one);
-    tcase_add_test(tc, takers_lowest_lbset_with_a_usable_member);
-    tcase_add_test(tc, takers_standbys_of_an_lbset_before_the_next_lbset);
-    tcase_add_test(tc, takers_spares_stay_in_their_lbset);
-    tcase_add_test(tc, takers_none_when_nobody_usable);
-    tcase_add_test(tc, slow_start_ramp);
-    tcase_add_test(tc, slow_start_ramping_and_when_to_look_again);
-    tcase_add_test(tc, inflight_accounting_only_when_something_reads_it);
-    tcase_add_test(tc, slowstart_note_down_once_when_it_takes_no_new_sessions);
-    tcase_add_test(tc, slowstart_note_up_when_back_after_down);
-    tcase_add_test(tc, slowstart_off_keeps_the_loadfactor_unscaled);
-    tcase_add_test(tc, slowstart_ramps_from_up_since);
-    tcase_add_test(tc, slowstart_up_since_unknown_is_long_ago);
-    tcase_add_test(tc, slowstart_member_taking_no_new_sessions_never_ramps);
-    tcase_add_test(tc, slowstart_up_since_in_the_future_starts_at_the_bottom);
-    suite_add_tcase(s, tc);
+    suite_add_tcase(s, UNIT_TCASE("scan", 1, tests));
 }
