@@ -12,6 +12,7 @@
  * questions that came out of the glue). policy_suite adds them all but
  * the request's.
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,17 +62,43 @@ static sr_cookie_read_t cookie_absent(sr_status_t why)
 
 /* ---- the sticky decision table, row by row ------------------------------ */
 
+/* A field of the decision a step does not check. */
+#define ANY INT_MIN
+
+/* One step of a decision test: sr_decide_sticky over the first n members of
+ * the view, the tried set, the cookie *c and the inputs *in, into *d; then
+ * each expected field but those given as ANY is checked. A failure names
+ * the test's line of the step (line) and the field. */
+static void decide_step(int line, sr_decision_t *d, uint32_t n, const sr_cookie_read_t *c,
+                        const sr_sticky_in_t *sin, int action, int member, int status,
+                        int issue)
+{
+    sr_decide_sticky(view, n, c, &tried, sin, d);
+    if (action != ANY)
+        ck_assert_msg((int)d->action == action, "line %d: action %d, not %d", line,
+                      (int)d->action, action);
+    if (member != ANY)
+        ck_assert_msg((int)d->member == member, "line %d: member %d, not %d", line,
+                      (int)d->member, member);
+    if (status != ANY)
+        ck_assert_msg((int)d->status == status, "line %d: status %d, not %d", line,
+                      (int)d->status, status);
+    if (issue != ANY)
+        ck_assert_msg((int)d->issue == issue, "line %d: issue %d, not %d", line,
+                      (int)d->issue, issue);
+}
+
+/* The step of the test's decision d of its cookie c. */
+#define DECIDE(n, sin, action, member, status, issue) \
+    decide_step(__LINE__, &d, (n), &c, (sin), (action), (member), (status), (issue))
+
 START_TEST(decide_hit_on_usable_member)
 {
     sr_decision_t d;
     sr_cookie_read_t c = cookie_naming(1, SR_FORM_NATIVE);
     members(3);
     no_tried();
-    sr_decide_sticky(view, 3, &c, &tried, in(0, 0), &d);
-    ck_assert_int_eq(d.action, SR_ACT_SERVE);
-    ck_assert_int_eq(d.member, 1);
-    ck_assert_int_eq(d.status, SR_STATUS_HIT);
-    ck_assert_int_eq(d.issue, 0);
+    DECIDE(3, in(0, 0), SR_ACT_SERVE, 1, SR_STATUS_HIT, 0);
 }
 END_TEST
 
@@ -81,10 +108,7 @@ START_TEST(decide_stock_cookie_is_hit_and_reissued)
     sr_cookie_read_t c = cookie_naming(0, SR_FORM_STOCK);
     members(2);
     no_tried();
-    sr_decide_sticky(view, 2, &c, &tried, in(0, 0), &d);
-    ck_assert_int_eq(d.action, SR_ACT_SERVE);
-    ck_assert_int_eq(d.status, SR_STATUS_HIT);
-    ck_assert_int_eq(d.issue, 1);
+    DECIDE(2, in(0, 0), SR_ACT_SERVE, ANY, SR_STATUS_HIT, 1);
 }
 END_TEST
 
@@ -94,15 +118,10 @@ START_TEST(decide_foreign_session_is_hit_never_reissued)
     sr_cookie_read_t c = cookie_naming(0, SR_FORM_FOREIGN);
     members(2);
     no_tried();
-    sr_decide_sticky(view, 2, &c, &tried, in(0, 0), &d);
-    ck_assert_int_eq(d.status, SR_STATUS_HIT);
-    ck_assert_int_eq(d.issue, 0);
+    DECIDE(2, in(0, 0), ANY, ANY, SR_STATUS_HIT, 0);
     /* its member down: failover, still no cookie over the session id */
     view[0].usable = 0;
-    sr_decide_sticky(view, 2, &c, &tried, in(0, 0), &d);
-    ck_assert_int_eq(d.action, SR_ACT_ELECT);
-    ck_assert_int_eq(d.status, SR_STATUS_FAILOVER);
-    ck_assert_int_eq(d.issue, 0);
+    DECIDE(2, in(0, 0), SR_ACT_ELECT, ANY, SR_STATUS_FAILOVER, 0);
 }
 END_TEST
 
@@ -113,10 +132,7 @@ START_TEST(decide_draining_member_keeps_its_clients)
     members(2);
     view[1].draining = 1;
     no_tried();
-    sr_decide_sticky(view, 2, &c, &tried, in(0, 0), &d);
-    ck_assert_int_eq(d.action, SR_ACT_SERVE);
-    ck_assert_int_eq(d.member, 1);
-    ck_assert_int_eq(d.status, SR_STATUS_HIT);
+    DECIDE(2, in(0, 0), SR_ACT_SERVE, 1, SR_STATUS_HIT, ANY);
 }
 END_TEST
 
@@ -127,9 +143,7 @@ START_TEST(decide_hot_spare_keeps_its_clients)
     members(3);
     view[2].spare = 1;
     no_tried();
-    sr_decide_sticky(view, 3, &c, &tried, in(0, 0), &d);
-    ck_assert_int_eq(d.action, SR_ACT_SERVE);
-    ck_assert_int_eq(d.status, SR_STATUS_HIT);
+    DECIDE(3, in(0, 0), SR_ACT_SERVE, ANY, SR_STATUS_HIT, ANY);
 }
 END_TEST
 
@@ -140,10 +154,7 @@ START_TEST(decide_unusable_member_fails_over_by_election)
     members(2);
     view[0].usable = 0;
     no_tried();
-    sr_decide_sticky(view, 2, &c, &tried, in(0, 0), &d);
-    ck_assert_int_eq(d.action, SR_ACT_ELECT);
-    ck_assert_int_eq(d.status, SR_STATUS_FAILOVER);
-    ck_assert_int_eq(d.issue, 1);
+    DECIDE(2, in(0, 0), SR_ACT_ELECT, ANY, SR_STATUS_FAILOVER, 1);
 }
 END_TEST
 
@@ -155,16 +166,10 @@ START_TEST(decide_unusable_member_fails_over_to_its_redirect)
     view[0].usable = 0;
     view[0].redirect = 2;
     no_tried();
-    sr_decide_sticky(view, 3, &c, &tried, in(0, 0), &d);
-    ck_assert_int_eq(d.action, SR_ACT_SERVE);
-    ck_assert_int_eq(d.member, 2);
-    ck_assert_int_eq(d.status, SR_STATUS_FAILOVER);
-    ck_assert_int_eq(d.issue, 1);
+    DECIDE(3, in(0, 0), SR_ACT_SERVE, 2, SR_STATUS_FAILOVER, 1);
     /* an unusable redirect= member: election */
     view[2].usable = 0;
-    sr_decide_sticky(view, 3, &c, &tried, in(0, 0), &d);
-    ck_assert_int_eq(d.action, SR_ACT_ELECT);
-    ck_assert_int_eq(d.status, SR_STATUS_FAILOVER);
+    DECIDE(3, in(0, 0), SR_ACT_ELECT, ANY, SR_STATUS_FAILOVER, ANY);
 }
 END_TEST
 
@@ -175,17 +180,12 @@ START_TEST(decide_member_failed_in_this_request_fails_over)
     members(3);
     no_tried();
     sr_tried_add(pool, &tried, 1);
-    sr_decide_sticky(view, 3, &c, &tried, in(0, 0), &d);
-    ck_assert_int_eq(d.action, SR_ACT_ELECT);
-    ck_assert_int_eq(d.status, SR_STATUS_FAILOVER);
+    DECIDE(3, in(0, 0), SR_ACT_ELECT, ANY, SR_STATUS_FAILOVER, ANY);
     /* its redirect= member, unless that one failed too */
     view[1].redirect = 0;
-    sr_decide_sticky(view, 3, &c, &tried, in(0, 0), &d);
-    ck_assert_int_eq(d.action, SR_ACT_SERVE);
-    ck_assert_int_eq(d.member, 0);
+    DECIDE(3, in(0, 0), SR_ACT_SERVE, 0, ANY, ANY);
     sr_tried_add(pool, &tried, 0);
-    sr_decide_sticky(view, 3, &c, &tried, in(0, 0), &d);
-    ck_assert_int_eq(d.action, SR_ACT_ELECT);
+    DECIDE(3, in(0, 0), SR_ACT_ELECT, ANY, ANY, ANY);
 }
 END_TEST
 
@@ -196,19 +196,13 @@ START_TEST(decide_nofailover_refuses)
     members(2);
     view[0].usable = 0;
     no_tried();
-    sr_decide_sticky(view, 2, &c, &tried, in(0, 1), &d);
-    ck_assert_int_eq(d.action, SR_ACT_REFUSE);
-    ck_assert_int_eq(d.status, SR_STATUS_FAILOVER);
-    ck_assert_int_eq(d.issue, 0);
+    DECIDE(2, in(0, 1), SR_ACT_REFUSE, ANY, SR_STATUS_FAILOVER, 0);
     /* nofailover does not stop a redirect= member */
     view[0].redirect = 1;
-    sr_decide_sticky(view, 2, &c, &tried, in(0, 1), &d);
-    ck_assert_int_eq(d.action, SR_ACT_SERVE);
-    ck_assert_int_eq(d.member, 1);
+    DECIDE(2, in(0, 1), SR_ACT_SERVE, 1, ANY, ANY);
     /* and a usable member is served with nofailover on */
     c = cookie_naming(1, SR_FORM_NATIVE);
-    sr_decide_sticky(view, 2, &c, &tried, in(0, 1), &d);
-    ck_assert_int_eq(d.status, SR_STATUS_HIT);
+    DECIDE(2, in(0, 1), ANY, ANY, SR_STATUS_HIT, ANY);
 }
 END_TEST
 
@@ -219,14 +213,9 @@ START_TEST(decide_hot_standby_while_regular_members_take_new)
     members(2);
     view[1].standby = 1;
     no_tried();
-    sr_decide_sticky(view, 2, &c, &tried, in(0, 0), &d);
-    ck_assert_int_eq(d.action, SR_ACT_ELECT);
-    ck_assert_int_eq(d.status, SR_STATUS_FAILOVER);
-    ck_assert_int_eq(d.issue, 1);
+    DECIDE(2, in(0, 0), SR_ACT_ELECT, ANY, SR_STATUS_FAILOVER, 1);
     /* when the takers are the standbys, its clients stay */
-    sr_decide_sticky(view, 2, &c, &tried, in(1, 0), &d);
-    ck_assert_int_eq(d.action, SR_ACT_SERVE);
-    ck_assert_int_eq(d.status, SR_STATUS_HIT);
+    DECIDE(2, in(1, 0), SR_ACT_SERVE, ANY, SR_STATUS_HIT, ANY);
 }
 END_TEST
 
@@ -236,10 +225,7 @@ START_TEST(decide_no_cookie_is_new)
     sr_cookie_read_t c = cookie_absent(SR_STATUS_NEW);
     members(2);
     no_tried();
-    sr_decide_sticky(view, 2, &c, &tried, in(0, 0), &d);
-    ck_assert_int_eq(d.action, SR_ACT_ELECT);
-    ck_assert_int_eq(d.status, SR_STATUS_NEW);
-    ck_assert_int_eq(d.issue, 1);
+    DECIDE(2, in(0, 0), SR_ACT_ELECT, ANY, SR_STATUS_NEW, 1);
 }
 END_TEST
 
@@ -249,14 +235,10 @@ START_TEST(decide_unknown_route_is_unknown)
     sr_cookie_read_t c = cookie_absent(SR_STATUS_UNKNOWN);
     members(2);
     no_tried();
-    sr_decide_sticky(view, 2, &c, &tried, in(0, 0), &d);
-    ck_assert_int_eq(d.action, SR_ACT_ELECT);
-    ck_assert_int_eq(d.status, SR_STATUS_UNKNOWN);
-    ck_assert_int_eq(d.issue, 1);
+    DECIDE(2, in(0, 0), SR_ACT_ELECT, ANY, SR_STATUS_UNKNOWN, 1);
     /* an unknown route in somebody's session id: never written over */
     c.foreign = 1;
-    sr_decide_sticky(view, 2, &c, &tried, in(0, 0), &d);
-    ck_assert_int_eq(d.issue, 0);
+    DECIDE(2, in(0, 0), ANY, ANY, ANY, 0);
 }
 END_TEST
 
@@ -266,10 +248,7 @@ START_TEST(decide_bad_tag_is_forged)
     sr_cookie_read_t c = cookie_absent(SR_STATUS_FORGED);
     members(2);
     no_tried();
-    sr_decide_sticky(view, 2, &c, &tried, in(0, 0), &d);
-    ck_assert_int_eq(d.action, SR_ACT_ELECT);
-    ck_assert_int_eq(d.status, SR_STATUS_FORGED);
-    ck_assert_int_eq(d.issue, 1);
+    DECIDE(2, in(0, 0), SR_ACT_ELECT, ANY, SR_STATUS_FORGED, 1);
 }
 END_TEST
 
@@ -465,15 +444,11 @@ START_TEST(decide_expired_cookie_is_elected_again)
     c.dated = 1;
     c.first = 1000000 - 100;
     c.last = 1000000 - 20;
-    sr_decide_sticky(view, 2, &c, &tried, in_dated(10, 0, 0), &d);
-    ck_assert_int_eq(d.action, SR_ACT_ELECT);
-    ck_assert_int_eq(d.status, SR_STATUS_EXPIRED);
-    ck_assert_int_eq(d.issue, 1);
+    DECIDE(2, in_dated(10, 0, 0), SR_ACT_ELECT, ANY, SR_STATUS_EXPIRED, 1);
     ck_assert(d.first == 1000000);
     /* MaxLife */
     c.last = 1000000;
-    sr_decide_sticky(view, 2, &c, &tried, in_dated(0, 50, 0), &d);
-    ck_assert_int_eq(d.status, SR_STATUS_EXPIRED);
+    DECIDE(2, in_dated(0, 50, 0), ANY, ANY, SR_STATUS_EXPIRED, ANY);
 }
 END_TEST
 
@@ -486,23 +461,16 @@ START_TEST(decide_hit_refreshes_only_when_due)
     c.dated = 1;
     c.first = 1000000 - 100;
     c.last = 1000000 - 1;
-    sr_decide_sticky(view, 2, &c, &tried, in_dated(8, 0, 0), &d);
-    ck_assert_int_eq(d.status, SR_STATUS_HIT);
-    ck_assert_int_eq(d.issue, 0);
+    DECIDE(2, in_dated(8, 0, 0), ANY, ANY, SR_STATUS_HIT, 0);
     c.last = 1000000 - 2;
-    sr_decide_sticky(view, 2, &c, &tried, in_dated(8, 0, 0), &d);
-    ck_assert_int_eq(d.status, SR_STATUS_HIT);
-    ck_assert_int_eq(d.issue, 1);
+    DECIDE(2, in_dated(8, 0, 0), ANY, ANY, SR_STATUS_HIT, 1);
     ck_assert(d.first == 1000000 - 100);       /* FIRST kept */
     /* a cookie from before dates: a hit, dated now */
     c.dated = 0;
-    sr_decide_sticky(view, 2, &c, &tried, in_dated(8, 0, 0), &d);
-    ck_assert_int_eq(d.status, SR_STATUS_HIT);
-    ck_assert_int_eq(d.issue, 1);
+    DECIDE(2, in_dated(8, 0, 0), ANY, ANY, SR_STATUS_HIT, 1);
     ck_assert(d.first == 1000000);
     /* without lifetimes: never */
-    sr_decide_sticky(view, 2, &c, &tried, in(0, 0), &d);
-    ck_assert_int_eq(d.issue, 0);
+    DECIDE(2, in(0, 0), ANY, ANY, ANY, 0);
 }
 END_TEST
 
@@ -519,19 +487,14 @@ START_TEST(decide_rebalances_only_idle_clients_of_overloaded_members)
     c.first = 1000000 - 100;
     /* idle 10 s + R (R = 10/4 = 2): moved */
     c.last = 1000000 - 12;
-    sr_decide_sticky(view, 2, &c, &tried, in_dated(0, 0, 10), &d);
-    ck_assert_int_eq(d.action, SR_ACT_ELECT);
-    ck_assert_int_eq(d.status, SR_STATUS_REBALANCED);
-    ck_assert_int_eq(d.issue, 1);
+    DECIDE(2, in_dated(0, 0, 10), SR_ACT_ELECT, ANY, SR_STATUS_REBALANCED, 1);
     /* active: stays */
     c.last = 1000000 - 11;
-    sr_decide_sticky(view, 2, &c, &tried, in_dated(0, 0, 10), &d);
-    ck_assert_int_eq(d.status, SR_STATUS_HIT);
+    DECIDE(2, in_dated(0, 0, 10), ANY, ANY, SR_STATUS_HIT, ANY);
     /* idle, balanced: stays */
     c.last = 1000000 - 60;
     with_loads(2, even);
-    sr_decide_sticky(view, 2, &c, &tried, in_dated(0, 0, 10), &d);
-    ck_assert_int_eq(d.status, SR_STATUS_HIT);
+    DECIDE(2, in_dated(0, 0, 10), ANY, ANY, SR_STATUS_HIT, ANY);
 }
 END_TEST
 
@@ -542,24 +505,13 @@ START_TEST(decide_application_session_id)
     members(3);
     no_tried();
     c.app_member = 2;
-    sr_decide_sticky(view, 3, &c, &tried, in(0, 0), &d);
-    ck_assert_int_eq(d.action, SR_ACT_SERVE);
-    ck_assert_int_eq(d.member, 2);
-    ck_assert_int_eq(d.status, SR_STATUS_HIT);
-    ck_assert_int_eq(d.issue, 0);
+    DECIDE(3, in(0, 0), SR_ACT_SERVE, 2, SR_STATUS_HIT, 0);
     /* its member down: failover, elected, our cookie issued */
     view[2].usable = 0;
-    sr_decide_sticky(view, 3, &c, &tried, in(0, 0), &d);
-    ck_assert_int_eq(d.action, SR_ACT_ELECT);
-    ck_assert_int_eq(d.status, SR_STATUS_FAILOVER);
-    ck_assert_int_eq(d.issue, 1);
+    DECIDE(3, in(0, 0), SR_ACT_ELECT, ANY, SR_STATUS_FAILOVER, 1);
     /* ... unless our own cookie already names a usable member */
     c.member = 0;
-    sr_decide_sticky(view, 3, &c, &tried, in(0, 0), &d);
-    ck_assert_int_eq(d.action, SR_ACT_SERVE);
-    ck_assert_int_eq(d.member, 0);
-    ck_assert_int_eq(d.status, SR_STATUS_FAILOVER);
-    ck_assert_int_eq(d.issue, 0);
+    DECIDE(3, in(0, 0), SR_ACT_SERVE, 0, SR_STATUS_FAILOVER, 0);
 }
 END_TEST
 
