@@ -9,12 +9,16 @@
 #ifndef POLICY_FIXTURE_H
 #define POLICY_FIXTURE_H
 
+#include <limits.h>
 #include <stdint.h>
 
 #include "sr_policy.h"
 #include "unit_util.h"
 
 #define MAXM 16
+
+/* An expected value a test step does not check. */
+#define ANY INT_MIN
 
 extern sr_member_t view[MAXM];
 extern uint16_t takers[MAXM];

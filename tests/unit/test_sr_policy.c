@@ -12,7 +12,6 @@
  * questions that came out of the glue). policy_suite adds them all but
  * the request's.
  */
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,9 +60,6 @@ static sr_cookie_read_t cookie_absent(sr_status_t why)
 }
 
 /* ---- the sticky decision table, row by row ------------------------------ */
-
-/* A field of the decision a step does not check. */
-#define ANY INT_MIN
 
 /* One step of a decision test: sr_decide_sticky over the first n members of
  * the view, the tried set, the cookie *c and the inputs *in, into *d; then
