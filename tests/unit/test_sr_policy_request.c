@@ -40,81 +40,61 @@ static void members(uint32_t n)
 
 /* ---- how a finder elects (sr_elect_way) ------------------------------------ */
 
-static int way_is(sr_elect_way_t w, int by_key, int key_none_schedule,
-                  int by_load)
-{
-    return w.by_key == by_key && w.by_load == by_load
-        && (!by_key || w.key_none_schedule == key_none_schedule);
-}
-
-START_TEST(elect_way_sticky_roundrobin_takes_the_schedules_turn)
-{
-    static const sr_status_t st[] = { SR_STATUS_NEW, SR_STATUS_FAILOVER,
-                                      SR_STATUS_UNKNOWN, SR_STATUS_FORGED,
-                                      SR_STATUS_EXPIRED };
-    size_t i;
-    for (i = 0; i < sizeof(st) / sizeof(st[0]); i++) {
-        ck_assert(way_is(sr_elect_way(SR_LB_STICKY, SR_ELECT_ROUNDROBIN,
-                                      st[i]), 0, 0, 0));
-    }
-}
-END_TEST
-
-START_TEST(elect_way_sticky_leastbusy_goes_by_load)
-{
-    ck_assert(way_is(sr_elect_way(SR_LB_STICKY, SR_ELECT_LEASTBUSY,
-                                  SR_STATUS_NEW), 0, 0, 1));
-    ck_assert(way_is(sr_elect_way(SR_LB_STICKY, SR_ELECT_LEASTBUSY,
-                                  SR_STATUS_FAILOVER), 0, 0, 1));
-}
-END_TEST
-
-START_TEST(elect_way_sticky_hash_key_first_then_the_schedule)
-{
-    sr_elect_way_t w = sr_elect_way(SR_LB_STICKY, SR_ELECT_HASH,
-                                    SR_STATUS_NEW);
-    ck_assert(way_is(w, 1, 1, 0));
-    w = sr_elect_way(SR_LB_STICKY, SR_ELECT_HASH, SR_STATUS_FAILOVER);
-    ck_assert(way_is(w, 1, 1, 0));
-}
-END_TEST
-
-START_TEST(elect_way_rebalanced_client_by_load_never_by_key)
-{
-    /* whatever StickyRouteElect says: never back to the member it is
-     * moved from (its key would name it) */
-    ck_assert(way_is(sr_elect_way(SR_LB_STICKY, SR_ELECT_ROUNDROBIN,
-                                  SR_STATUS_REBALANCED), 0, 0, 1));
-    ck_assert(way_is(sr_elect_way(SR_LB_STICKY, SR_ELECT_LEASTBUSY,
-                                  SR_STATUS_REBALANCED), 0, 0, 1));
-    ck_assert(way_is(sr_elect_way(SR_LB_STICKY, SR_ELECT_HASH,
-                                  SR_STATUS_REBALANCED), 0, 0, 1));
-}
-END_TEST
-
-START_TEST(elect_way_roundrobin_lbmethod_never_by_key)
-{
-    ck_assert(way_is(sr_elect_way(SR_LB_ROUNDROBIN, SR_ELECT_ROUNDROBIN,
-                                  SR_STATUS_ROUNDROBIN), 0, 0, 0));
-    ck_assert(way_is(sr_elect_way(SR_LB_ROUNDROBIN, SR_ELECT_LEASTBUSY,
-                                  SR_STATUS_ROUNDROBIN), 0, 0, 1));
-    ck_assert(way_is(sr_elect_way(SR_LB_ROUNDROBIN, SR_ELECT_HASH,
-                                  SR_STATUS_ROUNDROBIN), 0, 0, 0));
+/* One row a case of the way, named after the test it came from: the
+ * lbmethod, StickyRouteElect and the status, then the way wanted: by_key,
+ * key_none_schedule (read only when by_key), by_load. */
+static const struct {
+    const char *why;
+    sr_lbmethod_t lb;
+    sr_elect_mode_t elect;
+    sr_status_t status;
+    int by_key, key_none_schedule, by_load;
+} way_cases[] = {
+    /* sticky, roundrobin: the schedule's turn, whatever the status */
+    {"sticky roundrobin new", SR_LB_STICKY, SR_ELECT_ROUNDROBIN, SR_STATUS_NEW, 0, 0, 0},
+    {"sticky roundrobin failover", SR_LB_STICKY, SR_ELECT_ROUNDROBIN, SR_STATUS_FAILOVER, 0, 0, 0},
+    {"sticky roundrobin unknown", SR_LB_STICKY, SR_ELECT_ROUNDROBIN, SR_STATUS_UNKNOWN, 0, 0, 0},
+    {"sticky roundrobin forged", SR_LB_STICKY, SR_ELECT_ROUNDROBIN, SR_STATUS_FORGED, 0, 0, 0},
+    {"sticky roundrobin expired", SR_LB_STICKY, SR_ELECT_ROUNDROBIN, SR_STATUS_EXPIRED, 0, 0, 0},
+    /* sticky, leastbusy: by load */
+    {"sticky leastbusy new", SR_LB_STICKY, SR_ELECT_LEASTBUSY, SR_STATUS_NEW, 0, 0, 1},
+    {"sticky leastbusy failover", SR_LB_STICKY, SR_ELECT_LEASTBUSY, SR_STATUS_FAILOVER, 0, 0, 1},
+    /* sticky, hash: the key first, then the schedule */
+    {"sticky hash new", SR_LB_STICKY, SR_ELECT_HASH, SR_STATUS_NEW, 1, 1, 0},
+    {"sticky hash failover", SR_LB_STICKY, SR_ELECT_HASH, SR_STATUS_FAILOVER, 1, 1, 0},
+    /* a rebalanced client, whatever StickyRouteElect says: by load, never
+     * back to the member it is moved from (its key would name it) */
+    {"rebalanced, roundrobin", SR_LB_STICKY, SR_ELECT_ROUNDROBIN, SR_STATUS_REBALANCED, 0, 0, 1},
+    {"rebalanced, leastbusy", SR_LB_STICKY, SR_ELECT_LEASTBUSY, SR_STATUS_REBALANCED, 0, 0, 1},
+    {"rebalanced, hash", SR_LB_STICKY, SR_ELECT_HASH, SR_STATUS_REBALANCED, 0, 0, 1},
+    /* the roundrobin lbmethod: never by key */
+    {"lbmethod roundrobin, roundrobin", SR_LB_ROUNDROBIN, SR_ELECT_ROUNDROBIN,
+     SR_STATUS_ROUNDROBIN, 0, 0, 0},
+    {"lbmethod roundrobin, leastbusy", SR_LB_ROUNDROBIN, SR_ELECT_LEASTBUSY,
+     SR_STATUS_ROUNDROBIN, 0, 0, 1},
+    {"lbmethod roundrobin, hash", SR_LB_ROUNDROBIN, SR_ELECT_HASH, SR_STATUS_ROUNDROBIN, 0, 0, 0},
     /* REBALANCED is a sticky status only: no load for it here */
-    ck_assert(way_is(sr_elect_way(SR_LB_ROUNDROBIN, SR_ELECT_ROUNDROBIN,
-                                  SR_STATUS_REBALANCED), 0, 0, 0));
-}
-END_TEST
-
-START_TEST(elect_way_hash_lbmethod_key_first_none_is_no_member)
-{
-    ck_assert(way_is(sr_elect_way(SR_LB_HASH, SR_ELECT_ROUNDROBIN,
-                                  SR_STATUS_HASHED), 1, 0, 0));
-    ck_assert(way_is(sr_elect_way(SR_LB_HASH, SR_ELECT_HASH,
-                                  SR_STATUS_HASHED), 1, 0, 0));
+    {"lbmethod roundrobin, rebalanced", SR_LB_ROUNDROBIN, SR_ELECT_ROUNDROBIN,
+     SR_STATUS_REBALANCED, 0, 0, 0},
+    /* the hash lbmethod: the key first, none is no member */
+    {"lbmethod hash, roundrobin", SR_LB_HASH, SR_ELECT_ROUNDROBIN, SR_STATUS_HASHED, 1, 0, 0},
+    {"lbmethod hash, hash", SR_LB_HASH, SR_ELECT_HASH, SR_STATUS_HASHED, 1, 0, 0},
     /* the empty key's schedule goes by load with leastbusy */
-    ck_assert(way_is(sr_elect_way(SR_LB_HASH, SR_ELECT_LEASTBUSY,
-                                  SR_STATUS_HASHED), 1, 0, 1));
+    {"lbmethod hash, leastbusy", SR_LB_HASH, SR_ELECT_LEASTBUSY, SR_STATUS_HASHED, 1, 0, 1},
+};
+
+START_TEST(elect_way_cases)
+{
+    sr_elect_way_t w = sr_elect_way(way_cases[_i].lb, way_cases[_i].elect,
+                                    way_cases[_i].status);
+
+    ck_assert_msg(w.by_key == way_cases[_i].by_key, "%s: by_key %d", way_cases[_i].why,
+                  w.by_key);
+    ck_assert_msg(w.by_load == way_cases[_i].by_load, "%s: by_load %d", way_cases[_i].why,
+                  w.by_load);
+    if (way_cases[_i].by_key)
+        ck_assert_msg(w.key_none_schedule == way_cases[_i].key_none_schedule,
+                      "%s: key_none_schedule %d", way_cases[_i].why, w.key_none_schedule);
 }
 END_TEST
 
@@ -542,12 +522,6 @@ END_TEST
 Suite *policy_request_suite(void)
 {
     const TTest *tests[] = {
-        elect_way_sticky_roundrobin_takes_the_schedules_turn,
-        elect_way_sticky_leastbusy_goes_by_load,
-        elect_way_sticky_hash_key_first_then_the_schedule,
-        elect_way_rebalanced_client_by_load_never_by_key,
-        elect_way_roundrobin_lbmethod_never_by_key,
-        elect_way_hash_lbmethod_key_first_none_is_no_member,
         elect_then_ok_serves,
         elect_then_tried_takes_tickets_up_to_len_plus_one,
         elect_then_stale_rescans_twice_then_gives_up,
@@ -574,7 +548,11 @@ Suite *policy_request_suite(void)
         count_not_when_no_response_left,
         count_not_an_unknown_status,
     };
-    Suite *s = UNIT_SUITE("sr_policy_request", "request", 1, tests);
+    TCase *tc = UNIT_TCASE("request", 1, tests);
+    Suite *s;
+
+    UNIT_TABLE_TEST(tc, elect_way_cases, way_cases);
+    s = unit_suite("sr_policy_request", tc);
 
     policy_retry_cases(s);
     policy_scan_cases(s);
