@@ -62,26 +62,14 @@ static sr_cookie_read_t cookie_absent(sr_status_t why)
 /* ---- the sticky decision table, row by row ------------------------------ */
 
 /* One step of a decision test: sr_decide_sticky over the first n members of
- * the view, the tried set, the cookie *c and the inputs *in, into *d; then
- * each expected field but those given as ANY is checked. A failure names
- * the test's line of the step (line) and the field. */
+ * the view, the tried set, the cookie *c and the inputs *sin, into *d; then
+ * decision_is (policy_fixture.h) of the fields expected. */
 static void decide_step(int line, sr_decision_t *d, uint32_t n, const sr_cookie_read_t *c,
                         const sr_sticky_in_t *sin, int action, int member, int status,
                         int issue)
 {
     sr_decide_sticky(view, n, c, &tried, sin, d);
-    if (action != ANY)
-        ck_assert_msg((int)d->action == action, "line %d: action %d, not %d", line,
-                      (int)d->action, action);
-    if (member != ANY)
-        ck_assert_msg((int)d->member == member, "line %d: member %d, not %d", line,
-                      (int)d->member, member);
-    if (status != ANY)
-        ck_assert_msg((int)d->status == status, "line %d: status %d, not %d", line,
-                      (int)d->status, status);
-    if (issue != ANY)
-        ck_assert_msg((int)d->issue == issue, "line %d: issue %d, not %d", line,
-                      (int)d->issue, issue);
+    decision_is(line, d, action, member, status, issue);
 }
 
 /* The step of the test's decision d of its cookie c. */
@@ -92,8 +80,7 @@ START_TEST(decide_hit_on_usable_member)
 {
     sr_decision_t d;
     sr_cookie_read_t c = cookie_naming(1, SR_FORM_NATIVE);
-    members(3);
-    no_tried();
+    fresh(3);
     DECIDE(3, in(0, 0), SR_ACT_SERVE, 1, SR_STATUS_HIT, 0);
 }
 END_TEST
@@ -102,8 +89,7 @@ START_TEST(decide_stock_cookie_is_hit_and_reissued)
 {
     sr_decision_t d;
     sr_cookie_read_t c = cookie_naming(0, SR_FORM_STOCK);
-    members(2);
-    no_tried();
+    fresh(2);
     DECIDE(2, in(0, 0), SR_ACT_SERVE, ANY, SR_STATUS_HIT, 1);
 }
 END_TEST
@@ -112,8 +98,7 @@ START_TEST(decide_foreign_session_is_hit_never_reissued)
 {
     sr_decision_t d;
     sr_cookie_read_t c = cookie_naming(0, SR_FORM_FOREIGN);
-    members(2);
-    no_tried();
+    fresh(2);
     DECIDE(2, in(0, 0), ANY, ANY, SR_STATUS_HIT, 0);
     /* its member down: failover, still no cookie over the session id */
     view[0].usable = 0;
@@ -125,9 +110,8 @@ START_TEST(decide_draining_member_keeps_its_clients)
 {
     sr_decision_t d;
     sr_cookie_read_t c = cookie_naming(1, SR_FORM_NATIVE);
-    members(2);
+    fresh(2);
     view[1].draining = 1;
-    no_tried();
     DECIDE(2, in(0, 0), SR_ACT_SERVE, 1, SR_STATUS_HIT, ANY);
 }
 END_TEST
@@ -136,9 +120,8 @@ START_TEST(decide_hot_spare_keeps_its_clients)
 {
     sr_decision_t d;
     sr_cookie_read_t c = cookie_naming(2, SR_FORM_NATIVE);
-    members(3);
+    fresh(3);
     view[2].spare = 1;
-    no_tried();
     DECIDE(3, in(0, 0), SR_ACT_SERVE, ANY, SR_STATUS_HIT, ANY);
 }
 END_TEST
@@ -147,9 +130,8 @@ START_TEST(decide_unusable_member_fails_over_by_election)
 {
     sr_decision_t d;
     sr_cookie_read_t c = cookie_naming(0, SR_FORM_NATIVE);
-    members(2);
+    fresh(2);
     view[0].usable = 0;
-    no_tried();
     DECIDE(2, in(0, 0), SR_ACT_ELECT, ANY, SR_STATUS_FAILOVER, 1);
 }
 END_TEST
@@ -158,10 +140,9 @@ START_TEST(decide_unusable_member_fails_over_to_its_redirect)
 {
     sr_decision_t d;
     sr_cookie_read_t c = cookie_naming(0, SR_FORM_NATIVE);
-    members(3);
+    fresh(3);
     view[0].usable = 0;
     view[0].redirect = 2;
-    no_tried();
     DECIDE(3, in(0, 0), SR_ACT_SERVE, 2, SR_STATUS_FAILOVER, 1);
     /* an unusable redirect= member: election */
     view[2].usable = 0;
@@ -173,8 +154,7 @@ START_TEST(decide_member_failed_in_this_request_fails_over)
 {
     sr_decision_t d;
     sr_cookie_read_t c = cookie_naming(1, SR_FORM_NATIVE);
-    members(3);
-    no_tried();
+    fresh(3);
     sr_tried_add(pool, &tried, 1);
     DECIDE(3, in(0, 0), SR_ACT_ELECT, ANY, SR_STATUS_FAILOVER, ANY);
     /* its redirect= member, unless that one failed too */
@@ -189,9 +169,8 @@ START_TEST(decide_nofailover_refuses)
 {
     sr_decision_t d;
     sr_cookie_read_t c = cookie_naming(0, SR_FORM_NATIVE);
-    members(2);
+    fresh(2);
     view[0].usable = 0;
-    no_tried();
     DECIDE(2, in(0, 1), SR_ACT_REFUSE, ANY, SR_STATUS_FAILOVER, 0);
     /* nofailover does not stop a redirect= member */
     view[0].redirect = 1;
@@ -206,9 +185,8 @@ START_TEST(decide_hot_standby_while_regular_members_take_new)
 {
     sr_decision_t d;
     sr_cookie_read_t c = cookie_naming(1, SR_FORM_NATIVE);
-    members(2);
+    fresh(2);
     view[1].standby = 1;
-    no_tried();
     DECIDE(2, in(0, 0), SR_ACT_ELECT, ANY, SR_STATUS_FAILOVER, 1);
     /* when the takers are the standbys, its clients stay */
     DECIDE(2, in(1, 0), SR_ACT_SERVE, ANY, SR_STATUS_HIT, ANY);
@@ -219,8 +197,7 @@ START_TEST(decide_no_cookie_is_new)
 {
     sr_decision_t d;
     sr_cookie_read_t c = cookie_absent(SR_STATUS_NEW);
-    members(2);
-    no_tried();
+    fresh(2);
     DECIDE(2, in(0, 0), SR_ACT_ELECT, ANY, SR_STATUS_NEW, 1);
 }
 END_TEST
@@ -229,8 +206,7 @@ START_TEST(decide_unknown_route_is_unknown)
 {
     sr_decision_t d;
     sr_cookie_read_t c = cookie_absent(SR_STATUS_UNKNOWN);
-    members(2);
-    no_tried();
+    fresh(2);
     DECIDE(2, in(0, 0), SR_ACT_ELECT, ANY, SR_STATUS_UNKNOWN, 1);
     /* an unknown route in somebody's session id: never written over */
     c.foreign = 1;
@@ -242,8 +218,7 @@ START_TEST(decide_bad_tag_is_forged)
 {
     sr_decision_t d;
     sr_cookie_read_t c = cookie_absent(SR_STATUS_FORGED);
-    members(2);
-    no_tried();
+    fresh(2);
     DECIDE(2, in(0, 0), SR_ACT_ELECT, ANY, SR_STATUS_FORGED, 1);
 }
 END_TEST
@@ -435,8 +410,7 @@ START_TEST(decide_expired_cookie_is_elected_again)
 {
     sr_decision_t d;
     sr_cookie_read_t c = cookie_naming(1, SR_FORM_NATIVE);
-    members(2);
-    no_tried();
+    fresh(2);
     c.dated = 1;
     c.first = 1000000 - 100;
     c.last = 1000000 - 20;
@@ -452,8 +426,7 @@ START_TEST(decide_hit_refreshes_only_when_due)
 {
     sr_decision_t d;
     sr_cookie_read_t c = cookie_naming(1, SR_FORM_NATIVE);
-    members(2);
-    no_tried();
+    fresh(2);
     c.dated = 1;
     c.first = 1000000 - 100;
     c.last = 1000000 - 1;
@@ -476,8 +449,7 @@ START_TEST(decide_rebalances_only_idle_clients_of_overloaded_members)
     static const uint32_t even[] = { 3, 3 };
     sr_decision_t d;
     sr_cookie_read_t c = cookie_naming(0, SR_FORM_NATIVE);
-    members(2);
-    no_tried();
+    fresh(2);
     with_loads(2, busy);
     c.dated = 1;
     c.first = 1000000 - 100;
@@ -498,8 +470,7 @@ START_TEST(decide_application_session_id)
 {
     sr_decision_t d;
     sr_cookie_read_t c = cookie_absent(SR_STATUS_NEW);
-    members(3);
-    no_tried();
+    fresh(3);
     c.app_member = 2;
     DECIDE(3, in(0, 0), SR_ACT_SERVE, 2, SR_STATUS_HIT, 0);
     /* its member down: failover, elected, our cookie issued */
