@@ -42,20 +42,20 @@ void fresh(uint32_t n)
     no_tried();
 }
 
-void decision_is(int line, const sr_decision_t *d, int action, int member, int status,
+void decision_is(const char *where, int line, const sr_decision_t *d, int action, int member, int status,
                  int issue)
 {
     if (action != ANY)
-        ck_assert_msg((int)d->action == action, "line %d: action %d, not %d", line,
+        ck_assert_msg((int)d->action == action, "%s %d: action %d, not %d", where, line,
                       (int)d->action, action);
     if (member != ANY)
-        ck_assert_msg((int)d->member == member, "line %d: member %d, not %d", line,
+        ck_assert_msg((int)d->member == member, "%s %d: member %d, not %d", where, line,
                       (int)d->member, member);
     if (status != ANY)
-        ck_assert_msg((int)d->status == status, "line %d: status %d, not %d", line,
+        ck_assert_msg((int)d->status == status, "%s %d: status %d, not %d", where, line,
                       (int)d->status, status);
     if (issue != ANY)
-        ck_assert_msg((int)d->issue == issue, "line %d: issue %d, not %d", line,
+        ck_assert_msg((int)d->issue == issue, "%s %d: issue %d, not %d", where, line,
                       (int)d->issue, issue);
 }
 

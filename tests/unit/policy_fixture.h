@@ -36,8 +36,9 @@ void no_tried(void);
 /* n regular usable members (routes m0 m1 ...), nobody tried */
 void fresh(uint32_t n);
 /* each expected field of the decision *d but those given as ANY checked; a
- * failure names the test's line of the step (line) and the field */
-void decision_is(int line, const sr_decision_t *d, int action, int member, int status,
+ * failure names the step (where and line: "line", __LINE__ or a table row's
+ * why and number) and the field */
+void decision_is(const char *where, int line, const sr_decision_t *d, int action, int member, int status,
                  int issue);
 /* members 0..n-1 carry the in-flight counts values[0..n-1] */
 void with_loads(uint32_t n, const uint32_t *values);

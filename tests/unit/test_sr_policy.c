@@ -69,28 +69,61 @@ static void decide_step(int line, sr_decision_t *d, uint32_t n, const sr_cookie_
                         int issue)
 {
     sr_decide_sticky(view, n, c, &tried, sin, d);
-    decision_is(line, d, action, member, status, issue);
+    decision_is("line", line, d, action, member, status, issue);
 }
 
 /* The step of the test's decision d of its cookie c. */
 #define DECIDE(n, sin, action, member, status, issue) \
     decide_step(__LINE__, &d, (n), &c, (sin), (action), (member), (status), (issue))
 
-START_TEST(decide_hit_on_usable_member)
-{
-    sr_decision_t d;
-    sr_cookie_read_t c = cookie_naming(1, SR_FORM_NATIVE);
-    fresh(3);
-    DECIDE(3, in(0, 0), SR_ACT_SERVE, 1, SR_STATUS_HIT, 0);
-}
-END_TEST
+/* The decisions of one step, one row each, named after the test it came
+ * from: n fresh members, the cookie names member (form) or, member -1, is
+ * absent (why), member flagged has flag; then the fields wanted (ANY: not
+ * checked). */
+enum { FLAG_NONE, FLAG_DRAINING, FLAG_SPARE, FLAG_UNUSABLE };
+static const struct {
+    const char *why;
+    uint32_t n;
+    int32_t member;
+    sr_cookie_form_t form;
+    sr_status_t absent;
+    int flagged, flag;
+    int action, d_member, status, issue;
+} decide_cases[] = {
+    {"hit on usable member", 3, 1, SR_FORM_NATIVE, 0, 0, FLAG_NONE,
+     SR_ACT_SERVE, 1, SR_STATUS_HIT, 0},
+    {"stock cookie is hit and reissued", 2, 0, SR_FORM_STOCK, 0, 0, FLAG_NONE,
+     SR_ACT_SERVE, ANY, SR_STATUS_HIT, 1},
+    {"draining member keeps its clients", 2, 1, SR_FORM_NATIVE, 0, 1, FLAG_DRAINING,
+     SR_ACT_SERVE, 1, SR_STATUS_HIT, ANY},
+    {"hot spare keeps its clients", 3, 2, SR_FORM_NATIVE, 0, 2, FLAG_SPARE,
+     SR_ACT_SERVE, ANY, SR_STATUS_HIT, ANY},
+    {"unusable member fails over by election", 2, 0, SR_FORM_NATIVE, 0, 0, FLAG_UNUSABLE,
+     SR_ACT_ELECT, ANY, SR_STATUS_FAILOVER, 1},
+    {"no cookie is new", 2, -1, SR_FORM_NATIVE, SR_STATUS_NEW, 0, FLAG_NONE,
+     SR_ACT_ELECT, ANY, SR_STATUS_NEW, 1},
+    {"bad tag is forged", 2, -1, SR_FORM_NATIVE, SR_STATUS_FORGED, 0, FLAG_NONE,
+     SR_ACT_ELECT, ANY, SR_STATUS_FORGED, 1},
+};
 
-START_TEST(decide_stock_cookie_is_hit_and_reissued)
+START_TEST(decide_one_step_cases)
 {
     sr_decision_t d;
-    sr_cookie_read_t c = cookie_naming(0, SR_FORM_STOCK);
-    fresh(2);
-    DECIDE(2, in(0, 0), SR_ACT_SERVE, ANY, SR_STATUS_HIT, 1);
+    sr_cookie_read_t c = decide_cases[_i].member >= 0
+        ? cookie_naming(decide_cases[_i].member, decide_cases[_i].form)
+        : cookie_absent(decide_cases[_i].absent);
+    sr_member_t *m = &view[decide_cases[_i].flagged];
+
+    fresh(decide_cases[_i].n);
+    if (decide_cases[_i].flag == FLAG_DRAINING)
+        m->draining = 1;
+    else if (decide_cases[_i].flag == FLAG_SPARE)
+        m->spare = 1;
+    else if (decide_cases[_i].flag == FLAG_UNUSABLE)
+        m->usable = 0;
+    sr_decide_sticky(view, decide_cases[_i].n, &c, &tried, in(0, 0), &d);
+    decision_is(decide_cases[_i].why, _i, &d, decide_cases[_i].action,
+                decide_cases[_i].d_member, decide_cases[_i].status, decide_cases[_i].issue);
 }
 END_TEST
 
@@ -103,36 +136,6 @@ START_TEST(decide_foreign_session_is_hit_never_reissued)
     /* its member down: failover, still no cookie over the session id */
     view[0].usable = 0;
     DECIDE(2, in(0, 0), SR_ACT_ELECT, ANY, SR_STATUS_FAILOVER, 0);
-}
-END_TEST
-
-START_TEST(decide_draining_member_keeps_its_clients)
-{
-    sr_decision_t d;
-    sr_cookie_read_t c = cookie_naming(1, SR_FORM_NATIVE);
-    fresh(2);
-    view[1].draining = 1;
-    DECIDE(2, in(0, 0), SR_ACT_SERVE, 1, SR_STATUS_HIT, ANY);
-}
-END_TEST
-
-START_TEST(decide_hot_spare_keeps_its_clients)
-{
-    sr_decision_t d;
-    sr_cookie_read_t c = cookie_naming(2, SR_FORM_NATIVE);
-    fresh(3);
-    view[2].spare = 1;
-    DECIDE(3, in(0, 0), SR_ACT_SERVE, ANY, SR_STATUS_HIT, ANY);
-}
-END_TEST
-
-START_TEST(decide_unusable_member_fails_over_by_election)
-{
-    sr_decision_t d;
-    sr_cookie_read_t c = cookie_naming(0, SR_FORM_NATIVE);
-    fresh(2);
-    view[0].usable = 0;
-    DECIDE(2, in(0, 0), SR_ACT_ELECT, ANY, SR_STATUS_FAILOVER, 1);
 }
 END_TEST
 
@@ -193,15 +196,6 @@ START_TEST(decide_hot_standby_while_regular_members_take_new)
 }
 END_TEST
 
-START_TEST(decide_no_cookie_is_new)
-{
-    sr_decision_t d;
-    sr_cookie_read_t c = cookie_absent(SR_STATUS_NEW);
-    fresh(2);
-    DECIDE(2, in(0, 0), SR_ACT_ELECT, ANY, SR_STATUS_NEW, 1);
-}
-END_TEST
-
 START_TEST(decide_unknown_route_is_unknown)
 {
     sr_decision_t d;
@@ -211,15 +205,6 @@ START_TEST(decide_unknown_route_is_unknown)
     /* an unknown route in somebody's session id: never written over */
     c.foreign = 1;
     DECIDE(2, in(0, 0), ANY, ANY, ANY, 0);
-}
-END_TEST
-
-START_TEST(decide_bad_tag_is_forged)
-{
-    sr_decision_t d;
-    sr_cookie_read_t c = cookie_absent(SR_STATUS_FORGED);
-    fresh(2);
-    DECIDE(2, in(0, 0), SR_ACT_ELECT, ANY, SR_STATUS_FORGED, 1);
 }
 END_TEST
 
@@ -485,19 +470,12 @@ END_TEST
 Suite *policy_suite(void)
 {
     const TTest *tests[] = {
-        decide_hit_on_usable_member,
-        decide_stock_cookie_is_hit_and_reissued,
         decide_foreign_session_is_hit_never_reissued,
-        decide_draining_member_keeps_its_clients,
-        decide_hot_spare_keeps_its_clients,
-        decide_unusable_member_fails_over_by_election,
         decide_unusable_member_fails_over_to_its_redirect,
         decide_member_failed_in_this_request_fails_over,
         decide_nofailover_refuses,
         decide_hot_standby_while_regular_members_take_new,
-        decide_no_cookie_is_new,
         decide_unknown_route_is_unknown,
-        decide_bad_tag_is_forged,
         read_cookie_forms,
         read_cookie_signed_and_forged,
         read_cookie_bounded,
@@ -508,7 +486,11 @@ Suite *policy_suite(void)
         decide_rebalances_only_idle_clients_of_overloaded_members,
         decide_application_session_id,
     };
-    Suite *s = UNIT_SUITE("sr_policy", "policy", 1, tests);
+    TCase *tc = UNIT_TCASE("policy", 1, tests);
+    Suite *s;
+
+    UNIT_TABLE_TEST(tc, decide_one_step_cases, decide_cases);
+    s = unit_suite("sr_policy", tc);
 
     policy_elect_cases(s);
     policy_cookie_cases(s);

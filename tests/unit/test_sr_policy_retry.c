@@ -181,7 +181,7 @@ END_TEST
 #define SAME(n, member, status, issue, first, d_action, d_member, d_status, d_issue) \
     do { \
         sr_decide_retry_same(view, (n), (member), &tried, (status), (issue), (first), &d); \
-        decision_is(__LINE__, &d, (d_action), (d_member), (d_status), (d_issue)); \
+        decision_is("line", __LINE__, &d, (d_action), (d_member), (d_status), (d_issue)); \
     } while (0)
 
 START_TEST(retry_same_serves_there_with_the_retried_decision)
