@@ -49,17 +49,25 @@ END_TEST
 
 /* ---- slow start at a scan (sr_slowstart_note, sr_slowstart_member) -------- */
 
-START_TEST(slowstart_note_down_once_when_it_takes_no_new_sessions)
-{
-    ck_assert_int_eq(sr_slowstart_note(0, 0), SR_SLOWSTART_DOWN);
-    ck_assert_int_eq(sr_slowstart_note(0, 1), SR_SLOWSTART_KEEP);
-}
-END_TEST
+/* sr_slowstart_note(takes new sessions, noted down already): down once when
+ * it takes no new sessions, up when back after down. */
+static const struct {
+    const char *why;
+    int takes_new, noted_down;
+    int want;
+} note_cases[] = {
+    {"takes none: down", 0, 0, SR_SLOWSTART_DOWN},
+    {"takes none, noted down already: kept (down once)", 0, 1, SR_SLOWSTART_KEEP},
+    {"back after down: up", 1, 1, SR_SLOWSTART_UP},
+    {"takes new, never down: kept", 1, 0, SR_SLOWSTART_KEEP},
+};
 
-START_TEST(slowstart_note_up_when_back_after_down)
+START_TEST(slowstart_note_cases)
 {
-    ck_assert_int_eq(sr_slowstart_note(1, 1), SR_SLOWSTART_UP);
-    ck_assert_int_eq(sr_slowstart_note(1, 0), SR_SLOWSTART_KEEP);
+    int got = (int)sr_slowstart_note(note_cases[_i].takes_new, note_cases[_i].noted_down);
+
+    ck_assert_msg(got == note_cases[_i].want, "%s: %d, not %d", note_cases[_i].why, got,
+                  note_cases[_i].want);
 }
 END_TEST
 
@@ -398,8 +406,6 @@ void policy_scan_cases(Suite *s)
         slow_start_ramp,
         slow_start_ramping_and_when_to_look_again,
         inflight_accounting_only_when_something_reads_it,
-        slowstart_note_down_once_when_it_takes_no_new_sessions,
-        slowstart_note_up_when_back_after_down,
         slowstart_off_keeps_the_loadfactor_unscaled,
         slowstart_ramps_from_up_since,
         slowstart_up_since_unknown_is_long_ago,
@@ -407,5 +413,8 @@ void policy_scan_cases(Suite *s)
         slowstart_up_since_in_the_future_starts_at_the_bottom,
     };
 
-    suite_add_tcase(s, UNIT_TCASE("scan", 1, tests));
+    TCase *tc = UNIT_TCASE("scan", 1, tests);
+
+    UNIT_TABLE_TEST(tc, slowstart_note_cases, note_cases);
+    suite_add_tcase(s, tc);
 }
