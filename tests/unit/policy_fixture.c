@@ -42,8 +42,8 @@ void fresh(uint32_t n)
     no_tried();
 }
 
-void decision_is(const char *where, int line, const sr_decision_t *d, int action, int member, int status,
-                 int issue)
+void decision_is(const char *where, int line, const sr_decision_t *d, int action,
+                 int member, int status, int issue)
 {
     if (action != ANY)
         ck_assert_msg((int)d->action == action, "%s %d: action %d, not %d", where, line,

@@ -38,8 +38,8 @@ void fresh(uint32_t n);
 /* each expected field of the decision *d but those given as ANY checked; a
  * failure names the step (where and line: "line", __LINE__ or a table row's
  * why and number) and the field */
-void decision_is(const char *where, int line, const sr_decision_t *d, int action, int member, int status,
-                 int issue);
+void decision_is(const char *where, int line, const sr_decision_t *d, int action,
+                 int member, int status, int issue);
 /* members 0..n-1 carry the in-flight counts values[0..n-1] */
 void with_loads(uint32_t n, const uint32_t *values);
 /* sched: the takers of the first n members (sr_policy_takers) */

@@ -412,7 +412,6 @@ void policy_scan_cases(Suite *s)
         slowstart_member_taking_no_new_sessions_never_ramps,
         slowstart_up_since_in_the_future_starts_at_the_bottom,
     };
-
     TCase *tc = UNIT_TCASE("scan", 1, tests);
 
     UNIT_TABLE_TEST(tc, slowstart_note_cases, note_cases);
