@@ -36,6 +36,29 @@ void no_tried(void)
     sr_tried_init(&tried, MAXM);
 }
 
+void fresh(uint32_t n)
+{
+    members(n);
+    no_tried();
+}
+
+void decision_is(const char *where, int line, const sr_decision_t *d, int action,
+                 int member, int status, int issue)
+{
+    if (action != ANY)
+        ck_assert_msg((int)d->action == action, "%s %d: action %d, not %d", where, line,
+                      (int)d->action, action);
+    if (member != ANY)
+        ck_assert_msg((int)d->member == member, "%s %d: member %d, not %d", where, line,
+                      (int)d->member, member);
+    if (status != ANY)
+        ck_assert_msg((int)d->status == status, "%s %d: status %d, not %d", where, line,
+                      (int)d->status, status);
+    if (issue != ANY)
+        ck_assert_msg((int)d->issue == issue, "%s %d: issue %d, not %d", where, line,
+                      (int)d->issue, issue);
+}
+
 void with_loads(uint32_t n, const uint32_t *values)
 {
     uint32_t i;

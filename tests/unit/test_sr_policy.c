@@ -61,30 +61,69 @@ static sr_cookie_read_t cookie_absent(sr_status_t why)
 
 /* ---- the sticky decision table, row by row ------------------------------ */
 
-START_TEST(decide_hit_on_usable_member)
+/* One step of a decision test: sr_decide_sticky over the first n members of
+ * the view, the tried set, the cookie *c and the inputs *sin, into *d; then
+ * decision_is (policy_fixture.h) of the fields expected. */
+static void decide_step(int line, sr_decision_t *d, uint32_t n, const sr_cookie_read_t *c,
+                        const sr_sticky_in_t *sin, int action, int member, int status,
+                        int issue)
 {
-    sr_decision_t d;
-    sr_cookie_read_t c = cookie_naming(1, SR_FORM_NATIVE);
-    members(3);
-    no_tried();
-    sr_decide_sticky(view, 3, &c, &tried, in(0, 0), &d);
-    ck_assert_int_eq(d.action, SR_ACT_SERVE);
-    ck_assert_int_eq(d.member, 1);
-    ck_assert_int_eq(d.status, SR_STATUS_HIT);
-    ck_assert_int_eq(d.issue, 0);
+    sr_decide_sticky(view, n, c, &tried, sin, d);
+    decision_is("line", line, d, action, member, status, issue);
 }
-END_TEST
 
-START_TEST(decide_stock_cookie_is_hit_and_reissued)
+/* The step of the test's decision d of its cookie c. */
+#define DECIDE(n, sin, action, member, status, issue) \
+    decide_step(__LINE__, &d, (n), &c, (sin), (action), (member), (status), (issue))
+
+/* The decisions of one step, one row each, named after the test it came
+ * from: n fresh members, the cookie names member (form) or, member -1, is
+ * absent (why), member flagged has flag; then the fields wanted (ANY: not
+ * checked). */
+enum { FLAG_NONE, FLAG_DRAINING, FLAG_SPARE, FLAG_UNUSABLE };
+static const struct {
+    const char *why;
+    uint32_t n;
+    int32_t member;
+    sr_cookie_form_t form;
+    sr_status_t absent;
+    int flagged, flag;
+    int action, d_member, status, issue;
+} decide_cases[] = {
+    {"hit on usable member", 3, 1, SR_FORM_NATIVE, 0, 0, FLAG_NONE,
+     SR_ACT_SERVE, 1, SR_STATUS_HIT, 0},
+    {"stock cookie is hit and reissued", 2, 0, SR_FORM_STOCK, 0, 0, FLAG_NONE,
+     SR_ACT_SERVE, ANY, SR_STATUS_HIT, 1},
+    {"draining member keeps its clients", 2, 1, SR_FORM_NATIVE, 0, 1, FLAG_DRAINING,
+     SR_ACT_SERVE, 1, SR_STATUS_HIT, ANY},
+    {"hot spare keeps its clients", 3, 2, SR_FORM_NATIVE, 0, 2, FLAG_SPARE,
+     SR_ACT_SERVE, ANY, SR_STATUS_HIT, ANY},
+    {"unusable member fails over by election", 2, 0, SR_FORM_NATIVE, 0, 0, FLAG_UNUSABLE,
+     SR_ACT_ELECT, ANY, SR_STATUS_FAILOVER, 1},
+    {"no cookie is new", 2, -1, SR_FORM_NATIVE, SR_STATUS_NEW, 0, FLAG_NONE,
+     SR_ACT_ELECT, ANY, SR_STATUS_NEW, 1},
+    {"bad tag is forged", 2, -1, SR_FORM_NATIVE, SR_STATUS_FORGED, 0, FLAG_NONE,
+     SR_ACT_ELECT, ANY, SR_STATUS_FORGED, 1},
+};
+
+START_TEST(decide_one_step_cases)
 {
     sr_decision_t d;
-    sr_cookie_read_t c = cookie_naming(0, SR_FORM_STOCK);
-    members(2);
-    no_tried();
-    sr_decide_sticky(view, 2, &c, &tried, in(0, 0), &d);
-    ck_assert_int_eq(d.action, SR_ACT_SERVE);
-    ck_assert_int_eq(d.status, SR_STATUS_HIT);
-    ck_assert_int_eq(d.issue, 1);
+    sr_cookie_read_t c = decide_cases[_i].member >= 0
+        ? cookie_naming(decide_cases[_i].member, decide_cases[_i].form)
+        : cookie_absent(decide_cases[_i].absent);
+    sr_member_t *m = &view[decide_cases[_i].flagged];
+
+    fresh(decide_cases[_i].n);
+    if (decide_cases[_i].flag == FLAG_DRAINING)
+        m->draining = 1;
+    else if (decide_cases[_i].flag == FLAG_SPARE)
+        m->spare = 1;
+    else if (decide_cases[_i].flag == FLAG_UNUSABLE)
+        m->usable = 0;
+    sr_decide_sticky(view, decide_cases[_i].n, &c, &tried, in(0, 0), &d);
+    decision_is(decide_cases[_i].why, _i, &d, decide_cases[_i].action,
+                decide_cases[_i].d_member, decide_cases[_i].status, decide_cases[_i].issue);
 }
 END_TEST
 
@@ -92,58 +131,11 @@ START_TEST(decide_foreign_session_is_hit_never_reissued)
 {
     sr_decision_t d;
     sr_cookie_read_t c = cookie_naming(0, SR_FORM_FOREIGN);
-    members(2);
-    no_tried();
-    sr_decide_sticky(view, 2, &c, &tried, in(0, 0), &d);
-    ck_assert_int_eq(d.status, SR_STATUS_HIT);
-    ck_assert_int_eq(d.issue, 0);
+    fresh(2);
+    DECIDE(2, in(0, 0), ANY, ANY, SR_STATUS_HIT, 0);
     /* its member down: failover, still no cookie over the session id */
     view[0].usable = 0;
-    sr_decide_sticky(view, 2, &c, &tried, in(0, 0), &d);
-    ck_assert_int_eq(d.action, SR_ACT_ELECT);
-    ck_assert_int_eq(d.status, SR_STATUS_FAILOVER);
-    ck_assert_int_eq(d.issue, 0);
-}
-END_TEST
-
-START_TEST(decide_draining_member_keeps_its_clients)
-{
-    sr_decision_t d;
-    sr_cookie_read_t c = cookie_naming(1, SR_FORM_NATIVE);
-    members(2);
-    view[1].draining = 1;
-    no_tried();
-    sr_decide_sticky(view, 2, &c, &tried, in(0, 0), &d);
-    ck_assert_int_eq(d.action, SR_ACT_SERVE);
-    ck_assert_int_eq(d.member, 1);
-    ck_assert_int_eq(d.status, SR_STATUS_HIT);
-}
-END_TEST
-
-START_TEST(decide_hot_spare_keeps_its_clients)
-{
-    sr_decision_t d;
-    sr_cookie_read_t c = cookie_naming(2, SR_FORM_NATIVE);
-    members(3);
-    view[2].spare = 1;
-    no_tried();
-    sr_decide_sticky(view, 3, &c, &tried, in(0, 0), &d);
-    ck_assert_int_eq(d.action, SR_ACT_SERVE);
-    ck_assert_int_eq(d.status, SR_STATUS_HIT);
-}
-END_TEST
-
-START_TEST(decide_unusable_member_fails_over_by_election)
-{
-    sr_decision_t d;
-    sr_cookie_read_t c = cookie_naming(0, SR_FORM_NATIVE);
-    members(2);
-    view[0].usable = 0;
-    no_tried();
-    sr_decide_sticky(view, 2, &c, &tried, in(0, 0), &d);
-    ck_assert_int_eq(d.action, SR_ACT_ELECT);
-    ck_assert_int_eq(d.status, SR_STATUS_FAILOVER);
-    ck_assert_int_eq(d.issue, 1);
+    DECIDE(2, in(0, 0), SR_ACT_ELECT, ANY, SR_STATUS_FAILOVER, 0);
 }
 END_TEST
 
@@ -151,20 +143,13 @@ START_TEST(decide_unusable_member_fails_over_to_its_redirect)
 {
     sr_decision_t d;
     sr_cookie_read_t c = cookie_naming(0, SR_FORM_NATIVE);
-    members(3);
+    fresh(3);
     view[0].usable = 0;
     view[0].redirect = 2;
-    no_tried();
-    sr_decide_sticky(view, 3, &c, &tried, in(0, 0), &d);
-    ck_assert_int_eq(d.action, SR_ACT_SERVE);
-    ck_assert_int_eq(d.member, 2);
-    ck_assert_int_eq(d.status, SR_STATUS_FAILOVER);
-    ck_assert_int_eq(d.issue, 1);
+    DECIDE(3, in(0, 0), SR_ACT_SERVE, 2, SR_STATUS_FAILOVER, 1);
     /* an unusable redirect= member: election */
     view[2].usable = 0;
-    sr_decide_sticky(view, 3, &c, &tried, in(0, 0), &d);
-    ck_assert_int_eq(d.action, SR_ACT_ELECT);
-    ck_assert_int_eq(d.status, SR_STATUS_FAILOVER);
+    DECIDE(3, in(0, 0), SR_ACT_ELECT, ANY, SR_STATUS_FAILOVER, ANY);
 }
 END_TEST
 
@@ -172,20 +157,14 @@ START_TEST(decide_member_failed_in_this_request_fails_over)
 {
     sr_decision_t d;
     sr_cookie_read_t c = cookie_naming(1, SR_FORM_NATIVE);
-    members(3);
-    no_tried();
+    fresh(3);
     sr_tried_add(pool, &tried, 1);
-    sr_decide_sticky(view, 3, &c, &tried, in(0, 0), &d);
-    ck_assert_int_eq(d.action, SR_ACT_ELECT);
-    ck_assert_int_eq(d.status, SR_STATUS_FAILOVER);
+    DECIDE(3, in(0, 0), SR_ACT_ELECT, ANY, SR_STATUS_FAILOVER, ANY);
     /* its redirect= member, unless that one failed too */
     view[1].redirect = 0;
-    sr_decide_sticky(view, 3, &c, &tried, in(0, 0), &d);
-    ck_assert_int_eq(d.action, SR_ACT_SERVE);
-    ck_assert_int_eq(d.member, 0);
+    DECIDE(3, in(0, 0), SR_ACT_SERVE, 0, ANY, ANY);
     sr_tried_add(pool, &tried, 0);
-    sr_decide_sticky(view, 3, &c, &tried, in(0, 0), &d);
-    ck_assert_int_eq(d.action, SR_ACT_ELECT);
+    DECIDE(3, in(0, 0), SR_ACT_ELECT, ANY, ANY, ANY);
 }
 END_TEST
 
@@ -193,22 +172,15 @@ START_TEST(decide_nofailover_refuses)
 {
     sr_decision_t d;
     sr_cookie_read_t c = cookie_naming(0, SR_FORM_NATIVE);
-    members(2);
+    fresh(2);
     view[0].usable = 0;
-    no_tried();
-    sr_decide_sticky(view, 2, &c, &tried, in(0, 1), &d);
-    ck_assert_int_eq(d.action, SR_ACT_REFUSE);
-    ck_assert_int_eq(d.status, SR_STATUS_FAILOVER);
-    ck_assert_int_eq(d.issue, 0);
+    DECIDE(2, in(0, 1), SR_ACT_REFUSE, ANY, SR_STATUS_FAILOVER, 0);
     /* nofailover does not stop a redirect= member */
     view[0].redirect = 1;
-    sr_decide_sticky(view, 2, &c, &tried, in(0, 1), &d);
-    ck_assert_int_eq(d.action, SR_ACT_SERVE);
-    ck_assert_int_eq(d.member, 1);
+    DECIDE(2, in(0, 1), SR_ACT_SERVE, 1, ANY, ANY);
     /* and a usable member is served with nofailover on */
     c = cookie_naming(1, SR_FORM_NATIVE);
-    sr_decide_sticky(view, 2, &c, &tried, in(0, 1), &d);
-    ck_assert_int_eq(d.status, SR_STATUS_HIT);
+    DECIDE(2, in(0, 1), ANY, ANY, SR_STATUS_HIT, ANY);
 }
 END_TEST
 
@@ -216,30 +188,11 @@ START_TEST(decide_hot_standby_while_regular_members_take_new)
 {
     sr_decision_t d;
     sr_cookie_read_t c = cookie_naming(1, SR_FORM_NATIVE);
-    members(2);
+    fresh(2);
     view[1].standby = 1;
-    no_tried();
-    sr_decide_sticky(view, 2, &c, &tried, in(0, 0), &d);
-    ck_assert_int_eq(d.action, SR_ACT_ELECT);
-    ck_assert_int_eq(d.status, SR_STATUS_FAILOVER);
-    ck_assert_int_eq(d.issue, 1);
+    DECIDE(2, in(0, 0), SR_ACT_ELECT, ANY, SR_STATUS_FAILOVER, 1);
     /* when the takers are the standbys, its clients stay */
-    sr_decide_sticky(view, 2, &c, &tried, in(1, 0), &d);
-    ck_assert_int_eq(d.action, SR_ACT_SERVE);
-    ck_assert_int_eq(d.status, SR_STATUS_HIT);
-}
-END_TEST
-
-START_TEST(decide_no_cookie_is_new)
-{
-    sr_decision_t d;
-    sr_cookie_read_t c = cookie_absent(SR_STATUS_NEW);
-    members(2);
-    no_tried();
-    sr_decide_sticky(view, 2, &c, &tried, in(0, 0), &d);
-    ck_assert_int_eq(d.action, SR_ACT_ELECT);
-    ck_assert_int_eq(d.status, SR_STATUS_NEW);
-    ck_assert_int_eq(d.issue, 1);
+    DECIDE(2, in(1, 0), SR_ACT_SERVE, ANY, SR_STATUS_HIT, ANY);
 }
 END_TEST
 
@@ -247,29 +200,11 @@ START_TEST(decide_unknown_route_is_unknown)
 {
     sr_decision_t d;
     sr_cookie_read_t c = cookie_absent(SR_STATUS_UNKNOWN);
-    members(2);
-    no_tried();
-    sr_decide_sticky(view, 2, &c, &tried, in(0, 0), &d);
-    ck_assert_int_eq(d.action, SR_ACT_ELECT);
-    ck_assert_int_eq(d.status, SR_STATUS_UNKNOWN);
-    ck_assert_int_eq(d.issue, 1);
+    fresh(2);
+    DECIDE(2, in(0, 0), SR_ACT_ELECT, ANY, SR_STATUS_UNKNOWN, 1);
     /* an unknown route in somebody's session id: never written over */
     c.foreign = 1;
-    sr_decide_sticky(view, 2, &c, &tried, in(0, 0), &d);
-    ck_assert_int_eq(d.issue, 0);
-}
-END_TEST
-
-START_TEST(decide_bad_tag_is_forged)
-{
-    sr_decision_t d;
-    sr_cookie_read_t c = cookie_absent(SR_STATUS_FORGED);
-    members(2);
-    no_tried();
-    sr_decide_sticky(view, 2, &c, &tried, in(0, 0), &d);
-    ck_assert_int_eq(d.action, SR_ACT_ELECT);
-    ck_assert_int_eq(d.status, SR_STATUS_FORGED);
-    ck_assert_int_eq(d.issue, 1);
+    DECIDE(2, in(0, 0), ANY, ANY, ANY, 0);
 }
 END_TEST
 
@@ -460,20 +395,15 @@ START_TEST(decide_expired_cookie_is_elected_again)
 {
     sr_decision_t d;
     sr_cookie_read_t c = cookie_naming(1, SR_FORM_NATIVE);
-    members(2);
-    no_tried();
+    fresh(2);
     c.dated = 1;
     c.first = 1000000 - 100;
     c.last = 1000000 - 20;
-    sr_decide_sticky(view, 2, &c, &tried, in_dated(10, 0, 0), &d);
-    ck_assert_int_eq(d.action, SR_ACT_ELECT);
-    ck_assert_int_eq(d.status, SR_STATUS_EXPIRED);
-    ck_assert_int_eq(d.issue, 1);
+    DECIDE(2, in_dated(10, 0, 0), SR_ACT_ELECT, ANY, SR_STATUS_EXPIRED, 1);
     ck_assert(d.first == 1000000);
     /* MaxLife */
     c.last = 1000000;
-    sr_decide_sticky(view, 2, &c, &tried, in_dated(0, 50, 0), &d);
-    ck_assert_int_eq(d.status, SR_STATUS_EXPIRED);
+    DECIDE(2, in_dated(0, 50, 0), ANY, ANY, SR_STATUS_EXPIRED, ANY);
 }
 END_TEST
 
@@ -481,28 +411,20 @@ START_TEST(decide_hit_refreshes_only_when_due)
 {
     sr_decision_t d;
     sr_cookie_read_t c = cookie_naming(1, SR_FORM_NATIVE);
-    members(2);
-    no_tried();
+    fresh(2);
     c.dated = 1;
     c.first = 1000000 - 100;
     c.last = 1000000 - 1;
-    sr_decide_sticky(view, 2, &c, &tried, in_dated(8, 0, 0), &d);
-    ck_assert_int_eq(d.status, SR_STATUS_HIT);
-    ck_assert_int_eq(d.issue, 0);
+    DECIDE(2, in_dated(8, 0, 0), ANY, ANY, SR_STATUS_HIT, 0);
     c.last = 1000000 - 2;
-    sr_decide_sticky(view, 2, &c, &tried, in_dated(8, 0, 0), &d);
-    ck_assert_int_eq(d.status, SR_STATUS_HIT);
-    ck_assert_int_eq(d.issue, 1);
+    DECIDE(2, in_dated(8, 0, 0), ANY, ANY, SR_STATUS_HIT, 1);
     ck_assert(d.first == 1000000 - 100);       /* FIRST kept */
     /* a cookie from before dates: a hit, dated now */
     c.dated = 0;
-    sr_decide_sticky(view, 2, &c, &tried, in_dated(8, 0, 0), &d);
-    ck_assert_int_eq(d.status, SR_STATUS_HIT);
-    ck_assert_int_eq(d.issue, 1);
+    DECIDE(2, in_dated(8, 0, 0), ANY, ANY, SR_STATUS_HIT, 1);
     ck_assert(d.first == 1000000);
     /* without lifetimes: never */
-    sr_decide_sticky(view, 2, &c, &tried, in(0, 0), &d);
-    ck_assert_int_eq(d.issue, 0);
+    DECIDE(2, in(0, 0), ANY, ANY, ANY, 0);
 }
 END_TEST
 
@@ -512,26 +434,20 @@ START_TEST(decide_rebalances_only_idle_clients_of_overloaded_members)
     static const uint32_t even[] = { 3, 3 };
     sr_decision_t d;
     sr_cookie_read_t c = cookie_naming(0, SR_FORM_NATIVE);
-    members(2);
-    no_tried();
+    fresh(2);
     with_loads(2, busy);
     c.dated = 1;
     c.first = 1000000 - 100;
     /* idle 10 s + R (R = 10/4 = 2): moved */
     c.last = 1000000 - 12;
-    sr_decide_sticky(view, 2, &c, &tried, in_dated(0, 0, 10), &d);
-    ck_assert_int_eq(d.action, SR_ACT_ELECT);
-    ck_assert_int_eq(d.status, SR_STATUS_REBALANCED);
-    ck_assert_int_eq(d.issue, 1);
+    DECIDE(2, in_dated(0, 0, 10), SR_ACT_ELECT, ANY, SR_STATUS_REBALANCED, 1);
     /* active: stays */
     c.last = 1000000 - 11;
-    sr_decide_sticky(view, 2, &c, &tried, in_dated(0, 0, 10), &d);
-    ck_assert_int_eq(d.status, SR_STATUS_HIT);
+    DECIDE(2, in_dated(0, 0, 10), ANY, ANY, SR_STATUS_HIT, ANY);
     /* idle, balanced: stays */
     c.last = 1000000 - 60;
     with_loads(2, even);
-    sr_decide_sticky(view, 2, &c, &tried, in_dated(0, 0, 10), &d);
-    ck_assert_int_eq(d.status, SR_STATUS_HIT);
+    DECIDE(2, in_dated(0, 0, 10), ANY, ANY, SR_STATUS_HIT, ANY);
 }
 END_TEST
 
@@ -539,58 +455,43 @@ START_TEST(decide_application_session_id)
 {
     sr_decision_t d;
     sr_cookie_read_t c = cookie_absent(SR_STATUS_NEW);
-    members(3);
-    no_tried();
+    fresh(3);
     c.app_member = 2;
-    sr_decide_sticky(view, 3, &c, &tried, in(0, 0), &d);
-    ck_assert_int_eq(d.action, SR_ACT_SERVE);
-    ck_assert_int_eq(d.member, 2);
-    ck_assert_int_eq(d.status, SR_STATUS_HIT);
-    ck_assert_int_eq(d.issue, 0);
+    DECIDE(3, in(0, 0), SR_ACT_SERVE, 2, SR_STATUS_HIT, 0);
     /* its member down: failover, elected, our cookie issued */
     view[2].usable = 0;
-    sr_decide_sticky(view, 3, &c, &tried, in(0, 0), &d);
-    ck_assert_int_eq(d.action, SR_ACT_ELECT);
-    ck_assert_int_eq(d.status, SR_STATUS_FAILOVER);
-    ck_assert_int_eq(d.issue, 1);
+    DECIDE(3, in(0, 0), SR_ACT_ELECT, ANY, SR_STATUS_FAILOVER, 1);
     /* ... unless our own cookie already names a usable member */
     c.member = 0;
-    sr_decide_sticky(view, 3, &c, &tried, in(0, 0), &d);
-    ck_assert_int_eq(d.action, SR_ACT_SERVE);
-    ck_assert_int_eq(d.member, 0);
-    ck_assert_int_eq(d.status, SR_STATUS_FAILOVER);
-    ck_assert_int_eq(d.issue, 0);
+    DECIDE(3, in(0, 0), SR_ACT_SERVE, 0, SR_STATUS_FAILOVER, 0);
 }
 END_TEST
 
 Suite *policy_suite(void)
 {
-    Suite *s = suite_create("sr_policy");
-    TCase *tc = tcase_create("policy");
-    tcase_add_checked_fixture(tc, unit_setup, unit_teardown);
-    tcase_add_test(tc, decide_hit_on_usable_member);
-    tcase_add_test(tc, decide_stock_cookie_is_hit_and_reissued);
-    tcase_add_test(tc, decide_foreign_session_is_hit_never_reissued);
-    tcase_add_test(tc, decide_draining_member_keeps_its_clients);
-    tcase_add_test(tc, decide_hot_spare_keeps_its_clients);
-    tcase_add_test(tc, decide_unusable_member_fails_over_by_election);
-    tcase_add_test(tc, decide_unusable_member_fails_over_to_its_redirect);
-    tcase_add_test(tc, decide_member_failed_in_this_request_fails_over);
-    tcase_add_test(tc, decide_nofailover_refuses);
-    tcase_add_test(tc, decide_hot_standby_while_regular_members_take_new);
-    tcase_add_test(tc, decide_no_cookie_is_new);
-    tcase_add_test(tc, decide_unknown_route_is_unknown);
-    tcase_add_test(tc, decide_bad_tag_is_forged);
-    tcase_add_test(tc, read_cookie_forms);
-    tcase_add_test(tc, read_cookie_signed_and_forged);
-    tcase_add_test(tc, read_cookie_bounded);
-    tcase_add_test(tc, route_choice_configured_derived_invalid_duplicate);
-    tcase_add_test(tc, overload_is_relative_to_the_mean_of_usable_members);
-    tcase_add_test(tc, decide_expired_cookie_is_elected_again);
-    tcase_add_test(tc, decide_hit_refreshes_only_when_due);
-    tcase_add_test(tc, decide_rebalances_only_idle_clients_of_overloaded_members);
-    tcase_add_test(tc, decide_application_session_id);
-    suite_add_tcase(s, tc);
+    const TTest *tests[] = {
+        decide_foreign_session_is_hit_never_reissued,
+        decide_unusable_member_fails_over_to_its_redirect,
+        decide_member_failed_in_this_request_fails_over,
+        decide_nofailover_refuses,
+        decide_hot_standby_while_regular_members_take_new,
+        decide_unknown_route_is_unknown,
+        read_cookie_forms,
+        read_cookie_signed_and_forged,
+        read_cookie_bounded,
+        route_choice_configured_derived_invalid_duplicate,
+        overload_is_relative_to_the_mean_of_usable_members,
+        decide_expired_cookie_is_elected_again,
+        decide_hit_refreshes_only_when_due,
+        decide_rebalances_only_idle_clients_of_overloaded_members,
+        decide_application_session_id,
+    };
+    TCase *tc = UNIT_TCASE("policy", 1, tests);
+    Suite *s;
+
+    UNIT_TABLE_TEST(tc, decide_one_step_cases, decide_cases);
+    s = unit_suite("sr_policy", tc);
+
     policy_elect_cases(s);
     policy_cookie_cases(s);
     policy_discover_cases(s);

@@ -20,24 +20,33 @@
 
 void policy_cookie_cases(Suite *s);
 
-START_TEST(json_escape_any_bytes)
-{
-    ck_assert_str_eq(sr_json_escape(pool, "plain"), "plain");
-    ck_assert_str_eq(sr_json_escape(pool, "a\"b\\c"), "a\\\"b\\\\c");
-    ck_assert_str_eq(sr_json_escape(pool, "x\ny\tz\x01"), "x\\ny\\u0009z\\u0001");
-    ck_assert_str_eq(sr_json_escape(pool, "\x1f\x7f"), "\\u001f\x7f");
-    ck_assert_str_eq(sr_json_escape(pool, "caf\xc3\xa9"), "caf\xc3\xa9");
-    ck_assert_str_eq(sr_json_escape(pool, "bad\xff\xc3"), "bad\\ufffd\\ufffd");
-    ck_assert_str_eq(sr_json_escape(pool, "\xed\xa0\x80"), "\\ufffd\\ufffd\\ufffd");
-}
-END_TEST
+/* One row an escaping case: sr_json_escape (json 1) or sr_label_escape
+ * (json 0) of in is want. */
+static const struct {
+    int json;
+    const char *in, *want;
+} escape_cases[] = {
+    {1, "plain", "plain"},
+    {1, "a\"b\\c", "a\\\"b\\\\c"},
+    {1, "x\ny\tz\x01", "x\\ny\\u0009z\\u0001"},
+    {1, "\x1f\x7f", "\\u001f\x7f"},
+    {1, "caf\xc3\xa9", "caf\xc3\xa9"},
+    {1, "bad\xff\xc3", "bad\\ufffd\\ufffd"},
+    {1, "\xed\xa0\x80", "\\ufffd\\ufffd\\ufffd"},
+    {0, "plain", "plain"},
+    {0, "a\"b\\c\nd", "a\\\"b\\\\c\\nd"},
+    {0, "t\tab\x01", "t\tab\x01"},
+    {0, "x\xff", "x\xef\xbf\xbd"},
+};
 
-START_TEST(label_escape_any_bytes)
+START_TEST(escape_any_bytes)
 {
-    ck_assert_str_eq(sr_label_escape(pool, "plain"), "plain");
-    ck_assert_str_eq(sr_label_escape(pool, "a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
-    ck_assert_str_eq(sr_label_escape(pool, "t\tab\x01"), "t\tab\x01");
-    ck_assert_str_eq(sr_label_escape(pool, "x\xff"), "x\xef\xbf\xbd");
+    const char *got = escape_cases[_i].json ? sr_json_escape(pool, escape_cases[_i].in)
+                                            : sr_label_escape(pool, escape_cases[_i].in);
+
+    ck_assert_msg(got && strcmp(got, escape_cases[_i].want) == 0, "row %d (%s escape): \"%s\"",
+                  _i,
+                  escape_cases[_i].json ? "json" : "label", got ? got : "(null)");
 }
 END_TEST
 
@@ -210,17 +219,17 @@ END_TEST
 
 void policy_cookie_cases(Suite *s)
 {
-    TCase *tc = tcase_create("cookie");
+    const TTest *tests[] = {
+        set_cookie_same_name_and_path,
+        dated_value_roundtrip_and_tag_covers_dates,
+        cookie_spec_lifetimes_keep_the_default_attributes,
+        refresh_step_and_cookie_age,
+        session_route_and_url_parameters,
+        cookie_goes_out_early_only_for_an_upgrade,
+        number_parser_bounds,
+    };
+    TCase *tc = UNIT_TCASE("cookie", 1, tests);
 
-    tcase_add_checked_fixture(tc, unit_setup, unit_teardown);
-    tcase_add_test(tc, json_escape_any_bytes);
-    tcase_add_test(tc, label_escape_any_bytes);
-    tcase_add_test(tc, set_cookie_same_name_and_path);
-    tcase_add_test(tc, dated_value_roundtrip_and_tag_covers_dates);
-    tcase_add_test(tc, cookie_spec_lifetimes_keep_the_default_attributes);
-    tcase_add_test(tc, refresh_step_and_cookie_age);
-    tcase_add_test(tc, session_route_and_url_parameters);
-    tcase_add_test(tc, cookie_goes_out_early_only_for_an_upgrade);
-    tcase_add_test(tc, number_parser_bounds);
+    UNIT_TABLE_TEST(tc, escape_any_bytes, escape_cases);
     suite_add_tcase(s, tc);
 }

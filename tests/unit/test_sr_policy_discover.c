@@ -158,14 +158,14 @@ END_TEST
 
 void policy_discover_cases(Suite *s)
 {
-    TCase *tc = tcase_create("discover");
+    const TTest *tests[] = {
+        discover_plan_adds_enables_disables_and_respects_slots,
+        discover_plan_reuses_the_slot_gone_longest_past_its_hold,
+        discover_plan_settles_a_rewritten_slot_before_enabling_it,
+        discover_warning_is_rate_limited,
+        srv_priorities_become_lbsets_and_weights_load_factors,
+        next_resolution_follows_the_ttl_within_bounds,
+    };
 
-    tcase_add_checked_fixture(tc, unit_setup, unit_teardown);
-    tcase_add_test(tc, discover_plan_adds_enables_disables_and_respects_slots);
-    tcase_add_test(tc, discover_plan_reuses_the_slot_gone_longest_past_its_hold);
-    tcase_add_test(tc, discover_plan_settles_a_rewritten_slot_before_enabling_it);
-    tcase_add_test(tc, discover_warning_is_rate_limited);
-    tcase_add_test(tc, srv_priorities_become_lbsets_and_weights_load_factors);
-    tcase_add_test(tc, next_resolution_follows_the_ttl_within_bounds);
-    suite_add_tcase(s, tc);
+    suite_add_tcase(s, UNIT_TCASE("discover", 1, tests));
 }

@@ -388,21 +388,21 @@ END_TEST
 
 void policy_elect_cases(Suite *s)
 {
-    TCase *tc = tcase_create("elect");
+    const TTest *tests[] = {
+        elect_follows_the_schedule,
+        elect_stale_when_member_changed_since_the_scan,
+        elect_tried_members_cost_a_ticket_until_all_tried,
+        elect_none_without_takers,
+        tried_set_of_any_size,
+        hash_then_one_rescan_when_stale,
+        leastbusy_picks_the_least_loaded_ties_by_schedule,
+        leastbusy_member_in_slow_start_takes_only_its_turns,
+        leastbusy_new_sessions_follow_the_ramp_step_by_step,
+        wait_goes_when_a_member_is_usable_or_waiting_is_off,
+        wait_sleeps_in_steps_until_the_limit_then_times_out,
+        wait_refuses_beyond_max_but_keeps_those_already_waiting,
+        wait_ends_at_once_when_the_process_stops,
+    };
 
-    tcase_add_checked_fixture(tc, unit_setup, unit_teardown);
-    tcase_add_test(tc, elect_follows_the_schedule);
-    tcase_add_test(tc, elect_stale_when_member_changed_since_the_scan);
-    tcase_add_test(tc, elect_tried_members_cost_a_ticket_until_all_tried);
-    tcase_add_test(tc, elect_none_without_takers);
-    tcase_add_test(tc, tried_set_of_any_size);
-    tcase_add_test(tc, hash_then_one_rescan_when_stale);
-    tcase_add_test(tc, leastbusy_picks_the_least_loaded_ties_by_schedule);
-    tcase_add_test(tc, leastbusy_member_in_slow_start_takes_only_its_turns);
-    tcase_add_test(tc, leastbusy_new_sessions_follow_the_ramp_step_by_step);
-    tcase_add_test(tc, wait_goes_when_a_member_is_usable_or_waiting_is_off);
-    tcase_add_test(tc, wait_sleeps_in_steps_until_the_limit_then_times_out);
-    tcase_add_test(tc, wait_refuses_beyond_max_but_keeps_those_already_waiting);
-    tcase_add_test(tc, wait_ends_at_once_when_the_process_stops);
-    suite_add_tcase(s, tc);
+    suite_add_tcase(s, UNIT_TCASE("elect", 1, tests));
 }

@@ -26,9 +26,6 @@ Suite *policy_request_suite(void);
 void policy_retry_cases(Suite *s);   /* test_sr_policy_retry.c */
 void policy_scan_cases(Suite *s);    /* test_sr_policy_scan.c */
 
-#define setup unit_setup
-#define teardown unit_teardown
-
 #define MAXM 8
 
 static sr_member_t view[MAXM];
@@ -43,81 +40,61 @@ static void members(uint32_t n)
 
 /* ---- how a finder elects (sr_elect_way) ------------------------------------ */
 
-static int way_is(sr_elect_way_t w, int by_key, int key_none_schedule,
-                  int by_load)
-{
-    return w.by_key == by_key && w.by_load == by_load
-        && (!by_key || w.key_none_schedule == key_none_schedule);
-}
-
-START_TEST(elect_way_sticky_roundrobin_takes_the_schedules_turn)
-{
-    static const sr_status_t st[] = { SR_STATUS_NEW, SR_STATUS_FAILOVER,
-                                      SR_STATUS_UNKNOWN, SR_STATUS_FORGED,
-                                      SR_STATUS_EXPIRED };
-    size_t i;
-    for (i = 0; i < sizeof(st) / sizeof(st[0]); i++) {
-        ck_assert(way_is(sr_elect_way(SR_LB_STICKY, SR_ELECT_ROUNDROBIN,
-                                      st[i]), 0, 0, 0));
-    }
-}
-END_TEST
-
-START_TEST(elect_way_sticky_leastbusy_goes_by_load)
-{
-    ck_assert(way_is(sr_elect_way(SR_LB_STICKY, SR_ELECT_LEASTBUSY,
-                                  SR_STATUS_NEW), 0, 0, 1));
-    ck_assert(way_is(sr_elect_way(SR_LB_STICKY, SR_ELECT_LEASTBUSY,
-                                  SR_STATUS_FAILOVER), 0, 0, 1));
-}
-END_TEST
-
-START_TEST(elect_way_sticky_hash_key_first_then_the_schedule)
-{
-    sr_elect_way_t w = sr_elect_way(SR_LB_STICKY, SR_ELECT_HASH,
-                                    SR_STATUS_NEW);
-    ck_assert(way_is(w, 1, 1, 0));
-    w = sr_elect_way(SR_LB_STICKY, SR_ELECT_HASH, SR_STATUS_FAILOVER);
-    ck_assert(way_is(w, 1, 1, 0));
-}
-END_TEST
-
-START_TEST(elect_way_rebalanced_client_by_load_never_by_key)
-{
-    /* whatever StickyRouteElect says: never back to the member it is
-     * moved from (its key would name it) */
-    ck_assert(way_is(sr_elect_way(SR_LB_STICKY, SR_ELECT_ROUNDROBIN,
-                                  SR_STATUS_REBALANCED), 0, 0, 1));
-    ck_assert(way_is(sr_elect_way(SR_LB_STICKY, SR_ELECT_LEASTBUSY,
-                                  SR_STATUS_REBALANCED), 0, 0, 1));
-    ck_assert(way_is(sr_elect_way(SR_LB_STICKY, SR_ELECT_HASH,
-                                  SR_STATUS_REBALANCED), 0, 0, 1));
-}
-END_TEST
-
-START_TEST(elect_way_roundrobin_lbmethod_never_by_key)
-{
-    ck_assert(way_is(sr_elect_way(SR_LB_ROUNDROBIN, SR_ELECT_ROUNDROBIN,
-                                  SR_STATUS_ROUNDROBIN), 0, 0, 0));
-    ck_assert(way_is(sr_elect_way(SR_LB_ROUNDROBIN, SR_ELECT_LEASTBUSY,
-                                  SR_STATUS_ROUNDROBIN), 0, 0, 1));
-    ck_assert(way_is(sr_elect_way(SR_LB_ROUNDROBIN, SR_ELECT_HASH,
-                                  SR_STATUS_ROUNDROBIN), 0, 0, 0));
+/* One row a case of the way, named after the test it came from: the
+ * lbmethod, StickyRouteElect and the status, then the way wanted: by_key,
+ * key_none_schedule (read only when by_key), by_load. */
+static const struct {
+    const char *why;
+    sr_lbmethod_t lb;
+    sr_elect_mode_t elect;
+    sr_status_t status;
+    int by_key, key_none_schedule, by_load;
+} way_cases[] = {
+    /* sticky, roundrobin: the schedule's turn, whatever the status */
+    {"sticky roundrobin new", SR_LB_STICKY, SR_ELECT_ROUNDROBIN, SR_STATUS_NEW, 0, 0, 0},
+    {"sticky roundrobin failover", SR_LB_STICKY, SR_ELECT_ROUNDROBIN, SR_STATUS_FAILOVER, 0, 0, 0},
+    {"sticky roundrobin unknown", SR_LB_STICKY, SR_ELECT_ROUNDROBIN, SR_STATUS_UNKNOWN, 0, 0, 0},
+    {"sticky roundrobin forged", SR_LB_STICKY, SR_ELECT_ROUNDROBIN, SR_STATUS_FORGED, 0, 0, 0},
+    {"sticky roundrobin expired", SR_LB_STICKY, SR_ELECT_ROUNDROBIN, SR_STATUS_EXPIRED, 0, 0, 0},
+    /* sticky, leastbusy: by load */
+    {"sticky leastbusy new", SR_LB_STICKY, SR_ELECT_LEASTBUSY, SR_STATUS_NEW, 0, 0, 1},
+    {"sticky leastbusy failover", SR_LB_STICKY, SR_ELECT_LEASTBUSY, SR_STATUS_FAILOVER, 0, 0, 1},
+    /* sticky, hash: the key first, then the schedule */
+    {"sticky hash new", SR_LB_STICKY, SR_ELECT_HASH, SR_STATUS_NEW, 1, 1, 0},
+    {"sticky hash failover", SR_LB_STICKY, SR_ELECT_HASH, SR_STATUS_FAILOVER, 1, 1, 0},
+    /* a rebalanced client, whatever StickyRouteElect says: by load, never
+     * back to the member it is moved from (its key would name it) */
+    {"rebalanced, roundrobin", SR_LB_STICKY, SR_ELECT_ROUNDROBIN, SR_STATUS_REBALANCED, 0, 0, 1},
+    {"rebalanced, leastbusy", SR_LB_STICKY, SR_ELECT_LEASTBUSY, SR_STATUS_REBALANCED, 0, 0, 1},
+    {"rebalanced, hash", SR_LB_STICKY, SR_ELECT_HASH, SR_STATUS_REBALANCED, 0, 0, 1},
+    /* the roundrobin lbmethod: never by key */
+    {"lbmethod roundrobin, roundrobin", SR_LB_ROUNDROBIN, SR_ELECT_ROUNDROBIN,
+     SR_STATUS_ROUNDROBIN, 0, 0, 0},
+    {"lbmethod roundrobin, leastbusy", SR_LB_ROUNDROBIN, SR_ELECT_LEASTBUSY,
+     SR_STATUS_ROUNDROBIN, 0, 0, 1},
+    {"lbmethod roundrobin, hash", SR_LB_ROUNDROBIN, SR_ELECT_HASH, SR_STATUS_ROUNDROBIN, 0, 0, 0},
     /* REBALANCED is a sticky status only: no load for it here */
-    ck_assert(way_is(sr_elect_way(SR_LB_ROUNDROBIN, SR_ELECT_ROUNDROBIN,
-                                  SR_STATUS_REBALANCED), 0, 0, 0));
-}
-END_TEST
-
-START_TEST(elect_way_hash_lbmethod_key_first_none_is_no_member)
-{
-    ck_assert(way_is(sr_elect_way(SR_LB_HASH, SR_ELECT_ROUNDROBIN,
-                                  SR_STATUS_HASHED), 1, 0, 0));
-    ck_assert(way_is(sr_elect_way(SR_LB_HASH, SR_ELECT_HASH,
-                                  SR_STATUS_HASHED), 1, 0, 0));
+    {"lbmethod roundrobin, rebalanced", SR_LB_ROUNDROBIN, SR_ELECT_ROUNDROBIN,
+     SR_STATUS_REBALANCED, 0, 0, 0},
+    /* the hash lbmethod: the key first, none is no member */
+    {"lbmethod hash, roundrobin", SR_LB_HASH, SR_ELECT_ROUNDROBIN, SR_STATUS_HASHED, 1, 0, 0},
+    {"lbmethod hash, hash", SR_LB_HASH, SR_ELECT_HASH, SR_STATUS_HASHED, 1, 0, 0},
     /* the empty key's schedule goes by load with leastbusy */
-    ck_assert(way_is(sr_elect_way(SR_LB_HASH, SR_ELECT_LEASTBUSY,
-                                  SR_STATUS_HASHED), 1, 0, 1));
+    {"lbmethod hash, leastbusy", SR_LB_HASH, SR_ELECT_LEASTBUSY, SR_STATUS_HASHED, 1, 0, 1},
+};
+
+START_TEST(elect_way_cases)
+{
+    sr_elect_way_t w = sr_elect_way(way_cases[_i].lb, way_cases[_i].elect,
+                                    way_cases[_i].status);
+
+    ck_assert_msg(w.by_key == way_cases[_i].by_key, "%s: by_key %d", way_cases[_i].why,
+                  w.by_key);
+    ck_assert_msg(w.by_load == way_cases[_i].by_load, "%s: by_load %d", way_cases[_i].why,
+                  w.by_load);
+    if (way_cases[_i].by_key)
+        ck_assert_msg(w.key_none_schedule == way_cases[_i].key_none_schedule,
+                      "%s: key_none_schedule %d", way_cases[_i].why, w.key_none_schedule);
 }
 END_TEST
 
@@ -462,17 +439,25 @@ START_TEST(cookie_never_on_httpds_own_error_page)
 }
 END_TEST
 
-START_TEST(cookie_goes_out_unless_the_member_sets_it)
-{
-    ck_assert_int_eq(sr_cookie_issue(0, 0), SR_ISSUE_ADD);
-    ck_assert_int_eq(sr_cookie_issue(0, 1), SR_ISSUE_ADD);
-}
-END_TEST
+/* sr_cookie_issue(member sets it, warned already): the cookie goes out
+ * unless the member sets it; the member's cookie stands, warned once. */
+static const struct {
+    const char *why;
+    int member_sets, warned;
+    int want;
+} issue_cases[] = {
+    {"goes out", 0, 0, SR_ISSUE_ADD},
+    {"goes out, warned", 0, 1, SR_ISSUE_ADD},
+    {"the member's stands, warned once", 1, 0, SR_ISSUE_MEMBERS_WARN},
+    {"the member's stands, warned already", 1, 1, SR_ISSUE_MEMBERS},
+};
 
-START_TEST(cookie_of_the_member_stands_warned_once)
+START_TEST(cookie_issue_cases)
 {
-    ck_assert_int_eq(sr_cookie_issue(1, 0), SR_ISSUE_MEMBERS_WARN);
-    ck_assert_int_eq(sr_cookie_issue(1, 1), SR_ISSUE_MEMBERS);
+    int got = (int)sr_cookie_issue(issue_cases[_i].member_sets, issue_cases[_i].warned);
+
+    ck_assert_msg(got == issue_cases[_i].want, "%s: %d, not %d", issue_cases[_i].why, got,
+                  issue_cases[_i].want);
 }
 END_TEST
 
@@ -544,42 +529,38 @@ END_TEST
 
 Suite *policy_request_suite(void)
 {
-    Suite *s = suite_create("sr_policy_request");
-    TCase *tc = tcase_create("request");
+    const TTest *tests[] = {
+        elect_then_ok_serves,
+        elect_then_tried_takes_tickets_up_to_len_plus_one,
+        elect_then_stale_rescans_twice_then_gives_up,
+        elect_then_none_rescans_an_empty_schedule_once,
+        elect_loop_skips_tried_members_and_ends,
+        elect_loop_rescan_maps_the_same_ticket_onto_the_new_schedule,
+        elect_loop_empty_schedule_rescans_once,
+        session_cookie_names_its_member,
+        session_first_value_naming_a_member_wins,
+        session_value_without_a_member_is_passed_over,
+        session_route_beyond_the_members_is_passed_over,
+        session_value_longer_than_the_limit_is_passed_over,
+        session_at_most_the_first_values_of_a_header,
+        session_url_parameter_path_then_query,
+        session_url_parameter_absent_unknown_or_off,
+        cookie_due_when_issued_prepared_and_a_member_serves,
+        cookie_never_on_httpds_own_error_page,
+        count_a_served_response_under_every_status,
+        count_not_without_a_member,
+        count_not_httpds_own_error,
+        count_not_a_response_cut_off,
+        count_not_when_no_response_left,
+        count_not_an_unknown_status,
+    };
+    TCase *tc = UNIT_TCASE("request", 1, tests);
+    Suite *s;
 
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_add_test(tc, elect_way_sticky_roundrobin_takes_the_schedules_turn);
-    tcase_add_test(tc, elect_way_sticky_leastbusy_goes_by_load);
-    tcase_add_test(tc, elect_way_sticky_hash_key_first_then_the_schedule);
-    tcase_add_test(tc, elect_way_rebalanced_client_by_load_never_by_key);
-    tcase_add_test(tc, elect_way_roundrobin_lbmethod_never_by_key);
-    tcase_add_test(tc, elect_way_hash_lbmethod_key_first_none_is_no_member);
-    tcase_add_test(tc, elect_then_ok_serves);
-    tcase_add_test(tc, elect_then_tried_takes_tickets_up_to_len_plus_one);
-    tcase_add_test(tc, elect_then_stale_rescans_twice_then_gives_up);
-    tcase_add_test(tc, elect_then_none_rescans_an_empty_schedule_once);
-    tcase_add_test(tc, elect_loop_skips_tried_members_and_ends);
-    tcase_add_test(tc, elect_loop_rescan_maps_the_same_ticket_onto_the_new_schedule);
-    tcase_add_test(tc, elect_loop_empty_schedule_rescans_once);
-    tcase_add_test(tc, session_cookie_names_its_member);
-    tcase_add_test(tc, session_first_value_naming_a_member_wins);
-    tcase_add_test(tc, session_value_without_a_member_is_passed_over);
-    tcase_add_test(tc, session_route_beyond_the_members_is_passed_over);
-    tcase_add_test(tc, session_value_longer_than_the_limit_is_passed_over);
-    tcase_add_test(tc, session_at_most_the_first_values_of_a_header);
-    tcase_add_test(tc, session_url_parameter_path_then_query);
-    tcase_add_test(tc, session_url_parameter_absent_unknown_or_off);
-    tcase_add_test(tc, cookie_due_when_issued_prepared_and_a_member_serves);
-    tcase_add_test(tc, cookie_never_on_httpds_own_error_page);
-    tcase_add_test(tc, cookie_goes_out_unless_the_member_sets_it);
-    tcase_add_test(tc, cookie_of_the_member_stands_warned_once);
-    tcase_add_test(tc, count_a_served_response_under_every_status);
-    tcase_add_test(tc, count_not_without_a_member);
-    tcase_add_test(tc, count_not_httpds_own_error);
-    tcase_add_test(tc, count_not_a_response_cut_off);
-    tcase_add_test(tc, count_not_when_no_response_left);
-    tcase_add_test(tc, count_not_an_unknown_status);
-    suite_add_tcase(s, tc);
+    UNIT_TABLE_TEST(tc, elect_way_cases, way_cases);
+    UNIT_TABLE_TEST(tc, cookie_issue_cases, issue_cases);
+    s = unit_suite("sr_policy_request", tc);
+
     policy_retry_cases(s);
     policy_scan_cases(s);
     return s;

@@ -19,13 +19,6 @@
 
 void policy_retry_cases(Suite *s);
 
-/* n regular usable members (routes m0 m1 ...), nobody tried */
-static void fresh(uint32_t n)
-{
-    members(n);
-    no_tried();
-}
-
 /* ---- which failures enter the retry decision (sr_retry_candidate) --------- */
 
 #define DONE_STATUS (-2)        /* httpd's DONE */
@@ -182,22 +175,24 @@ END_TEST
 
 /* ---- a retry on the member that broke (sr_decide_retry_same) --------------- */
 
+/* One step of a retry_same test: sr_decide_retry_same over the first n
+ * members, the member that broke, the tried set, the retried status, issue
+ * and first, into d; then decision_is of the fields expected. */
+#define SAME(n, member, status, issue, first, d_action, d_member, d_status, d_issue) \
+    do { \
+        sr_decide_retry_same(view, (n), (member), &tried, (status), (issue), (first), &d); \
+        decision_is("line", __LINE__, &d, (d_action), (d_member), (d_status), (d_issue)); \
+    } while (0)
+
 START_TEST(retry_same_serves_there_with_the_retried_decision)
 {
     sr_decision_t d;
     fresh(3);
-    sr_decide_retry_same(view, 3, 1, &tried, SR_STATUS_NEW, 1, 1234, &d);
-    ck_assert_int_eq(d.action, SR_ACT_SERVE);
-    ck_assert_int_eq(d.member, 1);
-    ck_assert_int_eq(d.status, SR_STATUS_NEW);
-    ck_assert_int_eq(d.issue, 1);               /* the new session's cookie */
+    /* issue 1: the new session's cookie */
+    SAME(3, 1, SR_STATUS_NEW, 1, 1234, SR_ACT_SERVE, 1, SR_STATUS_NEW, 1);
     ck_assert_int_eq(d.first, 1234);
     ck_assert_ptr_nonnull(d.why);
-    sr_decide_retry_same(view, 3, 0, &tried, SR_STATUS_ROUNDROBIN, 0, 0, &d);
-    ck_assert_int_eq(d.action, SR_ACT_SERVE);
-    ck_assert_int_eq(d.member, 0);
-    ck_assert_int_eq(d.status, SR_STATUS_ROUNDROBIN);
-    ck_assert_int_eq(d.issue, 0);
+    SAME(3, 0, SR_STATUS_ROUNDROBIN, 0, 0, SR_ACT_SERVE, 0, SR_STATUS_ROUNDROBIN, 0);
 }
 END_TEST
 
@@ -205,9 +200,7 @@ START_TEST(retry_same_none_decides_as_usual)
 {
     sr_decision_t d;
     fresh(3);
-    sr_decide_retry_same(view, 3, -1, &tried, SR_STATUS_HIT, 0, 0, &d);
-    ck_assert_int_eq(d.action, SR_ACT_ELECT);
-    ck_assert_int_eq(d.member, -1);
+    SAME(3, -1, SR_STATUS_HIT, 0, 0, SR_ACT_ELECT, -1, ANY, ANY);
 }
 END_TEST
 
@@ -215,11 +208,8 @@ START_TEST(retry_same_member_no_longer_in_the_list)
 {
     sr_decision_t d;
     fresh(3);
-    sr_decide_retry_same(view, 2, 2, &tried, SR_STATUS_HIT, 0, 0, &d);
-    ck_assert_int_eq(d.action, SR_ACT_ELECT);
-    sr_decide_retry_same(view, 3, 7, &tried, SR_STATUS_HIT, 0, 0, &d);
-    ck_assert_int_eq(d.action, SR_ACT_ELECT);
-    ck_assert_int_eq(d.member, -1);
+    SAME(2, 2, SR_STATUS_HIT, 0, 0, SR_ACT_ELECT, ANY, ANY, ANY);
+    SAME(3, 7, SR_STATUS_HIT, 0, 0, SR_ACT_ELECT, -1, ANY, ANY);
 }
 END_TEST
 
@@ -228,10 +218,7 @@ START_TEST(retry_same_member_unusable_now)
     sr_decision_t d;
     fresh(3);
     view[2].usable = 0;
-    sr_decide_retry_same(view, 3, 2, &tried, SR_STATUS_HIT, 1, 5, &d);
-    ck_assert_int_eq(d.action, SR_ACT_ELECT);
-    ck_assert_int_eq(d.member, -1);
-    ck_assert_int_eq(d.issue, 0);
+    SAME(3, 2, SR_STATUS_HIT, 1, 5, SR_ACT_ELECT, -1, ANY, 0);
 }
 END_TEST
 
@@ -240,8 +227,7 @@ START_TEST(retry_same_member_failed_in_this_request)
     sr_decision_t d;
     fresh(3);
     sr_tried_add(pool, &tried, 2);
-    sr_decide_retry_same(view, 3, 2, &tried, SR_STATUS_HIT, 0, 0, &d);
-    ck_assert_int_eq(d.action, SR_ACT_ELECT);
+    SAME(3, 2, SR_STATUS_HIT, 0, 0, SR_ACT_ELECT, ANY, ANY, ANY);
 }
 END_TEST
 
@@ -252,9 +238,7 @@ START_TEST(retry_same_draining_member_still_takes_its_retry)
     sr_decision_t d;
     fresh(3);
     view[1].draining = 1;
-    sr_decide_retry_same(view, 3, 1, &tried, SR_STATUS_HIT, 0, 0, &d);
-    ck_assert_int_eq(d.action, SR_ACT_SERVE);
-    ck_assert_int_eq(d.member, 1);
+    SAME(3, 1, SR_STATUS_HIT, 0, 0, SR_ACT_SERVE, 1, ANY, ANY);
 }
 END_TEST
 
@@ -291,8 +275,7 @@ END_TEST
 
 START_TEST(retry_same_member_after_a_reused_connection_broke)
 {
-    members(2);
-    no_tried();
+    fresh(2);
     /* reused connection, not a timeout, member usable: same member */
     ck_assert_int_eq(sr_retry_member(view, 2, 1, 0, 0, 0, &tried), 1);
     /* a fresh connection broke: the member counts as failed */
@@ -350,22 +333,22 @@ END_TEST
 
 void policy_retry_cases(Suite *s)
 {
-    TCase *tc = tcase_create("retry");
+    const TTest *tests[] = {
+        retry_candidate_table,
+        retry_candidate_any_one_condition_missing_is_no_candidate,
+        retry_inherit_what_the_failed_attempt_knew,
+        retry_inherit_a_retry_on_the_same_member_is_last_same,
+        retry_inherit_nothing_unless_a_retry_on_the_same_balancer,
+        retry_same_serves_there_with_the_retried_decision,
+        retry_same_none_decides_as_usual,
+        retry_same_member_no_longer_in_the_list,
+        retry_same_member_unusable_now,
+        retry_same_member_failed_in_this_request,
+        retry_same_draining_member_still_takes_its_retry,
+        retry_allowed_rules,
+        retry_same_member_after_a_reused_connection_broke,
+        retry_unreached_member_on_another_whatever_maxattempts,
+    };
 
-    tcase_add_checked_fixture(tc, unit_setup, unit_teardown);
-    tcase_add_test(tc, retry_candidate_table);
-    tcase_add_test(tc, retry_candidate_any_one_condition_missing_is_no_candidate);
-    tcase_add_test(tc, retry_inherit_what_the_failed_attempt_knew);
-    tcase_add_test(tc, retry_inherit_a_retry_on_the_same_member_is_last_same);
-    tcase_add_test(tc, retry_inherit_nothing_unless_a_retry_on_the_same_balancer);
-    tcase_add_test(tc, retry_same_serves_there_with_the_retried_decision);
-    tcase_add_test(tc, retry_same_none_decides_as_usual);
-    tcase_add_test(tc, retry_same_member_no_longer_in_the_list);
-    tcase_add_test(tc, retry_same_member_unusable_now);
-    tcase_add_test(tc, retry_same_member_failed_in_this_request);
-    tcase_add_test(tc, retry_same_draining_member_still_takes_its_retry);
-    tcase_add_test(tc, retry_allowed_rules);
-    tcase_add_test(tc, retry_same_member_after_a_reused_connection_broke);
-    tcase_add_test(tc, retry_unreached_member_on_another_whatever_maxattempts);
-    suite_add_tcase(s, tc);
+    suite_add_tcase(s, UNIT_TCASE("retry", 1, tests));
 }

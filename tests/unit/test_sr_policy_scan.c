@@ -10,6 +10,7 @@
  * (policy_scan_cases).
  */
 #include <stdint.h>
+#include <string.h>
 #include <check.h>
 
 #include "sr_policy.h"
@@ -48,17 +49,25 @@ END_TEST
 
 /* ---- slow start at a scan (sr_slowstart_note, sr_slowstart_member) -------- */
 
-START_TEST(slowstart_note_down_once_when_it_takes_no_new_sessions)
-{
-    ck_assert_int_eq(sr_slowstart_note(0, 0), SR_SLOWSTART_DOWN);
-    ck_assert_int_eq(sr_slowstart_note(0, 1), SR_SLOWSTART_KEEP);
-}
-END_TEST
+/* sr_slowstart_note(takes new sessions, noted down already): down once when
+ * it takes no new sessions, up when back after down. */
+static const struct {
+    const char *why;
+    int takes_new, noted_down;
+    int want;
+} note_cases[] = {
+    {"takes none: down", 0, 0, SR_SLOWSTART_DOWN},
+    {"takes none, noted down already: kept (down once)", 0, 1, SR_SLOWSTART_KEEP},
+    {"back after down: up", 1, 1, SR_SLOWSTART_UP},
+    {"takes new, never down: kept", 1, 0, SR_SLOWSTART_KEEP},
+};
 
-START_TEST(slowstart_note_up_when_back_after_down)
+START_TEST(slowstart_note_cases)
 {
-    ck_assert_int_eq(sr_slowstart_note(1, 1), SR_SLOWSTART_UP);
-    ck_assert_int_eq(sr_slowstart_note(1, 0), SR_SLOWSTART_KEEP);
+    int got = (int)sr_slowstart_note(note_cases[_i].takes_new, note_cases[_i].noted_down);
+
+    ck_assert_msg(got == note_cases[_i].want, "%s: %d, not %d", note_cases[_i].why, got,
+                  note_cases[_i].want);
 }
 END_TEST
 
@@ -77,56 +86,60 @@ static sr_slowstart_in_t ss_in(uint32_t weight, int64_t ramp, int takes_new,
     return in;
 }
 
+/* One step of a slow start test: sr_slowstart_member of *in, then each
+ * expected field but those given as ANY checked; a failure names the test's
+ * line of the step and the field. */
+static void slowstart_step(int line, const sr_slowstart_in_t *in, int64_t weight,
+                           int ramping, int64_t rescan)
+{
+    sr_slowstart_out_t out;
+
+    sr_slowstart_member(in, &out);
+    if (weight != ANY)
+        ck_assert_msg((int64_t)out.weight == weight, "line %d: weight %u, not %lld",
+                      line, out.weight, (long long)weight);
+    if (ramping != ANY)
+        ck_assert_msg(out.ramping == ramping, "line %d: ramping %d, not %d", line,
+                      out.ramping, ramping);
+    if (rescan != ANY)
+        ck_assert_msg(out.rescan == rescan, "line %d: rescan %lld, not %lld", line,
+                      (long long)out.rescan, (long long)rescan);
+}
+
+/* The step of the test's inputs in. */
+#define SLOWSTART(weight, ramping, rescan) \
+    slowstart_step(__LINE__, &in, (weight), (ramping), (rescan))
+
 START_TEST(slowstart_off_keeps_the_loadfactor_unscaled)
 {
     sr_slowstart_in_t in = ss_in(3, 0, 1, 999 * sec);
-    sr_slowstart_out_t out;
-    sr_slowstart_member(&in, &out);
-    ck_assert_uint_eq(out.weight, 3);
-    ck_assert_int_eq(out.ramping, 0);
-    ck_assert_int_eq(out.rescan, sec);
+    SLOWSTART(3, 0, sec);
     in.weight = 0;                      /* 0 counts as 1 */
-    sr_slowstart_member(&in, &out);
-    ck_assert_uint_eq(out.weight, 1);
+    SLOWSTART(1, ANY, ANY);
 }
 END_TEST
 
 START_TEST(slowstart_ramps_from_up_since)
 {
     sr_slowstart_in_t in = ss_in(2, 10 * sec, 1, 995 * sec);  /* 5 s in */
-    sr_slowstart_out_t out;
-    sr_slowstart_member(&in, &out);
-    ck_assert_uint_eq(out.weight, 2 * SR_WEIGHT_SCALE / 2);
-    ck_assert_int_eq(out.ramping, 1);
-    ck_assert_int_eq(out.rescan, sec / 2);
+    SLOWSTART(2 * SR_WEIGHT_SCALE / 2, 1, sec / 2);
     /* at the ramp's end: full weight, no longer ramping */
     in.up_since = 990 * sec;
-    sr_slowstart_member(&in, &out);
-    ck_assert_uint_eq(out.weight, 2 * SR_WEIGHT_SCALE);
-    ck_assert_int_eq(out.ramping, 0);
-    ck_assert_int_eq(out.rescan, sec);
+    SLOWSTART(2 * SR_WEIGHT_SCALE, 0, sec);
 }
 END_TEST
 
 START_TEST(slowstart_up_since_unknown_is_long_ago)
 {
     sr_slowstart_in_t in = ss_in(2, 10 * sec, 1, 0);
-    sr_slowstart_out_t out;
-    sr_slowstart_member(&in, &out);
-    ck_assert_uint_eq(out.weight, 2 * SR_WEIGHT_SCALE);
-    ck_assert_int_eq(out.ramping, 0);
-    ck_assert_int_eq(out.rescan, sec);
+    SLOWSTART(2 * SR_WEIGHT_SCALE, 0, sec);
 }
 END_TEST
 
 START_TEST(slowstart_member_taking_no_new_sessions_never_ramps)
 {
     sr_slowstart_in_t in = ss_in(2, 10 * sec, 0, 995 * sec);
-    sr_slowstart_out_t out;
-    sr_slowstart_member(&in, &out);
-    ck_assert_int_eq(out.ramping, 0);
-    ck_assert_int_eq(out.rescan, sec);
-    ck_assert_uint_eq(out.weight, SR_WEIGHT_SCALE);     /* as ramped */
+    SLOWSTART(SR_WEIGHT_SCALE, 0, sec);     /* as ramped */
 }
 END_TEST
 
@@ -134,50 +147,57 @@ START_TEST(slowstart_up_since_in_the_future_starts_at_the_bottom)
 {
     /* another process's clock ahead: the ramp has not begun */
     sr_slowstart_in_t in = ss_in(2, 10 * sec, 1, 1001 * sec);
-    sr_slowstart_out_t out;
-    sr_slowstart_member(&in, &out);
-    ck_assert_uint_eq(out.weight, 1);
-    ck_assert_int_eq(out.ramping, 1);
-    ck_assert_int_eq(out.rescan, sec / 2);
+    SLOWSTART(1, 1, sec / 2);
 }
 END_TEST
 
 /* ---- who takes new sessions, slow start, in-flight accounting ----------- */
 
-START_TEST(takers_all_usable_members)
+/* One step of a takers test: the takers of the first n members are the
+ * member numbers want and, unless want_fs is ANY, from_standby is want_fs;
+ * a failure names the test's line of the step. */
+static void takers_step(int line, uint32_t n, const char *want, int want_fs)
 {
     int fs;
+    const char *got = takers_of(n, &fs);
+
+    ck_assert_msg(strcmp(got, want) == 0, "line %d: takers \"%s\", not \"%s\"", line, got,
+                  want);
+    if (want_fs != ANY)
+        ck_assert_msg(fs == want_fs, "line %d: from_standby %d, not %d", line, fs, want_fs);
+}
+
+#define TAKERS(n, want, want_fs) takers_step(__LINE__, (n), (want), (want_fs))
+
+START_TEST(takers_all_usable_members)
+{
     members(3);
-    ck_assert_str_eq(takers_of(3, &fs), "012");
-    ck_assert_int_eq(fs, 0);
+    TAKERS(3, "012", 0);
 }
 END_TEST
 
 START_TEST(takers_skip_unusable_member)
 {
-    int fs;
     members(3);
     view[1].usable = 0;
-    ck_assert_str_eq(takers_of(3, &fs), "02");
+    TAKERS(3, "02", ANY);
 }
 END_TEST
 
 START_TEST(takers_skip_draining_member)
 {
-    int fs;
     members(3);
     view[2].draining = 1;
-    ck_assert_str_eq(takers_of(3, &fs), "01");
+    TAKERS(3, "01", ANY);
 }
 END_TEST
 
 START_TEST(takers_weights_are_loadfactors)
 {
-    int fs;
     members(2);
     view[0].weight = 5;
     view[1].weight = 0;     /* treated as 1 */
-    ck_assert_str_eq(takers_of(2, &fs), "01");
+    TAKERS(2, "01", ANY);
     ck_assert_uint_eq(weights[0], 5);
     ck_assert_uint_eq(weights[1], 1);
 }
@@ -185,64 +205,57 @@ END_TEST
 
 START_TEST(takers_hot_standby_only_when_nobody_else)
 {
-    int fs;
     members(3);
     view[2].standby = 1;
-    ck_assert_str_eq(takers_of(3, &fs), "01");
-    ck_assert_int_eq(fs, 0);
+    TAKERS(3, "01", 0);
     view[0].usable = 0;
     view[1].usable = 0;
-    ck_assert_str_eq(takers_of(3, &fs), "2");
-    ck_assert_int_eq(fs, 1);
+    TAKERS(3, "2", 1);
 }
 END_TEST
 
 START_TEST(takers_draining_standby_is_not_used)
 {
-    int fs;
     members(2);
     view[0].usable = 0;
     view[1].standby = 1;
     view[1].draining = 1;
-    ck_assert_str_eq(takers_of(2, &fs), "");
+    TAKERS(2, "", ANY);
 }
 END_TEST
 
 START_TEST(takers_hot_spares_replace_unusable_one_for_one)
 {
-    int fs;
     members(5);
     view[3].spare = 1;
     view[4].spare = 1;
-    ck_assert_str_eq(takers_of(5, &fs), "012");     /* nobody to replace */
+    TAKERS(5, "012", ANY);     /* nobody to replace */
     view[1].usable = 0;
-    ck_assert_str_eq(takers_of(5, &fs), "023");     /* one spare for one */
+    TAKERS(5, "023", ANY);     /* one spare for one */
     view[2].draining = 1;                           /* draining counts */
-    ck_assert_str_eq(takers_of(5, &fs), "034");
+    TAKERS(5, "034", ANY);
     view[3].usable = 0;                             /* a spare down */
-    ck_assert_str_eq(takers_of(5, &fs), "04");
+    TAKERS(5, "04", ANY);
 }
 END_TEST
 
 START_TEST(takers_lowest_lbset_with_a_usable_member)
 {
-    int fs;
     members(4);
     view[0].lbset = 1;
     view[1].lbset = 1;
     view[2].lbset = 2;
     view[3].lbset = 2;
-    ck_assert_str_eq(takers_of(4, &fs), "01");
+    TAKERS(4, "01", ANY);
     view[0].usable = 0;
-    ck_assert_str_eq(takers_of(4, &fs), "1");
+    TAKERS(4, "1", ANY);
     view[1].draining = 1;
-    ck_assert_str_eq(takers_of(4, &fs), "23");
+    TAKERS(4, "23", ANY);
 }
 END_TEST
 
 START_TEST(takers_standbys_of_an_lbset_before_the_next_lbset)
 {
-    int fs;
     /* as mod_proxy_balancer: lbset 0's standby before lbset 1's members */
     members(3);
     view[0].lbset = 0;
@@ -250,17 +263,14 @@ START_TEST(takers_standbys_of_an_lbset_before_the_next_lbset)
     view[1].standby = 1;
     view[2].lbset = 1;
     view[0].usable = 0;
-    ck_assert_str_eq(takers_of(3, &fs), "1");
-    ck_assert_int_eq(fs, 1);
+    TAKERS(3, "1", 1);
     view[1].usable = 0;
-    ck_assert_str_eq(takers_of(3, &fs), "2");
-    ck_assert_int_eq(fs, 0);
+    TAKERS(3, "2", 0);
 }
 END_TEST
 
 START_TEST(takers_spares_stay_in_their_lbset)
 {
-    int fs;
     members(3);
     view[0].lbset = 0;
     view[1].lbset = 1;
@@ -269,18 +279,17 @@ START_TEST(takers_spares_stay_in_their_lbset)
     view[0].usable = 0;
     /* lbset 0 has no usable member and no spare: lbset 1 takes over, and
      * its spare has nobody to replace there */
-    ck_assert_str_eq(takers_of(3, &fs), "2");
+    TAKERS(3, "2", ANY);
 }
 END_TEST
 
 START_TEST(takers_none_when_nobody_usable)
 {
-    int fs;
     members(2);
     view[0].usable = 0;
     view[1].usable = 0;
-    ck_assert_str_eq(takers_of(2, &fs), "");
-    ck_assert_str_eq(takers_of(0, &fs), "");
+    TAKERS(2, "", ANY);
+    TAKERS(0, "", ANY);
 }
 END_TEST
 
@@ -381,30 +390,30 @@ END_TEST
 
 void policy_scan_cases(Suite *s)
 {
-    TCase *tc = tcase_create("scan");
+    const TTest *tests[] = {
+        scan_due_table,
+        takers_all_usable_members,
+        takers_skip_unusable_member,
+        takers_skip_draining_member,
+        takers_weights_are_loadfactors,
+        takers_hot_standby_only_when_nobody_else,
+        takers_draining_standby_is_not_used,
+        takers_hot_spares_replace_unusable_one_for_one,
+        takers_lowest_lbset_with_a_usable_member,
+        takers_standbys_of_an_lbset_before_the_next_lbset,
+        takers_spares_stay_in_their_lbset,
+        takers_none_when_nobody_usable,
+        slow_start_ramp,
+        slow_start_ramping_and_when_to_look_again,
+        inflight_accounting_only_when_something_reads_it,
+        slowstart_off_keeps_the_loadfactor_unscaled,
+        slowstart_ramps_from_up_since,
+        slowstart_up_since_unknown_is_long_ago,
+        slowstart_member_taking_no_new_sessions_never_ramps,
+        slowstart_up_since_in_the_future_starts_at_the_bottom,
+    };
+    TCase *tc = UNIT_TCASE("scan", 1, tests);
 
-    tcase_add_checked_fixture(tc, unit_setup, unit_teardown);
-    tcase_add_test(tc, scan_due_table);
-    tcase_add_test(tc, takers_all_usable_members);
-    tcase_add_test(tc, takers_skip_unusable_member);
-    tcase_add_test(tc, takers_skip_draining_member);
-    tcase_add_test(tc, takers_weights_are_loadfactors);
-    tcase_add_test(tc, takers_hot_standby_only_when_nobody_else);
-    tcase_add_test(tc, takers_draining_standby_is_not_used);
-    tcase_add_test(tc, takers_hot_spares_replace_unusable_one_for_one);
-    tcase_add_test(tc, takers_lowest_lbset_with_a_usable_member);
-    tcase_add_test(tc, takers_standbys_of_an_lbset_before_the_next_lbset);
-    tcase_add_test(tc, takers_spares_stay_in_their_lbset);
-    tcase_add_test(tc, takers_none_when_nobody_usable);
-    tcase_add_test(tc, slow_start_ramp);
-    tcase_add_test(tc, slow_start_ramping_and_when_to_look_again);
-    tcase_add_test(tc, inflight_accounting_only_when_something_reads_it);
-    tcase_add_test(tc, slowstart_note_down_once_when_it_takes_no_new_sessions);
-    tcase_add_test(tc, slowstart_note_up_when_back_after_down);
-    tcase_add_test(tc, slowstart_off_keeps_the_loadfactor_unscaled);
-    tcase_add_test(tc, slowstart_ramps_from_up_since);
-    tcase_add_test(tc, slowstart_up_since_unknown_is_long_ago);
-    tcase_add_test(tc, slowstart_member_taking_no_new_sessions_never_ramps);
-    tcase_add_test(tc, slowstart_up_since_in_the_future_starts_at_the_bottom);
+    UNIT_TABLE_TEST(tc, slowstart_note_cases, note_cases);
     suite_add_tcase(s, tc);
 }
