@@ -316,6 +316,8 @@ int sr_discover_post_config(apr_pool_t *pconf, server_rec *main_s)
             sr_atomic_store32(&sb->disc_on, 1);
             sr_atomic_store32(&sb->disc_max, (apr_uint32_t)t->d->dc->max);
             sr_atomic_store32(&sb->disc_members, (apr_uint32_t)t->d->at_start);
+            sr_atomic_store32(&sb->disc_free, (t->d->b->storage && t->d->b->wslot)
+                              ? t->d->b->storage->num_free_slots(t->d->b->wslot) : 0);
         }
         /* the watchdog calls every 100 ms; the callback keeps the interval
          * itself (the first run at once) */
