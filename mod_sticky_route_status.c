@@ -102,8 +102,9 @@ static double sr_member_share(const sr_status_row_t *row,
     return sr_slowstart_share(now - since, apr_time_from_sec(eff->slowstart));
 }
 
-/* Lock: takes the balancer's thread mutex while it reads b->workers and
- * the routes (sr_balancer_routes); shared memory is read lock-free. */
+/* Lock: takes the balancer's thread mutex while it syncs and reads
+ * b->workers and the routes (sr_balancer_routes); shared memory is read
+ * lock-free. */
 static int sr_status_collect(server_rec *s, proxy_balancer *b, void *baton)
 {
     sr_status_ctx_t *ctx = baton;
@@ -134,8 +135,16 @@ static int sr_status_collect(server_rec *s, proxy_balancer *b, void *baton)
     apr_hash_set(ctx->seen_label, key, APR_HASH_KEY_STRING, "");
     /* b->workers is per-process state, grown by ap_proxy_sync_balancer and
      * edited by discovery's per-child step under the balancer's thread
-     * mutex: read it under that mutex too (brief: no I/O inside) */
+     * mutex: read it under that mutex too (brief: no I/O inside). First
+     * bring it up to date with the members other processes added
+     * (balancer-manager, discovery), as mod_proxy_balancer does before
+     * each request and its manager page: a child that has proxied nothing
+     * since an add would list the balancer without the new member. */
     locked = PROXY_THREAD_LOCK(b) == APR_SUCCESS;
+    if (locked) {
+        ap_proxy_sync_balancer(b, s, ap_get_module_config(s->module_config,
+                                                          &proxy_module));
+    }
     w = (proxy_worker **)b->workers->elts;
     routes = sr_balancer_routes(p, s, b);
     sb = sr_shm_balancer(s, b, 0);

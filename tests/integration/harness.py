@@ -365,17 +365,30 @@ class PyBackend(backend.PyBackend):
 # the balancer's nonce, with a Referer naming the host of the request.
 
 class BalancerManager:
-    def __init__(self, port, path="/balancer-manager", host="127.0.0.1"):
+    """balancer-manager's page and edits; each request on a fresh connection,
+    or all on `conn` (a kept-alive http.client connection: one child)."""
+    def __init__(self, port, path="/balancer-manager", host="127.0.0.1", conn=None):
         self.port = port
         self.path = path
         self.host = host
+        self.conn = conn
+
+    def _request(self, method, headers, body=None):
+        conn = self.conn or http.client.HTTPConnection("127.0.0.1", self.port,
+                                                       timeout=HTTP_TIMEOUT)
+        try:
+            conn.request(method, self.path, body=body, headers=headers)
+            return _from_httpclient(conn.getresponse())
+        finally:
+            if conn is not self.conn:
+                conn.close()
 
     def _headers(self):
         return {"Host": "%s:%d" % (self.host, self.port),
                 "Referer": "http://%s:%d%s" % (self.host, self.port, self.path)}
 
     def page(self):
-        r = get(self.port, self.path, headers=self._headers())
+        r = self._request("GET", self._headers())
         assert r.status == 200, "balancer-manager page: %r" % r
         return r.body.decode("latin-1")
 
@@ -393,14 +406,9 @@ class BalancerManager:
         data = [("b", balancer), ("nonce", self.nonce(balancer))] + list(fields)
         body = urllib.parse.urlencode(data, quote_via=urllib.parse.quote, safe="").encode()
         assert len(body) < 1024, "the manager reads at most 1024 bytes of form data"
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=HTTP_TIMEOUT)
-        try:
-            h = self._headers()
-            h["Content-Type"] = "application/x-www-form-urlencoded"
-            conn.request("POST", self.path, body=body, headers=h)
-            r = _from_httpclient(conn.getresponse())
-        finally:
-            conn.close()
+        h = self._headers()
+        h["Content-Type"] = "application/x-www-form-urlencoded"
+        r = self._request("POST", h, body)
         assert r.status == 200, "balancer-manager POST %r: %r" % (fields, r)
         return r
 

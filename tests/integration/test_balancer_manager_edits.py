@@ -193,3 +193,50 @@ def test_route_edited_to_another_members_route_falls_back_to_the_derived_route(b
     routes = wait_status_route(proxy, value)
     assert sorted(routes) == sorted(["s1", value]), routes
     wait_exposition_routes(proxy, ["s1", value])
+
+
+
+
+def test_status_in_a_child_that_saw_no_request_since_the_add_lists_the_member(
+        backends, proxy):
+    """The status endpoint brings its child's member list up to date before
+    it reads it, as mod_proxy_balancer does before each proxied request.
+    Kept-alive connections stay in the child that accepted them: the add
+    is made on one pinned to child X, the status read on one pinned to
+    child Y, which has seen no request since the add."""
+    import http.client
+    pinned, spare = {}, []          # pid -> a kept-alive connection in it
+    for k in range(60):
+        conn = http.client.HTTPConnection("127.0.0.1", proxy.port, timeout=10)
+        conn.request("GET", "/?pin=%d" % k)
+        conn.getresponse().read()
+        line = re.compile(r"pin=%d HTTP.* pid=(\d+) " % k)
+        wait_until(lambda: line.search(proxy.access_log), 5,
+                   what="the access log line of pin=%d" % k)
+        pid = line.search(proxy.access_log).group(1)
+        if pid in pinned:
+            spare.append(conn)
+        else:
+            pinned[pid] = conn
+        if len(pinned) == 2:
+            break
+    try:
+        assert len(pinned) == 2, "60 connections, all accepted by one child"
+        (x_pid, x), (y_pid, y) = pinned.items()
+        BalancerManager(proxy.port, conn=x).add_worker("app", backends["charlie"].url)
+        y.request("GET", STATUS + "?json")
+        routes = [m["route"] for m in json.loads(y.getresponse().read())["members"]]
+        assert len(routes) == 3 and {"s1", "s2"} <= set(routes), \
+            "status from child %s, no request there since the add in %s: routes %r" \
+            % (y_pid, x_pid, routes)
+        y.request("GET", STATUS)
+        samples = assert_valid_exposition(y.getresponse().read().decode("utf-8"))
+        up = sorted(l.get("route") for n, l, _ in samples if n == "sticky_route_member_up")
+        assert up == sorted(routes), up
+    finally:
+        for conn in list(pinned.values()) + spare:
+            conn.close()
+    # the setting held: every manager request went to X, the reads to Y
+    lines = proxy.access_log.splitlines()
+    assert all(" pid=%s " % x_pid in l for l in lines if "/balancer-manager" in l), lines
+    assert all(" pid=%s " % y_pid in l for l in lines if STATUS in l), lines
