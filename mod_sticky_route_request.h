@@ -52,6 +52,9 @@ struct sr_req_t {
     int last_same;                  /* this request is a retry on the member
                                        that broke */
     int broken;                     /* the response was cut off */
+    int keepalives_hidden;          /* sr_scheme_handler set the client
+                                       connection's keepalives to 0 (and
+                                       noted them) for this attempt */
     apr_uint32_t conns_mark;        /* sr_conns_opened at the decision */
     int64_t first;                  /* FIRST of the cookie to write */
     sr_shm_member_t *inflight;      /* the member counted in flight */

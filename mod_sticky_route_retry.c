@@ -132,8 +132,12 @@ static int sr_scheme_handler(request_rec *r, proxy_worker *worker,
     in.reverse = r->proxyreq == PROXYREQ_REVERSE;
     in.secondary = c->master != NULL;
     in.keepalives = c->keepalives;
+    if (!sr_retry_stream_break_possible(&in)) {
+        return DECLINED;
+    }
     retry_inputs(r, rq, st, &in.retry);
     if (sr_retry_stream_break_as_502(&in)) {
+        rq->keepalives_hidden = 1;
         apr_table_setn(r->notes, SR_NOTE_KEEPALIVES,
                        apr_itoa(r->pool, c->keepalives));
         c->keepalives = 0;
@@ -155,9 +159,15 @@ static int sr_scheme_handler(request_rec *r, proxy_worker *worker,
 /* Gives the connection its keepalives count, and the request its
  * proxy-initial-not-pooled, back after the scheme handler
  * (sr_scheme_handler). No lock: as there. */
-static void stream_keepalives_restore(request_rec *r)
+static void stream_keepalives_restore(request_rec *r, sr_req_t *rq)
 {
-    const char *kept = apr_table_get(r->notes, SR_NOTE_KEEPALIVES);
+    const char *kept;
+
+    if (!rq || !rq->keepalives_hidden) {
+        return;     /* sr_scheme_handler hid nothing */
+    }
+    rq->keepalives_hidden = 0;
+    kept = apr_table_get(r->notes, SR_NOTE_KEEPALIVES);
 
     if (kept) {
         r->connection->keepalives = atoi(kept);
@@ -201,7 +211,7 @@ static int sr_request_status(int *status, request_rec *r)
     sr_retry_in_t in;
     int fresh, timed_out, same, unreached, locked;
 
-    stream_keepalives_restore(r);
+    stream_keepalives_restore(r, rq);
     cin.status = *status;
     cin.done = *status == DONE;
     cin.ours = rq != NULL;

@@ -151,10 +151,12 @@ static int parse_date(const char *p, const char *end, int64_t *n)
         return 0;
     }
     for (; p < end; p++) {
-        if (*p < '0' || *p > '9') {
+        unsigned int d = (unsigned int)(unsigned char)*p - '0';
+
+        if (d > 9) {
             return 0;
         }
-        x = x * 10 + (*p - '0');
+        x = x * 10 + d;
     }
     *n = x;
     return 1;
@@ -200,6 +202,76 @@ static sr_value_kind_t value_parse_dated(const char *v, size_t len,
     return value_found(out, dot ? SR_VALUE_SIGNED : SR_VALUE_PLAIN, v, rlen);
 }
 
+/* Digits from v[*i] up to the first non-digit: 1..SR_DATE_DIGITS of them
+ * into *n, *i after them; 0 (nothing taken) otherwise. */
+static int take_date(const char *v, size_t len, size_t *i, int64_t *n)
+{
+    size_t k = *i;
+    int64_t x = 0;
+
+    for (; k < len && k - *i <= SR_DATE_DIGITS; k++) {
+        unsigned int d = (unsigned int)(unsigned char)v[k] - '0';
+
+        if (d > 9) {
+            break;
+        }
+        x = x * 10 + d;
+    }
+    if (k == *i || k - *i > SR_DATE_DIGITS) {
+        return 0;
+    }
+    *i = k;
+    *n = x;
+    return 1;
+}
+
+/* The dated value as the module writes it, in one pass: "ROUTE:FIRST:LAST"
+ * or, with signed_format, "ROUTE:FIRST:LAST.TAG", each part well formed.
+ * v[0, rlen) are route characters and v[rlen] is ':'. Returns 0 for
+ * anything else, which the general parse below then reads (and for which
+ * it gives the same answer as before this shortcut): this only spares the
+ * common cookie a second and third pass over its bytes. */
+static int value_parse_dated_fast(const char *v, size_t len, size_t rlen,
+                                  int signed_format, sr_value_t *out)
+{
+    size_t i = rlen + 1, slen;
+    int64_t first, last;
+
+    if (rlen == 0 || rlen > SR_ROUTE_MAX) {
+        return 0;
+    }
+    if (!take_date(v, len, &i, &first) || i == len || v[i] != ':') {
+        return 0;
+    }
+    i++;
+    if (!take_date(v, len, &i, &last)) {
+        return 0;
+    }
+    slen = i;
+    if (i < len) {
+        size_t k;
+
+        if (!signed_format || v[i] != '.' || len - i - 1 != SR_TAG_LEN) {
+            return 0;
+        }
+        for (k = i + 1; k < len; k++) {
+            if (!is_b64url_char((unsigned char)v[k])) {
+                return 0;
+            }
+        }
+        memcpy(out->tag, v + i + 1, SR_TAG_LEN);
+        out->tag[SR_TAG_LEN] = '\0';
+    }
+    out->dated = 1;
+    out->first = first;
+    out->last = last;
+    memcpy(out->signed_part, v, slen);
+    out->signed_part[slen] = '\0';
+    out->signed_len = slen;
+    value_found(out, slen < len ? SR_VALUE_SIGNED : SR_VALUE_PLAIN, v, rlen);
+    return 1;
+}
+
 sr_value_kind_t sr_value_parse(const char *v, size_t len, int signed_format,
                                sr_value_t *out)
 {
@@ -220,22 +292,36 @@ sr_value_kind_t sr_value_parse(const char *v, size_t len, int signed_format,
     if (v == NULL || len == 0 || len > SR_VALUE_MAX) {
         return out->kind;
     }
+    /* the route characters first: a plain route ends here, a dated value
+     * as the module writes it is read in the same pass */
+    for (i = 0; i < len && (sr_cclass[(unsigned char)v[i]] & SR_CC_ROUTE); i++)
+        ;
+    if (i == len) {
+        return len > SR_ROUTE_MAX ? out->kind
+                                  : value_found(out, SR_VALUE_PLAIN, v, len);
+    }
+    if (v[i] == ':' && value_parse_dated_fast(v, len, i, signed_format, out)) {
+        return out->kind;
+    }
     dot = NULL;
     colon = NULL;
     all_route = 1;
-    for (i = 0; i < len; i++) {
+    for (; i < len; i++) {
         unsigned char cc = sr_cclass[(unsigned char)v[i]];
+        if (cc & SR_CC_ROUTE) {
+            continue;       /* the common byte: a route character */
+        }
         if (!(cc & SR_CC_COOKIE)) {
             return out->kind;
         }
-        if (!(cc & SR_CC_ROUTE)) {
-            all_route = 0;
-            if (v[i] == '.' && !dot) {
+        all_route = 0;
+        if (v[i] == '.') {
+            if (!dot) {
                 dot = v + i;
             }
-            else if (v[i] == ':' && !colon) {
-                colon = v + i;
-            }
+        }
+        else if (v[i] == ':' && !colon) {
+            colon = v + i;
         }
     }
     if (colon && (!dot || colon < dot)) {

@@ -77,10 +77,14 @@ void sr_decide_retry_same(const sr_member_t *m, uint32_t n, int32_t same,
 
 /* ---- a pooled connection that breaks under an HTTP/2 stream ---------------- */
 
+int sr_retry_stream_break_possible(const sr_stream_break_in_t *in)
+{
+    return in->reverse && in->secondary && in->keepalives > 0;
+}
+
 int sr_retry_stream_break_as_502(const sr_stream_break_in_t *in)
 {
-    return in->reverse && in->secondary && in->keepalives > 0
-           && sr_retry_allowed(&in->retry);
+    return sr_retry_stream_break_possible(in) && sr_retry_allowed(&in->retry);
 }
 
 /* ---- which failures enter the retry decision ------------------------------ */

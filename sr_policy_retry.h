@@ -125,6 +125,13 @@ typedef struct {
  * count 1 never let it apply to a stream.) */
 int sr_retry_stream_break_as_502(const sr_stream_break_in_t *in);
 
+/* Can a break come back as a 502 at all, whatever the retry inputs (the
+ * first half of sr_retry_stream_break_as_502: a reverse proxy request on a
+ * secondary connection whose count is not 0)? The scheme handler asks it
+ * first, and gathers the retry inputs (request headers and notes) only
+ * when it says yes: an HTTP/1.x request pays nothing for the rule. */
+int sr_retry_stream_break_possible(const sr_stream_break_in_t *in);
+
 /* ---- which failures enter the retry decision ------------------------------
  * mod_proxy reports every attempt's status (its request_status hook). The
  * glue gathers:
