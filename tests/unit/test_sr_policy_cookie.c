@@ -18,6 +18,69 @@
 #include "sr_policy.h"
 #include "policy_fixture.h"
 
+/* The dated value's edges, each read with and without the signed format
+ * (sr_value_parse reads the module's own forms in one pass and anything
+ * else the general way: both must agree on every edge). Columns: value
+ * ("R63"/"R64": a route of 63/64 characters then ":1:2"), signed format,
+ * kind, dated, bad_dates, first, last, route ("R63": that route). */
+static const struct {
+    const char *val;
+    int signed_format;
+    sr_value_kind_t kind;
+    int dated, bad_dates;
+    int64_t first, last;
+    const char *route;
+} dated_edges[] = {
+    {"s1:123456789012:123456789012", 0, SR_VALUE_PLAIN, 1, 0, 123456789012, 123456789012, "s1"},
+    {"s1:123456789012:123456789012", 1, SR_VALUE_PLAIN, 1, 0, 123456789012, 123456789012, "s1"},
+    {"s1:1234567890123:1", 0, SR_VALUE_PLAIN, 0, 1, 0, 0, "s1"},
+    {"s1:1:1234567890123", 1, SR_VALUE_PLAIN, 0, 1, 0, 0, "s1"},
+    {"s1:1:2.AAAAAAAAAAA", 0, SR_VALUE_MALFORMED, 0, 0, 1, 2, ""},
+    {"s1:1:2.AAAAAAAAAAA", 1, SR_VALUE_SIGNED, 1, 0, 1, 2, "s1"},
+    {"s1:1:2.AAAAAAAAAA", 1, SR_VALUE_MALFORMED, 0, 0, 1, 2, ""},
+    {"s1:1:2.AAAAAAAAAAAA", 1, SR_VALUE_MALFORMED, 0, 0, 1, 2, ""},
+    {"s1:1:2.AAAAAAAAAA~", 1, SR_VALUE_MALFORMED, 0, 0, 1, 2, ""},
+    {"s1:1:2.", 1, SR_VALUE_MALFORMED, 0, 0, 1, 2, ""},
+    {"s1:1:2.AAAAAAAAAAA.", 1, SR_VALUE_MALFORMED, 0, 0, 1, 2, ""},
+    {"s1:1:2.AAAAAAA.AAA", 1, SR_VALUE_MALFORMED, 0, 0, 1, 2, ""},
+    {"s1:1:", 0, SR_VALUE_PLAIN, 0, 1, 0, 0, "s1"},
+    {"s1:1:2:3", 1, SR_VALUE_PLAIN, 0, 1, 0, 0, "s1"},
+    {"s1:1:2x", 0, SR_VALUE_PLAIN, 0, 1, 0, 0, "s1"},
+    {"s1:01:002", 0, SR_VALUE_PLAIN, 1, 0, 1, 2, "s1"},
+    {"s1~-_:1:2", 1, SR_VALUE_PLAIN, 1, 0, 1, 2, "s1~-_"},
+    {"R63", 0, SR_VALUE_PLAIN, 1, 0, 1, 2, "R63"},
+    {"R64", 1, SR_VALUE_MALFORMED, 0, 0, 0, 0, ""},
+};
+
+START_TEST(dated_value_edges)
+{
+    char val[SR_ROUTE_MAX + 16], r63[SR_ROUTE_MAX + 1];
+    const char *route = dated_edges[_i].route;
+    sr_value_t v;
+
+    memset(r63, 'r', SR_ROUTE_MAX);
+    r63[SR_ROUTE_MAX] = '\0';
+    if (!strcmp(dated_edges[_i].val, "R63") || !strcmp(dated_edges[_i].val, "R64")) {
+        snprintf(val, sizeof(val), "%s%s:1:2", r63, dated_edges[_i].val[2] == '4' ? "r" : "");
+    }
+    else {
+        snprintf(val, sizeof(val), "%s", dated_edges[_i].val);
+    }
+    if (!strcmp(route, "R63")) {
+        route = r63;
+    }
+    ck_assert_int_eq(sr_value_parse(val, strlen(val), dated_edges[_i].signed_format, &v),
+                     dated_edges[_i].kind);
+    ck_assert_msg(v.kind == dated_edges[_i].kind && v.dated == dated_edges[_i].dated
+                  && v.bad_dates == dated_edges[_i].bad_dates
+                  && v.first == dated_edges[_i].first && v.last == dated_edges[_i].last
+                  && !strcmp(v.route, route),
+                  "%s (signed format %d): kind %d dated %d bad_dates %d %lld:%lld route %s",
+                  dated_edges[_i].val, dated_edges[_i].signed_format, v.kind, v.dated,
+                  v.bad_dates, (long long)v.first, (long long)v.last, v.route);
+}
+END_TEST
+
 void policy_cookie_cases(Suite *s);
 
 /* One row an escaping case: sr_json_escape (json 1) or sr_label_escape
@@ -231,5 +294,6 @@ void policy_cookie_cases(Suite *s)
     TCase *tc = UNIT_TCASE("cookie", 1, tests);
 
     UNIT_TABLE_TEST(tc, escape_any_bytes, escape_cases);
+    UNIT_TABLE_TEST(tc, dated_value_edges, dated_edges);
     suite_add_tcase(s, tc);
 }
