@@ -79,15 +79,13 @@ AP_DECLARE(void) ap_hook_child_init(ap_HOOK_child_init_t *pf,
         const char *const *a, const char *const *b, int o)
 { (void)a; (void)b; (void)o; if (!cap_child_init) cap_child_init = pf; }  /* the module's
    first child_init hook (sr_child_init); the second only gates discovery */
-AP_DECLARE(void) ap_hook_handler(ap_HOOK_handler_t *pf,
-        const char *const *a, const char *const *b, int o)
-{ (void)pf; (void)a; (void)b; (void)o; }
-AP_DECLARE(void) ap_hook_insert_error_filter(ap_HOOK_insert_error_filter_t *pf,
-        const char *const *a, const char *const *b, int o)
-{ (void)pf; (void)a; (void)b; (void)o; }
-AP_DECLARE(void) ap_hook_log_transaction(ap_HOOK_log_transaction_t *pf,
-        const char *const *a, const char *const *b, int o)
-{ (void)pf; (void)a; (void)b; (void)o; }
+/* A hook registration the bench ignores. */
+#define IGNORED_HOOK(declare, name, type) \
+    declare(void) name(type *pf, const char *const *a, const char *const *b, int o) \
+    { (void)pf; (void)a; (void)b; (void)o; }
+IGNORED_HOOK(AP_DECLARE, ap_hook_handler, ap_HOOK_handler_t)
+IGNORED_HOOK(AP_DECLARE, ap_hook_insert_error_filter, ap_HOOK_insert_error_filter_t)
+IGNORED_HOOK(AP_DECLARE, ap_hook_log_transaction, ap_HOOK_log_transaction_t)
 
 static ap_filter_rec_t cookie_filter_rec;
 AP_DECLARE(ap_filter_rec_t *) ap_register_output_filter(const char *name,
@@ -144,9 +142,7 @@ AP_DECLARE(int) ap_regexec(const ap_regex_t *preg, const char *string,
 
 AP_DECLARE(module *) ap_find_linked_module(const char *name)
 { return !strcmp(name, "mod_proxy_balancer.c") ? &proxy_balancer_stub : NULL; }
-AP_DECLARE(void) ap_hook_pre_connection(ap_HOOK_pre_connection_t *pf,
-        const char *const *a, const char *const *b, int o)
-{ (void)pf; (void)a; (void)b; (void)o; }
+IGNORED_HOOK(AP_DECLARE, ap_hook_pre_connection, ap_HOOK_pre_connection_t)
 
 /* StickyRouteDiscover's calls into mod_proxy (not used by the bench) */
 PROXY_DECLARE(proxy_worker *) ap_proxy_get_worker(apr_pool_t *p,
@@ -189,13 +185,9 @@ AP_DECLARE(apr_status_t) ap_mpm_query(int q, int *result)
 PROXY_DECLARE(proxy_balancer *) ap_proxy_get_balancer(apr_pool_t *p,
         proxy_server_conf *c, const char *url, int care)
 { (void)p; (void)c; (void)url; (void)care; return NULL; }
-PROXY_DECLARE(void) proxy_hook_pre_request(proxy_HOOK_pre_request_t *pf,
-        const char *const *a, const char *const *b, int o)
-{ (void)pf; (void)a; (void)b; (void)o; }
+IGNORED_HOOK(PROXY_DECLARE, proxy_hook_pre_request, proxy_HOOK_pre_request_t)
 
-PROXY_DECLARE(void) proxy_hook_scheme_handler(proxy_HOOK_scheme_handler_t *pf,
-        const char *const *a, const char *const *b, int o)
-{ (void)pf; (void)a; (void)b; (void)o; }
+IGNORED_HOOK(PROXY_DECLARE, proxy_hook_scheme_handler, proxy_HOOK_scheme_handler_t)
 
 /* StickyRouteDiscover's hc timeouts (not used by the bench) */
 AP_DECLARE(apr_status_t) ap_timeout_parameter_parse(const char *arg,
