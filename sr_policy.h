@@ -52,8 +52,8 @@
  *     ask again (once), or take its answer?
  *   the Set-Cookie before the member answers   sr_cookie_early
  *     (an upgrade)?
- *   an HTTP/2 stream: does a broken pooled     sr_retry_stream_break_as_502
- *     connection come back as a 502 to
+ *   an HTTP/2 stream: does a broken pooled     sr_retry_stream_break_possible,
+ *     connection come back as a 502 to         sr_retry_stream_break_as_502
  *     retry?
  *   the response leaves: is our cookie due;    sr_cookie_due,
  *     does it go out, or does the member's     sr_cookie_issue

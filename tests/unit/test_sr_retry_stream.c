@@ -2,7 +2,8 @@
  * Copyright 2026 The mod_sticky_route authors
  * SPDX-License-Identifier: Apache-2.0
  *
- * Unit tests (check) of sr_retry_stream_break_as_502 (issue 19): does an
+ * Unit tests (check) of sr_retry_stream_break_as_502 and its first half,
+ * sr_retry_stream_break_possible (issue 19): does an
  * HTTP/2 stream's scheme handler run with the client connection's
  * keepalives count at 0, so that a pooled backend connection that breaks
  * before the status line comes back as a 502 the module retries? One row
